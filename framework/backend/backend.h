@@ -1,0 +1,123 @@
+// The backend dispatcher: one table of operations with the same signature for every device.
+// The CPU table (backend/cpu) is the reference; the CUDA table (backend/cuda) fills the same
+// slots. A slot the CUDA backend has not written yet throws "not implemented on CUDA yet":
+// nothing ever falls back to the CPU behind the caller's back.
+//
+// Conventions: outputs are preallocated by the caller with the right shape, dtype and
+// device; every operand of one call lives on the same device. Scalars that change between
+// steps (learning rate, gradient norm) are one-element tensors so that a CUDA step never
+// has to wait for the host. The CPU functions accept f32 and f64 (f64 for gradient checks).
+#pragma once
+
+#include <algorithm>
+#include <vector>
+#include <string>
+
+#include "framework/backend/conv_geometry.h"
+#include "framework/core/tensor.h"
+#include "kernels/augment.h"
+#include "kernels/philox.h"
+
+namespace convlab {
+
+struct SgdConfig {
+  double momentum = 0.9;
+  bool nesterov = true;
+  double max_norm = 0.0;       // clip to this global L2 norm; 0 = no clipping
+  double decoupled_decay = 0;  // p -= lr * decay * p, besides the gradient (AdamW-style)
+};
+
+struct Backend {
+  // ---- memory and elementwise ----
+  void (*fill)(Tensor& t, double value);
+  void (*add)(const Tensor& a, const Tensor& b, Tensor& out);                 // out = a + b
+  void (*axpy)(double alpha, const Tensor& x, Tensor& y);                     // y += alpha x
+  void (*mul)(const Tensor& a, const Tensor& b, Tensor& out);                 // out = a * b
+  // out = alpha * s[0] * x, s a one-element tensor (backward of sums and scalings).
+  void (*scale_by)(const Tensor& x, const Tensor& s, double alpha, Tensor& out);
+  void (*sum)(const Tensor& x, Tensor& out);                                  // out (1) = sum x
+  void (*sum_squares)(const Tensor& x, Tensor& out);                          // out (1) = sum x^2
+
+  // ---- activations ----
+  void (*relu_forward)(const Tensor& x, Tensor& y);
+  void (*relu_backward)(const Tensor& y, const Tensor& grad_y, Tensor& grad_x);
+  // Inverted dropout: y = x * keep / (1 - p); keep drawn from `key` at each element index.
+  void (*dropout_forward)(const Tensor& x, double p, RandomKey key, Tensor& y);
+  void (*dropout_backward)(const Tensor& grad_y, double p, RandomKey key, Tensor& grad_x);
+
+  // ---- convolution ----  x (N, C, H, W), w (K, C, R, S), bias (K), y (N, K, OH, OW)
+  void (*conv2d_forward)(const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& y,
+                         const ConvGeometry& g);
+  void (*conv2d_backward_data)(const Tensor& w, const Tensor& grad_y, Tensor& grad_x,
+                               const ConvGeometry& g);
+  void (*conv2d_backward_filter)(const Tensor& x, const Tensor& grad_y, Tensor& grad_w,
+                                 const ConvGeometry& g);
+  void (*conv2d_backward_bias)(const Tensor& grad_y, Tensor& grad_bias);
+
+  // ---- batch normalisation ----  x, y (N, C, H, W); per-channel tensors (C)
+  // Training: normalise with the batch statistics, save mean and 1/sqrt(var + eps) for the
+  // backward, and update running = (1 - momentum) running + momentum batch (biased var).
+  void (*batchnorm_forward_train)(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                                  double eps, double momentum, Tensor& y, Tensor& saved_mean,
+                                  Tensor& saved_inv_std, Tensor& running_mean, Tensor& running_var);
+  void (*batchnorm_forward_eval)(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                                 const Tensor& running_mean, const Tensor& running_var, double eps,
+                                 Tensor& y);
+  void (*batchnorm_backward)(const Tensor& x, const Tensor& gamma, const Tensor& saved_mean,
+                             const Tensor& saved_inv_std, const Tensor& grad_y, Tensor& grad_x,
+                             Tensor& grad_gamma, Tensor& grad_beta);
+
+  // ---- pooling and loss ----
+  void (*global_avg_pool_forward)(const Tensor& x, Tensor& y);          // (N, C, H, W) -> (N, C)
+  void (*global_avg_pool_backward)(const Tensor& grad_y, Tensor& grad_x);
+  // Mean softmax cross-entropy over the batch. logits (N, K), labels (N) i32, loss (1),
+  // probs (N, K) saved for the backward.
+  void (*softmax_xent_forward)(const Tensor& logits, const Tensor& labels, Tensor& loss, Tensor& probs);
+  void (*softmax_xent_backward)(const Tensor& probs, const Tensor& labels, const Tensor& grad_loss,
+                                Tensor& grad_logits);
+  // correct (1) f32 = how many rows of logits have their largest entry at the label.
+  void (*count_correct)(const Tensor& logits, const Tensor& labels, Tensor& correct);
+
+  // ---- optimiser (multi-tensor: one call for all parameters) ----
+  // out (1) = sum over tensors of sum x^2.
+  void (*global_sum_squares)(const std::vector<const Tensor*>& tensors, Tensor& out);
+  // Clips the gradients by the global norm sqrt(grad_sum_squares) (if config.max_norm > 0),
+  // then t = g + m t; u = g + m t (Nesterov) or u = t; p -= lr (u + decoupled_decay p).
+  void (*sgd_update)(const std::vector<Tensor*>& params, const std::vector<const Tensor*>& grads,
+                     const std::vector<Tensor*>& momenta, const Tensor& grad_sum_squares,
+                     const Tensor& lr, const SgdConfig& config);
+
+  // ---- data ----
+  // Gathers images[indices[i]] (u8 (M, 3, 32, 32)) into batch (B, 3, 32, 32) f32, normalised,
+  // and, if `augment`, cropped, flipped and cut out as kernels/augment.h draws them for
+  // (seed, epoch, indices[i]). labels_out[i] = labels[indices[i]].
+  void (*gather_batch)(const Tensor& images, const Tensor& labels, const Tensor& indices,
+                       const kernels::AugmentConfig& config, bool augment, uint64_t seed,
+                       uint32_t epoch, Tensor& batch, Tensor& labels_out);
+};
+
+const Backend& cpu_backend();
+// The CUDA table; without CUDA in the build, every slot throws.
+const Backend& cuda_backend();
+const Backend& backend(Device device);
+
+// Checks shared by both backends.
+void check_same_device(std::initializer_list<const Tensor*> tensors, const char* op);
+void check_same_shape(const Tensor& a, const Tensor& b, const char* op);
+
+[[noreturn]] void throw_not_implemented(const char* device, const char* op);
+
+#if __cplusplus >= 202002L  // the tables are C++20; CUDA sources (C++17) never need this
+// For slots a backend lacks: `&not_implemented<"cuda", "relu_forward">` fits any signature.
+template <size_t N>
+struct OpName {
+  char text[N];
+  constexpr OpName(const char (&s)[N]) { std::copy_n(s, N, text); }
+};
+template <OpName Device, OpName Op, class... Args>
+void not_implemented(Args...) {
+  throw_not_implemented(Device.text, Op.text);
+}
+#endif
+
+}  // namespace convlab

@@ -1,0 +1,105 @@
+#include "framework/backend/cuda/cuda_check.h"
+#include "framework/backend/cuda/cuda_context.h"
+#include "framework/backend/cuda_device.h"
+
+namespace convlab {
+
+bool cuda_available() {
+  int count = 0;
+  return cudaGetDeviceCount(&count) == cudaSuccess && count > 0;  // an error (no driver) means no GPU
+}
+
+std::unique_ptr<DeviceContext> create_cuda_context(int ordinal) {
+  CONVLAB_CHECK(cuda_available(), "no CUDA GPU is available (no device or no driver): use --device cpu");
+  return std::make_unique<CudaContext>(ordinal);
+}
+
+CudaContext::CudaContext(int ordinal) : ordinal_(ordinal) {
+  CUDA_CHECK(cudaSetDevice(ordinal));
+  cudaDeviceProp props{};
+  CUDA_CHECK(cudaGetDeviceProperties(&props, ordinal));
+  device_name_ = props.name;
+  multiprocessors_ = props.multiProcessorCount;
+  CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+}
+
+CudaContext::~CudaContext() {
+  cudaStreamSynchronize(stream_);
+  if (cudnn_) cudnnDestroy(cudnn_);
+  release_cache();
+  cudaStreamDestroy(stream_);
+}
+
+std::string CudaContext::name() const { return fmt::format("cuda:{} ({})", ordinal_, device_name_); }
+
+size_t CudaContext::round_size(size_t bytes) { return (bytes + 511) / 512 * 512; }
+
+void* CudaContext::allocate(size_t bytes) {
+  if (bytes == 0) return nullptr;
+  const size_t size = round_size(bytes);
+  auto it = free_blocks_.find(size);
+  if (it != free_blocks_.end() && !it->second.empty()) {
+    void* ptr = it->second.back();
+    it->second.pop_back();
+    return ptr;
+  }
+  void* ptr = nullptr;
+  cudaError_t status = cudaMalloc(&ptr, size);
+  if (status == cudaErrorMemoryAllocation) {  // give the cache back and try once more
+    cudaGetLastError();
+    synchronize();
+    release_cache();
+    status = cudaMalloc(&ptr, size);
+  }
+  if (status != cudaSuccess)
+    CONVLAB_FAIL("CUDA out of memory allocating {} MiB on {} ({} MiB already held by convlab): use a smaller "
+                 "batch or fewer examples", size >> 20, name(), reserved_bytes_ >> 20);
+  reserved_bytes_ += size;
+  return ptr;
+}
+
+// Blocks go back to the cache at once: all work runs on the one stream, so later work that
+// reuses a block is ordered after the work that used it.
+void CudaContext::deallocate(void* ptr, size_t bytes) {
+  if (ptr) free_blocks_[round_size(bytes)].push_back(ptr);
+}
+
+void CudaContext::release_cache() {
+  for (auto& [size, blocks] : free_blocks_)
+    for (void* ptr : blocks) {
+      cudaFree(ptr);
+      reserved_bytes_ -= size;
+    }
+  free_blocks_.clear();
+}
+
+void CudaContext::synchronize() { CUDA_CHECK(cudaStreamSynchronize(stream_)); }
+
+void CudaContext::copy_from_host(void* dst, const void* src, size_t bytes) {
+  CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, stream_));
+  synchronize();  // the host buffer may be freed as soon as we return
+}
+
+void CudaContext::copy_to_host(void* dst, const void* src, size_t bytes) {
+  CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, stream_));
+  synchronize();
+}
+
+void CudaContext::copy_within(void* dst, const void* src, size_t bytes) {
+  CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, stream_));
+}
+
+cudnnHandle_t CudaContext::cudnn() {
+  if (!cudnn_) {
+    CUDNN_CHECK(cudnnCreate(&cudnn_));
+    CUDNN_CHECK(cudnnSetStream(cudnn_, stream_));
+  }
+  return cudnn_;
+}
+
+CudaContext& cuda_context(Device device) {
+  CONVLAB_CHECK(device.is_cuda(), "expected a CUDA tensor, got one on {}", device.name());
+  return static_cast<CudaContext&>(device.context());
+}
+
+}  // namespace convlab

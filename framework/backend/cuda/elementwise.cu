@@ -1,0 +1,104 @@
+// CUDA elementwise kernels: the per-element math comes from kernels/, shared with the CPU.
+#include "framework/backend/cuda/cuda_check.h"
+#include "framework/backend/cuda/cuda_context.h"
+#include "framework/backend/cuda/cuda_ops.h"
+#include "kernels/activation.h"
+
+namespace convlab::backend_cuda {
+namespace {
+
+constexpr int kThreads = 256;
+
+int blocks_for(int64_t n) { return static_cast<int>(std::min<int64_t>((n + kThreads - 1) / kThreads, 65535 * 8)); }
+
+cudaStream_t stream_of(const Tensor& t) { return cuda_context(t.device()).stream(); }
+
+// Grid-stride loop over n elements.
+#define CONVLAB_FOR_EACH(i, n) \
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < (n); i += int64_t(gridDim.x) * blockDim.x)
+
+template <class T>
+__global__ void fill_kernel(T* out, int64_t n, T value) {
+  CONVLAB_FOR_EACH(i, n) out[i] = value;
+}
+
+__global__ void axpy_kernel(float alpha, const float* x, float* y, int64_t n) {
+  CONVLAB_FOR_EACH(i, n) y[i] += alpha * x[i];
+}
+
+__global__ void relu_forward_kernel(const float* x, float* y, int64_t n) {
+  CONVLAB_FOR_EACH(i, n) y[i] = kernels::relu(x[i]);
+}
+
+__global__ void relu_backward_kernel(const float* y, const float* grad_y, float* grad_x, int64_t n) {
+  CONVLAB_FOR_EACH(i, n) grad_x[i] = kernels::relu_grad(y[i], grad_y[i]);
+}
+
+__global__ void dropout_kernel(const float* x, double p, RandomKey key, float* y, int64_t n) {
+  CONVLAB_FOR_EACH(i, n) y[i] = x[i] * kernels::dropout_factor<float>(key, i, p);
+}
+
+void check_f32(std::initializer_list<const Tensor*> tensors, const char* op) {
+  for (const Tensor* t : tensors)
+    CONVLAB_CHECK(t->dtype() == DType::f32 && t->device().is_cuda(), "{}: the CUDA backend takes f32 CUDA tensors, got {}",
+                  op, t->describe());
+}
+
+}  // namespace
+
+void fill(Tensor& t, double value) {
+  const int64_t n = t.numel();
+  if (n == 0) return;
+  const cudaStream_t stream = stream_of(t);
+  switch (t.dtype()) {
+    case DType::f32: fill_kernel<<<blocks_for(n), kThreads, 0, stream>>>(t.data<float>(), n, float(value)); break;
+    case DType::i32: fill_kernel<<<blocks_for(n), kThreads, 0, stream>>>(t.data<int32_t>(), n, int32_t(value)); break;
+    case DType::u8: fill_kernel<<<blocks_for(n), kThreads, 0, stream>>>(t.data<uint8_t>(), n, uint8_t(value)); break;
+    default: CONVLAB_FAIL("fill: the CUDA backend has no {}", dtype_name(t.dtype()));
+  }
+  CUDA_CHECK_LAUNCH();
+}
+
+void axpy(double alpha, const Tensor& x, Tensor& y) {
+  check_f32({&x, &y}, "axpy");
+  check_same_shape(x, y, "axpy");
+  const int64_t n = x.numel();
+  if (n == 0) return;
+  axpy_kernel<<<blocks_for(n), kThreads, 0, stream_of(x)>>>(float(alpha), x.data<float>(), y.data<float>(), n);
+  CUDA_CHECK_LAUNCH();
+}
+
+void relu_forward(const Tensor& x, Tensor& y) {
+  check_f32({&x, &y}, "relu_forward");
+  check_same_shape(x, y, "relu_forward");
+  const int64_t n = x.numel();
+  if (n == 0) return;
+  relu_forward_kernel<<<blocks_for(n), kThreads, 0, stream_of(x)>>>(x.data<float>(), y.data<float>(), n);
+  CUDA_CHECK_LAUNCH();
+}
+
+void relu_backward(const Tensor& y, const Tensor& grad_y, Tensor& grad_x) {
+  check_f32({&y, &grad_y, &grad_x}, "relu_backward");
+  check_same_shape(y, grad_y, "relu_backward");
+  check_same_shape(y, grad_x, "relu_backward");
+  const int64_t n = y.numel();
+  if (n == 0) return;
+  relu_backward_kernel<<<blocks_for(n), kThreads, 0, stream_of(y)>>>(y.data<float>(), grad_y.data<float>(),
+                                                                     grad_x.data<float>(), n);
+  CUDA_CHECK_LAUNCH();
+}
+
+void dropout_forward(const Tensor& x, double p, RandomKey key, Tensor& y) {
+  check_f32({&x, &y}, "dropout_forward");
+  check_same_shape(x, y, "dropout_forward");
+  const int64_t n = x.numel();
+  if (n == 0) return;
+  dropout_kernel<<<blocks_for(n), kThreads, 0, stream_of(x)>>>(x.data<float>(), p, key, y.data<float>(), n);
+  CUDA_CHECK_LAUNCH();
+}
+
+void dropout_backward(const Tensor& grad_y, double p, RandomKey key, Tensor& grad_x) {
+  dropout_forward(grad_y, p, key, grad_x);
+}
+
+}  // namespace convlab::backend_cuda

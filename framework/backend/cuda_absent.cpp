@@ -1,0 +1,46 @@
+// The build without CUDA: every CUDA slot says how to get CUDA.
+#include "framework/backend/backend.h"
+#include "framework/backend/cuda_device.h"
+
+namespace convlab {
+
+bool cuda_available() { return false; }
+
+std::unique_ptr<DeviceContext> create_cuda_context(int) {
+  CONVLAB_FAIL("this convlab was built without CUDA; rebuild with nvcc on the PATH (and -DCONVLAB_CUDA=ON) "
+               "to use --device cuda");
+}
+
+const Backend& cuda_backend() {
+  static const Backend table{
+      .fill = not_implemented<"cuda-absent", "fill">,
+      .add = not_implemented<"cuda-absent", "add">,
+      .axpy = not_implemented<"cuda-absent", "axpy">,
+      .mul = not_implemented<"cuda-absent", "mul">,
+      .scale_by = not_implemented<"cuda-absent", "scale_by">,
+      .sum = not_implemented<"cuda-absent", "sum">,
+      .sum_squares = not_implemented<"cuda-absent", "sum_squares">,
+      .relu_forward = not_implemented<"cuda-absent", "relu_forward">,
+      .relu_backward = not_implemented<"cuda-absent", "relu_backward">,
+      .dropout_forward = not_implemented<"cuda-absent", "dropout_forward">,
+      .dropout_backward = not_implemented<"cuda-absent", "dropout_backward">,
+      .conv2d_forward = not_implemented<"cuda-absent", "conv2d_forward">,
+      .conv2d_backward_data = not_implemented<"cuda-absent", "conv2d_backward_data">,
+      .conv2d_backward_filter = not_implemented<"cuda-absent", "conv2d_backward_filter">,
+      .conv2d_backward_bias = not_implemented<"cuda-absent", "conv2d_backward_bias">,
+      .batchnorm_forward_train = not_implemented<"cuda-absent", "batchnorm_forward_train">,
+      .batchnorm_forward_eval = not_implemented<"cuda-absent", "batchnorm_forward_eval">,
+      .batchnorm_backward = not_implemented<"cuda-absent", "batchnorm_backward">,
+      .global_avg_pool_forward = not_implemented<"cuda-absent", "global_avg_pool_forward">,
+      .global_avg_pool_backward = not_implemented<"cuda-absent", "global_avg_pool_backward">,
+      .softmax_xent_forward = not_implemented<"cuda-absent", "softmax_xent_forward">,
+      .softmax_xent_backward = not_implemented<"cuda-absent", "softmax_xent_backward">,
+      .count_correct = not_implemented<"cuda-absent", "count_correct">,
+      .global_sum_squares = not_implemented<"cuda-absent", "global_sum_squares">,
+      .sgd_update = not_implemented<"cuda-absent", "sgd_update">,
+      .gather_batch = not_implemented<"cuda-absent", "gather_batch">,
+  };
+  return table;
+}
+
+}  // namespace convlab

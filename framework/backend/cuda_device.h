@@ -1,0 +1,18 @@
+// Creating a CUDA device. Works in every build: without CUDA compiled in, cuda_available()
+// is false and create_cuda_context() throws a clear error.
+#pragma once
+
+#include <memory>
+
+#include "framework/core/device.h"
+
+namespace convlab {
+
+// True when CUDA is compiled in and a GPU answers (any CUDA error, e.g. no driver, is "no").
+bool cuda_available();
+
+// A CUDA device context (its own stream, caching allocator and library handles) on GPU
+// `ordinal`. Tensors made on it must be destroyed before it.
+std::unique_ptr<DeviceContext> create_cuda_context(int ordinal = 0);
+
+}  // namespace convlab

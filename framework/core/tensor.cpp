@@ -1,0 +1,186 @@
+#include "framework/core/tensor.h"
+
+#include <algorithm>
+#include <cstring>
+#include <numeric>
+
+#include "framework/backend/backend.h"
+
+namespace convlab {
+
+size_t dtype_size(DType dtype) {
+  switch (dtype) {
+    case DType::f32: return 4;
+    case DType::f64: return 8;
+    case DType::i32: return 4;
+    case DType::u8: return 1;
+    case DType::bf16: return 2;
+  }
+  return 0;
+}
+
+const char* dtype_name(DType dtype) {
+  switch (dtype) {
+    case DType::f32: return "f32";
+    case DType::f64: return "f64";
+    case DType::i32: return "i32";
+    case DType::u8: return "u8";
+    case DType::bf16: return "bf16";
+  }
+  return "?";
+}
+
+void Shape::validate() const {
+  for (int64_t d : dims_) CONVLAB_CHECK(d >= 0, "negative dimension in shape {}", str());
+}
+
+int64_t Shape::numel() const {
+  return std::accumulate(dims_.begin(), dims_.end(), int64_t{1}, std::multiplies<>());
+}
+
+std::string Shape::str() const {
+  std::string s = "(";
+  for (size_t i = 0; i < dims_.size(); ++i) s += (i ? ", " : "") + std::to_string(dims_[i]);
+  return s + ")";
+}
+
+Tensor Tensor::empty(Shape shape, DType dtype, Device device) {
+  Tensor t;
+  t.shape_ = std::move(shape);
+  t.dtype_ = dtype;
+  t.context_ = &device.context();
+  t.data_ = t.context_->allocate(t.nbytes());
+  return t;
+}
+
+Tensor Tensor::zeros(Shape shape, DType dtype, Device device) {
+  return full(std::move(shape), dtype, device, 0.0);
+}
+
+Tensor Tensor::full(Shape shape, DType dtype, Device device, double value) {
+  Tensor t = empty(std::move(shape), dtype, device);
+  backend(device).fill(t, value);
+  return t;
+}
+
+Tensor::Tensor(Tensor&& other) noexcept
+    : shape_(std::move(other.shape_)), dtype_(other.dtype_), context_(other.context_), data_(other.data_) {
+  other.context_ = nullptr;
+  other.data_ = nullptr;
+  other.shape_ = Shape();
+}
+
+Tensor& Tensor::operator=(Tensor&& other) noexcept {
+  if (this != &other) {
+    release();
+    shape_ = std::move(other.shape_);
+    dtype_ = other.dtype_;
+    context_ = other.context_;
+    data_ = other.data_;
+    other.context_ = nullptr;
+    other.data_ = nullptr;
+    other.shape_ = Shape();
+  }
+  return *this;
+}
+
+Tensor::~Tensor() { release(); }
+
+void Tensor::release() {
+  if (context_ && data_) context_->deallocate(data_, nbytes());
+  data_ = nullptr;
+  context_ = nullptr;
+}
+
+Device Tensor::device() const {
+  CONVLAB_CHECK(context_ != nullptr, "the tensor is empty (not allocated)");
+  return Device(context_);
+}
+
+void Tensor::check_dtype(DType expected) const {
+  CONVLAB_CHECK(dtype_ == expected, "tensor {} accessed as {}", describe(), dtype_name(expected));
+}
+
+void Tensor::check_host() const {
+  CONVLAB_CHECK(context_ != nullptr && context_->kind() == DeviceKind::cpu,
+                "tensor {} read on the host: copy it with .to(cpu()) first", describe());
+}
+
+double Tensor::item() const {
+  CONVLAB_CHECK(numel() == 1, "item() of tensor {} with {} elements", describe(), numel());
+  check_host();
+  switch (dtype_) {
+    case DType::f32: return *static_cast<const float*>(data_);
+    case DType::f64: return *static_cast<const double*>(data_);
+    case DType::i32: return *static_cast<const int32_t*>(data_);
+    case DType::u8: return *static_cast<const uint8_t*>(data_);
+    case DType::bf16: break;
+  }
+  CONVLAB_FAIL("item() does not support {}", dtype_name(dtype_));
+}
+
+void copy_bytes(void* dst, Device dst_device, const void* src, Device src_device, size_t bytes) {
+  if (bytes == 0) return;
+  if (dst_device.is_cpu()) {
+    src_device.context().copy_to_host(dst, src, bytes);
+  } else if (src_device.is_cpu()) {
+    dst_device.context().copy_from_host(dst, src, bytes);
+  } else {
+    src_device.context().synchronize();
+    dst_device.context().copy_within(dst, src, bytes);
+  }
+}
+
+void Tensor::copy_from(const Tensor& src) {
+  CONVLAB_CHECK(shape_ == src.shape_ && dtype_ == src.dtype_, "copy from {} into {}", src.describe(), describe());
+  copy_bytes(data_, device(), src.data_, src.device(), nbytes());
+}
+
+Tensor Tensor::clone() const { return to(device()); }
+
+Tensor Tensor::to(Device target) const {
+  Tensor out = empty(shape_, dtype_, target);
+  out.copy_from(*this);
+  return out;
+}
+
+namespace {
+template <class Dst>
+void convert_into(const Tensor& src, Dst* dst) {
+  const int64_t n = src.numel();
+  switch (src.dtype()) {
+    case DType::f32: std::copy_n(src.host<float>(), n, dst); return;
+    case DType::f64: std::copy_n(src.host<double>(), n, dst); return;
+    case DType::i32: std::copy_n(src.host<int32_t>(), n, dst); return;
+    case DType::u8: std::copy_n(src.host<uint8_t>(), n, dst); return;
+    case DType::bf16: break;
+  }
+  CONVLAB_FAIL("no conversion from {}", dtype_name(src.dtype()));
+}
+}  // namespace
+
+Tensor Tensor::to(DType target) const {
+  Tensor out = empty(shape_, target, device());
+  switch (target) {
+    case DType::f32: convert_into(*this, out.host<float>()); break;
+    case DType::f64: convert_into(*this, out.host<double>()); break;
+    case DType::i32: convert_into(*this, out.host<int32_t>()); break;
+    case DType::u8: convert_into(*this, out.host<uint8_t>()); break;
+    case DType::bf16: CONVLAB_FAIL("no conversion to bf16 yet");
+  }
+  return out;
+}
+
+Tensor Tensor::reshaped(Shape shape) && {
+  CONVLAB_CHECK(shape.numel() == numel(), "cannot reshape {} to {}", describe(), shape.str());
+  Tensor out = std::move(*this);
+  out.shape_ = std::move(shape);
+  return out;
+}
+
+std::string Tensor::describe() const {
+  if (!context_) return "(empty tensor)";
+  return fmt::format("{} {} on {}", dtype_name(dtype_), shape_.str(), context_->name());
+}
+
+}  // namespace convlab

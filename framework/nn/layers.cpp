@@ -1,0 +1,41 @@
+#include "framework/nn/layers.h"
+
+#include "framework/nn/init.h"
+
+namespace convlab::nn {
+
+Conv2d::Conv2d(const Conv2dOptions& o, uint64_t seed, uint32_t init_id, DType dtype)
+    : spec_{o.stride, o.padding, o.pad},
+      weight_(register_parameter("weight", Tensor::empty({o.out_channels, o.in_channels, o.kernel, o.kernel}, dtype, cpu()))) {
+  CONVLAB_CHECK(o.in_channels > 0 && o.out_channels > 0, "Conv2d needs channel counts, got {} -> {}", o.in_channels,
+                o.out_channels);
+  he_normal(weight_.mutable_value(), seed, init_id);
+  if (o.bias) bias_ = &register_parameter("bias", Tensor::zeros({o.out_channels}, dtype, cpu()));
+}
+
+Variable Conv2d::forward(const Variable& x, ForwardContext&) { return ops::conv2d(x, weight_, bias_, spec_); }
+
+BatchNorm2d::BatchNorm2d(int64_t channels, double eps, double momentum, DType dtype)
+    : eps_(eps),
+      momentum_(momentum),
+      gamma_(register_parameter("weight", Tensor::full({channels}, dtype, cpu(), 1.0))),
+      beta_(register_parameter("bias", Tensor::zeros({channels}, dtype, cpu()))),
+      running_mean_(register_buffer("running_mean", Tensor::zeros({channels}, dtype, cpu()))),
+      running_var_(register_buffer("running_var", Tensor::full({channels}, dtype, cpu(), 1.0))) {}
+
+Variable BatchNorm2d::forward(const Variable& x, ForwardContext&) {
+  return ops::batchnorm2d(x, gamma_, beta_, running_mean_, running_var_, training(), eps_, momentum_);
+}
+
+Variable Dropout::forward(const Variable& x, ForwardContext& ctx) {
+  if (!training() || p_ == 0) return x;
+  return ops::dropout(x, p_, RandomKey{ctx.seed, random_stream::kDropout + layer_, ctx.step});
+}
+
+Variable Sequential::forward(const Variable& x, ForwardContext& ctx) {
+  Variable h = x;
+  for (Module* layer : layers_) h = layer->forward(h, ctx);
+  return h;
+}
+
+}  // namespace convlab::nn

@@ -1,0 +1,81 @@
+// The standard layers, each a Module over the ops in framework/ops.
+#pragma once
+
+#include "framework/nn/module.h"
+#include "framework/ops/ops.h"
+
+namespace convlab::nn {
+
+struct Conv2dOptions {
+  int64_t in_channels = 0, out_channels = 0, kernel = 3, stride = 1;
+  Padding padding = Padding::same;
+  int64_t pad = 0;  // with Padding::explicit_
+  bool bias = false;
+};
+
+// weight (K, C, R, S), He-normal; bias (K), zeros.
+class Conv2d : public Module {
+ public:
+  Conv2d(const Conv2dOptions& options, uint64_t seed, uint32_t init_id, DType dtype = DType::f32);
+  Variable forward(const Variable& x, ForwardContext& ctx) override;
+  Variable& weight() { return weight_; }
+
+ private:
+  ops::ConvSpec spec_;
+  Variable& weight_;
+  Variable* bias_ = nullptr;
+};
+
+// scale (C) = 1, shift (C) = 0; running_mean (C) = 0, running_var (C) = 1. Parameter and
+// buffer names follow PyTorch: weight, bias, running_mean, running_var.
+class BatchNorm2d : public Module {
+ public:
+  explicit BatchNorm2d(int64_t channels, double eps = 1e-5, double momentum = 0.1, DType dtype = DType::f32);
+  Variable forward(const Variable& x, ForwardContext& ctx) override;
+
+ private:
+  double eps_, momentum_;
+  Variable& gamma_;
+  Variable& beta_;
+  Tensor& running_mean_;
+  Tensor& running_var_;
+};
+
+class ReLU : public Module {
+ public:
+  Variable forward(const Variable& x, ForwardContext&) override { return ops::relu(x); }
+};
+
+// Dropout with its own stream: masks differ between layers and steps, and repeat for the
+// same (seed, layer, step).
+class Dropout : public Module {
+ public:
+  Dropout(double p, uint32_t layer) : p_(p), layer_(layer) {}
+  Variable forward(const Variable& x, ForwardContext& ctx) override;
+
+ private:
+  double p_;
+  uint32_t layer_;
+};
+
+class GlobalAvgPool : public Module {
+ public:
+  Variable forward(const Variable& x, ForwardContext&) override { return ops::global_avg_pool(x); }
+};
+
+// Runs its children in order. Children named by their position ("0", "1", ...).
+class Sequential : public Module {
+ public:
+  template <class M>
+  M& add(std::unique_ptr<M> module) {
+    M& ref = register_module(std::to_string(layers_.size()), std::move(module));
+    layers_.push_back(&ref);
+    return ref;
+  }
+  Variable forward(const Variable& x, ForwardContext& ctx) override;
+
+ private:
+  std::vector<Module*> layers_;
+};
+
+}  // namespace convlab::nn

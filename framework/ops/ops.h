@@ -1,0 +1,44 @@
+// The differentiable operations. Each records its backward (when a gradient is wanted) and
+// runs on whatever device its operands live on, through the backend dispatcher.
+#pragma once
+
+#include "framework/autograd/variable.h"
+#include "framework/backend/conv_geometry.h"
+#include "kernels/philox.h"
+
+namespace convlab::ops {
+
+struct ConvSpec {
+  int64_t stride = 1;
+  Padding padding = Padding::same;  // XLA's SAME (asymmetric for stride 2 on even sizes)
+  int64_t pad = 0;                  // with Padding::explicit_: zeros on every side
+};
+
+// x (N, C, H, W), weight (K, C, R, S), bias (K) or null -> (N, K, OH, OW)
+Variable conv2d(const Variable& x, const Variable& weight, const Variable* bias, const ConvSpec& spec);
+
+// x (N, C, H, W); gamma, beta (C). Training normalises with the batch statistics and
+// updates the running ones (running = (1 - momentum) running + momentum batch);
+// evaluation normalises with the running statistics.
+Variable batchnorm2d(const Variable& x, const Variable& gamma, const Variable& beta, Tensor& running_mean,
+                     Tensor& running_var, bool training, double eps, double momentum);
+
+Variable relu(const Variable& x);
+// Inverted dropout with the mask drawn from `key` (identical on every device); identity
+// when p == 0.
+Variable dropout(const Variable& x, double p, RandomKey key);
+
+Variable global_avg_pool(const Variable& x);  // (N, C, H, W) -> (N, C)
+
+// Mean softmax cross-entropy of logits (N, K) against labels (N) i32 -> (1)
+Variable softmax_cross_entropy(const Variable& logits, const Tensor& labels);
+
+Variable add(const Variable& a, const Variable& b);
+Variable mul(const Variable& a, const Variable& b);
+Variable scale(const Variable& x, double alpha);
+Variable sum(const Variable& x);          // -> (1)
+Variable sum_squares(const Variable& x);  // -> (1), for the L2 penalty
+Variable reshape(const Variable& x, Shape shape);
+Variable flatten(const Variable& x);      // (N, ...) -> (N, rest)
+
+}  // namespace convlab::ops

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs the Debian packages convlab builds against. The CUDA toolkit (nvcc, cuDNN,
+# cuRAND, cuBLAS) is not a Debian package here: it comes with the machine, and the build
+# turns CUDA off by itself when nvcc is missing.
+set -euo pipefail
+
+packages=(
+  cmake g++ make
+  libfmt-dev          # formatted output
+  libgtest-dev        # tests
+  libyaml-cpp-dev     # the reference's YAML configs
+  libopenblas-dev     # CPU GEMM
+  libstb-dev          # PNG/JPEG decoding, PNG writing, TrueType text
+  zlib1g-dev          # .tar.gz data archives
+  libgif-dev          # animated GIFs
+  nlohmann-json3-dev  # safetensors headers, JSON summaries
+  fonts-dejavu-core   # the font drawn into plots
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  sudo_cmd=()
+  [[ $(id -u) -ne 0 ]] && sudo_cmd=(sudo)
+  "${sudo_cmd[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+echo "convlab dependencies: all installed"
