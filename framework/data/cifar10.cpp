@@ -1,0 +1,194 @@
+#include "framework/data/cifar10.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "framework/core/error.h"
+#include "framework/data/cifar10_binary.h"
+#include "framework/data/dataset_cache.h"
+#include "framework/data/fingerprint.h"
+#include "framework/data/image_folder.h"
+#include "framework/data/tar_reader.h"
+
+namespace convlab {
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr const char* kHowToGet =
+    "Get CIFAR-10 with tools/fetch-cifar10.sh (downloads the official binary release into ./data), "
+    "or use the image-folder copy (e.g. shared/data/cifar10-jpg.tar.gz, as the archive or extracted)";
+
+constexpr const char* kExpectedLayouts =
+    "a CIFAR-10 binary release folder (data_batch_1.bin .. data_batch_5.bin and test_batch.bin), "
+    "an image folder (train/<class>/*.png|jpg and test/<class>/*.png|jpg), "
+    "either of them one level down (e.g. cifar-10-batches-bin/ or cifar10-jpg/), "
+    "or a .tar.gz/.tgz of one of them";
+
+enum class Layout { binary, image_folder };
+
+struct DataRoot {
+  Layout layout;
+  fs::path dir;
+};
+
+std::optional<DataRoot> layout_of(const fs::path& dir) {
+  if (is_cifar10_binary_folder(dir)) return DataRoot{Layout::binary, dir};
+  if (is_image_folder(dir)) return DataRoot{Layout::image_folder, dir};
+  return std::nullopt;
+}
+
+// The data in `dir` itself, else in one of its subfolders (taken in sorted order).
+std::optional<DataRoot> find_data_root(const fs::path& dir) {
+  if (auto root = layout_of(dir)) return root;
+  std::vector<fs::path> subfolders;
+  for (const fs::directory_entry& entry : fs::directory_iterator(dir))
+    if (entry.is_directory()) subfolders.push_back(entry.path());
+  std::sort(subfolders.begin(), subfolders.end());
+  for (const fs::path& sub : subfolders)
+    if (auto root = layout_of(sub)) return root;
+  return std::nullopt;
+}
+
+bool is_archive(const fs::path& path) {
+  const std::string name = path.filename().string();
+  const auto ends_with = [&](const std::string& suffix) {
+    return name.size() >= suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
+  };
+  return ends_with(".tar.gz") || ends_with(".tgz") || ends_with(".tar");
+}
+
+// What a data root holds, decoded, with the files that make it up (for the fingerprint).
+struct PreparedSource {
+  std::vector<fs::path> files;
+  std::function<Cifar10()> decode;
+};
+
+PreparedSource prepare(const DataRoot& root, const std::string& where) {
+  PreparedSource prepared;
+  if (root.layout == Layout::binary) {
+    prepared.files = cifar10_binary_files(root.dir);
+    prepared.decode = [files = prepared.files, where] {
+      Cifar10 data;
+      std::vector<fs::path> train_files(files.begin(), files.end() - 1);
+      data.train = read_cifar10_batches(train_files);
+      data.test = read_cifar10_batches({files.back()});
+      data.class_names = cifar10_class_names();
+      data.source_description = fmt::format("CIFAR-10 (official binary release) at {}", where);
+      return data;
+    };
+    return prepared;
+  }
+  auto folder = std::make_shared<ImageFolder>(list_image_folder(root.dir));
+  for (const auto* split : {&folder->train, &folder->test})
+    for (const LabelledFile& file : *split) prepared.files.push_back(file.path);
+  prepared.decode = [folder, where] {
+    Cifar10 data;
+    data.train = decode_image_files(folder->train);
+    data.test = decode_image_files(folder->test);
+    data.class_names = folder->class_names;
+    const bool canonical = data.class_names == cifar10_class_names();
+    data.source_description = fmt::format("{} image folder at {}",
+                                          canonical ? (folder->any_jpeg ? "CIFAR-10 (JPEG copy)" : "CIFAR-10")
+                                                    : fmt::format("{}-class", data.class_names.size()),
+                                          where);
+    return data;
+  };
+  return prepared;
+}
+
+// Decodes once and caches; later calls with an unchanged source read the cache.
+Cifar10 load_cached(const fs::path& cache_file, uint64_t fingerprint, const std::function<Cifar10()>& decode) {
+  if (std::optional<Cifar10> cached = read_dataset_cache(cache_file, fingerprint)) {
+    cached->source_description += fmt::format(", read from the cache {}", cache_file.string());
+    return std::move(*cached);
+  }
+  Cifar10 data = decode();
+  try {
+    write_dataset_cache(cache_file, fingerprint, data);
+  } catch (const std::exception& error) {
+    // The data is good; only the next run will be slower.
+    fmt::print(stderr, "convlab: warning: could not write the data cache: {}\n", error.what());
+  }
+  return data;
+}
+
+Cifar10 load_archive(const fs::path& archive, const fs::path& cache_dir) {
+  // The archive's own identity keys both caches, so a cached set needs no extraction at all.
+  Fnv1a hash;
+  hash.add(fs::weakly_canonical(archive).generic_string());
+  hash.add(static_cast<uint64_t>(fs::file_size(archive)));
+  hash.add(static_cast<uint64_t>(fs::last_write_time(archive).time_since_epoch().count()));
+  const uint64_t fingerprint = hash.value();
+  return load_cached(dataset_cache_file(cache_dir, fingerprint), fingerprint, [&] {
+    const fs::path extracted = cache_dir / fmt::format("extracted-{:016x}", fingerprint);
+    extract_tar_once(archive, extracted);
+    const std::optional<DataRoot> root = find_data_root(extracted);
+    if (!root)
+      CONVLAB_FAIL("the archive {} (extracted into {}) holds none of: {}. {}", archive.string(), extracted.string(),
+                   kExpectedLayouts, kHowToGet);
+    const fs::path inside = root->dir.lexically_relative(extracted);
+    const std::string where =
+        inside == "." ? archive.string() : fmt::format("{} ({})", archive.string(), inside.generic_string());
+    return prepare(*root, where).decode();
+  });
+}
+
+Cifar10 load_folder(const fs::path& dir, const fs::path& cache_dir) {
+  const std::optional<DataRoot> root = find_data_root(dir);
+  if (!root) CONVLAB_FAIL("{} holds none of: {}. {}", dir.string(), kExpectedLayouts, kHowToGet);
+  PreparedSource prepared = prepare(*root, root->dir.string());
+  const uint64_t fingerprint = fingerprint_files(root->dir, prepared.files);
+  return load_cached(dataset_cache_file(cache_dir, fingerprint), fingerprint, prepared.decode);
+}
+
+std::string env(const char* name) {
+  const char* value = std::getenv(name);
+  return value ? value : "";
+}
+
+}  // namespace
+
+Cifar10 load_cifar10(const fs::path& source, const fs::path& cache_dir) {
+  if (!fs::exists(source))
+    CONVLAB_FAIL("CIFAR-10 source {} does not exist; expected {}. {}", source.string(), kExpectedLayouts, kHowToGet);
+  if (fs::is_directory(source)) return load_folder(source, cache_dir);
+  if (!fs::is_regular_file(source) || !is_archive(source))
+    CONVLAB_FAIL("CIFAR-10 source {} is not a folder nor a .tar.gz/.tgz/.tar archive; expected {}. {}", source.string(),
+                 kExpectedLayouts, kHowToGet);
+  return load_archive(source, cache_dir);
+}
+
+std::vector<fs::path> cifar10_search_paths(const std::optional<fs::path>& given) {
+  if (given) return {*given};
+  if (const std::string dir = env("CIFAR10_DIR"); !dir.empty()) return {dir};
+  const fs::path here = fs::current_path();
+  return {here / "data/cifar-10-batches-bin", here / "data/cifar10-jpg", here / "data/cifar10-jpg.tar.gz",
+          here / "data/cifar-10-binary.tar.gz", (here / "../shared/data/cifar10-jpg.tar.gz").lexically_normal()};
+}
+
+fs::path find_cifar10(const std::optional<fs::path>& given) {
+  const std::vector<fs::path> candidates = cifar10_search_paths(given);
+  std::string looked;
+  for (const fs::path& candidate : candidates) {
+    if (fs::exists(candidate)) return candidate;
+    looked += fmt::format("\n  {}", candidate.string());
+  }
+  const char* why = given                         ? "the given path does not exist"
+                    : !env("CIFAR10_DIR").empty() ? "$CIFAR10_DIR points to nothing"
+                                                  : "none of the usual places holds it";
+  CONVLAB_FAIL("CIFAR-10 not found ({}). Looked at:{}\n{}; then pass its path or set CIFAR10_DIR.", why, looked,
+               kHowToGet);
+}
+
+fs::path default_cache_dir() {
+  if (const std::string dir = env("CONVLAB_CACHE_DIR"); !dir.empty()) return dir;
+  if (const std::string dir = env("XDG_CACHE_HOME"); !dir.empty()) return fs::path(dir) / "convlab";
+  if (const std::string home = env("HOME"); !home.empty()) return fs::path(home) / ".cache" / "convlab";
+  return fs::temp_directory_path() / "convlab-cache";
+}
+
+}  // namespace convlab

@@ -1,0 +1,33 @@
+// Loading CIFAR-10 from whatever copy is at hand: the official binary release folder, an
+// image folder of PNG/JPEG files, or a .tar.gz of either. The decoded set is cached on disk
+// per source fingerprint, so only the first run pays for decoding or extraction.
+#pragma once
+
+#include <filesystem>
+#include <optional>
+#include <vector>
+
+#include "framework/data/cifar10_classes.h"
+#include "framework/data/image_set.h"
+
+namespace convlab {
+
+// `source` is one of
+//  - the binary release folder (data_batch_1..5.bin, test_batch.bin) or the folder above it;
+//  - an image folder (train/<class>/*, test/<class>/*) or the folder above it;
+//  - a .tar.gz / .tgz / .tar of either, extracted once into cache_dir/extracted-<fingerprint>/.
+// Throws an error that says what was expected and how to get the data when it is none of these.
+Cifar10 load_cifar10(const std::filesystem::path& source, const std::filesystem::path& cache_dir);
+
+// Where find_cifar10 looks, in order: `given` alone if set; else $CIFAR10_DIR alone if set;
+// else ./data/cifar-10-batches-bin, ./data/cifar10-jpg, ./data/cifar10-jpg.tar.gz,
+// ./data/cifar-10-binary.tar.gz and ../shared/data/cifar10-jpg.tar.gz.
+std::vector<std::filesystem::path> cifar10_search_paths(const std::optional<std::filesystem::path>& given);
+
+// The first search path that exists; throws listing every place it looked otherwise.
+std::filesystem::path find_cifar10(const std::optional<std::filesystem::path>& given);
+
+// $CONVLAB_CACHE_DIR, else $XDG_CACHE_HOME/convlab, else $HOME/.cache/convlab.
+std::filesystem::path default_cache_dir();
+
+}  // namespace convlab
