@@ -1,51 +1,109 @@
-// convlab-train: a short CPU training of All-CNN-C on generated data (random images whose
-// class is encoded in the mean colour), until the CIFAR-10 pipeline is in place.
+// convlab-train: trains a model on CIFAR-10 from a reference-style YAML config.
 #include <fmt/core.h>
 
-#include <chrono>
+#include <cstring>
+#include <string>
 
-#include "framework/backend/backend.h"
-#include "framework/ops/ops.h"
-#include "framework/optim/schedule.h"
-#include "framework/optim/sgd.h"
-#include "models/all_cnn_c.h"
+#include "framework/core/error.h"
+#include "framework/io/config.h"
+#include "framework/train/trainer.h"
+#include "models/registry.h"
 
-int main() try {
+namespace {
+
+constexpr const char* kUsage = R"(usage: convlab-train [CONFIG.yaml] [options]
+
+Trains as the config says (the reference's YAML schema; see --list-keys) and writes
+metrics, checkpoints and a learning-curve plot into log_config.experiment_dir.
+
+options (each overrides the config):
+  --data PATH            CIFAR-10: the binary release folder, an image folder
+                         (train/<class>/*, test/<class>/*) or a .tar.gz of either;
+                         default: $CIFAR10_DIR, then ./data/..., ../shared/data/...
+  --cache-dir DIR        where the decoded data set is cached ($CONVLAB_CACHE_DIR,
+                         default ~/.cache/convlab)
+  --device cpu|cuda      where to train (default cpu)
+  --epochs N             train_config.num_epochs
+  --train-size N         train_config.train_data_size (a fixed random subset)
+  --batch-size N         train_config.batch_size
+  --seed N               train_config.seed_id
+  --output DIR           log_config.experiment_dir
+  --eval-examples N      test images per evaluation (default: all 10,000)
+  --resume               continue the run in the output folder after its last epoch
+  --stop-after-epoch N   end after epoch N as if interrupted (resume later)
+  --quiet                no progress bar or per-epoch lines
+  --list-keys            print every config key with its default and exit
+  -h, --help             this text
+)";
+
+int64_t parse_int(const std::string& option, const std::string& text) {
+  try {
+    size_t used = 0;
+    const long long value = std::stoll(text, &used);
+    if (used == text.size()) return value;
+  } catch (const std::exception&) {
+  }
+  CONVLAB_FAIL("{} expects a whole number, got '{}'", option, text);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) try {
   using namespace convlab;
-  models::AllCnnCOptions options;
-  options.width1 = 32;
-  options.width2 = 64;
-  models::AllCnnC model(options);
-  fmt::print("{}, widths 32/64: {} parameters\n", model.description(), model.parameter_count());
-  const int64_t batch = 32;
-  Tensor images = Tensor::empty({batch, 3, 32, 32}, DType::f32, cpu());
-  std::vector<int32_t> labels(batch);
-  for (int64_t n = 0; n < batch; ++n) {
-    labels[n] = static_cast<int32_t>(n % 10);
-    for (int64_t i = 0; i < 3 * 1024; ++i)
-      images.host<float>()[n * 3072 + i] =
-          kernels::random_uniform({1, 0, 0}, n * 3072 + i) - 0.5f + 0.1f * (labels[n] - 4.5f) * (i / 1024 - 1);
+  TrainOptions options;
+  options.make_model = models::make_model;
+  std::string config_path;
+  struct Overrides {
+    std::optional<int64_t> epochs, train_size, batch_size, seed;
+    std::optional<std::string> output;
+  } overrides;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    auto value = [&]() -> std::string {
+      CONVLAB_CHECK(i + 1 < argc, "{} needs a value (see --help)", arg);
+      return argv[++i];
+    };
+    if (arg == "-h" || arg == "--help") {
+      fmt::print("{}", kUsage);
+      return 0;
+    } else if (arg == "--list-keys") {
+      fmt::print("{}", describe_config_keys());
+      return 0;
+    } else if (arg == "--data") options.data = value();
+    else if (arg == "--cache-dir") options.cache_dir = value();
+    else if (arg == "--device") options.device = value();
+    else if (arg == "--epochs") overrides.epochs = parse_int(arg, value());
+    else if (arg == "--train-size") overrides.train_size = parse_int(arg, value());
+    else if (arg == "--batch-size") overrides.batch_size = parse_int(arg, value());
+    else if (arg == "--seed") overrides.seed = parse_int(arg, value());
+    else if (arg == "--output") overrides.output = value();
+    else if (arg == "--eval-examples") options.eval_examples = parse_int(arg, value());
+    else if (arg == "--resume") options.resume = true;
+    else if (arg == "--stop-after-epoch") options.stop_after_epoch = parse_int(arg, value());
+    else if (arg == "--quiet") options.quiet = true;
+    else if (!arg.empty() && arg[0] != '-' && config_path.empty()) config_path = arg;
+    else CONVLAB_FAIL("unknown option '{}' (see --help)", arg);
   }
-  const Tensor label_tensor = Tensor::from_vector<int32_t>({batch}, labels);
-  optim::Sgd sgd(model.parameters(), SgdConfig{0.9, true, 2.0, 0.0});
-  const Tensor lr = Tensor::from_vector<float>({1}, {0.05f});
-  nn::ForwardContext ctx;
-  for (int step = 0; step < 20; ++step) {
-    const auto start = std::chrono::steady_clock::now();
-    ctx.step = static_cast<uint32_t>(step);
-    model.zero_grad();
-    Variable logits = model.forward(Variable(images.clone()), ctx);
-    Variable loss = ops::add(ops::softmax_cross_entropy(logits, label_tensor), optim::l2_penalty(model.parameters(), 1e-4));
-    loss.backward();
-    sgd.step(lr);
-    Tensor correct = Tensor::zeros({1}, DType::f32, cpu());
-    cpu_backend().count_correct(logits.value(), label_tensor, correct);
-    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    fmt::print("step {:2d}  loss {:.4f}  accuracy {:5.1f}%  {:.0f} ms\n", step, loss.value().item(),
-               100.0 * correct.item() / batch, 1000 * seconds);
+  if (!config_path.empty()) {
+    options.config = load_config(config_path);
+    options.config_source = config_path;
   }
+  TrainConfig& c = options.config;
+  if (overrides.epochs) c.train.num_epochs = static_cast<int>(*overrides.epochs);
+  if (overrides.train_size) c.train.train_data_size = static_cast<int>(*overrides.train_size);
+  if (overrides.batch_size) c.train.batch_size = static_cast<int>(*overrides.batch_size);
+  if (overrides.seed) c.train.seed_id = static_cast<int>(*overrides.seed);
+  if (overrides.output) c.log.experiment_dir = *overrides.output;
+  validate_config(c, options.config_source + " with command-line overrides");
+
+  const TrainSummary summary = train(options);
+  fmt::print("finished {} epochs ({} updates) in {:.1f} s: test accuracy {:.2f}%\n", summary.epochs_done,
+             summary.updates, summary.seconds, 100 * summary.final_test_acc);
+  fmt::print("metrics:     {}\n", (summary.run_dir / "metrics.csv").string());
+  fmt::print("checkpoints: {}\n", (summary.run_dir / "checkpoints").string());
+  fmt::print("plot:        {}\n", (summary.run_dir / "learning_curve.png").string());
   return 0;
 } catch (const std::exception& e) {
-  fmt::print(stderr, "convlab-train: {}\n", e.what());
+  fmt::print(stderr, "convlab-train: error: {}\n", e.what());
   return 1;
 }

@@ -75,6 +75,9 @@ struct Backend {
   void (*softmax_xent_forward)(const Tensor& logits, const Tensor& labels, Tensor& loss, Tensor& probs);
   void (*softmax_xent_backward)(const Tensor& probs, const Tensor& labels, const Tensor& grad_loss,
                                 Tensor& grad_logits);
+  // If value (1) is NaN or infinite and first_bad_step (1) i32 is still -1, sets it to
+  // `step`: a training loop learns where it diverged without reading the loss every step.
+  void (*track_nonfinite)(const Tensor& value, int64_t step, Tensor& first_bad_step);
   // correct (1) f32 = how many rows of logits have their largest entry at the label.
   void (*count_correct)(const Tensor& logits, const Tensor& labels, Tensor& correct);
 

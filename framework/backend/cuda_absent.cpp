@@ -35,6 +35,7 @@ const Backend& cuda_backend() {
       .global_avg_pool_backward = not_implemented<"cuda-absent", "global_avg_pool_backward">,
       .softmax_xent_forward = not_implemented<"cuda-absent", "softmax_xent_forward">,
       .softmax_xent_backward = not_implemented<"cuda-absent", "softmax_xent_backward">,
+      .track_nonfinite = not_implemented<"cuda-absent", "track_nonfinite">,
       .count_correct = not_implemented<"cuda-absent", "count_correct">,
       .global_sum_squares = not_implemented<"cuda-absent", "global_sum_squares">,
       .sgd_update = not_implemented<"cuda-absent", "sgd_update">,

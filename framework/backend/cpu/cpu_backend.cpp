@@ -26,6 +26,7 @@ const Backend& cpu_backend() {
       .global_avg_pool_backward = backend_cpu::global_avg_pool_backward,
       .softmax_xent_forward = backend_cpu::softmax_xent_forward,
       .softmax_xent_backward = backend_cpu::softmax_xent_backward,
+      .track_nonfinite = backend_cpu::track_nonfinite,
       .count_correct = backend_cpu::count_correct,
       .global_sum_squares = backend_cpu::global_sum_squares,
       .sgd_update = backend_cpu::sgd_update,

@@ -27,6 +27,7 @@ void global_avg_pool_forward(const Tensor& x, Tensor& y);
 void global_avg_pool_backward(const Tensor& grad_y, Tensor& grad_x);
 void softmax_xent_forward(const Tensor& logits, const Tensor& labels, Tensor& loss, Tensor& probs);
 void softmax_xent_backward(const Tensor& probs, const Tensor& labels, const Tensor& grad_loss, Tensor& grad_logits);
+void track_nonfinite(const Tensor& value, int64_t step, Tensor& first_bad_step);
 void count_correct(const Tensor& logits, const Tensor& labels, Tensor& correct);
 void global_sum_squares(const std::vector<const Tensor*>& tensors, Tensor& out);
 void sgd_update(const std::vector<Tensor*>& params, const std::vector<const Tensor*>& grads, const std::vector<Tensor*>& momenta, const Tensor& grad_sum_squares, const Tensor& lr, const SgdConfig& config);

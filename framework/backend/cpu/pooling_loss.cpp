@@ -3,6 +3,8 @@
 #include "framework/backend/cpu/cpu_ops.h"
 #include "kernels/softmax_xent.h"
 
+#include <cmath>
+
 namespace convlab::backend_cpu {
 
 void global_avg_pool_forward(const Tensor& x, Tensor& y) {
@@ -63,6 +65,15 @@ void softmax_xent_backward(const Tensor& probs, const Tensor& labels, const Tens
       for (int64_t k = 0; k < classes; ++k)
         grad_logits.host<T>()[n * classes + k] = kernels::softmax_xent_grad(
             probs.host<T>()[n * classes + k], k == labels.host<int32_t>()[n], g, static_cast<int>(batch));
+  });
+}
+
+void track_nonfinite(const Tensor& value, int64_t step, Tensor& first_bad_step) {
+  CONVLAB_CHECK(value.numel() == 1 && first_bad_step.dtype() == DType::i32 && first_bad_step.numel() == 1,
+                "track_nonfinite: value {} and first_bad_step {}", value.describe(), first_bad_step.describe());
+  dispatch_floating(value.dtype(), "track_nonfinite", [&]<class T>(T) {
+    int32_t& first = first_bad_step.host<int32_t>()[0];
+    if (first < 0 && !std::isfinite(value.host<T>()[0])) first = static_cast<int32_t>(step);
   });
 }
 

@@ -1,0 +1,25 @@
+// Checkpoints in the safetensors format: every parameter and buffer under its module name
+// ("conv1.weight", "bn1.running_mean"), f32, so PyTorch and JAX users can load them; with
+// an optimiser, its momentum buffers as "optimizer.momentum.<name>". Metadata holds the
+// run's position (epoch, updates) and description. Files are written atomically.
+#pragma once
+
+#include <filesystem>
+#include <map>
+#include <string>
+
+#include "framework/nn/module.h"
+#include "framework/optim/sgd.h"
+
+namespace convlab {
+
+void save_checkpoint(const std::filesystem::path& path, nn::Module& model, optim::Sgd* optimizer,
+                     const std::map<std::string, std::string>& metadata);
+
+// Loads into `model` (and the optimiser's momentum, if given; the file must then have it),
+// onto the tensors' current devices. Every parameter and buffer must be present with its
+// shape; errors name the file and the tensor. Returns the metadata.
+std::map<std::string, std::string> load_checkpoint(const std::filesystem::path& path, nn::Module& model,
+                                                   optim::Sgd* optimizer);
+
+}  // namespace convlab

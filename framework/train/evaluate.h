@@ -1,0 +1,21 @@
+// Evaluation: mean loss and accuracy of a model over a data set, in eval mode and without
+// recording a graph.
+#pragma once
+
+#include "framework/nn/model.h"
+#include "framework/train/device_dataset.h"
+#include "kernels/augment.h"
+
+namespace convlab {
+
+struct EvalResult {
+  double loss = 0;      // mean softmax cross-entropy
+  double accuracy = 0;  // fraction in [0, 1]
+  int64_t examples = 0;
+};
+
+// Leaves the model in eval mode; callers switch back with train().
+EvalResult evaluate(nn::Model& model, const DeviceImageSet& data, int64_t batch_size,
+                    const kernels::AugmentConfig& config);
+
+}  // namespace convlab

@@ -1,0 +1,211 @@
+#include "framework/train/trainer.h"
+
+#include <fmt/core.h>
+
+#include <chrono>
+#include <fstream>
+#include <memory>
+
+#include "framework/backend/backend.h"
+#include "framework/backend/cuda_device.h"
+#include "framework/data/cifar10.h"
+#include "framework/data/shuffle.h"
+#include "framework/io/metrics_log.h"
+#include "framework/ops/ops.h"
+#include "framework/optim/schedule.h"
+#include "framework/optim/sgd.h"
+#include "framework/plot/learning_curve.h"
+#include "framework/train/batches.h"
+#include "framework/train/checkpoint.h"
+#include "framework/train/evaluate.h"
+#include "framework/train/progress.h"
+
+namespace convlab {
+namespace fs = std::filesystem;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Fails before any training if the run folder cannot be written.
+void prepare_run_dir(const fs::path& dir) {
+  std::error_code error;
+  fs::create_directories(dir / "checkpoints", error);
+  const fs::path probe = dir / ".write-test";
+  std::ofstream out(probe);
+  out << "ok";
+  out.close();
+  if (error || !out) {
+    CONVLAB_FAIL("cannot write to the output folder {}{}: choose another with --output", dir.string(),
+                 error ? " (" + error.message() + ")" : "");
+  }
+  fs::remove(probe, error);
+}
+
+fs::path checkpoint_path(const fs::path& run_dir, int64_t epoch) {
+  return run_dir / "checkpoints" / fmt::format("epoch_{:04d}.safetensors", epoch);
+}
+
+}  // namespace
+
+TrainSummary train(const TrainOptions& options) {
+  const TrainConfig& config = options.config;
+  const TrainSection& tc = config.train;
+  validate_config(config, options.config_source);
+  const auto run_start = Clock::now();
+  TrainSummary summary;
+  summary.run_dir = config.log.experiment_dir;
+  prepare_run_dir(summary.run_dir);
+  auto say = [&](const std::string& line) {
+    if (!options.quiet) fmt::print(options.log, "{}\n", line);
+  };
+
+  // Device and data.
+  std::unique_ptr<DeviceContext> cuda;
+  Device device = cpu();
+  if (options.device == "cuda") {
+    cuda = create_cuda_context(0);
+    device = Device(cuda.get());
+  } else {
+    CONVLAB_CHECK(options.device == "cpu", "--device must be cpu or cuda, not '{}'", options.device);
+  }
+  const fs::path source = find_cifar10(options.data);
+  const Cifar10 cifar = load_cifar10(source, options.cache_dir.empty() ? default_cache_dir() : options.cache_dir);
+  const uint64_t seed = static_cast<uint64_t>(tc.seed_id);
+  CONVLAB_CHECK(tc.train_data_size <= cifar.train.size(), "{}: train_data_size {} exceeds the {} training images",
+                options.config_source, tc.train_data_size, cifar.train.size());
+  const DeviceImageSet train_set = upload(cifar.train, device, choose_examples(cifar.train.size(), tc.train_data_size, seed));
+  const int64_t eval_count = options.eval_examples > 0 ? std::min(options.eval_examples, cifar.test.size()) : cifar.test.size();
+  const DeviceImageSet test_set = upload(cifar.test, device, choose_examples(cifar.test.size(), eval_count, 0));
+  say(fmt::format("data: {} ({} training images used, {} test images per evaluation)", cifar.source_description,
+                  train_set.size(), test_set.size()));
+
+  // Model, optimiser, schedule.
+  CONVLAB_CHECK(options.make_model != nullptr, "TrainOptions.make_model is not set");
+  std::unique_ptr<nn::Model> model = options.make_model(config.model, seed);
+  model->to(device);
+  const std::vector<Variable*> params = model->parameters();
+  const bool decoupled = tc.weight_decay_mode == WeightDecayMode::decoupled;
+  optim::Sgd sgd(params, SgdConfig{tc.momentum, tc.nesterov, tc.max_norm, decoupled ? tc.w_decay : 0.0});
+  const int64_t batch_size = tc.batch_size;
+  const int64_t steps_per_epoch = optim::steps_per_epoch(train_set.size(), batch_size);
+  const optim::MultistepSchedule schedule{tc.lrate, tc.lrate_decay,
+                                          std::vector<int64_t>(tc.decay_after_epochs.begin(), tc.decay_after_epochs.end()),
+                                          steps_per_epoch};
+  const kernels::AugmentConfig augment =
+      kernels::cifar10_augment_config(tc.use_augment, tc.use_augment, tc.use_augment && tc.use_cutout);
+  say(fmt::format("model: {}, {} parameters, on {}", model->description(), model->parameter_count(), device.name()));
+
+  // Start or resume.
+  int64_t epoch = 0, updates = 0;
+  const fs::path resume_file = summary.run_dir / "resume.safetensors";
+  if (options.resume) {
+    CONVLAB_CHECK(fs::exists(resume_file), "--resume: no {} (the run has not finished an epoch yet); start without --resume",
+                  resume_file.string());
+    const auto meta = load_checkpoint(resume_file, *model, &sgd);
+    epoch = std::stoll(meta.at("epoch"));
+    updates = std::stoll(meta.at("updates"));
+    say(fmt::format("resuming after epoch {} ({} updates) from {}", epoch, updates, resume_file.string()));
+  }
+  MetricsLog metrics(summary.run_dir, options.resume);
+  if (options.resume) metrics.truncate_after(epoch);
+  {
+    std::ofstream out(summary.run_dir / "config.yaml");
+    out << to_yaml(config);
+  }
+  auto metadata = [&](int64_t at_epoch) {
+    return std::map<std::string, std::string>{{"format", "convlab-checkpoint-1"},
+                                              {"model", model->description()},
+                                              {"model_name", config.model.name},
+                                              {"depth", std::to_string(config.model.depth)},
+                                              {"num_classes", std::to_string(config.model.num_classes)},
+                                              {"batchnorm", config.model.batchnorm ? "true" : "false"},
+                                              {"epoch", std::to_string(at_epoch)},
+                                              {"updates", std::to_string(updates)},
+                                              {"seed", std::to_string(seed)}};
+  };
+  if (!options.resume) save_checkpoint(checkpoint_path(summary.run_dir, 0), *model, nullptr, metadata(0));
+
+  const Backend& be = backend(device);
+  Tensor lr = Tensor::zeros({1}, DType::f32, device);
+  Tensor loss_sum = Tensor::zeros({1}, DType::f32, device);
+  Tensor correct_sum = Tensor::zeros({1}, DType::f32, device);
+  Tensor correct = Tensor::zeros({1}, DType::f32, device);
+  Tensor first_bad_step = Tensor::full({1}, DType::i32, device, -1);
+  nn::ForwardContext ctx;
+  ctx.seed = seed;
+
+  while (epoch < tc.num_epochs && epoch != options.stop_after_epoch) {
+    ++epoch;
+    const auto epoch_start = Clock::now();
+    model->train();
+    be.fill(loss_sum, 0);
+    be.fill(correct_sum, 0);
+    const std::vector<int32_t> order = epoch_order(train_set.size(), seed, static_cast<uint32_t>(epoch));
+    ProgressBar bar(options.log, !options.quiet, epoch, tc.num_epochs, steps_per_epoch, batch_size);
+    int64_t seen = 0;
+    double last_lr = 0;
+    for (int64_t step = 0; step < steps_per_epoch; ++step) {
+      const int64_t first = step * batch_size;
+      const int64_t count = std::min(batch_size, train_set.size() - first);
+      Batch batch = assemble_batch(train_set, order, first, count, augment, tc.use_augment, seed,
+                                   static_cast<uint32_t>(epoch));
+      last_lr = schedule.lr(updates);
+      be.fill(lr, last_lr);
+      ctx.step = static_cast<uint32_t>(updates);
+      model->zero_grad();
+      const Variable logits = model->forward(Variable(std::move(batch.images)), ctx);
+      const Variable cross_entropy = ops::softmax_cross_entropy(logits, batch.labels);
+      Variable loss = decoupled || tc.w_decay == 0 ? cross_entropy
+                                                   : ops::add(cross_entropy, optim::l2_penalty(params, tc.w_decay));
+      be.track_nonfinite(loss.value(), updates, first_bad_step);
+      be.axpy(static_cast<double>(count), cross_entropy.value(), loss_sum);
+      be.count_correct(logits.value(), batch.labels, correct);
+      be.axpy(1.0, correct, correct_sum);
+      loss.backward();
+      sgd.step(lr);
+      ++updates;
+      seen += count;
+      if (bar.due()) bar.update(step + 1, loss_sum.to(cpu()).item() / seen, correct_sum.to(cpu()).item() / seen);
+    }
+    bar.finish();
+    const int64_t bad_step = static_cast<int64_t>(first_bad_step.to(cpu()).item());
+    if (bad_step >= 0) {
+      CONVLAB_FAIL("the loss became NaN or infinite at update {} (epoch {}); stopped without saving this epoch. "
+                   "The last good state is {} (epoch {}). Try a lower lrate or max_norm.",
+                   bad_step, epoch, options.resume || epoch > 1 ? resume_file.string() : checkpoint_path(summary.run_dir, 0).string(),
+                   epoch - 1);
+    }
+    const double train_seconds = std::chrono::duration<double>(Clock::now() - epoch_start).count();
+    const EvalResult test = evaluate(*model, test_set, options.eval_batch, augment);
+    EpochMetrics row;
+    row.epoch = epoch;
+    row.updates = updates;
+    row.lr = last_lr;
+    row.train_loss = loss_sum.to(cpu()).item() / seen;
+    row.train_acc = correct_sum.to(cpu()).item() / seen;
+    row.test_loss = test.loss;
+    row.test_acc = test.accuracy;
+    row.seconds = std::chrono::duration<double>(Clock::now() - epoch_start).count();
+    row.images_per_second = seen / train_seconds;
+    metrics.append(row);
+    save_checkpoint(resume_file, *model, &sgd, metadata(epoch));
+    if (epoch % config.log.save_every_k_ckpt == 0 || epoch == tc.num_epochs)
+      save_checkpoint(checkpoint_path(summary.run_dir, epoch), *model, nullptr, metadata(epoch));
+    plot_learning_curve(metrics.rows(), summary.run_dir / "learning_curve.png",
+                        fmt::format("{} ({})", model->description(), summary.run_dir.filename().string()));
+    say(fmt::format("epoch {:4d}/{}  updates {:7d}  lr {:.4g}  train loss {:.4f} acc {:5.2f}%  test loss {:.4f} acc "
+                    "{:5.2f}%  {:.1f}s  {:.0f} img/s",
+                    epoch, tc.num_epochs, updates, last_lr, row.train_loss, 100 * row.train_acc, row.test_loss,
+                    100 * row.test_acc, row.seconds, row.images_per_second));
+    summary.final_train_acc = row.train_acc;
+    summary.final_test_acc = row.test_acc;
+    summary.final_test_loss = row.test_loss;
+  }
+  summary.epochs_done = epoch;
+  summary.updates = updates;
+  summary.seconds = std::chrono::duration<double>(Clock::now() - run_start).count();
+  return summary;
+}
+
+}  // namespace convlab

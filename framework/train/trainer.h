@@ -1,0 +1,53 @@
+// The training loop of the reference protocol: per-epoch shuffle, augmentation, softmax
+// cross-entropy (+ the L2 penalty), clipped Nesterov SGD on the multistep schedule, test
+// evaluation every epoch, metrics, checkpoints and exact resume.
+//
+// A run folder (log_config.experiment_dir) holds:
+//   config.yaml                     the resolved config
+//   metrics.csv, metrics.jsonl      one row per epoch
+//   learning_curve.png              accuracy and loss against epoch
+//   checkpoints/epoch_NNNN.safetensors  at init (0), every save_every_k_ckpt epochs, and last
+//   resume.safetensors              the latest epoch with momentum buffers, for --resume
+#pragma once
+
+#include <cstdio>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "framework/io/config.h"
+#include "framework/nn/model.h"
+
+namespace convlab {
+
+// Builds the model that model_config describes (models/registry.h's make_model), seeded.
+using ModelFactory = std::function<std::unique_ptr<nn::Model>(const ModelSection&, uint64_t seed)>;
+
+struct TrainOptions {
+  TrainConfig config;
+  ModelFactory make_model;
+  std::string config_source = "(defaults)";         // for messages and records
+  std::optional<std::filesystem::path> data;        // CIFAR-10 source; searched for when empty
+  std::filesystem::path cache_dir;                  // decoded-data cache; default_cache_dir() when empty
+  std::string device = "cpu";                       // cpu or cuda
+  int64_t eval_examples = 0;                        // test images per evaluation; 0 = all
+  int64_t eval_batch = 500;
+  bool resume = false;
+  bool quiet = false;                               // no progress bar, no per-epoch lines
+  int64_t stop_after_epoch = -1;                    // end early after this epoch (-1: never)
+  std::FILE* log = stdout;
+};
+
+struct TrainSummary {
+  std::filesystem::path run_dir;
+  int64_t epochs_done = 0;
+  int64_t updates = 0;
+  double final_train_acc = 0, final_test_acc = 0, final_test_loss = 0;
+  double seconds = 0;
+};
+
+TrainSummary train(const TrainOptions& options);
+
+}  // namespace convlab
