@@ -5,11 +5,16 @@ find_package(yaml-cpp REQUIRED)       # libyaml-cpp-dev: the reference's YAML co
 find_package(nlohmann_json 3 REQUIRED)  # nlohmann-json3-dev: safetensors headers, JSON lines
 find_package(ZLIB REQUIRED)           # zlib1g-dev: reading .tar.gz data archives
 find_package(OpenMP REQUIRED)         # gcc's libgomp: CPU backend threads
-set(BLA_VENDOR OpenBLAS)
-find_package(BLAS REQUIRED)           # libopenblas-dev: CPU GEMM for convolutions
+# OpenBLAS built on OpenMP (libopenblas-openmp-dev): BLAS and convlab's own OpenMP loops then
+# share one thread pool; the pthreads build's threads and OpenMP's spin-waiting threads
+# slow each other down about threefold on two cores.
+find_library(OPENBLAS_LIBRARY openblas PATHS /usr/lib/${CMAKE_LIBRARY_ARCHITECTURE}/openblas-openmp
+             NO_DEFAULT_PATH REQUIRED)
+set(BLAS_LIBRARIES ${OPENBLAS_LIBRARY})
 find_path(STB_INCLUDE_DIR stb_image.h PATH_SUFFIXES stb REQUIRED)  # libstb-dev
 find_library(STB_LIBRARY stb REQUIRED)
 add_library(convlab_stb INTERFACE)
 target_include_directories(convlab_stb INTERFACE ${STB_INCLUDE_DIR})
 target_link_libraries(convlab_stb INTERFACE ${STB_LIBRARY})
-find_path(CBLAS_INCLUDE_DIR cblas.h PATH_SUFFIXES openblas-pthread openblas REQUIRED)
+find_path(CBLAS_INCLUDE_DIR cblas.h PATHS /usr/include/${CMAKE_LIBRARY_ARCHITECTURE}/openblas-openmp
+          NO_DEFAULT_PATH REQUIRED)

@@ -9,7 +9,7 @@ packages=(
   libfmt-dev          # formatted output
   libgtest-dev        # tests
   libyaml-cpp-dev     # the reference's YAML configs
-  libopenblas-dev     # CPU GEMM
+  libopenblas-openmp-dev  # CPU GEMM (the OpenMP build, sharing convlab's thread pool)
   libstb-dev          # PNG/JPEG decoding, PNG writing, TrueType text
   zlib1g-dev          # .tar.gz data archives
   libgif-dev          # animated GIFs

@@ -207,7 +207,7 @@ const std::vector<KeySpec>& key_table() {
   using M = ModelSection;
   static const std::vector<KeySpec> table = {
       spec("train_config", &C::train, "seed_id", &T::seed_id, "random seed: initial weights, data order, augmentation, dropout"),
-      spec("train_config", &C::train, "max_norm", &T::max_norm, "clip the gradient to this global L2 norm"),
+      spec("train_config", &C::train, "max_norm", &T::max_norm, "clip the gradient to this global L2 norm (0: no clipping)"),
       spec("train_config", &C::train, "lrate", &T::lrate, "initial learning rate"),
       spec("train_config", &C::train, "momentum", &T::momentum, "SGD momentum"),
       spec("train_config", &C::train, "nesterov", &T::nesterov, "Nesterov momentum"),
@@ -287,7 +287,7 @@ void check_values(const TrainConfig& config, const std::string& source, const st
 
   const TrainSection& t = config.train;
   require(t.seed_id >= 0, "train_config.seed_id", fmt::format("must be >= 0, got {}", t.seed_id));
-  require(t.max_norm > 0, "train_config.max_norm", fmt::format("must be > 0, got {}", t.max_norm));
+  require(t.max_norm >= 0, "train_config.max_norm", fmt::format("must be >= 0 (0: no clipping), got {}", t.max_norm));
   require(t.lrate > 0, "train_config.lrate", fmt::format("must be > 0, got {}", t.lrate));
   require(t.momentum >= 0 && t.momentum < 1, "train_config.momentum", fmt::format("must be in [0, 1), got {}", t.momentum));
   require(t.w_decay >= 0, "train_config.w_decay", fmt::format("must be >= 0, got {}", t.w_decay));

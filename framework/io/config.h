@@ -19,7 +19,7 @@ enum class WeightDecayMode {
 
 struct TrainSection {
   int seed_id = 0;
-  double max_norm = 2.0;  // global L2 norm the gradient is clipped to
+  double max_norm = 2.0;  // global L2 norm the gradient is clipped to; 0 = no clipping
   double lrate = 0.1;
   double momentum = 0.9;
   bool nesterov = true;

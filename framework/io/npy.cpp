@@ -16,6 +16,7 @@ namespace {
 constexpr std::string_view kMagic = "\x93NUMPY";
 constexpr size_t kAlign = 64;          // numpy aligns the data to 64 bytes
 constexpr size_t kGrowthDigits = 21;   // numpy leaves room for the first axis to reach 21 digits
+constexpr size_t kMaxRank = 64;        // numpy's limit on dimensions
 
 size_t element_size(DType dtype) {
   switch (dtype) {
@@ -159,6 +160,8 @@ void NpyArray::check_rank(int64_t rank) const {
 }
 
 std::string npy_header(DType dtype, const std::vector<int64_t>& shape) {
+  CONVLAB_CHECK(shape.size() <= kMaxRank, ".npy arrays have at most {} dimensions (numpy's limit), got {}", kMaxRank,
+                shape.size());
   for (int64_t d : shape) CONVLAB_CHECK(d >= 0, "negative dimension in .npy shape {}", shape_repr(shape));
   std::string dict = fmt::format("{{'descr': '{}', 'fortran_order': False, 'shape': {}, }}", npy_descr(dtype),
                                  shape_repr(shape));
@@ -166,25 +169,22 @@ std::string npy_header(DType dtype, const std::vector<int64_t>& shape) {
     const size_t digits = std::to_string(shape[0]).size();
     if (digits < kGrowthDigits) dict.append(kGrowthDigits - digits, ' ');
   }
-  // Version 1.0 has a 2-byte length; longer headers (very high ranks) need 2.0's 4 bytes.
-  for (const int version : {1, 2}) {
-    const size_t length_bytes = version == 1 ? 2 : 4;
-    const size_t prefix = kMagic.size() + 2 + length_bytes;
-    const size_t unpadded = dict.size() + 1;  // + '\n'
-    // Like numpy, an already aligned header still gets a full block of padding.
-    const size_t pad = kAlign - (prefix + unpadded) % kAlign;
-    const size_t header_length = unpadded + pad;
-    if (version == 1 && header_length > 0xFFFF) continue;
-    std::string out(kMagic);
-    out += static_cast<char>(version);
-    out += '\0';
-    for (size_t b = 0; b < length_bytes; ++b) out += static_cast<char>((header_length >> (8 * b)) & 0xFF);
-    out += dict;
-    out.append(pad, ' ');
-    out += '\n';
-    return out;
-  }
-  CONVLAB_FAIL(".npy header for shape {} is too long", shape_repr(shape));
+  // At most 64 dimensions of at most 20 digits: the header fits version 1.0's 2-byte length,
+  // which is what numpy writes for every array it can hold.
+  const size_t prefix = kMagic.size() + 2 + 2;
+  const size_t unpadded = dict.size() + 1;  // + '\n'
+  // Like numpy, an already aligned header still gets a full block of padding.
+  const size_t pad = kAlign - (prefix + unpadded) % kAlign;
+  const size_t header_length = unpadded + pad;
+  std::string out(kMagic);
+  out += '\x01';
+  out += '\0';
+  out += static_cast<char>(header_length & 0xFF);
+  out += static_cast<char>(header_length >> 8);
+  out += dict;
+  out.append(pad, ' ');
+  out += '\n';
+  return out;
 }
 
 void write_npy(const std::filesystem::path& path, DType dtype, const std::vector<int64_t>& shape, const void* data) {

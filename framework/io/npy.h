@@ -35,9 +35,10 @@ struct NpyArray {
 NpyArray read_npy(const std::filesystem::path& path);
 
 // Writes data (numel(shape) elements of dtype, C order) atomically: path + ".tmp", flushed,
-// renamed over path. Any rank, including 0. The header is byte-for-byte what numpy.save
+// renamed over path. Any rank from 0 to 64 (numpy's limit), so always format version 1.0. The header is byte-for-byte what numpy.save
 // writes (numpy >= 1.24, which leaves room for the first axis to grow).
-void write_npy(const std::filesystem::path& path, DType dtype, const std::vector<int64_t>& shape, const void* data);
+void write_npy(const std::filesystem::path& path, DType dtype, const std::vector<int64_t>& shape,
+               const void* data);
 
 template <class T>
 void write_npy(const std::filesystem::path& path, const std::vector<int64_t>& shape, const std::vector<T>& values) {

@@ -1,6 +1,7 @@
 // CPU convolution: im2col + BLAS GEMM per image; the GEMM is multithreaded by OpenBLAS.
 #include <cblas.h>
 
+#include <algorithm>
 #include <vector>
 
 #include "framework/backend/cpu/cpu_common.h"
@@ -22,20 +23,20 @@ void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, double al
               m, n, k, alpha, a, trans_a ? m : k, b, trans_b ? k : n, beta, c, n);
 }
 
-// A 1x1 convolution with stride 1 and no padding reads the image itself as its columns.
-bool is_pointwise(const ConvGeometry& g) {
-  return g.kernel_h == 1 && g.kernel_w == 1 && g.stride_h == 1 && g.stride_w == 1 && g.pad_top == 0 &&
-         g.pad_left == 0 && g.out_h == g.in_h && g.out_w == g.in_w;
+// Images go through the GEMMs in groups whose columns sit side by side, (C R S, G OH OW), so
+// the products stay wide for the late 8x8 and 6x6 layers.
+int64_t group_size(const ConvGeometry& g) {
+  const int64_t plane = g.out_h * g.out_w;
+  return std::clamp<int64_t>((2048 + plane - 1) / plane, 1, g.batch);
 }
 
-// image (C, H, W) -> columns (C R S, OH OW)
+// image (C, H, W) -> columns (C R S, OH OW), rows `ld` apart.
 template <class T>
-void im2col(const T* image, const ConvGeometry& g, T* columns) {
-  const int64_t plane = g.out_h * g.out_w;
+void im2col(const T* image, const ConvGeometry& g, T* columns, int64_t ld) {
   for (int64_t c = 0; c < g.in_channels; ++c)
     for (int64_t r = 0; r < g.kernel_h; ++r)
       for (int64_t s = 0; s < g.kernel_w; ++s) {
-        T* row = columns + ((c * g.kernel_h + r) * g.kernel_w + s) * plane;
+        T* row = columns + ((c * g.kernel_h + r) * g.kernel_w + s) * ld;
         for (int64_t oy = 0; oy < g.out_h; ++oy) {
           const int64_t iy = kernels::conv_source(oy, r, g.stride_h, g.pad_top, g.in_h);
           T* out = row + oy * g.out_w;
@@ -52,14 +53,14 @@ void im2col(const T* image, const ConvGeometry& g, T* columns) {
       }
 }
 
-// columns (C R S, OH OW) -> image (C, H, W), adding the columns that read each pixel.
+// columns (C R S, OH OW), rows `ld` apart -> image (C, H, W), adding the columns that read
+// each pixel.
 template <class T>
-void col2im_add(const T* columns, const ConvGeometry& g, T* image) {
-  const int64_t plane = g.out_h * g.out_w;
+void col2im_add(const T* columns, const ConvGeometry& g, T* image, int64_t ld) {
   for (int64_t c = 0; c < g.in_channels; ++c)
     for (int64_t r = 0; r < g.kernel_h; ++r)
       for (int64_t s = 0; s < g.kernel_w; ++s) {
-        const T* row = columns + ((c * g.kernel_h + r) * g.kernel_w + s) * plane;
+        const T* row = columns + ((c * g.kernel_h + r) * g.kernel_w + s) * ld;
         for (int64_t oy = 0; oy < g.out_h; ++oy) {
           const int64_t iy = kernels::conv_source(oy, r, g.stride_h, g.pad_top, g.in_h);
           if (iy < 0) continue;
@@ -71,6 +72,32 @@ void col2im_add(const T* columns, const ConvGeometry& g, T* image) {
           }
         }
       }
+}
+
+// Images [first, first + count) of x -> columns (C R S, count OH OW).
+template <class T>
+void im2col_group(const T* x, const ConvGeometry& g, int64_t first, int64_t count, T* columns) {
+  const int64_t plane = g.out_h * g.out_w, image_size = g.in_channels * g.in_h * g.in_w;
+#pragma omp parallel for
+  for (int64_t j = 0; j < count; ++j) im2col(x + (first + j) * image_size, g, columns + j * plane, count * plane);
+}
+
+// (N, K, OH OW) <-> (K, count OH OW) for images [first, first + count).
+template <class T>
+void gather_channels(const T* batched, const ConvGeometry& g, int64_t first, int64_t count, T* grouped) {
+  const int64_t plane = g.out_h * g.out_w;
+#pragma omp parallel for
+  for (int64_t k = 0; k < g.out_channels; ++k)
+    for (int64_t j = 0; j < count; ++j)
+      std::copy_n(batched + ((first + j) * g.out_channels + k) * plane, plane, grouped + (k * count + j) * plane);
+}
+template <class T>
+void scatter_channels(const T* grouped, const ConvGeometry& g, int64_t first, int64_t count, T* batched) {
+  const int64_t plane = g.out_h * g.out_w;
+#pragma omp parallel for
+  for (int64_t k = 0; k < g.out_channels; ++k)
+    for (int64_t j = 0; j < count; ++j)
+      std::copy_n(grouped + (k * count + j) * plane, plane, batched + ((first + j) * g.out_channels + k) * plane);
 }
 
 void check_geometry(const Tensor& x, const Tensor& w, const Tensor& y, const ConvGeometry& g, const char* op) {
@@ -85,19 +112,19 @@ void check_geometry(const Tensor& x, const Tensor& w, const Tensor& y, const Con
 void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& y, const ConvGeometry& g) {
   check_geometry(x, w, y, g, "conv2d_forward");
   dispatch_floating(x.dtype(), "conv2d_forward", [&]<class T>(T) {
-    const int64_t taps = g.in_channels * g.kernel_h * g.kernel_w;
-    const int64_t plane = g.out_h * g.out_w;
-    const bool pointwise = is_pointwise(g);
-    std::vector<T> columns(pointwise ? 0 : taps * plane);
-    for (int64_t n = 0; n < g.batch; ++n) {
-      const T* image = x.host<T>() + n * g.in_channels * g.in_h * g.in_w;
-      if (!pointwise) im2col(image, g, columns.data());
-      T* out = y.host<T>() + n * g.out_channels * plane;
-      gemm(false, false, g.out_channels, plane, taps, T(1), w.host<T>(), pointwise ? image : columns.data(),
-           T(0), out);
+    const int64_t taps = g.in_channels * g.kernel_h * g.kernel_w, plane = g.out_h * g.out_w;
+    const int64_t group = group_size(g);
+    std::vector<T> columns(taps * group * plane), products(g.out_channels * group * plane);
+    for (int64_t first = 0; first < g.batch; first += group) {
+      const int64_t count = std::min(group, g.batch - first);
+      im2col_group(x.host<T>(), g, first, count, columns.data());
+      // products (K, count OH OW) = w (K, C R S) columns
+      gemm(false, false, g.out_channels, count * plane, taps, T(1), w.host<T>(), columns.data(), T(0),
+           products.data());
       if (bias)
         for (int64_t k = 0; k < g.out_channels; ++k)
-          for (int64_t i = 0; i < plane; ++i) out[k * plane + i] += bias->host<T>()[k];
+          for (int64_t i = 0; i < count * plane; ++i) products[k * count * plane + i] += bias->host<T>()[k];
+      scatter_channels(products.data(), g, first, count, y.host<T>());
     }
   });
 }
@@ -105,21 +132,22 @@ void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor* bias, Tensor
 void conv2d_backward_data(const Tensor& w, const Tensor& grad_y, Tensor& grad_x, const ConvGeometry& g) {
   check_geometry(grad_x, w, grad_y, g, "conv2d_backward_data");
   dispatch_floating(w.dtype(), "conv2d_backward_data", [&]<class T>(T) {
-    const int64_t taps = g.in_channels * g.kernel_h * g.kernel_w;
-    const int64_t plane = g.out_h * g.out_w;
+    const int64_t taps = g.in_channels * g.kernel_h * g.kernel_w, plane = g.out_h * g.out_w;
     const int64_t image_size = g.in_channels * g.in_h * g.in_w;
-    const bool pointwise = is_pointwise(g);
-    std::vector<T> columns(pointwise ? 0 : taps * plane);
-    for (int64_t n = 0; n < g.batch; ++n) {
-      const T* gy = grad_y.host<T>() + n * g.out_channels * plane;
-      T* gx = grad_x.host<T>() + n * image_size;
-      if (pointwise) {
-        gemm(true, false, taps, plane, g.out_channels, T(1), w.host<T>(), gy, T(0), gx);
-        continue;
+    const int64_t group = group_size(g);
+    std::vector<T> columns(taps * group * plane), grads(g.out_channels * group * plane);
+    for (int64_t first = 0; first < g.batch; first += group) {
+      const int64_t count = std::min(group, g.batch - first);
+      gather_channels(grad_y.host<T>(), g, first, count, grads.data());
+      // columns (C R S, count OH OW) = w^T grads
+      gemm(true, false, taps, count * plane, g.out_channels, T(1), w.host<T>(), grads.data(), T(0), columns.data());
+      T* gx = grad_x.host<T>();
+#pragma omp parallel for
+      for (int64_t j = 0; j < count; ++j) {
+        T* image = gx + (first + j) * image_size;
+        std::fill_n(image, image_size, T(0));
+        col2im_add(columns.data() + j * plane, g, image, count * plane);
       }
-      gemm(true, false, taps, plane, g.out_channels, T(1), w.host<T>(), gy, T(0), columns.data());
-      std::fill_n(gx, image_size, T(0));
-      col2im_add(columns.data(), g, gx);
     }
   });
 }
@@ -127,17 +155,16 @@ void conv2d_backward_data(const Tensor& w, const Tensor& grad_y, Tensor& grad_x,
 void conv2d_backward_filter(const Tensor& x, const Tensor& grad_y, Tensor& grad_w, const ConvGeometry& g) {
   check_geometry(x, grad_w, grad_y, g, "conv2d_backward_filter");
   dispatch_floating(x.dtype(), "conv2d_backward_filter", [&]<class T>(T) {
-    const int64_t taps = g.in_channels * g.kernel_h * g.kernel_w;
-    const int64_t plane = g.out_h * g.out_w;
-    const bool pointwise = is_pointwise(g);
-    std::vector<T> columns(pointwise ? 0 : taps * plane);
-    for (int64_t n = 0; n < g.batch; ++n) {
-      const T* image = x.host<T>() + n * g.in_channels * g.in_h * g.in_w;
-      if (!pointwise) im2col(image, g, columns.data());
-      const T* gy = grad_y.host<T>() + n * g.out_channels * plane;
-      // grad_w (K, CRS) (+)= gy (K, OH OW) columns^T
-      gemm(false, true, g.out_channels, taps, plane, T(1), gy, pointwise ? image : columns.data(),
-           n == 0 ? T(0) : T(1), grad_w.host<T>());
+    const int64_t taps = g.in_channels * g.kernel_h * g.kernel_w, plane = g.out_h * g.out_w;
+    const int64_t group = group_size(g);
+    std::vector<T> columns(taps * group * plane), grads(g.out_channels * group * plane);
+    for (int64_t first = 0; first < g.batch; first += group) {
+      const int64_t count = std::min(group, g.batch - first);
+      im2col_group(x.host<T>(), g, first, count, columns.data());
+      gather_channels(grad_y.host<T>(), g, first, count, grads.data());
+      // grad_w (K, C R S) (+)= grads (K, count OH OW) columns^T
+      gemm(false, true, g.out_channels, taps, count * plane, T(1), grads.data(), columns.data(),
+           first == 0 ? T(0) : T(1), grad_w.host<T>());
     }
   });
 }

@@ -1,0 +1,93 @@
+#include "framework/cka/gram.h"
+
+#include <cblas.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "framework/cka/parallel.h"
+#include "framework/core/error.h"
+#include "kernels/gram.h"
+
+namespace convlab::cka {
+namespace {
+
+// syrk fills the upper triangle; the lower one is the same inner products.
+void mirror_upper(double* k, int64_t n) {
+#pragma omp parallel for schedule(dynamic, 16) if (n * n >= kParallelMin)
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t j = 0; j < i; ++j) k[i * n + j] = k[j * n + i];
+}
+
+}  // namespace
+
+void linear_gram(const CentredFeatures& x, double* out) {
+  const int64_t n = x.rows, p = x.cols;
+  // A CUDA path swaps these products for cuBLAS ones on device buffers.
+  if (!x.f64.empty()) {
+    cblas_dsyrk(CblasRowMajor, CblasUpper, CblasNoTrans, n, p, 1.0, x.f64.data(), p, 0.0, out, n);
+    mirror_upper(out, n);
+    return;
+  }
+  std::fill(out, out + n * n, 0.0);
+  std::vector<float> partial(static_cast<size_t>(n * n));  // (n, n), upper triangle used
+  for (int64_t c0 = 0; c0 < p; c0 += kGramBlock) {
+    const int64_t width = std::min(kGramBlock, p - c0);
+    // Columns c0 .. c0+width of the row-major (n, p) matrix: a strided view, no copy.
+    cblas_ssyrk(CblasRowMajor, CblasUpper, CblasNoTrans, n, width, 1.0f, x.f32.data() + c0, p, 0.0f,
+                partial.data(), n);
+    // Serial on purpose: an OpenMP team between consecutive ssyrk calls would spin on the
+    // cores OpenBLAS's threads need, and this sum is tiny next to the product.
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t j = i; j < n; ++j) out[i * n + j] += static_cast<double>(partial[i * n + j]);
+  }
+  mirror_upper(out, n);
+}
+
+double median_squared_distance(const double* k, int64_t n) {
+  CONVLAB_CHECK(n >= 2, "the RBF width needs distances between at least 2 examples, got {}", n);
+  std::vector<double> d;  // the n(n-1)/2 distances of pairs i < j
+  d.reserve(static_cast<size_t>(n * (n - 1) / 2));
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t j = i + 1; j < n; ++j)
+      d.push_back(kernels::squared_distance(k[i * n + i], k[j * n + j], k[i * n + j]));
+  const size_t mid = d.size() / 2;
+  std::nth_element(d.begin(), d.begin() + static_cast<std::ptrdiff_t>(mid), d.end());
+  const double upper = d[mid];
+  if (d.size() % 2 == 1) return upper;
+  // The lower middle value is the largest of those left of mid after nth_element.
+  const double lower = *std::max_element(d.begin(), d.begin() + static_cast<std::ptrdiff_t>(mid));
+  return 0.5 * (lower + upper);
+}
+
+double rbf_from_linear_gram(double* k, int64_t n, double frac) {
+  CONVLAB_CHECK(std::isfinite(frac) && frac > 0.0, "the RBF width fraction must be positive and finite, got {}",
+                frac);
+  const double width_sq = frac * frac * median_squared_distance(k, n);
+  std::vector<double> diag(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) diag[i] = k[i * n + i];
+#pragma omp parallel for schedule(static) if (n * n >= kParallelMin)
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t j = 0; j < n; ++j)
+      k[i * n + j] = kernels::rbf_entry(kernels::squared_distance(diag[i], diag[j], k[i * n + j]), width_sq);
+  return width_sq;
+}
+
+void gram_into(const FeatureView& x, const Kernel& kernel, double* out, CentredFeatures& workspace) {
+  centre_columns(x, workspace);
+  linear_gram(workspace, out);
+  if (kernel.kind == KernelKind::rbf) rbf_from_linear_gram(out, x.rows(), kernel.rbf_frac);
+}
+
+void gram_into(const FeatureView& x, const Kernel& kernel, double* out) {
+  CentredFeatures workspace;
+  gram_into(x, kernel, out, workspace);
+}
+
+std::vector<double> gram(const FeatureView& x, const Kernel& kernel) {
+  std::vector<double> k(static_cast<size_t>(x.rows() * x.rows()));  // (n, n)
+  gram_into(x, kernel, k.data());
+  return k;
+}
+
+}  // namespace convlab::cka

@@ -1,0 +1,170 @@
+// The training loop end to end on a tiny generated image folder: outputs, exact resume,
+// NaN handling and bad output folders.
+#include <gtest/gtest.h>
+#include <stb_image_write.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "framework/io/metrics_log.h"
+#include "framework/io/safetensors.h"
+#include "framework/train/trainer.h"
+#include "kernels/philox.h"
+#include "models/registry.h"
+
+namespace fs = std::filesystem;
+using namespace convlab;
+
+namespace {
+
+// A CIFAR-like image folder: 10 classes, `train_per_class` and `test_per_class` PNGs each,
+// whose class shows in the mean colour so a few steps can learn something.
+void write_tiny_image_folder(const fs::path& root, int train_per_class, int test_per_class) {
+  const char* classes[] = {"airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"};
+  for (const char* split : {"train", "test"}) {
+    const int count = std::string(split) == "train" ? train_per_class : test_per_class;
+    for (int label = 0; label < 10; ++label) {
+      fs::create_directories(root / split / classes[label]);
+      for (int i = 0; i < count; ++i) {
+        std::vector<uint8_t> pixels(32 * 32 * 3);
+        for (size_t p = 0; p < pixels.size(); ++p)
+          pixels[p] = static_cast<uint8_t>(
+              std::min(255.0f, 25.0f * label * (p % 3 == 0) + 100.0f * kernels::random_uniform({7, label, 0}, i * 4096 + p)));
+        const fs::path file = root / split / classes[label] / fmt::format("{:04d}.png", i);
+        ASSERT_NE(stbi_write_png(file.c_str(), 32, 32, 3, pixels.data(), 32 * 3), 0);
+      }
+    }
+  }
+}
+
+class TrainerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / fmt::format("convlab-trainer-{}-{}", ::getpid(),
+                                                   ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    write_tiny_image_folder(dir_ / "data", 4, 2);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  TrainOptions options(const std::string& run, int epochs) {
+    TrainOptions o;
+    o.make_model = models::make_model;
+    o.data = dir_ / "data";
+    o.cache_dir = dir_ / "cache";
+    o.quiet = true;
+    TrainSection& t = o.config.train;
+    t.num_epochs = epochs;
+    t.train_data_size = 40;
+    t.batch_size = 16;  // 3 steps per epoch, the last one partial
+    t.decay_after_epochs = {2};
+    o.config.log.experiment_dir = (dir_ / run).string();
+    o.config.log.save_every_k_ckpt = 2;
+    o.config.model.dropout_input = 0.1;  // exercise the dropout streams in resume
+    o.config.model.dropout_hidden = 0.2;
+    return o;
+  }
+  fs::path dir_;
+};
+
+}  // namespace
+
+TEST_F(TrainerTest, WritesMetricsCheckpointsAndPlot) {
+  const TrainSummary summary = train(options("run", 3));
+  EXPECT_EQ(summary.epochs_done, 3);
+  EXPECT_EQ(summary.updates, 9);
+  const fs::path run = dir_ / "run";
+  const auto rows = MetricsLog::read_csv(run / "metrics.csv");
+  ASSERT_EQ(rows.size(), 3u);
+  EXPECT_EQ(rows[2].updates, 9);
+  EXPECT_NEAR(rows[0].lr, 0.1, 1e-12);
+  EXPECT_NEAR(rows[2].lr, 0.01, 1e-12);  // decayed after epoch 2
+  for (const auto& row : rows) {
+    EXPECT_TRUE(std::isfinite(row.train_loss));
+    EXPECT_GE(row.test_acc, 0.0);
+    EXPECT_LE(row.test_acc, 1.0);
+  }
+  // Checkpoints at init, every 2 epochs, and the last.
+  for (const char* name : {"epoch_0000", "epoch_0002", "epoch_0003"})
+    EXPECT_TRUE(fs::exists(run / "checkpoints" / (std::string(name) + ".safetensors"))) << name;
+  EXPECT_FALSE(fs::exists(run / "checkpoints" / "epoch_0001.safetensors"));
+  const SafetensorsFile ckpt = read_safetensors(run / "checkpoints" / "epoch_0003.safetensors");
+  EXPECT_EQ(ckpt.at("conv1.weight").shape, (std::vector<int64_t>{96, 3, 3, 3}));
+  EXPECT_TRUE(ckpt.contains("bn9.running_var"));
+  EXPECT_FALSE(ckpt.contains("optimizer.momentum.conv1.weight"));
+  EXPECT_EQ(ckpt.metadata.at("epoch"), "3");
+  EXPECT_TRUE(read_safetensors(run / "resume.safetensors").contains("optimizer.momentum.conv1.weight"));
+  EXPECT_TRUE(fs::exists(run / "learning_curve.png"));
+  EXPECT_TRUE(fs::exists(run / "config.yaml"));
+  EXPECT_TRUE(fs::exists(run / "metrics.jsonl"));
+}
+
+TEST_F(TrainerTest, ResumeReproducesTheUninterruptedRun) {
+  train(options("straight", 3));
+  TrainOptions first = options("interrupted", 3);
+  first.stop_after_epoch = 1;
+  EXPECT_EQ(train(first).epochs_done, 1);
+  TrainOptions second = options("interrupted", 3);
+  second.resume = true;
+  EXPECT_EQ(train(second).epochs_done, 3);
+
+  const auto a = MetricsLog::read_csv(dir_ / "straight" / "metrics.csv");
+  const auto b = MetricsLog::read_csv(dir_ / "interrupted" / "metrics.csv");
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) {
+    EXPECT_EQ(a[i].updates, b[i].updates);
+    EXPECT_EQ(a[i].lr, b[i].lr);
+    EXPECT_EQ(a[i].train_loss, b[i].train_loss) << "epoch " << i + 1;
+    EXPECT_EQ(a[i].train_acc, b[i].train_acc);
+    EXPECT_EQ(a[i].test_loss, b[i].test_loss);
+    EXPECT_EQ(a[i].test_acc, b[i].test_acc);
+  }
+  const auto final_a = read_safetensors(dir_ / "straight" / "checkpoints" / "epoch_0003.safetensors");
+  const auto final_b = read_safetensors(dir_ / "interrupted" / "checkpoints" / "epoch_0003.safetensors");
+  ASSERT_EQ(final_a.arrays.size(), final_b.arrays.size());
+  for (size_t i = 0; i < final_a.arrays.size(); ++i)
+    EXPECT_EQ(final_a.arrays[i].bytes, final_b.arrays[i].bytes) << final_a.arrays[i].name;
+}
+
+TEST_F(TrainerTest, NanLossStopsAndKeepsTheLastGoodCheckpoint) {
+  TrainOptions o = options("diverges", 3);
+  train(o);  // a good run first
+  const auto good = fs::last_write_time(dir_ / "diverges" / "resume.safetensors");
+  o.resume = true;
+  o.config.train.num_epochs = 4;
+  o.config.train.lrate = 1e30;
+  o.config.train.max_norm = 0;  // no clipping: the step explodes
+  try {
+    train(o);
+    FAIL() << "expected the run to stop";
+  } catch (const Error& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("NaN or infinite at update"), std::string::npos) << what;
+    EXPECT_NE(what.find("resume.safetensors (epoch 3)"), std::string::npos) << what;
+  }
+  EXPECT_EQ(fs::last_write_time(dir_ / "diverges" / "resume.safetensors"), good);
+  EXPECT_EQ(MetricsLog::read_csv(dir_ / "diverges" / "metrics.csv").size(), 3u);
+}
+
+TEST_F(TrainerTest, UnwritableOutputFailsBeforeTraining) {
+  std::ofstream(dir_ / "a-file") << "x";
+  TrainOptions o = options("a-file/run", 1);
+  o.data = dir_ / "no-data-here";  // never reached: the folder check comes first
+  try {
+    train(o);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("cannot write to the output folder"), std::string::npos) << e.what();
+  }
+}
+
+TEST_F(TrainerTest, MissingDataSaysWhereItLooked) {
+  TrainOptions o = options("run", 1);
+  o.data = dir_ / "no-data-here";
+  try {
+    train(o);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("no-data-here"), std::string::npos) << e.what();
+  }
+}
