@@ -3,6 +3,7 @@ find_package(fmt REQUIRED)            # libfmt-dev
 find_package(GTest REQUIRED)          # libgtest-dev
 find_package(yaml-cpp REQUIRED)       # libyaml-cpp-dev: the reference's YAML configs
 find_package(nlohmann_json 3 REQUIRED)  # nlohmann-json3-dev: safetensors headers, JSON lines
+find_package(GIF REQUIRED)            # libgif-dev: animated GIFs of CKA over training
 find_package(ZLIB REQUIRED)           # zlib1g-dev: reading .tar.gz data archives
 find_package(OpenMP REQUIRED)         # gcc's libgomp: CPU backend threads
 # OpenBLAS built on OpenMP (libopenblas-openmp-dev): BLAS and convlab's own OpenMP loops then

@@ -2,7 +2,6 @@
 
 #include <cstring>
 
-#include "framework/io/safetensors.h"
 
 namespace convlab {
 namespace {
@@ -47,6 +46,11 @@ void save_checkpoint(const std::filesystem::path& path, nn::Module& model, optim
 std::map<std::string, std::string> load_checkpoint(const std::filesystem::path& path, nn::Module& model,
                                                    optim::Sgd* optimizer) {
   const SafetensorsFile file = read_safetensors(path);
+  load_checkpoint(file, model, optimizer);
+  return file.metadata;
+}
+
+void load_checkpoint(const SafetensorsFile& file, nn::Module& model, optim::Sgd* optimizer) {
   const auto params = model.named_parameters();
   for (const auto& [name, param] : params) from_array(file, name, param->mutable_value());
   for (const auto& [name, buffer] : model.named_buffers()) from_array(file, name, *buffer);
@@ -54,7 +58,6 @@ std::map<std::string, std::string> load_checkpoint(const std::filesystem::path& 
     std::vector<Tensor>& momenta = optimizer->momentum_buffers();
     for (size_t i = 0; i < params.size(); ++i) from_array(file, kMomentumPrefix + params[i].first, momenta[i]);
   }
-  return file.metadata;
 }
 
 }  // namespace convlab

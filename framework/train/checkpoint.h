@@ -8,6 +8,7 @@
 #include <map>
 #include <string>
 
+#include "framework/io/safetensors.h"
 #include "framework/nn/module.h"
 #include "framework/optim/sgd.h"
 
@@ -21,5 +22,7 @@ void save_checkpoint(const std::filesystem::path& path, nn::Module& model, optim
 // shape; errors name the file and the tensor. Returns the metadata.
 std::map<std::string, std::string> load_checkpoint(const std::filesystem::path& path, nn::Module& model,
                                                    optim::Sgd* optimizer);
+// The same from a file already read.
+void load_checkpoint(const SafetensorsFile& file, nn::Module& model, optim::Sgd* optimizer);
 
 }  // namespace convlab

@@ -18,16 +18,13 @@
 #include <string>
 
 #include "framework/io/config.h"
-#include "framework/nn/model.h"
+#include "framework/nn/model_factory.h"
 
 namespace convlab {
 
-// Builds the model that model_config describes (models/registry.h's make_model), seeded.
-using ModelFactory = std::function<std::unique_ptr<nn::Model>(const ModelSection&, uint64_t seed)>;
-
 struct TrainOptions {
   TrainConfig config;
-  ModelFactory make_model;
+  ModelFactory make_model;  // models::make_model
   std::string config_source = "(defaults)";         // for messages and records
   std::optional<std::filesystem::path> data;        // CIFAR-10 source; searched for when empty
   std::filesystem::path cache_dir;                  // decoded-data cache; default_cache_dir() when empty

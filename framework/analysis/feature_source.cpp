@@ -1,0 +1,69 @@
+#include "framework/analysis/feature_source.h"
+
+#include <cstring>
+#include <numeric>
+
+#include "framework/autograd/variable.h"
+#include "framework/io/npy.h"
+#include "framework/train/batches.h"
+
+namespace convlab {
+
+ModelFeatureSource::ModelFeatureSource(nn::Model& model, const DeviceImageSet& images, std::string description)
+    : model_(model), images_(images), description_(std::move(description)) {}
+
+std::vector<Tensor> ModelFeatureSource::batch(int64_t first, int64_t count) {
+  model_.eval();
+  NoGradGuard no_grad;
+  std::vector<int32_t> order(static_cast<size_t>(images_.size()));
+  std::iota(order.begin(), order.end(), 0);
+  Batch input = assemble_batch(images_, order, first, count, kernels::cifar10_augment_config(false, false, false),
+                               /*augment=*/false, 0, 0);
+  std::vector<Variable> features;
+  nn::ForwardContext ctx;
+  ctx.features = &features;
+  model_.forward(Variable(std::move(input.images)), ctx);
+  std::vector<Tensor> out;
+  for (const Variable& f : features) {
+    Tensor host = f.value().to(cpu());
+    out.push_back(std::move(host).reshaped({count, f.value().numel() / count}));
+  }
+  return out;
+}
+
+NpyFeatureSource::NpyFeatureSource(const std::vector<std::filesystem::path>& files) {
+  CONVLAB_CHECK(!files.empty(), "no .npy feature files given");
+  for (const auto& file : files) {
+    const NpyArray array = read_npy(file);
+    CONVLAB_CHECK(array.dtype == DType::f32 || array.dtype == DType::f64,
+                  "{}: features must be float32 or float64, not {}", file.string(), dtype_name(array.dtype));
+    CONVLAB_CHECK(!array.shape.empty() && array.shape[0] > 0, "{}: features need a first dimension of examples",
+                  file.string());
+    const int64_t n = array.shape[0];
+    CONVLAB_CHECK(layers_.empty() || n == examples_, "{} has {} examples but {} has {}: every feature file needs "
+                  "the same examples", file.string(), n, files.front().string(), examples_);
+    examples_ = n;
+    Tensor t = Tensor::empty({n, array.numel() / n}, array.dtype, cpu());
+    std::memcpy(t.raw(), array.bytes.data(), t.nbytes());
+    layers_.push_back(std::move(t));
+    names_.push_back(file.stem().string());
+  }
+}
+
+std::string NpyFeatureSource::description() const {
+  return fmt::format("{} .npy feature files ({} examples)", layers_.size(), examples_);
+}
+
+std::vector<Tensor> NpyFeatureSource::batch(int64_t first, int64_t count) {
+  std::vector<Tensor> out;
+  for (const Tensor& layer : layers_) {
+    const int64_t width = layer.dim(1);
+    Tensor part = Tensor::empty({count, width}, layer.dtype(), cpu());
+    const size_t row_bytes = static_cast<size_t>(width) * dtype_size(layer.dtype());
+    std::memcpy(part.raw(), static_cast<const uint8_t*>(layer.raw()) + first * row_bytes, count * row_bytes);
+    out.push_back(std::move(part));
+  }
+  return out;
+}
+
+}  // namespace convlab

@@ -1,0 +1,59 @@
+// Where CKA gets layer features from, one batch of examples at a time: a trained network run
+// over images, or .npy files written by any framework.
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "framework/core/tensor.h"
+#include "framework/nn/model.h"
+#include "framework/train/device_dataset.h"
+
+namespace convlab {
+
+class FeatureSource {
+ public:
+  virtual ~FeatureSource() = default;
+  virtual std::string description() const = 0;
+  virtual std::vector<std::string> layer_names() const = 0;
+  virtual int64_t examples() const = 0;
+  // The features of examples [first, first + count) at every layer: CPU tensors (count, p_l),
+  // f32 or f64.
+  virtual std::vector<Tensor> batch(int64_t first, int64_t count) = 0;
+};
+
+// A model in eval mode over `images` (on the model's device); features are copied to the
+// host batch by batch, so only one batch of them is ever held.
+class ModelFeatureSource final : public FeatureSource {
+ public:
+  ModelFeatureSource(nn::Model& model, const DeviceImageSet& images, std::string description);
+  std::string description() const override { return description_; }
+  std::vector<std::string> layer_names() const override { return model_.feature_names(); }
+  int64_t examples() const override { return images_.size(); }
+  std::vector<Tensor> batch(int64_t first, int64_t count) override;
+
+ private:
+  nn::Model& model_;
+  const DeviceImageSet& images_;
+  std::string description_;
+};
+
+// One .npy file per layer, each (n, p) (higher ranks are flattened per example), f32 or f64;
+// all files must have the same n. Layers are named after the files.
+class NpyFeatureSource final : public FeatureSource {
+ public:
+  explicit NpyFeatureSource(const std::vector<std::filesystem::path>& files);
+  std::string description() const override;
+  std::vector<std::string> layer_names() const override { return names_; }
+  int64_t examples() const override { return examples_; }
+  std::vector<Tensor> batch(int64_t first, int64_t count) override;
+
+ private:
+  std::vector<std::string> names_;
+  std::vector<Tensor> layers_;  // (n, p) each
+  int64_t examples_ = 0;
+};
+
+}  // namespace convlab

@@ -1,0 +1,113 @@
+// The executables as a user runs them on real CIFAR-10: convlab-train on the smoke config,
+// then every convlab-analyze command on its checkpoints.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "framework/io/npy.h"
+#include "framework/io/safetensors.h"
+#include "kernels/philox.h"
+
+namespace fs = std::filesystem;
+using namespace convlab;
+
+namespace {
+
+std::optional<fs::path> cifar10_source() {
+  if (const char* dir = std::getenv("CIFAR10_DIR"); dir && fs::exists(dir)) return fs::path(dir);
+  const fs::path shared = fs::path(CONVLAB_SOURCE_DIR) / ".." / "shared" / "data" / "cifar10-jpg.tar.gz";
+  if (fs::exists(shared)) return shared;
+  return std::nullopt;
+}
+
+// Runs a command, returns its exit code and puts its output in `output`.
+int run(const std::string& command, std::string& output) {
+  const std::string full = command + " > run.log 2>&1";
+  const int status = std::system(full.c_str());
+  std::ifstream log("run.log");
+  std::stringstream text;
+  text << log.rdbuf();
+  output = text.str();
+  return WEXITSTATUS(status);
+}
+
+class Executables : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    source_ = cifar10_source();
+    if (!source_) GTEST_SKIP() << "CIFAR-10 not found: set CIFAR10_DIR or put cifar10-jpg.tar.gz in ../shared/data";
+    dir_ = fs::temp_directory_path() / fmt::format("convlab-executables-{}", ::getpid());
+    fs::create_directories(dir_);
+    previous_ = fs::current_path();
+    fs::current_path(dir_);
+  }
+  void TearDown() override {
+    if (!source_) return;
+    fs::current_path(previous_);
+    fs::remove_all(dir_);
+  }
+  std::string train(const std::string& output, int seed) {
+    return fmt::format("{} {}/configs/smoke.yaml --data {} --train-size 256 --epochs 2 --eval-examples 100 --seed {} "
+                       "--output {} --quiet",
+                       CONVLAB_TRAIN_EXE, CONVLAB_SOURCE_DIR, source_->string(), seed, output);
+  }
+  std::string analyze(const std::string& args) {
+    return fmt::format("{} {} --data {} --examples 200 --batch-size 100", CONVLAB_ANALYZE_EXE, args, source_->string());
+  }
+  std::optional<fs::path> source_;
+  fs::path dir_, previous_;
+};
+
+}  // namespace
+
+TEST_F(Executables, TrainThenEveryAnalysis) {
+  std::string out;
+  ASSERT_EQ(run(train("run0", 0), out), 0) << out;
+  EXPECT_NE(out.find("metrics:"), std::string::npos) << out;
+  EXPECT_NE(out.find("learning_curve.png"), std::string::npos) << out;
+  for (const char* f : {"run0/metrics.csv", "run0/metrics.jsonl", "run0/learning_curve.png", "run0/config.yaml",
+                        "run0/checkpoints/epoch_0000.safetensors", "run0/checkpoints/epoch_0002.safetensors"})
+    EXPECT_TRUE(fs::exists(f)) << f;
+  ASSERT_EQ(run(train("run1", 1), out), 0) << out;
+  const std::string final0 = "run0/checkpoints/epoch_0002.safetensors";
+  const std::string final1 = "run1/checkpoints/epoch_0002.safetensors";
+
+  ASSERT_EQ(run(analyze("self " + final0 + " --output a_self"), out), 0) << out;
+  for (const char* f : {"a_self/self_linear.npy", "a_self/self_linear.csv", "a_self/self_linear.png",
+                        "a_self/self_rbf.npy", "a_self/self_rbf.png", "a_self/summary.json"})
+    EXPECT_TRUE(fs::exists(f)) << f;
+  const NpyArray self = read_npy("a_self/self_linear.npy");
+  ASSERT_EQ(self.shape, (std::vector<int64_t>{10, 10}));
+  for (int i = 0; i < 10; ++i) EXPECT_NEAR(self.values<double>()[i * 11], 1.0, 1e-6);
+
+  ASSERT_EQ(run(analyze("pair " + final0 + " " + final1 + " --kernel rbf --output a_pair"), out), 0) << out;
+  EXPECT_TRUE(fs::exists("a_pair/pair_rbf.png"));
+  const NpyArray pair = read_npy("a_pair/pair_rbf.npy");
+  EXPECT_LT(pair.values<double>()[0], 1.0);  // two seeds differ
+
+  ASSERT_EQ(run(analyze("evolution run0 --output a_evo"), out), 0) << out;
+  for (const char* f : {"a_evo/epoch_0000.png", "a_evo/epoch_0002.npy", "a_evo/evolution.gif", "a_evo/evolution_grid.png"})
+    EXPECT_TRUE(fs::exists(f)) << f;
+
+  ASSERT_EQ(run(analyze("invariance " + final0 + " --output a_inv"), out), 0) << out;
+  EXPECT_TRUE(fs::exists("a_inv/invariance_linear.csv"));
+  EXPECT_NE(out.find("permutation"), std::string::npos) << out;
+
+  for (int layer = 0; layer < 3; ++layer) {
+    std::vector<float> x(200 * 7);
+    for (size_t i = 0; i < x.size(); ++i) x[i] = kernels::random_uniform({5, static_cast<uint32_t>(layer), 0}, i);
+    write_npy(fmt::format("layer{}.npy", layer), std::vector<int64_t>{200, 7}, x);
+  }
+  ASSERT_EQ(run(fmt::format("{} files layer0.npy layer1.npy --vs layer2.npy --output a_files", CONVLAB_ANALYZE_EXE), out), 0)
+      << out;
+  EXPECT_EQ(read_npy("a_files/files_linear.npy").shape, (std::vector<int64_t>{2, 1}));
+
+  // Bad input gets a clear error.
+  EXPECT_NE(run(analyze("self missing.safetensors"), out), 0);
+  EXPECT_NE(out.find("missing.safetensors"), std::string::npos) << out;
+  EXPECT_NE(run(fmt::format("{} {}/configs/smoke.yaml --epochs abc", CONVLAB_TRAIN_EXE, CONVLAB_SOURCE_DIR), out), 0);
+  EXPECT_NE(out.find("--epochs"), std::string::npos) << out;
+}
