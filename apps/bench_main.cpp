@@ -1,32 +1,40 @@
-// convlab-bench: times one All-CNN-C training step (forward, loss + L2, backward, clipped
-// Nesterov SGD) on synthetic data already on the device, and evaluation throughput.
+// convlab-bench: times All-CNN-C training steps (forward, loss + L2, backward, clipped
+// Nesterov SGD, with GPU-side batch assembly and augmentation) on synthetic data already on
+// the device, evaluation throughput, and a per-op breakdown of one step.
 //
-//   convlab-bench [--device cpu|cuda] [--depth 1] [--batch 128] [--steps 10] [--warmup 2]
+//   convlab-bench [--device cpu|cuda] [--depth 1] [--batch 128] [--steps 20] [--warmup 3]
+//                 [--eval-batch 1000] [--breakdown] [--strict-fp32]
 #include <fmt/core.h>
 
 #include <algorithm>
 #include <chrono>
+#include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "framework/backend/backend.h"
 #include "framework/backend/cuda_device.h"
+#include "framework/nn/init.h"
 #include "framework/ops/ops.h"
 #include "framework/optim/sgd.h"
+#include "framework/train/batches.h"
 #include "models/all_cnn_c.h"
-#include "framework/nn/init.h"
 
 namespace {
 
 using namespace convlab;
+using Clock = std::chrono::steady_clock;
 
 struct Args {
   std::string device = "cpu";
   int depth = 1;
   int64_t batch = 128;
-  int steps = 10;
-  int warmup = 2;
+  int steps = 20;
+  int warmup = 3;
+  int64_t eval_batch = 1000;
+  bool breakdown = false;
 };
 
 Args parse(int argc, char** argv) {
@@ -42,7 +50,10 @@ Args parse(int argc, char** argv) {
     else if (key == "--batch") a.batch = std::stoll(value());
     else if (key == "--steps") a.steps = std::stoi(value());
     else if (key == "--warmup") a.warmup = std::stoi(value());
-    else CONVLAB_FAIL("unknown option {} (options: --device, --depth, --batch, --steps, --warmup)", key);
+    else if (key == "--eval-batch") a.eval_batch = std::stoll(value());
+    else if (key == "--breakdown") a.breakdown = true;
+    else CONVLAB_FAIL("unknown option {} (options: --device, --depth, --batch, --steps, --warmup, --eval-batch, "
+                      "--breakdown)", key);
   }
   return a;
 }
@@ -50,6 +61,93 @@ Args parse(int argc, char** argv) {
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   return v[v.size() / 2];
+}
+
+// Median seconds of `reps` runs of f, each synchronised.
+double time_it(Device device, int reps, const std::function<void()>& f) {
+  std::vector<double> times;
+  f();  // warm-up (algorithm selection, allocations)
+  device.context().synchronize();
+  for (int i = 0; i < reps; ++i) {
+    const auto start = Clock::now();
+    f();
+    device.context().synchronize();
+    times.push_back(std::chrono::duration<double>(Clock::now() - start).count());
+  }
+  return median(times);
+}
+
+// Synthetic CIFAR-sized uint8 images on the device, as the training loop keeps them.
+DeviceImageSet synthetic_images(int64_t count, Device device) {
+  ImageSet set;
+  set.images.resize(static_cast<size_t>(count) * 3072);
+  set.labels.resize(static_cast<size_t>(count));
+  for (size_t i = 0; i < set.images.size(); ++i) set.images[i] = static_cast<uint8_t>(kernels::random_u32({9, 0, 0}, i));
+  for (int64_t i = 0; i < count; ++i) set.labels[i] = static_cast<uint8_t>(i % 10);
+  return upload(set, device);
+}
+
+void breakdown(models::AllCnnC& model, const Args& args, Device device) {
+  const Backend& be = backend(device);
+  const int reps = device.is_cpu() ? 2 : 20;
+  std::map<std::string, std::pair<int, double>> rows;  // op -> (calls per step, seconds per step)
+  auto add = [&](const std::string& op, double seconds) {
+    rows[op].first += 1;
+    rows[op].second += seconds;
+  };
+  // Walk the layers with real activations, timing each op at its shape.
+  Tensor host = Tensor::empty({args.batch, 3, 32, 32}, DType::f32, cpu());
+  nn::fill_normal(host, 1.0, 3, 0);
+  Tensor x = host.to(device);
+  const DeviceImageSet images = synthetic_images(args.batch, device);
+  std::vector<int32_t> order(args.batch);
+  for (int64_t i = 0; i < args.batch; ++i) order[i] = static_cast<int32_t>(i);
+  const kernels::AugmentConfig augment = kernels::cifar10_augment_config(true, true, true);
+  add("gather_batch (augment)", time_it(device, reps, [&] { assemble_batch(images, order, 0, args.batch, augment, true, 1, 1); }));
+  Tensor h = std::move(x);
+  for (nn::Conv2d* conv : model.convs()) {
+    const Tensor& w = conv->weight().value();
+    const ops::ConvSpec& spec = conv->spec();
+    const ConvGeometry g = ConvGeometry::make(h.dim(0), h.dim(1), h.dim(2), h.dim(3), w.dim(0), w.dim(2), w.dim(3),
+                                              spec.stride, spec.padding, spec.pad);
+    Tensor y = Tensor::empty({g.batch, g.out_channels, g.out_h, g.out_w}, DType::f32, device);
+    Tensor gx = Tensor::empty(h.shape(), DType::f32, device), gw = Tensor::empty(w.shape(), DType::f32, device);
+    add("conv forward", time_it(device, reps, [&] { be.conv2d_forward(h, w, nullptr, y, g); }));
+    add("conv backward data", time_it(device, reps, [&] { be.conv2d_backward_data(w, y, gx, g); }));
+    add("conv backward filter", time_it(device, reps, [&] { be.conv2d_backward_filter(h, y, gw, g); }));
+    const int64_t c = g.out_channels;
+    Tensor gamma = Tensor::full({c}, DType::f32, device, 1.0), beta = Tensor::zeros({c}, DType::f32, device);
+    Tensor mean = Tensor::zeros({c}, DType::f32, device), inv_std = Tensor::zeros({c}, DType::f32, device);
+    Tensor rm = Tensor::zeros({c}, DType::f32, device), rv = Tensor::full({c}, DType::f32, device, 1.0);
+    Tensor z = Tensor::empty(y.shape(), DType::f32, device), gz = Tensor::empty(y.shape(), DType::f32, device);
+    Tensor gg = Tensor::empty({c}, DType::f32, device), gb = Tensor::empty({c}, DType::f32, device);
+    add("batchnorm forward", time_it(device, reps, [&] { be.batchnorm_forward_train(y, gamma, beta, 1e-5, 0.1, z, mean, inv_std, rm, rv); }));
+    add("batchnorm backward", time_it(device, reps, [&] { be.batchnorm_backward(y, gamma, mean, inv_std, z, gz, gg, gb); }));
+    add("relu forward", time_it(device, reps, [&] { be.relu_forward(z, y); }));
+    add("relu backward", time_it(device, reps, [&] { be.relu_backward(y, z, gz); }));
+    h = std::move(y);
+  }
+  Tensor pooled = Tensor::empty({h.dim(0), h.dim(1)}, DType::f32, device);
+  add("global avg pool", time_it(device, reps, [&] { be.global_avg_pool_forward(h, pooled); }));
+  std::vector<int32_t> label_values(args.batch);
+  for (int64_t i = 0; i < args.batch; ++i) label_values[i] = static_cast<int32_t>(i % 10);
+  const Tensor labels = Tensor::from_vector<int32_t>({args.batch}, label_values).to(device);
+  Tensor loss = Tensor::empty({1}, DType::f32, device), probs = Tensor::empty(pooled.shape(), DType::f32, device);
+  add("softmax cross-entropy", time_it(device, reps, [&] { be.softmax_xent_forward(pooled, labels, loss, probs); }));
+  optim::Sgd sgd(model.parameters(), SgdConfig{0.9, true, 2.0, 0.0});
+  for (Variable* p : model.parameters()) p->mutable_grad() = Tensor::zeros(p->shape(), DType::f32, device);
+  const Tensor lr = Tensor::full({1}, DType::f32, device, 0.0);
+  add("clip + SGD update (all params)", time_it(device, reps, [&] { sgd.step(lr); }));
+  double total = 0;
+  for (const auto& [op, r] : rows) total += r.second;
+  fmt::print("\nper-op breakdown ({} batch {}, each op timed alone at its shapes, synchronised):\n", device.name(),
+             args.batch);
+  fmt::print("  {:<32} {:>6} {:>12} {:>7}\n", "op", "calls", "ms / step", "share");
+  std::vector<std::pair<std::string, std::pair<int, double>>> sorted(rows.begin(), rows.end());
+  std::sort(sorted.begin(), sorted.end(), [](const auto& a, const auto& b) { return a.second.second > b.second.second; });
+  for (const auto& [op, r] : sorted)
+    fmt::print("  {:<32} {:>6} {:>12.3f} {:>6.1f}%\n", op, r.first, 1e3 * r.second, 100 * r.second / total);
+  fmt::print("  {:<32} {:>6} {:>12.3f}\n", "sum", "", 1e3 * total);
 }
 
 }  // namespace
@@ -68,38 +166,59 @@ int main(int argc, char** argv) try {
   options.depth = args.depth;
   models::AllCnnC model(options);
   model.to(device);
-  Tensor host_images = Tensor::empty({args.batch, 3, 32, 32}, DType::f32, cpu());
-  nn::fill_normal(host_images, 1.0, /*seed=*/1, /*tensor_id=*/0);
-  const Tensor images = host_images.to(device);
-  std::vector<int32_t> label_values(args.batch);
-  for (int64_t i = 0; i < args.batch; ++i) label_values[i] = static_cast<int32_t>(i % 10);
-  const Tensor labels = Tensor::from_vector<int32_t>({args.batch}, label_values).to(device);
+  const DeviceImageSet images = synthetic_images(std::max<int64_t>(args.batch, 1024), device);
+  const std::vector<int32_t> order = [&] {
+    std::vector<int32_t> o(static_cast<size_t>(images.size()));
+    for (size_t i = 0; i < o.size(); ++i) o[i] = static_cast<int32_t>(i);
+    return o;
+  }();
+  const kernels::AugmentConfig augment = kernels::cifar10_augment_config(true, true, true);
   optim::Sgd sgd(model.parameters(), SgdConfig{0.9, true, 2.0, 0.0});
-  const Tensor lr = Tensor::from_vector<float>({1}, {0.1f}).to(device);
+  const Tensor lr = Tensor::full({1}, DType::f32, device, 0.01);
   nn::ForwardContext ctx;
 
+  // Training steps.
   std::vector<double> times;
+  const int64_t batches = images.size() / args.batch;
   for (int step = 0; step < args.warmup + args.steps; ++step) {
-    const auto start = std::chrono::steady_clock::now();
+    const auto start = Clock::now();
+    Batch batch = assemble_batch(images, order, (step % batches) * args.batch, args.batch, augment, true, 1,
+                                 static_cast<uint32_t>(step));
     ctx.step = static_cast<uint32_t>(step);
     model.zero_grad();
-    Variable loss = ops::add(ops::softmax_cross_entropy(model.forward(Variable(images.clone()), ctx), labels),
+    Variable loss = ops::add(ops::softmax_cross_entropy(model.forward(Variable(std::move(batch.images)), ctx), batch.labels),
                              optim::l2_penalty(model.parameters(), 1e-4));
     loss.backward();
     sgd.step(lr);
     device.context().synchronize();
-    if (step >= args.warmup)
-      times.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    if (step >= args.warmup) times.push_back(std::chrono::duration<double>(Clock::now() - start).count());
   }
   const double step_s = median(times);
   const double gflop_per_image = args.depth == 1 ? 0.542 : args.depth == 2 ? 1.603 : 0.0;
   fmt::print("device {}  All-CNN-C depth {}  batch {}\n", device.name(), args.depth, args.batch);
-  fmt::print("training step: {:.2f} ms median of {}  ({:.0f} images/s)", 1e3 * step_s, times.size(),
-             args.batch / step_s);
-  if (gflop_per_image > 0)
-    fmt::print("  ~{:.1f} GFLOP/s (training ~3x forward {:.3f} GFLOP/image)",
-               3 * gflop_per_image * args.batch / step_s, gflop_per_image);
+  fmt::print("training step: {:.3f} ms (median of {})  {:.0f} images/s", 1e3 * step_s, times.size(), args.batch / step_s);
+  if (gflop_per_image > 0 && device.is_cuda()) {
+    const double flop = 3 * gflop_per_image * 1e9 * args.batch;
+    const double floor_s = flop / 790e12;  // the arithmetic floor at H200/H100 dense bf16 peak
+    fmt::print("  {:.1f} TFLOP/s; {:.1f}x the arithmetic floor ({:.3f} ms at 790 TFLOP/s)", flop / step_s / 1e12,
+               step_s / floor_s, 1e3 * floor_s);
+  }
   fmt::print("\n");
+
+  // Evaluation throughput (eval mode, no graph).
+  {
+    model.eval();
+    NoGradGuard no_grad;
+    const int64_t eval_batch = std::min(args.eval_batch, images.size());
+    nn::ForwardContext eval_ctx;
+    const double eval_s = time_it(device, device.is_cpu() ? 1 : 10, [&] {
+      Batch batch = assemble_batch(images, order, 0, eval_batch, augment, false, 0, 0);
+      model.forward(Variable(std::move(batch.images)), eval_ctx);
+    });
+    fmt::print("evaluation: batch {}  {:.3f} ms  {:.0f} images/s\n", eval_batch, 1e3 * eval_s, eval_batch / eval_s);
+    model.train();
+  }
+  if (args.breakdown) breakdown(model, args, device);
   return 0;
 } catch (const std::exception& e) {
   fmt::print(stderr, "convlab-bench: {}\n", e.what());

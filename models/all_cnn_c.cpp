@@ -66,6 +66,12 @@ std::vector<std::string> AllCnnC::feature_names() const {
   return names;
 }
 
+std::vector<nn::Conv2d*> AllCnnC::convs() const {
+  std::vector<nn::Conv2d*> out;
+  for (const Layer& layer : layers_) out.push_back(layer.conv);
+  return out;
+}
+
 std::string AllCnnC::description() const {
   return fmt::format("All-CNN-C depth {} ({} conv layers, {}{})", options_.depth, layers_.size(),
                      options_.batchnorm ? "BatchNorm" : "no BatchNorm",

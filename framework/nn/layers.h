@@ -19,6 +19,7 @@ class Conv2d : public Module {
   Conv2d(const Conv2dOptions& options, uint64_t seed, uint32_t init_id, DType dtype = DType::f32);
   Variable forward(const Variable& x, ForwardContext& ctx) override;
   Variable& weight() { return weight_; }
+  const ops::ConvSpec& spec() const { return spec_; }
 
  private:
   ops::ConvSpec spec_;

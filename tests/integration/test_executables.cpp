@@ -9,19 +9,15 @@
 
 #include "framework/io/npy.h"
 #include "framework/io/safetensors.h"
+#include "tests/integration/cifar10_source.h"
 #include "kernels/philox.h"
 
 namespace fs = std::filesystem;
 using namespace convlab;
+using test_support::cifar10_source;
 
 namespace {
 
-std::optional<fs::path> cifar10_source() {
-  if (const char* dir = std::getenv("CIFAR10_DIR"); dir && fs::exists(dir)) return fs::path(dir);
-  const fs::path shared = fs::path(CONVLAB_SOURCE_DIR) / ".." / "shared" / "data" / "cifar10-jpg.tar.gz";
-  if (fs::exists(shared)) return shared;
-  return std::nullopt;
-}
 
 // Runs a command, returns its exit code and puts its output in `output`.
 int run(const std::string& command, std::string& output) {

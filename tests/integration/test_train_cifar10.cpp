@@ -11,20 +11,16 @@
 
 #include "framework/io/metrics_log.h"
 #include "framework/io/safetensors.h"
+#include "tests/integration/cifar10_source.h"
 #include "framework/train/trainer.h"
 #include "models/registry.h"
 
 namespace fs = std::filesystem;
 using namespace convlab;
+using test_support::cifar10_source;
 
 namespace {
 
-std::optional<fs::path> cifar10_source() {
-  if (const char* dir = std::getenv("CIFAR10_DIR"); dir && fs::exists(dir)) return fs::path(dir);
-  const fs::path shared = fs::path(CONVLAB_SOURCE_DIR) / ".." / "shared" / "data" / "cifar10-jpg.tar.gz";
-  if (fs::exists(shared)) return shared;
-  return std::nullopt;
-}
 
 class Cifar10Training : public ::testing::Test {
  protected:

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Builds convlab for Hopper (sm_90) on a machine without a GPU and gathers what a GPU machine
+# needs to run it into build-gpu/bundle: the test and app executables (stripped, RPATH
+# $ORIGIN) and the shared libraries that machine lacks (everything but glibc, libstdc++ and
+# the CUDA libraries). Then, on the GPU machine: tools/gpu-check.sh.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build=${BUILD_DIR:-build-gpu}
+cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90 -DCMAKE_BUILD_RPATH='$ORIGIN' >/dev/null
+cmake --build "$build" -j2 --target convlab_tests convlab-bench convlab-train convlab-analyze
+bundle="$build/bundle"
+rm -rf "$bundle" && mkdir -p "$bundle"
+for exe in tests/convlab_tests apps/convlab-bench apps/convlab-train apps/convlab-analyze; do
+  cp "$build/$exe" "$bundle/" && strip "$bundle/$(basename "$exe")"
+done
+# Libraries to take along: not the C/C++ runtime, not CUDA's (the GPU machine has its own).
+keep_out='^(linux-vdso|libc\.|libm\.|libdl\.|librt\.|libpthread\.|ld-linux|libstdc\+\+|libgcc_s|libcuda|libcudart|libcublas|libcurand|libcudnn|libnvrtc|libz\.)'
+ldd "$bundle"/convlab_tests "$bundle"/convlab-analyze | awk '/=>/ {print $1, $3}' | sort -u | while read -r name path; do
+  [[ "$name" =~ $keep_out ]] && continue
+  cp -L "$path" "$bundle/$name"
+done
+du -sh "$bundle"
+ls "$bundle"
