@@ -29,7 +29,7 @@ void write_tiny_image_folder(const fs::path& root, int train_per_class, int test
         std::vector<uint8_t> pixels(32 * 32 * 3);
         for (size_t p = 0; p < pixels.size(); ++p)
           pixels[p] = static_cast<uint8_t>(
-              std::min(255.0f, 25.0f * label * (p % 3 == 0) + 100.0f * kernels::random_uniform({7, label, 0}, i * 4096 + p)));
+              std::min(255.0f, 25.0f * label * (p % 3 == 0) + 100.0f * kernels::random_uniform({7, static_cast<uint32_t>(label), 0}, i * 4096 + p)));
         const fs::path file = root / split / classes[label] / fmt::format("{:04d}.png", i);
         ASSERT_NE(stbi_write_png(file.c_str(), 32, 32, 3, pixels.data(), 32 * 3), 0);
       }

@@ -25,6 +25,8 @@ CudaContext::CudaContext(int ordinal) : ordinal_(ordinal) {
 
 CudaContext::~CudaContext() {
   cudaStreamSynchronize(stream_);
+  conv_plans_.clear();
+  if (workspace_) cudaFree(workspace_);
   if (cudnn_) cudnnDestroy(cudnn_);
   release_cache();
   cudaStreamDestroy(stream_);
@@ -87,6 +89,29 @@ void CudaContext::copy_to_host(void* dst, const void* src, size_t bytes) {
 
 void CudaContext::copy_within(void* dst, const void* src, size_t bytes) {
   CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, stream_));
+}
+
+void* CudaContext::workspace(size_t bytes) {
+  if (bytes <= workspace_bytes_) return workspace_;
+  synchronize();  // queued convolutions may still be using the old block
+  if (workspace_) CUDA_CHECK(cudaFree(workspace_));
+  workspace_ = nullptr;
+  workspace_bytes_ = 0;
+  const size_t size = (bytes + (size_t{1} << 20) - 1) >> 20 << 20;  // whole MiB: fewer regrowths
+  cudaError_t status = cudaMalloc(&workspace_, size);
+  if (status == cudaErrorMemoryAllocation) {  // give the cache back and try once more
+    cudaGetLastError();
+    release_cache();
+    status = cudaMalloc(&workspace_, size);
+  }
+  if (status != cudaSuccess) {
+    cudaGetLastError();
+    workspace_ = nullptr;
+    CONVLAB_FAIL("CUDA out of memory allocating a {} MiB convolution workspace on {} ({} MiB already held by "
+                 "convlab): use a smaller batch", size >> 20, name(), reserved_bytes_ >> 20);
+  }
+  workspace_bytes_ = size;
+  return workspace_;
 }
 
 cudnnHandle_t CudaContext::cudnn() {

@@ -1,15 +1,18 @@
 // A CUDA device as convlab uses it: one stream on which all its work is queued in order, a
-// caching allocator (no cudaMalloc/cudaFree once the shapes of a step have been seen), and
-// the library handles, created on first use.
+// caching allocator (no cudaMalloc/cudaFree once the shapes of a step have been seen), the
+// library handles, created on first use, and the convolution state: the cuDNN workspace,
+// the algorithms chosen per shape, and the TF32 switch.
 #pragma once
 
 #include <cuda_runtime.h>
 #include <cudnn.h>
 
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "framework/backend/cuda/conv_plan.h"
 #include "framework/core/device.h"
 
 namespace convlab {
@@ -37,6 +40,23 @@ class CudaContext final : public DeviceContext {
   // Bytes held by the allocator (in use + cached), for reports.
   size_t reserved_bytes() const { return reserved_bytes_; }
 
+  // Convolutions may use TF32 tensor cores (the default: 10-bit mantissa products, fp32
+  // sums) or only fp32 FMA kernels (false: results within fp32 rounding of the CPU's).
+  // Plans are kept per mode, so switching back and forth costs nothing after the first use.
+  bool allow_tf32() const { return allow_tf32_; }
+  void set_allow_tf32(bool allow) { allow_tf32_ = allow; }
+
+  // The scratch memory cuDNN works in, shared by every convolution: at least `bytes`,
+  // grown on demand (waiting for queued work before the old block is freed).
+  void* workspace(size_t bytes);
+  size_t workspace_bytes() const { return workspace_bytes_; }
+  // Algorithms that need more workspace than this are passed over.
+  size_t workspace_limit() const { return workspace_limit_; }
+  void set_workspace_limit(size_t bytes) { workspace_limit_ = bytes; }
+
+  // Descriptors and chosen algorithms per convolution shape (backend/cuda/conv2d.cpp).
+  std::map<backend_cuda::ConvKey, std::unique_ptr<backend_cuda::ConvPlan>>& conv_plans() { return conv_plans_; }
+
  private:
   static size_t round_size(size_t bytes);
   void release_cache();
@@ -48,6 +68,11 @@ class CudaContext final : public DeviceContext {
   cudnnHandle_t cudnn_ = nullptr;
   std::map<size_t, std::vector<void*>> free_blocks_;  // rounded size -> cached blocks
   size_t reserved_bytes_ = 0;
+  bool allow_tf32_ = true;
+  void* workspace_ = nullptr;
+  size_t workspace_bytes_ = 0;
+  size_t workspace_limit_ = size_t{1} << 30;
+  std::map<backend_cuda::ConvKey, std::unique_ptr<backend_cuda::ConvPlan>> conv_plans_;
 };
 
 // The CudaContext behind a CUDA tensor's device.

@@ -1,25 +1,29 @@
 // CUDA elementwise kernels: the per-element math comes from kernels/, shared with the CPU.
-#include "framework/backend/cuda/cuda_check.h"
-#include "framework/backend/cuda/cuda_context.h"
+// Built with --fmad=false, so a * b + c rounds twice as on the CPU and results match bitwise.
 #include "framework/backend/cuda/cuda_ops.h"
+#include "framework/backend/cuda/kernel_launch.h"
 #include "kernels/activation.h"
 
 namespace convlab::backend_cuda {
 namespace {
 
-constexpr int kThreads = 256;
-
-int blocks_for(int64_t n) { return static_cast<int>(std::min<int64_t>((n + kThreads - 1) / kThreads, 65535 * 8)); }
-
-cudaStream_t stream_of(const Tensor& t) { return cuda_context(t.device()).stream(); }
-
-// Grid-stride loop over n elements.
-#define CONVLAB_FOR_EACH(i, n) \
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < (n); i += int64_t(gridDim.x) * blockDim.x)
-
 template <class T>
 __global__ void fill_kernel(T* out, int64_t n, T value) {
   CONVLAB_FOR_EACH(i, n) out[i] = value;
+}
+
+__global__ void add_kernel(const float* a, const float* b, float* out, int64_t n) {
+  CONVLAB_FOR_EACH(i, n) out[i] = a[i] + b[i];
+}
+
+__global__ void mul_kernel(const float* a, const float* b, float* out, int64_t n) {
+  CONVLAB_FOR_EACH(i, n) out[i] = a[i] * b[i];
+}
+
+// The scale lives on the device (a loss gradient, say): read it here, not on the host.
+__global__ void scale_by_kernel(const float* x, const float* s, float alpha, float* out, int64_t n) {
+  const float factor = alpha * s[0];
+  CONVLAB_FOR_EACH(i, n) out[i] = factor * x[i];
 }
 
 __global__ void axpy_kernel(float alpha, const float* x, float* y, int64_t n) {
@@ -38,15 +42,10 @@ __global__ void dropout_kernel(const float* x, double p, RandomKey key, float* y
   CONVLAB_FOR_EACH(i, n) y[i] = x[i] * kernels::dropout_factor<float>(key, i, p);
 }
 
-void check_f32(std::initializer_list<const Tensor*> tensors, const char* op) {
-  for (const Tensor* t : tensors)
-    CONVLAB_CHECK(t->dtype() == DType::f32 && t->device().is_cuda(), "{}: the CUDA backend takes f32 CUDA tensors, got {}",
-                  op, t->describe());
-}
-
 }  // namespace
 
 void fill(Tensor& t, double value) {
+  CONVLAB_CHECK(t.device().is_cuda(), "fill: expected a CUDA tensor, got {}", t.describe());
   const int64_t n = t.numel();
   if (n == 0) return;
   const cudaStream_t stream = stream_of(t);
@@ -59,12 +58,43 @@ void fill(Tensor& t, double value) {
   CUDA_CHECK_LAUNCH();
 }
 
+void add(const Tensor& a, const Tensor& b, Tensor& out) {
+  check_f32({&a, &b, &out}, "add");
+  check_same_shape(a, b, "add");
+  check_same_shape(a, out, "add");
+  const int64_t n = a.numel();
+  if (n == 0) return;
+  add_kernel<<<blocks_for(n), kThreads, 0, stream_of(a)>>>(a.data<float>(), b.data<float>(), out.data<float>(), n);
+  CUDA_CHECK_LAUNCH();
+}
+
 void axpy(double alpha, const Tensor& x, Tensor& y) {
   check_f32({&x, &y}, "axpy");
   check_same_shape(x, y, "axpy");
   const int64_t n = x.numel();
   if (n == 0) return;
   axpy_kernel<<<blocks_for(n), kThreads, 0, stream_of(x)>>>(float(alpha), x.data<float>(), y.data<float>(), n);
+  CUDA_CHECK_LAUNCH();
+}
+
+void mul(const Tensor& a, const Tensor& b, Tensor& out) {
+  check_f32({&a, &b, &out}, "mul");
+  check_same_shape(a, b, "mul");
+  check_same_shape(a, out, "mul");
+  const int64_t n = a.numel();
+  if (n == 0) return;
+  mul_kernel<<<blocks_for(n), kThreads, 0, stream_of(a)>>>(a.data<float>(), b.data<float>(), out.data<float>(), n);
+  CUDA_CHECK_LAUNCH();
+}
+
+void scale_by(const Tensor& x, const Tensor& s, double alpha, Tensor& out) {
+  check_f32({&x, &s, &out}, "scale_by");
+  check_same_shape(x, out, "scale_by");
+  CONVLAB_CHECK(s.numel() == 1, "scale_by: the scale {} must be one element", s.describe());
+  const int64_t n = x.numel();
+  if (n == 0) return;
+  scale_by_kernel<<<blocks_for(n), kThreads, 0, stream_of(x)>>>(x.data<float>(), s.data<float>(), float(alpha),
+                                                                out.data<float>(), n);
   CUDA_CHECK_LAUNCH();
 }
 
@@ -98,7 +128,7 @@ void dropout_forward(const Tensor& x, double p, RandomKey key, Tensor& y) {
 }
 
 void dropout_backward(const Tensor& grad_y, double p, RandomKey key, Tensor& grad_x) {
-  dropout_forward(grad_y, p, key, grad_x);
+  dropout_forward(grad_y, p, key, grad_x);  // the same mask and scale
 }
 
 }  // namespace convlab::backend_cuda

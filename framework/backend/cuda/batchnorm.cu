@@ -1,0 +1,164 @@
+// CUDA batch normalisation over (N, H, W) per channel, with the per-element math of
+// kernels/batchnorm.h. Statistics: one pass of double sums of (x - shift) and (x - shift)^2,
+// shift = the channel's first element (so a large mean does not cancel the variance away),
+// then per channel mean = shift + S1 / m, var = S2 / m - (S1 / m)^2: the CPU's two-pass
+// result to within double rounding. Deterministic (channel_reduce.cuh).
+#include "framework/backend/cuda/channel_reduce.cuh"
+#include "framework/backend/cuda/cuda_ops.h"
+#include "kernels/batchnorm.h"
+
+namespace convlab::backend_cuda {
+namespace {
+
+__global__ void moments_kernel(const float* x, ChannelLayout l, double* partials) {
+  const double shift = x[l.at(blockIdx.y, 0)];
+  channel_partial_sums(
+      l,
+      [&](int64_t at, double& a, double& b) {
+        const double d = static_cast<double>(x[at]) - shift;
+        a += d;
+        b += d * d;
+      },
+      partials);
+}
+
+__global__ void train_statistics_kernel(const float* x, ChannelLayout l, const double* partials, double eps,
+                                        double momentum, float* saved_mean, float* saved_inv_std,
+                                        float* running_mean, float* running_var) {
+  const int64_t c = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
+  if (c >= l.channels) return;
+  double s1, s2;
+  channel_totals(l, partials, c, s1, s2);
+  const double count = static_cast<double>(l.count());
+  const double shift = x[l.at(c, 0)];
+  const double offset = s1 / count;  // mean - shift
+  const float mean = static_cast<float>(shift + offset);
+  const float variance = static_cast<float>(fmax(s2 / count - offset * offset, 0.0));
+  const float inv_std = kernels::batchnorm_inv_std(variance, eps);
+  saved_mean[c] = mean;
+  saved_inv_std[c] = inv_std;
+  running_mean[c] = kernels::running_average(running_mean[c], mean, momentum);
+  running_var[c] = kernels::running_average(running_var[c], variance, momentum);
+}
+
+__global__ void apply_kernel(const float* x, ChannelLayout l, const float* mean, const float* inv_std,
+                             const float* gamma, const float* beta, float* y, int64_t n) {
+  CONVLAB_FOR_EACH(i, n) {
+    const int64_t c = l.channel_of(i);
+    y[i] = kernels::batchnorm_apply(x[i], mean[c], inv_std[c], gamma[c], beta[c]);
+  }
+}
+
+__global__ void eval_kernel(const float* x, ChannelLayout l, const float* running_mean, const float* running_var,
+                            double eps, const float* gamma, const float* beta, float* y, int64_t n) {
+  CONVLAB_FOR_EACH(i, n) {
+    const int64_t c = l.channel_of(i);
+    const float inv_std = kernels::batchnorm_inv_std(running_var[c], eps);
+    y[i] = kernels::batchnorm_apply(x[i], running_mean[c], inv_std, gamma[c], beta[c]);
+  }
+}
+
+// Sums of grad_y and of grad_y xhat, xhat in float as the CPU forms it.
+__global__ void backward_sums_kernel(const float* x, const float* grad_y, ChannelLayout l, const float* mean,
+                                     const float* inv_std, double* partials) {
+  const float m = mean[blockIdx.y], s = inv_std[blockIdx.y];
+  channel_partial_sums(
+      l,
+      [&](int64_t at, double& a, double& b) {
+        const float g = grad_y[at];
+        a += g;
+        b += g * ((x[at] - m) * s);
+      },
+      partials);
+}
+
+__global__ void backward_totals_kernel(ChannelLayout l, const double* partials, float* grad_gamma, float* grad_beta) {
+  const int64_t c = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
+  if (c >= l.channels) return;
+  double sum_gy, sum_gy_xhat;
+  channel_totals(l, partials, c, sum_gy, sum_gy_xhat);
+  grad_gamma[c] = static_cast<float>(sum_gy_xhat);
+  grad_beta[c] = static_cast<float>(sum_gy);
+}
+
+__global__ void backward_input_kernel(const float* x, const float* grad_y, ChannelLayout l, const float* mean,
+                                      const float* inv_std, const float* gamma, const float* grad_gamma,
+                                      const float* grad_beta, float inv_count, float* grad_x, int64_t n) {
+  CONVLAB_FOR_EACH(i, n) {
+    const int64_t c = l.channel_of(i);
+    grad_x[i] = kernels::batchnorm_grad_input(x[i], grad_y[i], mean[c], inv_std[c], gamma[c], grad_gamma[c],
+                                              grad_beta[c], inv_count);
+  }
+}
+
+void check_channels(const ChannelLayout& l, std::initializer_list<const Tensor*> per_channel, const char* op) {
+  check_f32(per_channel, op);
+  for (const Tensor* t : per_channel)
+    CONVLAB_CHECK(t->numel() == l.channels, "{}: {} does not match {} channels", op, t->describe(), l.channels);
+}
+
+}  // namespace
+
+void batchnorm_forward_train(const Tensor& x, const Tensor& gamma, const Tensor& beta, double eps, double momentum,
+                             Tensor& y, Tensor& saved_mean, Tensor& saved_inv_std, Tensor& running_mean,
+                             Tensor& running_var) {
+  const char* op = "batchnorm_forward_train";
+  check_f32({&x, &y}, op);
+  check_same_shape(x, y, op);
+  const ChannelLayout l = channel_layout(x, op);
+  check_channels(l, {&gamma, &beta, &saved_mean, &saved_inv_std, &running_mean, &running_var}, op);
+  const cudaStream_t stream = stream_of(x);
+  Tensor partials = channel_partials(l, x.device());  // (C, slices, 2)
+  moments_kernel<<<channel_grid(l), kThreads, 0, stream>>>(x.data<float>(), l, partials.data<double>());
+  CUDA_CHECK_LAUNCH();
+  train_statistics_kernel<<<channel_blocks(l), kThreads, 0, stream>>>(
+      x.data<float>(), l, partials.data<double>(), eps, momentum, saved_mean.data<float>(),
+      saved_inv_std.data<float>(), running_mean.data<float>(), running_var.data<float>());
+  CUDA_CHECK_LAUNCH();
+  const int64_t n = x.numel();
+  apply_kernel<<<blocks_for(n), kThreads, 0, stream>>>(x.data<float>(), l, saved_mean.data<float>(),
+                                                       saved_inv_std.data<float>(), gamma.data<float>(),
+                                                       beta.data<float>(), y.data<float>(), n);
+  CUDA_CHECK_LAUNCH();
+}
+
+void batchnorm_forward_eval(const Tensor& x, const Tensor& gamma, const Tensor& beta, const Tensor& running_mean,
+                            const Tensor& running_var, double eps, Tensor& y) {
+  const char* op = "batchnorm_forward_eval";
+  check_f32({&x, &y}, op);
+  check_same_shape(x, y, op);
+  const ChannelLayout l = channel_layout(x, op);
+  check_channels(l, {&gamma, &beta, &running_mean, &running_var}, op);
+  const int64_t n = x.numel();
+  eval_kernel<<<blocks_for(n), kThreads, 0, stream_of(x)>>>(x.data<float>(), l, running_mean.data<float>(),
+                                                            running_var.data<float>(), eps, gamma.data<float>(),
+                                                            beta.data<float>(), y.data<float>(), n);
+  CUDA_CHECK_LAUNCH();
+}
+
+void batchnorm_backward(const Tensor& x, const Tensor& gamma, const Tensor& saved_mean, const Tensor& saved_inv_std,
+                        const Tensor& grad_y, Tensor& grad_x, Tensor& grad_gamma, Tensor& grad_beta) {
+  const char* op = "batchnorm_backward";
+  check_f32({&x, &grad_y, &grad_x}, op);
+  check_same_shape(x, grad_y, op);
+  check_same_shape(x, grad_x, op);
+  const ChannelLayout l = channel_layout(x, op);
+  check_channels(l, {&gamma, &saved_mean, &saved_inv_std, &grad_gamma, &grad_beta}, op);
+  const cudaStream_t stream = stream_of(x);
+  Tensor partials = channel_partials(l, x.device());  // (C, slices, 2)
+  backward_sums_kernel<<<channel_grid(l), kThreads, 0, stream>>>(x.data<float>(), grad_y.data<float>(), l,
+                                                                 saved_mean.data<float>(),
+                                                                 saved_inv_std.data<float>(), partials.data<double>());
+  CUDA_CHECK_LAUNCH();
+  backward_totals_kernel<<<channel_blocks(l), kThreads, 0, stream>>>(l, partials.data<double>(),
+                                                                     grad_gamma.data<float>(), grad_beta.data<float>());
+  CUDA_CHECK_LAUNCH();
+  const float inv_count = 1.0f / static_cast<float>(l.count());  // as the CPU forms it
+  const int64_t n = x.numel();
+  backward_input_kernel<<<blocks_for(n), kThreads, 0, stream>>>(
+      x.data<float>(), grad_y.data<float>(), l, saved_mean.data<float>(), saved_inv_std.data<float>(),
+      gamma.data<float>(), grad_gamma.data<float>(), grad_beta.data<float>(), inv_count, grad_x.data<float>(), n);
+  CUDA_CHECK_LAUNCH();
+}
+
+}  // namespace convlab::backend_cuda
