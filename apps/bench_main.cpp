@@ -100,8 +100,7 @@ void breakdown(models::AllCnnC& model, const Args& args, Device device) {
   nn::fill_normal(host, 1.0, 3, 0);
   Tensor x = host.to(device);
   const DeviceImageSet images = synthetic_images(args.batch, device);
-  std::vector<int32_t> order(args.batch);
-  for (int64_t i = 0; i < args.batch; ++i) order[i] = static_cast<int32_t>(i);
+  const Tensor order = identity_order(args.batch, device);
   const kernels::AugmentConfig augment = kernels::cifar10_augment_config(true, true, true);
   add("gather_batch (augment)", time_it(device, reps, [&] { assemble_batch(images, order, 0, args.batch, augment, true, 1, 1); }));
   Tensor h = std::move(x);
@@ -167,11 +166,7 @@ int main(int argc, char** argv) try {
   models::AllCnnC model(options);
   model.to(device);
   const DeviceImageSet images = synthetic_images(std::max<int64_t>(args.batch, 1024), device);
-  const std::vector<int32_t> order = [&] {
-    std::vector<int32_t> o(static_cast<size_t>(images.size()));
-    for (size_t i = 0; i < o.size(); ++i) o[i] = static_cast<int32_t>(i);
-    return o;
-  }();
+  const Tensor order = identity_order(images.size(), device);
   const kernels::AugmentConfig augment = kernels::cifar10_augment_config(true, true, true);
   optim::Sgd sgd(model.parameters(), SgdConfig{0.9, true, 2.0, 0.0});
   const Tensor lr = Tensor::full({1}, DType::f32, device, 0.01);

@@ -436,12 +436,13 @@ TEST_F(CudaParity, GatherBatchIsBitIdentical) {
   std::vector<uint8_t> pixels(static_cast<size_t>(images_count * 3 * 32 * 32)), label_values(images_count);
   for (size_t i = 0; i < pixels.size(); ++i) pixels[i] = static_cast<uint8_t>(kernels::random_u32({9, 1, 0}, i));
   for (size_t i = 0; i < label_values.size(); ++i) label_values[i] = static_cast<uint8_t>(i % 10);
-  std::vector<int32_t> index_values(batch);
-  for (int64_t i = 0; i < batch; ++i)
+  const int64_t first = 5;  // the batch starts inside the order, as in an epoch
+  std::vector<int32_t> index_values(first + batch);
+  for (int64_t i = 0; i < first + batch; ++i)
     index_values[static_cast<size_t>(i)] = static_cast<int32_t>(kernels::random_below({9, 2, 0}, i, images_count));
   const Tensor images = Tensor::from_vector<uint8_t>({images_count, 3, 32, 32}, pixels);
   const Tensor labels = Tensor::from_vector<uint8_t>({images_count}, label_values);
-  const Tensor indices = Tensor::from_vector<int32_t>({batch}, index_values);
+  const Tensor indices = Tensor::from_vector<int32_t>({first + batch}, index_values);
   const Tensor images_gpu = images.to(gpu()), labels_gpu = labels.to(gpu()), indices_gpu = indices.to(gpu());
   const kernels::AugmentConfig configs[] = {kernels::cifar10_augment_config(true, true, true),
                                             kernels::cifar10_augment_config(true, false, false)};
@@ -449,8 +450,8 @@ TEST_F(CudaParity, GatherBatchIsBitIdentical) {
     for (const bool augment : {true, false}) {
       Tensor out = empty_cpu({batch, 3, 32, 32}), out_labels = empty_cpu({batch}, DType::i32);
       Tensor out_gpu = empty_gpu({batch, 3, 32, 32}), out_labels_gpu = empty_gpu({batch}, DType::i32);
-      cpu_backend().gather_batch(images, labels, indices, config, augment, 1234, 5, out, out_labels);
-      cuda_backend().gather_batch(images_gpu, labels_gpu, indices_gpu, config, augment, 1234, 5, out_gpu,
+      cpu_backend().gather_batch(images, labels, indices, first, config, augment, 1234, 5, out, out_labels);
+      cuda_backend().gather_batch(images_gpu, labels_gpu, indices_gpu, first, config, augment, 1234, 5, out_gpu,
                                   out_labels_gpu);
       expect_equal(out, out_gpu);
       expect_equal(out_labels, out_labels_gpu);

@@ -13,10 +13,16 @@ ModelFeatureSource::ModelFeatureSource(nn::Model& model, const DeviceImageSet& i
     : model_(model), images_(images), description_(std::move(description)) {}
 
 std::vector<Tensor> ModelFeatureSource::batch(int64_t first, int64_t count) {
+  std::vector<Tensor> out = device_batch(first, count);
+  for (Tensor& t : out)
+    if (!t.device().is_cpu()) t = t.to(cpu());
+  return out;
+}
+
+std::vector<Tensor> ModelFeatureSource::device_batch(int64_t first, int64_t count) {
   model_.eval();
   NoGradGuard no_grad;
-  std::vector<int32_t> order(static_cast<size_t>(images_.size()));
-  std::iota(order.begin(), order.end(), 0);
+  const Tensor order = identity_order(images_.size(), images_.images.device());
   Batch input = assemble_batch(images_, order, first, count, kernels::cifar10_augment_config(false, false, false),
                                /*augment=*/false, 0, 0);
   std::vector<Variable> features;
@@ -25,8 +31,9 @@ std::vector<Tensor> ModelFeatureSource::batch(int64_t first, int64_t count) {
   model_.forward(Variable(std::move(input.images)), ctx);
   std::vector<Tensor> out;
   for (const Variable& f : features) {
-    Tensor host = f.value().to(cpu());
-    out.push_back(std::move(host).reshaped({count, f.value().numel() / count}));
+    // A copy on the same device: the Variables, and the graph they belong to, go away here.
+    Tensor copy = f.value().clone();
+    out.push_back(std::move(copy).reshaped({count, f.value().numel() / count}));
   }
   return out;
 }

@@ -22,10 +22,16 @@ class FeatureSource {
   // The features of examples [first, first + count) at every layer: CPU tensors (count, p_l),
   // f32 or f64.
   virtual std::vector<Tensor> batch(int64_t first, int64_t count) = 0;
+  // Where device_batch() leaves the features.
+  virtual Device device() const { return cpu(); }
+  // The same features as batch(), (count, p_l) each, but on device(): a model on a GPU hands
+  // them to a GPU CKA without a round trip through host memory.
+  virtual std::vector<Tensor> device_batch(int64_t first, int64_t count) { return batch(first, count); }
 };
 
-// A model in eval mode over `images` (on the model's device); features are copied to the
-// host batch by batch, so only one batch of them is ever held.
+// A model in eval mode over `images` (on the model's device), one batch at a time, so only
+// one batch of features is ever held: batch() copies them to the host, device_batch() leaves
+// them on the model's device.
 class ModelFeatureSource final : public FeatureSource {
  public:
   ModelFeatureSource(nn::Model& model, const DeviceImageSet& images, std::string description);
@@ -33,6 +39,8 @@ class ModelFeatureSource final : public FeatureSource {
   std::vector<std::string> layer_names() const override { return model_.feature_names(); }
   int64_t examples() const override { return images_.size(); }
   std::vector<Tensor> batch(int64_t first, int64_t count) override;
+  Device device() const override { return images_.images.device(); }
+  std::vector<Tensor> device_batch(int64_t first, int64_t count) override;
 
  private:
   nn::Model& model_;

@@ -91,10 +91,11 @@ struct Backend {
                      const Tensor& lr, const SgdConfig& config);
 
   // ---- data ----
-  // Gathers images[indices[i]] (u8 (M, 3, 32, 32)) into batch (B, 3, 32, 32) f32, normalised,
-  // and, if `augment`, cropped, flipped and cut out as kernels/augment.h draws them for
-  // (seed, epoch, indices[i]). labels_out[i] = labels[indices[i]].
-  void (*gather_batch)(const Tensor& images, const Tensor& labels, const Tensor& indices,
+  // Gathers images[order[first + i]] (u8 (M, 3, 32, 32)) for i < B into batch (B, 3, 32, 32)
+  // f32, normalised, and, if `augment`, cropped, flipped and cut out as kernels/augment.h
+  // draws them for (seed, epoch, order[first + i]); labels_out[i] = labels[order[first + i]].
+  // The whole epoch's order (i32) stays on the device: a step uploads nothing.
+  void (*gather_batch)(const Tensor& images, const Tensor& labels, const Tensor& order, int64_t first,
                        const kernels::AugmentConfig& config, bool augment, uint64_t seed,
                        uint32_t epoch, Tensor& batch, Tensor& labels_out);
 };

@@ -15,10 +15,15 @@ struct Batch {
   Tensor labels;  // (B) i32
 };
 
-// Examples [first, first + count) of `order`, gathered from `data`. With `augment`, each
-// example is cropped, flipped and cut out as kernels/augment.h draws it for (seed, epoch,
-// its index in `data`).
-Batch assemble_batch(const DeviceImageSet& data, const std::vector<int32_t>& order, int64_t first, int64_t count,
+// An order of examples as the batch assembler reads it: (M) i32 on `device`, uploaded once.
+Tensor device_order(const std::vector<int32_t>& order, Device device);
+// 0, 1, ..., count - 1 (evaluation and feature extraction).
+Tensor identity_order(int64_t count, Device device);
+
+// Examples order[first .. first + count) gathered from `data` (order on data's device). With
+// `augment`, each example is cropped, flipped and cut out as kernels/augment.h draws it for
+// (seed, epoch, its index in `data`).
+Batch assemble_batch(const DeviceImageSet& data, const Tensor& order, int64_t first, int64_t count,
                      const kernels::AugmentConfig& config, bool augment, uint64_t seed, uint32_t epoch);
 
 }  // namespace convlab

@@ -15,8 +15,7 @@ EvalResult evaluate(nn::Model& model, const DeviceImageSet& data, int64_t batch_
   NoGradGuard no_grad;
   const Device device = data.images.device();
   const Backend& be = backend(device);
-  std::vector<int32_t> order(static_cast<size_t>(data.size()));
-  std::iota(order.begin(), order.end(), 0);
+  const Tensor order = identity_order(data.size(), device);
   // Sums stay on the device; one read at the end.
   Tensor loss_sum = Tensor::zeros({1}, DType::f32, device);
   Tensor correct_sum = Tensor::zeros({1}, DType::f32, device);

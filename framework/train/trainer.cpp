@@ -141,7 +141,7 @@ TrainSummary train(const TrainOptions& options) {
     model->train();
     be.fill(loss_sum, 0);
     be.fill(correct_sum, 0);
-    const std::vector<int32_t> order = epoch_order(train_set.size(), seed, static_cast<uint32_t>(epoch));
+    const Tensor order = device_order(epoch_order(train_set.size(), seed, static_cast<uint32_t>(epoch)), device);
     ProgressBar bar(options.log, !options.quiet, epoch, tc.num_epochs, steps_per_epoch, batch_size);
     int64_t seen = 0;
     double last_lr = 0;

@@ -31,6 +31,6 @@ void track_nonfinite(const Tensor& value, int64_t step, Tensor& first_bad_step);
 void count_correct(const Tensor& logits, const Tensor& labels, Tensor& correct);
 void global_sum_squares(const std::vector<const Tensor*>& tensors, Tensor& out);
 void sgd_update(const std::vector<Tensor*>& params, const std::vector<const Tensor*>& grads, const std::vector<Tensor*>& momenta, const Tensor& grad_sum_squares, const Tensor& lr, const SgdConfig& config);
-void gather_batch(const Tensor& images, const Tensor& labels, const Tensor& indices, const kernels::AugmentConfig& config, bool augment, uint64_t seed, uint32_t epoch, Tensor& batch, Tensor& labels_out);
+void gather_batch(const Tensor& images, const Tensor& labels, const Tensor& order, int64_t first, const kernels::AugmentConfig& config, bool augment, uint64_t seed, uint32_t epoch, Tensor& batch, Tensor& labels_out);
 
 }  // namespace convlab::backend_cpu

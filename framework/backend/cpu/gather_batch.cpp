@@ -4,24 +4,24 @@
 
 namespace convlab::backend_cpu {
 
-void gather_batch(const Tensor& images, const Tensor& labels, const Tensor& indices,
+void gather_batch(const Tensor& images, const Tensor& labels, const Tensor& order, int64_t first,
                   const kernels::AugmentConfig& config, bool augment, uint64_t seed, uint32_t epoch, Tensor& batch,
                   Tensor& labels_out) {
   using kernels::kImageChannels;
   using kernels::kImageSize;
   constexpr int64_t kPixels = kImageChannels * kImageSize * kImageSize;
-  const int64_t count = indices.numel();
+  const int64_t count = batch.rank() == 4 ? batch.dim(0) : -1;
   CONVLAB_CHECK(images.dtype() == DType::u8 && images.rank() == 4 && images.dim(1) == kImageChannels &&
                     images.dim(2) == kImageSize && images.dim(3) == kImageSize,
                 "gather_batch: images {} must be u8 (M, 3, 32, 32)", images.describe());
   CONVLAB_CHECK(labels.dtype() == DType::u8 && labels.numel() == images.dim(0), "gather_batch: labels {}",
                 labels.describe());
-  CONVLAB_CHECK(indices.dtype() == DType::i32 && batch.dtype() == DType::f32 &&
+  CONVLAB_CHECK(order.dtype() == DType::i32 && first >= 0 && first + count <= order.numel() && batch.dtype() == DType::f32 &&
                     batch.shape() == Shape({count, kImageChannels, kImageSize, kImageSize}) &&
                     labels_out.dtype() == DType::i32 && labels_out.numel() == count,
-                "gather_batch: indices {}, batch {}, labels {}", indices.describe(), batch.describe(),
+                "gather_batch: order {} from {}, batch {}, labels {}", order.describe(), first, batch.describe(),
                 labels_out.describe());
-  const int32_t* idx = indices.host<int32_t>();
+  const int32_t* idx = order.host<int32_t>() + first;
   for (int64_t b = 0; b < count; ++b)
     CONVLAB_CHECK(idx[b] >= 0 && idx[b] < images.dim(0), "gather_batch: index {} outside 0..{}", idx[b],
                   images.dim(0) - 1);

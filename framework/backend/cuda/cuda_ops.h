@@ -55,7 +55,7 @@ void sgd_update(const std::vector<Tensor*>& params, const std::vector<const Tens
 
 // gather_batch.cu. Indices stay on the device and are not range-checked on the host: an
 // index outside the image set gives a NaN image and label -1.
-void gather_batch(const Tensor& images, const Tensor& labels, const Tensor& indices,
+void gather_batch(const Tensor& images, const Tensor& labels, const Tensor& order, int64_t first,
                   const kernels::AugmentConfig& config, bool augment, uint64_t seed, uint32_t epoch, Tensor& batch,
                   Tensor& labels_out);
 

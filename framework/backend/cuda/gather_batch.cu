@@ -41,27 +41,29 @@ __global__ void gather_batch_kernel(const uint8_t* images, int64_t num_images, c
 
 }  // namespace
 
-void gather_batch(const Tensor& images, const Tensor& labels, const Tensor& indices,
+void gather_batch(const Tensor& images, const Tensor& labels, const Tensor& order, int64_t first,
                   const kernels::AugmentConfig& config, bool augment, uint64_t seed, uint32_t epoch, Tensor& batch,
                   Tensor& labels_out) {
   const char* op = "gather_batch";
   check_cuda(images, DType::u8, op);
   check_cuda(labels, DType::u8, op);
-  check_cuda(indices, DType::i32, op);
+  check_cuda(order, DType::i32, op);
   check_cuda(batch, DType::f32, op);
   check_cuda(labels_out, DType::i32, op);
-  const int64_t count = indices.numel();
+  const int64_t count = batch.rank() == 4 ? batch.dim(0) : -1;
+  CONVLAB_CHECK(first >= 0 && count >= 0 && first + count <= order.numel(), "{}: examples [{}, {}) of an order of {}",
+                op, first, first + count, order.numel());
   CONVLAB_CHECK(images.rank() == 4 && images.dim(1) == kImageChannels && images.dim(2) == kImageSize &&
                     images.dim(3) == kImageSize,
                 "{}: images {} must be u8 (M, 3, 32, 32)", op, images.describe());
   CONVLAB_CHECK(labels.numel() == images.dim(0), "{}: labels {} for images {}", op, labels.describe(),
                 images.describe());
   CONVLAB_CHECK(batch.shape() == Shape({count, kImageChannels, kImageSize, kImageSize}) && labels_out.numel() == count,
-                "{}: indices {}, batch {}, labels {}", op, indices.describe(), batch.describe(), labels_out.describe());
+                "{}: order {}, batch {}, labels {}", op, order.describe(), batch.describe(), labels_out.describe());
   CONVLAB_CHECK(count <= INT32_MAX, "{}: {} examples is too many for one launch", op, count);
   if (count == 0) return;
   gather_batch_kernel<<<static_cast<unsigned>(count), kThreads, 0, stream_of(batch)>>>(
-      images.data<uint8_t>(), images.dim(0), labels.data<uint8_t>(), indices.data<int32_t>(), config, augment, seed,
+      images.data<uint8_t>(), images.dim(0), labels.data<uint8_t>(), order.data<int32_t>() + first, config, augment, seed,
       epoch, batch.data<float>(), labels_out.data<int32_t>());
   CUDA_CHECK_LAUNCH();
 }
