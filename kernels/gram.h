@@ -1,6 +1,7 @@
-// Per-element math of Gram matrices and HSIC, shared by the CPU code in framework/cka and a
-// CUDA kernel that centres Grams on the device. Everything here is double precision: Gram
-// entries of wide layers are sums of ~1e5 products, and centring subtracts large means.
+// Per-element math of Gram matrices and HSIC, shared by the CPU code in framework/cka and the
+// CUDA kernels in framework/cka/cuda that compute the same Grams on the device. Everything here
+// is double precision (only the column shift returns the features' type): Gram entries of wide
+// layers are sums of ~1e5 products, and centring subtracts large means.
 #pragma once
 
 #include <math.h>  // also brings the overloads into scope on the host
@@ -65,6 +66,33 @@ CONVLAB_HD double debiased_hsic_terms(double trace_kl, double sum_k, double sum_
   const double nd = static_cast<double>(n);
   const double m1 = nd - 1.0, m2 = nd - 2.0, m3 = nd - 3.0;
   return (trace_kl + sum_k * sum_l / (m1 * m2) - 2.0 / m2 * ones_kl_ones) / (nd * m3);
+}
+
+// The shift that centres one feature column: the column's mean, from its f64 sum over n rows,
+// rounded to the features' type. A column whose values all equal its first value is shifted
+// by that value, so that it becomes exactly zero (constant features give an exactly zero Gram).
+template <class T>
+CONVLAB_HD T column_shift(T first_value, double column_sum, int64_t n, bool constant) {
+  return constant ? first_value : static_cast<T>(column_sum / static_cast<double>(n));
+}
+
+// The median of `count` sorted values from the middle ones: upper is the value at index
+// count / 2, lower the one before it (read only for an even count, as numpy averages them).
+CONVLAB_HD double median_from_middle(double lower, double upper, int64_t count) {
+  return count % 2 == 1 ? upper : 0.5 * (lower + upper);
+}
+
+// The RBF width s^2 = frac^2 * median of the squared distances.
+CONVLAB_HD double rbf_width_sq(double frac, double median_squared_distance) {
+  return frac * frac * median_squared_distance;
+}
+
+// A Gram that does not vary over the examples centres to rounding noise of its means. When
+// the centred Gram's squared Frobenius norm is at most kCentringRoundingLevel^2 times the
+// uncentred one's, what is left is that noise, and the Gram counts as exactly zero.
+inline constexpr double kCentringRoundingLevel = 1e-10;
+CONVLAB_HD bool centred_to_rounding(double centred_sq_norm, double uncentred_sq_norm) {
+  return centred_sq_norm <= kCentringRoundingLevel * kCentringRoundingLevel * uncentred_sq_norm;
 }
 
 // CKA from one cross and two self HSIC values. A zero self-HSIC (constant features) gives

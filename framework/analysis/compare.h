@@ -1,6 +1,8 @@
 // Layer-by-layer CKA between two feature sources (or one against itself), streamed batch by
 // batch through the minibatch accumulator, for one or several kernel/estimator settings at
-// once so that features are extracted only once.
+// once so that features are extracted only once. Features that a model leaves on a GPU (both
+// sources on the same device) stay there and go to the CUDA accumulator, whose Gram products
+// use TF32 unless the device's CudaContext::allow_tf32 is off; all others go to the CPU one.
 #pragma once
 
 #include <string>

@@ -1,34 +1,26 @@
 #include "framework/cka/accumulator.h"
 
 #include <cblas.h>
-#include <fmt/format.h>
 
 #include "framework/cka/centring.h"
 #include "framework/cka/gram.h"
-#include "framework/cka/warning.h"
 #include "framework/core/error.h"
 #include "kernels/gram.h"
 
 namespace convlab::cka {
 
-CkaAccumulator::CkaAccumulator(int64_t layers, Options options)
-    : options_(options), self_(true), layers_a_(layers) {
-  CONVLAB_CHECK(layers > 0, "CKA needs at least one layer, got {}", layers);
-  hsic_sum_.assign(static_cast<size_t>(rows() * rows()), 0.0);
-  names_.resize(static_cast<size_t>(rows()));
+CkaAccumulator::CkaAccumulator(int64_t layers, Options options) : options_(options), pairs_(layers) {
+  hsic_sum_.assign(static_cast<size_t>(pairs_.rows() * pairs_.rows()), 0.0);
 }
 
 CkaAccumulator::CkaAccumulator(int64_t layers_a, int64_t layers_b, Options options)
-    : options_(options), self_(false), layers_a_(layers_a), layers_b_(layers_b) {
-  CONVLAB_CHECK(layers_a > 0 && layers_b > 0, "CKA needs at least one layer per network, got {} and {}", layers_a,
-                layers_b);
-  hsic_sum_.assign(static_cast<size_t>(rows() * rows()), 0.0);
-  names_.resize(static_cast<size_t>(rows()));
+    : options_(options), pairs_(layers_a, layers_b) {
+  hsic_sum_.assign(static_cast<size_t>(pairs_.rows() * pairs_.rows()), 0.0);
 }
 
 void CkaAccumulator::add_batch(const std::vector<FeatureView>& a) {
-  CONVLAB_CHECK(self_, "this CKA accumulator compares two networks: pass the features of both to add_batch(a, b)");
-  CONVLAB_CHECK(static_cast<int64_t>(a.size()) == layers_a_, "expected features of {} layers, got {}", layers_a_,
+  CONVLAB_CHECK(self(), "this CKA accumulator compares two networks: pass the features of both to add_batch(a, b)");
+  CONVLAB_CHECK(static_cast<int64_t>(a.size()) == layers_a(), "expected features of {} layers, got {}", layers_a(),
                 a.size());
   std::vector<const FeatureView*> layers;
   for (const FeatureView& v : a) layers.push_back(&v);
@@ -36,11 +28,11 @@ void CkaAccumulator::add_batch(const std::vector<FeatureView>& a) {
 }
 
 void CkaAccumulator::add_batch(const std::vector<FeatureView>& a, const std::vector<FeatureView>& b) {
-  CONVLAB_CHECK(!self_, "this CKA accumulator compares one network with itself: pass its features to add_batch(a)");
-  CONVLAB_CHECK(static_cast<int64_t>(a.size()) == layers_a_, "expected features of {} layers of network A, got {}",
-                layers_a_, a.size());
-  CONVLAB_CHECK(static_cast<int64_t>(b.size()) == layers_b_, "expected features of {} layers of network B, got {}",
-                layers_b_, b.size());
+  CONVLAB_CHECK(!self(), "this CKA accumulator compares one network with itself: pass its features to add_batch(a)");
+  CONVLAB_CHECK(static_cast<int64_t>(a.size()) == layers_a(), "expected features of {} layers of network A, got {}",
+                layers_a(), a.size());
+  CONVLAB_CHECK(static_cast<int64_t>(b.size()) == layers_b(), "expected features of {} layers of network B, got {}",
+                layers_b(), b.size());
   std::vector<const FeatureView*> layers;
   for (const FeatureView& v : a) layers.push_back(&v);
   for (const FeatureView& v : b) layers.push_back(&v);
@@ -48,7 +40,7 @@ void CkaAccumulator::add_batch(const std::vector<FeatureView>& a, const std::vec
 }
 
 void CkaAccumulator::accumulate(const std::vector<const FeatureView*>& layers) {
-  const int64_t r = rows();
+  const int64_t r = pairs_.rows();
   const int64_t k = layers[0]->rows();
   for (int64_t i = 0; i < r; ++i) {
     const FeatureView& v = *layers[static_cast<size_t>(i)];
@@ -60,7 +52,7 @@ void CkaAccumulator::accumulate(const std::vector<const FeatureView*>& layers) {
   grams_.resize(static_cast<size_t>(r * kk));  // G (R, k^2)
   for (int64_t i = 0; i < r; ++i) {
     const FeatureView& v = *layers[static_cast<size_t>(i)];
-    if (!v.name().empty()) names_[static_cast<size_t>(i)] = v.name();
+    pairs_.set_name(i, v.name());
     double* row = grams_.data() + i * kk;  // this layer's (k, k) Gram, in place in G
     gram_into(v, options_.kernel, row, centred_);
     centre_for(options_.estimator, row, k);  // a constant layer's row becomes exactly zero
@@ -75,36 +67,9 @@ void CkaAccumulator::accumulate(const std::vector<const FeatureView*>& layers) {
   examples_ += k;
 }
 
-std::vector<double> CkaAccumulator::mean_hsic() const {
-  CONVLAB_CHECK(batches_ > 0, "no batches added: CKA needs the features of at least one batch");
-  std::vector<double> mean(hsic_sum_);
-  for (double& m : mean) m /= static_cast<double>(batches_);
-  return mean;
-}
+std::vector<double> CkaAccumulator::mean_hsic() const { return mean_over_batches(hsic_sum_, batches_); }
 
-std::string CkaAccumulator::label(int64_t row) const {
-  const std::string& name = names_[static_cast<size_t>(row)];
-  if (self_) return name.empty() ? fmt::format("layer {}", row) : layer_label(name);
-  const bool in_a = row < layers_a_;
-  const int64_t index = in_a ? row : row - layers_a_;
-  return fmt::format("{} of network {}", name.empty() ? fmt::format("layer {}", index) : layer_label(name),
-                     in_a ? "A" : "B");
-}
-
-std::vector<double> CkaAccumulator::result() const {
-  const std::vector<double> mean = mean_hsic();  // (R, R)
-  const int64_t r = rows(), la = layers_a(), lb = layers_b();
-  const int64_t b0 = self_ ? 0 : layers_a_;  // row of B's first layer in G
-  for (int64_t i = 0; i < r; ++i)
-    if (!(mean[i * r + i] > 0.0)) warn_constant_layer(label(i));
-  std::vector<double> out(static_cast<size_t>(la * lb));  // (L, M)
-  for (int64_t i = 0; i < la; ++i)
-    for (int64_t j = 0; j < lb; ++j) {
-      const int64_t row_b = b0 + j;
-      out[i * lb + j] = kernels::cka_from_hsic(mean[i * r + row_b], mean[i * r + i], mean[row_b * r + row_b]);
-    }
-  return out;
-}
+std::vector<double> CkaAccumulator::result() const { return pairs_.cka(mean_hsic()); }
 
 std::vector<double> cka_matrix(const std::vector<FeatureView>& a, const std::vector<FeatureView>& b,
                                const Options& options) {

@@ -13,8 +13,8 @@
 // distances. One batch of all n examples (cka_matrix) gives the same values as cka().
 // Memory: G holds R k^2 doubles.
 //
-// A CUDA path keeps this interface: cuBLAS Gram products and a fused centring kernel built on
-// kernels/gram.h write the rows of G on the device, and one cuBLAS GEMM adds G G^T.
+// Features on a GPU go to CudaCkaAccumulator (cuda/cuda_accumulator.h), the same computation
+// on the device; the two share the last step (layer_pairs.h) and the per-element math.
 #pragma once
 
 #include <cstdint>
@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "framework/cka/features.h"
+#include "framework/cka/layer_pairs.h"
 #include "framework/cka/options.h"
 
 namespace convlab::cka {
@@ -44,26 +45,21 @@ class CkaAccumulator {
   // (R, R) row-major mean HSIC over batches; rows and columns are A's layers, then B's.
   std::vector<double> mean_hsic() const;
 
-  int64_t layers_a() const { return layers_a_; }
-  int64_t layers_b() const { return self_ ? layers_a_ : layers_b_; }
-  bool self() const { return self_; }
+  int64_t layers_a() const { return pairs_.layers_a(); }
+  int64_t layers_b() const { return pairs_.layers_b(); }
+  bool self() const { return pairs_.self(); }
   int64_t batches() const { return batches_; }
   int64_t examples() const { return examples_; }
   const Options& options() const { return options_; }
 
  private:
-  int64_t rows() const { return self_ ? layers_a_ : layers_a_ + layers_b_; }
   void accumulate(const std::vector<const FeatureView*>& layers);
-  std::string label(int64_t row) const;
 
   Options options_;
-  bool self_ = true;
-  int64_t layers_a_ = 0;
-  int64_t layers_b_ = 0;
+  LayerPairs pairs_;                 // rows of G, names from the views
   int64_t batches_ = 0;
   int64_t examples_ = 0;
   std::vector<double> hsic_sum_;     // (R, R)
-  std::vector<std::string> names_;   // (R), from the views
   std::vector<double> grams_;        // (R, k^2): G, reused across batches
   CentredFeatures centred_;          // one layer's centred features, reused
 };

@@ -75,7 +75,7 @@ bool centre_for(Estimator estimator, double* k, int64_t n) {
 #pragma omp parallel for reduction(+ : after) schedule(static) if (count >= kParallelMin)
   for (int64_t i = 0; i < count; ++i) after += k[i] * k[i];
   // What is left is rounding of the means, not structure in the data.
-  if (after <= kRoundingLevel * kRoundingLevel * before) {
+  if (kernels::centred_to_rounding(after, before)) {
     std::fill(k, k + count, 0.0);
     return true;
   }

@@ -6,6 +6,7 @@
 #include <cstdint>
 
 #include "framework/cka/options.h"
+#include "kernels/gram.h"
 
 namespace convlab::cka {
 
@@ -21,7 +22,7 @@ void u_centre_gram(double* k, int64_t n);
 // rounding noise; when the centred Gram's Frobenius norm is below kRoundingLevel times the
 // uncentred one, it is set to exactly zero and true is returned, so that its self-HSIC is 0
 // and CKA with it is NaN rather than a ratio of rounding errors.
-inline constexpr double kRoundingLevel = 1e-10;
+inline constexpr double kRoundingLevel = kernels::kCentringRoundingLevel;
 bool centre_for(Estimator estimator, double* k, int64_t n);
 
 // The smallest n the estimator accepts (2 biased, 4 debiased), and a check naming it.

@@ -6,6 +6,7 @@
 
 #include "framework/cka/parallel.h"
 #include "framework/core/error.h"
+#include "kernels/gram.h"
 
 namespace convlab::cka {
 
@@ -42,7 +43,7 @@ template <class T>
 void centre(const T* x, int64_t n, int64_t p, const FeatureView& view, std::vector<T>& out) {
   // Column sums and "all equal to row 0" flags, one pass over the rows per column block so
   // that each thread streams whole rows of its block.
-  std::vector<double> mean(static_cast<size_t>(p), 0.0);
+  std::vector<double> sum(static_cast<size_t>(p), 0.0);
   std::vector<unsigned char> constant(static_cast<size_t>(p), 1);
   constexpr int64_t kBlock = 1024;
 #pragma omp parallel for schedule(static) if (n * p >= kParallelMin)
@@ -51,7 +52,7 @@ void centre(const T* x, int64_t n, int64_t p, const FeatureView& view, std::vect
     for (int64_t i = 0; i < n; ++i) {
       const T* row = x + i * p;
       for (int64_t c = c0; c < c1; ++c) {
-        mean[c] += static_cast<double>(row[c]);
+        sum[c] += static_cast<double>(row[c]);
         constant[c] &= static_cast<unsigned char>(row[c] == x[c]);
       }
     }
@@ -61,10 +62,10 @@ void centre(const T* x, int64_t n, int64_t p, const FeatureView& view, std::vect
   // becomes exactly zero.
   std::vector<T> shift(static_cast<size_t>(p));
   for (int64_t c = 0; c < p; ++c) {
-    if (!std::isfinite(mean[c]))
+    if (!std::isfinite(sum[c]))
       CONVLAB_FAIL("{} has a NaN or infinite feature (column {} of {} x {}); CKA needs finite features",
                    view.label(), c, n, p);
-    shift[c] = constant[c] ? x[c] : static_cast<T>(mean[c] / static_cast<double>(n));
+    shift[c] = kernels::column_shift(x[c], sum[c], n, constant[c] != 0);
   }
   out.resize(static_cast<size_t>(n * p));  // (n, p)
 #pragma omp parallel for schedule(static) if (n * p >= kParallelMin)

@@ -54,16 +54,16 @@ double median_squared_distance(const double* k, int64_t n) {
   const size_t mid = d.size() / 2;
   std::nth_element(d.begin(), d.begin() + static_cast<std::ptrdiff_t>(mid), d.end());
   const double upper = d[mid];
-  if (d.size() % 2 == 1) return upper;
-  // The lower middle value is the largest of those left of mid after nth_element.
-  const double lower = *std::max_element(d.begin(), d.begin() + static_cast<std::ptrdiff_t>(mid));
-  return 0.5 * (lower + upper);
+  // The lower middle value (an even count) is the largest of those left of mid after nth_element.
+  const double lower =
+      d.size() % 2 == 1 ? upper : *std::max_element(d.begin(), d.begin() + static_cast<std::ptrdiff_t>(mid));
+  return kernels::median_from_middle(lower, upper, static_cast<int64_t>(d.size()));
 }
 
 double rbf_from_linear_gram(double* k, int64_t n, double frac) {
   CONVLAB_CHECK(std::isfinite(frac) && frac > 0.0, "the RBF width fraction must be positive and finite, got {}",
                 frac);
-  const double width_sq = frac * frac * median_squared_distance(k, n);
+  const double width_sq = kernels::rbf_width_sq(frac, median_squared_distance(k, n));
   std::vector<double> diag(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i) diag[i] = k[i * n + i];
 #pragma omp parallel for schedule(static) if (n * n >= kParallelMin)
