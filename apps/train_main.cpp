@@ -31,6 +31,7 @@ options (each overrides the config):
   --eval-examples N      test images per evaluation (default: all 10,000)
   --resume               continue the run in the output folder after its last epoch
   --stop-after-epoch N   end after epoch N as if interrupted (resume later)
+  --cuda-graph           on CUDA, replay each full-batch step as one CUDA graph
   --quiet                no progress bar or per-epoch lines
   --list-keys            print every config key with its default and exit
   -h, --help             this text
@@ -81,6 +82,7 @@ int main(int argc, char** argv) try {
     else if (arg == "--resume") options.resume = true;
     else if (arg == "--stop-after-epoch") options.stop_after_epoch = parse_int(arg, value());
     else if (arg == "--quiet") options.quiet = true;
+    else if (arg == "--cuda-graph") options.cuda_graph = true;
     else if (!arg.empty() && arg[0] != '-' && config_path.empty()) config_path = arg;
     else CONVLAB_FAIL("unknown option '{}' (see --help)", arg);
   }

@@ -41,7 +41,17 @@ struct RandomKey {
   uint64_t seed;
   uint32_t stream;  // what the numbers are for (a layer, augmentation, init, ...)
   uint32_t step;    // the training step or epoch the numbers belong to
+  // When set, the step is read from here instead (memory of the device that draws): a
+  // captured CUDA graph then draws each replay's numbers from the current step counter.
+  const int32_t* step_source = nullptr;
 };
+
+// The key with its step taken from step_source, if it has one. Call once per kernel/loop.
+CONVLAB_HD RandomKey resolved(RandomKey key) {
+  if (key.step_source) key.step = static_cast<uint32_t>(*key.step_source);
+  key.step_source = nullptr;
+  return key;
+}
 
 // The 32-bit random word number `index` of the stream `key`. Words come four to a Philox
 // block: block index/4, lane index%4.

@@ -1,6 +1,7 @@
 #include "models/registry.h"
 
 #include "models/all_cnn_c.h"
+#include "models/resnet.h"
 
 namespace convlab::models {
 
@@ -15,11 +16,26 @@ std::unique_ptr<nn::Model> make_model(const ModelSection& section, uint64_t seed
     options.seed = seed;
     return std::make_unique<AllCnnC>(options);
   }
+  if (section.name == "resnet20") {
+    // Its shape is fixed; the All-CNN-C keys would be silently ignored, so they must stay at
+    // their defaults.
+    const ModelSection defaults;
+    CONVLAB_CHECK(section.depth == defaults.depth && section.dropout_input == 0 && section.dropout_hidden == 0 &&
+                      section.batchnorm,
+                  "model_config for resnet20: depth, dropout_input, dropout_hidden and batchnorm do not apply "
+                  "(leave them at 1, 0, 0, true); got {}, {}, {}, {}",
+                  section.depth, section.dropout_input, section.dropout_hidden, section.batchnorm);
+    ResNetOptions options;
+    options.blocks_per_stage = 3;
+    options.num_classes = section.num_classes;
+    options.seed = seed;
+    return std::make_unique<ResNet>(options);
+  }
   std::string known;
   for (const std::string& name : model_names()) known += (known.empty() ? "" : ", ") + name;
   CONVLAB_FAIL("unknown model_config.name '{}' (known: {})", section.name, known);
 }
 
-std::vector<std::string> model_names() { return {"all_cnn_c"}; }
+std::vector<std::string> model_names() { return {"all_cnn_c", "resnet20"}; }
 
 }  // namespace convlab::models

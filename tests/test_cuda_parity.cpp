@@ -171,6 +171,13 @@ TEST_F(CudaParity, DropoutDrawsTheSameMask) {
   cpu_backend().dropout_backward(x, 0.3, key, gx);
   cuda_backend().dropout_backward(x.to(gpu()), 0.3, key, gx_gpu);
   expect_equal(gx, gx_gpu);
+  // The step read from device memory draws the same mask as the step in the key.
+  const Tensor step = Tensor::full({1}, DType::i32, gpu(), 7);
+  RandomKey from_device{42, 0x101, 0};
+  from_device.step_source = step.data<int32_t>();
+  Tensor z_gpu = empty_gpu(x.shape());
+  cuda_backend().dropout_forward(x.to(gpu()), 0.3, from_device, z_gpu);
+  expect_equal(y, z_gpu);
 }
 
 // ---- reductions: double accumulation on both sides, 1e-6 ----
@@ -380,11 +387,14 @@ TEST_F(CudaParity, SoftmaxCrossEntropyAndAccuracy) {
 
 TEST_F(CudaParity, TrackNonfiniteKeepsTheFirstBadStep) {
   Tensor first = Tensor::full({1}, DType::i32, gpu(), -1);
+  Tensor counter = Tensor::full({1}, DType::i32, gpu(), 10);
   const float inputs[] = {1.5f, INFINITY, NAN, 2.0f};
   for (int step = 0; step < 4; ++step) {
-    cuda_backend().track_nonfinite(Tensor::from_vector<float>({1}, {inputs[step]}).to(gpu()), 10 + step, first);
+    cuda_backend().track_nonfinite(Tensor::from_vector<float>({1}, {inputs[step]}).to(gpu()), counter, first);
+    cuda_backend().increment(counter, 1);
     EXPECT_EQ(first.to(cpu()).item(), step == 0 ? -1.0 : 11.0) << "after step " << step;
   }
+  EXPECT_EQ(counter.to(cpu()).item(), 14.0);
 }
 
 // ---- optimiser: exact given the same gradient norm ----

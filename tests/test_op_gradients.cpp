@@ -133,3 +133,16 @@ TEST(Autograd, NoGradRecordsNothing) {
   EXPECT_FALSE(y.requires_grad());
   EXPECT_TRUE(y.is_leaf());
 }
+
+TEST(Dropout, StepFromMemoryDrawsTheSameMask) {
+  const Tensor x = test_support::random_tensor({3, 4, 5, 5}, 31);
+  Variable in(x.clone());
+  const Variable a = ops::dropout(in, 0.4, RandomKey{9, 3, 12});
+  const Tensor step = Tensor::full({1}, DType::i32, cpu(), 12);
+  RandomKey key{9, 3, 0};
+  key.step_source = step.host<int32_t>();
+  const Variable b = ops::dropout(in, 0.4, key);
+  const Variable c = ops::dropout(in, 0.4, RandomKey{9, 3, 13});
+  EXPECT_EQ(a.value().to_vector<double>(), b.value().to_vector<double>());
+  EXPECT_NE(a.value().to_vector<double>(), c.value().to_vector<double>());
+}

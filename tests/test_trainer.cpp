@@ -1,7 +1,6 @@
 // The training loop end to end on a tiny generated image folder: outputs, exact resume,
 // NaN handling and bad output folders.
 #include <gtest/gtest.h>
-#include <stb_image_write.h>
 
 #include <filesystem>
 #include <fstream>
@@ -9,33 +8,13 @@
 #include "framework/io/metrics_log.h"
 #include "framework/io/safetensors.h"
 #include "framework/train/trainer.h"
-#include "kernels/philox.h"
 #include "models/registry.h"
+#include "tests/support/tiny_image_folder.h"
 
 namespace fs = std::filesystem;
 using namespace convlab;
 
 namespace {
-
-// A CIFAR-like image folder: 10 classes, `train_per_class` and `test_per_class` PNGs each,
-// whose class shows in the mean colour so a few steps can learn something.
-void write_tiny_image_folder(const fs::path& root, int train_per_class, int test_per_class) {
-  const char* classes[] = {"airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"};
-  for (const char* split : {"train", "test"}) {
-    const int count = std::string(split) == "train" ? train_per_class : test_per_class;
-    for (int label = 0; label < 10; ++label) {
-      fs::create_directories(root / split / classes[label]);
-      for (int i = 0; i < count; ++i) {
-        std::vector<uint8_t> pixels(32 * 32 * 3);
-        for (size_t p = 0; p < pixels.size(); ++p)
-          pixels[p] = static_cast<uint8_t>(
-              std::min(255.0f, 25.0f * label * (p % 3 == 0) + 100.0f * kernels::random_uniform({7, static_cast<uint32_t>(label), 0}, i * 4096 + p)));
-        const fs::path file = root / split / classes[label] / fmt::format("{:04d}.png", i);
-        ASSERT_NE(stbi_write_png(file.c_str(), 32, 32, 3, pixels.data(), 32 * 3), 0);
-      }
-    }
-  }
-}
 
 class TrainerTest : public ::testing::Test {
  protected:
@@ -43,7 +22,7 @@ class TrainerTest : public ::testing::Test {
     dir_ = fs::temp_directory_path() / fmt::format("convlab-trainer-{}-{}", ::getpid(),
                                                    ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::remove_all(dir_);
-    write_tiny_image_folder(dir_ / "data", 4, 2);
+    test_support::write_tiny_image_folder(dir_ / "data", 4, 2);
   }
   void TearDown() override { fs::remove_all(dir_); }
 

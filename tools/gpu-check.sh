@@ -4,6 +4,7 @@
 # compute-sanitizer's memcheck on them, the training-step, evaluation and CKA benchmarks and,
 # with FULL_RUN=1 and DATA=<CIFAR-10>, the full 350-epoch depth-1 v2 run. Everything goes to
 # one log, $OUT/gpu-check.log (OUT defaults to ./gpu-check-out), ending in a short summary.
+# FULL_RUN_RESNET=1 (with DATA) adds the 160-epoch ResNet-20 run of configs/resnet20.yaml.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bundle=${BUNDLE:-build-gpu/bundle}
@@ -33,7 +34,11 @@ else
   summary+=("SKIP  memcheck (no compute-sanitizer on PATH)")
 fi
 step "bench depth 1 batch 128" "$bundle/convlab-bench" --device cuda --depth 1 --batch 128 --steps 50 --breakdown
+step "bench depth 1 batch 128, CUDA graph" "$bundle/convlab-bench" --device cuda --depth 1 --batch 128 --steps 50 --cuda-graph
 step "bench depth 2 batch 256" "$bundle/convlab-bench" --device cuda --depth 2 --batch 256 --steps 30 --breakdown
+step "bench depth 2 batch 256, CUDA graph" "$bundle/convlab-bench" --device cuda --depth 2 --batch 256 --steps 30 --cuda-graph
+step "bench ResNet-20 batch 128" "$bundle/convlab-bench" --device cuda --model resnet20 --batch 128 --steps 50 --breakdown
+step "bench ResNet-20 batch 128, CUDA graph" "$bundle/convlab-bench" --device cuda --model resnet20 --batch 128 --steps 50 --cuda-graph
 if [[ -n ${DATA:-} ]]; then
   step "CKA self, 10000 test images" "$bundle/convlab-train" configs/smoke.yaml --device cuda --data "$DATA" \
     --epochs 1 --output "$out/cka-run" --quiet
@@ -43,6 +48,11 @@ if [[ -n ${DATA:-} ]]; then
     step "full run: depth 1 v2, 350 epochs" "$bundle/convlab-train" configs/all_cnn_depth_1_v2_seed_0.yaml \
       --device cuda --data "$DATA" --output "$out/full-run" --quiet
     tail -n 3 "$out/full-run/metrics.csv" >>"$log"
+  fi
+  if [[ ${FULL_RUN_RESNET:-0} == 1 ]]; then  # target: >= 91 % test accuracy
+    step "full run: ResNet-20, 160 epochs" "$bundle/convlab-train" configs/resnet20.yaml \
+      --device cuda --data "$DATA" --output "$out/resnet20-run" --quiet
+    tail -n 3 "$out/resnet20-run/metrics.csv" >>"$log"
   fi
 fi
 { echo; echo "=== summary"; printf '%s\n' "${summary[@]}"; } | tee -a "$log"

@@ -41,7 +41,8 @@ struct Backend {
   // ---- activations ----
   void (*relu_forward)(const Tensor& x, Tensor& y);
   void (*relu_backward)(const Tensor& y, const Tensor& grad_y, Tensor& grad_x);
-  // Inverted dropout: y = x * keep / (1 - p); keep drawn from `key` at each element index.
+  // Inverted dropout: y = x * keep / (1 - p); keep drawn from `key` at each element index
+  // (the key's step read from key.step_source when set).
   void (*dropout_forward)(const Tensor& x, double p, RandomKey key, Tensor& y);
   void (*dropout_backward)(const Tensor& grad_y, double p, RandomKey key, Tensor& grad_x);
 
@@ -53,6 +54,13 @@ struct Backend {
   void (*conv2d_backward_filter)(const Tensor& x, const Tensor& grad_y, Tensor& grad_w,
                                  const ConvGeometry& g);
   void (*conv2d_backward_bias)(const Tensor& grad_y, Tensor& grad_bias);
+
+  // ---- fully connected ----  x (N, in), w (out, in), bias (out), y (N, out)
+  // y = x w^T + bias: one GEMM (BLAS on the CPU, cuBLAS on CUDA) plus the bias.
+  void (*linear_forward)(const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& y);
+  void (*linear_backward_data)(const Tensor& w, const Tensor& grad_y, Tensor& grad_x);    // grad_y w
+  void (*linear_backward_weight)(const Tensor& x, const Tensor& grad_y, Tensor& grad_w);  // grad_y^T x
+  void (*linear_backward_bias)(const Tensor& grad_y, Tensor& grad_bias);                  // column sums
 
   // ---- batch normalisation ----  x, y (N, C, H, W); per-channel tensors (C)
   // Training: normalise with the batch statistics, save mean and 1/sqrt(var + eps) for the
@@ -76,8 +84,11 @@ struct Backend {
   void (*softmax_xent_backward)(const Tensor& probs, const Tensor& labels, const Tensor& grad_loss,
                                 Tensor& grad_logits);
   // If value (1) is NaN or infinite and first_bad_step (1) i32 is still -1, sets it to
-  // `step`: a training loop learns where it diverged without reading the loss every step.
-  void (*track_nonfinite)(const Tensor& value, int64_t step, Tensor& first_bad_step);
+  // step[0] ((1) i32): a training loop learns where it diverged without reading the loss
+  // every step.
+  void (*track_nonfinite)(const Tensor& value, const Tensor& step, Tensor& first_bad_step);
+  // counter (1) i32 += amount: the step counter a training step advances on the device.
+  void (*increment)(Tensor& counter, int64_t amount);
   // correct (1) f32 = how many rows of logits have their largest entry at the label.
   void (*count_correct)(const Tensor& logits, const Tensor& labels, Tensor& correct);
 

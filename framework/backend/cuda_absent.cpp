@@ -1,6 +1,7 @@
 // The build without CUDA: every CUDA slot says how to get CUDA.
 #include "framework/backend/backend.h"
 #include "framework/backend/cuda_device.h"
+#include "framework/backend/step_graph.h"
 
 namespace convlab {
 
@@ -9,6 +10,10 @@ bool cuda_available() { return false; }
 std::unique_ptr<DeviceContext> create_cuda_context(int) {
   CONVLAB_FAIL("this convlab was built without CUDA; rebuild with nvcc on the PATH (and -DCONVLAB_CUDA=ON) "
                "to use --device cuda");
+}
+
+std::unique_ptr<StepGraph> capture_step(Device, const std::function<void()>&) {
+  CONVLAB_FAIL("CUDA graphs need CUDA, and this convlab was built without it");
 }
 
 const Backend& cuda_backend() {
@@ -28,6 +33,10 @@ const Backend& cuda_backend() {
       .conv2d_backward_data = not_implemented<"cuda-absent", "conv2d_backward_data">,
       .conv2d_backward_filter = not_implemented<"cuda-absent", "conv2d_backward_filter">,
       .conv2d_backward_bias = not_implemented<"cuda-absent", "conv2d_backward_bias">,
+      .linear_forward = not_implemented<"cuda-absent", "linear_forward">,
+      .linear_backward_data = not_implemented<"cuda-absent", "linear_backward_data">,
+      .linear_backward_weight = not_implemented<"cuda-absent", "linear_backward_weight">,
+      .linear_backward_bias = not_implemented<"cuda-absent", "linear_backward_bias">,
       .batchnorm_forward_train = not_implemented<"cuda-absent", "batchnorm_forward_train">,
       .batchnorm_forward_eval = not_implemented<"cuda-absent", "batchnorm_forward_eval">,
       .batchnorm_backward = not_implemented<"cuda-absent", "batchnorm_backward">,
@@ -36,6 +45,7 @@ const Backend& cuda_backend() {
       .softmax_xent_forward = not_implemented<"cuda-absent", "softmax_xent_forward">,
       .softmax_xent_backward = not_implemented<"cuda-absent", "softmax_xent_backward">,
       .track_nonfinite = not_implemented<"cuda-absent", "track_nonfinite">,
+      .increment = not_implemented<"cuda-absent", "increment">,
       .count_correct = not_implemented<"cuda-absent", "count_correct">,
       .global_sum_squares = not_implemented<"cuda-absent", "global_sum_squares">,
       .sgd_update = not_implemented<"cuda-absent", "sgd_update">,

@@ -125,6 +125,8 @@ void copy_bytes(void* dst, Device dst_device, const void* src, Device src_device
     src_device.context().copy_to_host(dst, src, bytes);
   } else if (src_device.is_cpu()) {
     dst_device.context().copy_from_host(dst, src, bytes);
+  } else if (src_device == dst_device) {
+    dst_device.context().copy_within(dst, src, bytes);  // stream order is enough
   } else {
     src_device.context().synchronize();
     dst_device.context().copy_within(dst, src, bytes);

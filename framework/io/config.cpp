@@ -235,13 +235,13 @@ const std::vector<KeySpec>& key_table() {
       spec("log_config", &C::log, "save_every_k_ckpt", &L::save_every_k_ckpt,
            "keep a checkpoint every k units, besides the one at initialisation and the final one"),
       spec("log_config", &C::log, "verbose", &L::verbose, "print progress to the console"),
-      spec("model_config", &C::model, "num_classes", &M::num_classes, "number of classes (outputs of the last conv)"),
-      spec("model_config", &C::model, "dropout_input", &M::dropout_input, "dropout probability on the input image"),
-      spec("model_config", &C::model, "dropout_hidden", &M::dropout_hidden, "dropout probability after the stride-2 blocks 1b and 2b"),
-      spec("model_config", &C::model, "depth", &M::depth, "n: blocks 1a and 2a hold 3n-1 convs, block 3a n-1"),
-      spec("model_config", &C::model, "name", &M::name, "model architecture", true),
+      spec("model_config", &C::model, "num_classes", &M::num_classes, "number of classes (outputs of the last layer)"),
+      spec("model_config", &C::model, "dropout_input", &M::dropout_input, "All-CNN-C: dropout probability on the input image"),
+      spec("model_config", &C::model, "dropout_hidden", &M::dropout_hidden, "All-CNN-C: dropout probability after the stride-2 blocks 1b and 2b"),
+      spec("model_config", &C::model, "depth", &M::depth, "All-CNN-C depth n: blocks 1a and 2a hold 3n-1 convs, block 3a n-1"),
+      spec("model_config", &C::model, "name", &M::name, "model architecture: all_cnn_c or resnet20 (models/registry.cpp)", true),
       spec("model_config", &C::model, "batchnorm", &M::batchnorm,
-           "BatchNorm after every conv; false = the original paper's conv bias without BN", true),
+           "All-CNN-C: BatchNorm after every conv; false = the original paper's conv bias without BN", true),
   };
   return table;
 }

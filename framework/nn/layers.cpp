@@ -15,6 +15,16 @@ Conv2d::Conv2d(const Conv2dOptions& o, uint64_t seed, uint32_t init_id, DType dt
 
 Variable Conv2d::forward(const Variable& x, ForwardContext&) { return ops::conv2d(x, weight_, bias_, spec_); }
 
+Linear::Linear(const LinearOptions& o, uint64_t seed, uint32_t init_id, DType dtype)
+    : weight_(register_parameter("weight", Tensor::empty({o.out_features, o.in_features}, dtype, cpu()))) {
+  CONVLAB_CHECK(o.in_features > 0 && o.out_features > 0, "Linear needs feature counts, got {} -> {}", o.in_features,
+                o.out_features);
+  he_normal(weight_.mutable_value(), seed, init_id);
+  if (o.bias) bias_ = &register_parameter("bias", Tensor::zeros({o.out_features}, dtype, cpu()));
+}
+
+Variable Linear::forward(const Variable& x, ForwardContext&) { return ops::linear(x, weight_, bias_); }
+
 BatchNorm2d::BatchNorm2d(int64_t channels, double eps, double momentum, DType dtype)
     : eps_(eps),
       momentum_(momentum),
@@ -29,7 +39,9 @@ Variable BatchNorm2d::forward(const Variable& x, ForwardContext&) {
 
 Variable Dropout::forward(const Variable& x, ForwardContext& ctx) {
   if (!training() || p_ == 0) return x;
-  return ops::dropout(x, p_, RandomKey{ctx.seed, random_stream::kDropout + layer_, ctx.step});
+  RandomKey key{ctx.seed, random_stream::kDropout + layer_, ctx.step};
+  if (ctx.step_counter) key.step_source = ctx.step_counter->data<int32_t>();
+  return ops::dropout(x, p_, key);
 }
 
 Variable Sequential::forward(const Variable& x, ForwardContext& ctx) {

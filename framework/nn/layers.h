@@ -27,6 +27,24 @@ class Conv2d : public Module {
   Variable* bias_ = nullptr;
 };
 
+struct LinearOptions {
+  int64_t in_features = 0, out_features = 0;
+  bool bias = true;
+};
+
+// Fully connected, y = x weight^T + bias: weight (out, in), He-normal (std sqrt(2 / in)) from
+// (seed, init_id); bias (out), zeros. Parameter names follow PyTorch: weight, bias.
+class Linear : public Module {
+ public:
+  Linear(const LinearOptions& options, uint64_t seed, uint32_t init_id, DType dtype = DType::f32);
+  Variable forward(const Variable& x, ForwardContext& ctx) override;  // x (N, in) -> (N, out)
+  Variable& weight() { return weight_; }
+
+ private:
+  Variable& weight_;
+  Variable* bias_ = nullptr;
+};
+
 // scale (C) = 1, shift (C) = 0; running_mean (C) = 0, running_var (C) = 1. Parameter and
 // buffer names follow PyTorch: weight, bias, running_mean, running_var.
 class BatchNorm2d : public Module {

@@ -16,6 +16,9 @@ namespace convlab::nn {
 struct ForwardContext {
   uint64_t seed = 0;  // keys the dropout masks together with `step`
   uint32_t step = 0;  // the training step
+  // When set, a one-element i32 tensor on the model's device that holds the step; dropout
+  // reads it there, so a captured CUDA graph draws new masks on every replay.
+  const Tensor* step_counter = nullptr;
   // When set, the model appends the activations it reports as features (for CKA).
   std::vector<Variable>* features = nullptr;
 };

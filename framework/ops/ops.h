@@ -17,6 +17,9 @@ struct ConvSpec {
 // x (N, C, H, W), weight (K, C, R, S), bias (K) or null -> (N, K, OH, OW)
 Variable conv2d(const Variable& x, const Variable& weight, const Variable* bias, const ConvSpec& spec);
 
+// Fully connected: x (N, in), weight (out, in), bias (out) or null -> (N, out) = x weight^T + bias
+Variable linear(const Variable& x, const Variable& weight, const Variable* bias);
+
 // x (N, C, H, W); gamma, beta (C). Training normalises with the batch statistics and
 // updates the running ones (running = (1 - momentum) running + momentum batch);
 // evaluation normalises with the running statistics.

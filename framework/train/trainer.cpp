@@ -19,6 +19,7 @@
 #include "framework/train/checkpoint.h"
 #include "framework/train/evaluate.h"
 #include "framework/train/progress.h"
+#include "framework/train/train_step.h"
 
 namespace convlab {
 namespace fs = std::filesystem;
@@ -84,9 +85,8 @@ TrainSummary train(const TrainOptions& options) {
   CONVLAB_CHECK(options.make_model != nullptr, "TrainOptions.make_model is not set");
   std::unique_ptr<nn::Model> model = options.make_model(config.model, seed);
   model->to(device);
-  const std::vector<Variable*> params = model->parameters();
   const bool decoupled = tc.weight_decay_mode == WeightDecayMode::decoupled;
-  optim::Sgd sgd(params, SgdConfig{tc.momentum, tc.nesterov, tc.max_norm, decoupled ? tc.w_decay : 0.0});
+  optim::Sgd sgd(model->parameters(), SgdConfig{tc.momentum, tc.nesterov, tc.max_norm, decoupled ? tc.w_decay : 0.0});
   const int64_t batch_size = tc.batch_size;
   const int64_t steps_per_epoch = optim::steps_per_epoch(train_set.size(), batch_size);
   const optim::MultistepSchedule schedule{tc.lrate, tc.lrate_decay,
@@ -126,50 +126,35 @@ TrainSummary train(const TrainOptions& options) {
   };
   if (!options.resume) save_checkpoint(checkpoint_path(summary.run_dir, 0), *model, nullptr, metadata(0));
 
-  const Backend& be = backend(device);
-  Tensor lr = Tensor::zeros({1}, DType::f32, device);
-  Tensor loss_sum = Tensor::zeros({1}, DType::f32, device);
-  Tensor correct_sum = Tensor::zeros({1}, DType::f32, device);
-  Tensor correct = Tensor::zeros({1}, DType::f32, device);
-  Tensor first_bad_step = Tensor::full({1}, DType::i32, device, -1);
-  nn::ForwardContext ctx;
-  ctx.seed = seed;
+  StepOptions step_options;
+  step_options.l2_penalty = decoupled ? 0.0 : tc.w_decay;
+  step_options.seed = seed;
+  step_options.batch_size = batch_size;
+  step_options.use_graph = options.cuda_graph && device.is_cuda();
+  TrainStep step(*model, sgd, step_options, device, updates);
 
   while (epoch < tc.num_epochs && epoch != options.stop_after_epoch) {
     ++epoch;
     const auto epoch_start = Clock::now();
     model->train();
-    be.fill(loss_sum, 0);
-    be.fill(correct_sum, 0);
+    step.reset_sums();
     const Tensor order = device_order(epoch_order(train_set.size(), seed, static_cast<uint32_t>(epoch)), device);
     ProgressBar bar(options.log, !options.quiet, epoch, tc.num_epochs, steps_per_epoch, batch_size);
     int64_t seen = 0;
-    double last_lr = 0;
-    for (int64_t step = 0; step < steps_per_epoch; ++step) {
-      const int64_t first = step * batch_size;
+    double last_lr = -1;
+    for (int64_t s = 0; s < steps_per_epoch; ++s) {
+      const int64_t first = s * batch_size;
       const int64_t count = std::min(batch_size, train_set.size() - first);
-      Batch batch = assemble_batch(train_set, order, first, count, augment, tc.use_augment, seed,
-                                   static_cast<uint32_t>(epoch));
-      last_lr = schedule.lr(updates);
-      be.fill(lr, last_lr);
-      ctx.step = static_cast<uint32_t>(updates);
-      model->zero_grad();
-      const Variable logits = model->forward(Variable(std::move(batch.images)), ctx);
-      const Variable cross_entropy = ops::softmax_cross_entropy(logits, batch.labels);
-      Variable loss = decoupled || tc.w_decay == 0 ? cross_entropy
-                                                   : ops::add(cross_entropy, optim::l2_penalty(params, tc.w_decay));
-      be.track_nonfinite(loss.value(), updates, first_bad_step);
-      be.axpy(static_cast<double>(count), cross_entropy.value(), loss_sum);
-      be.count_correct(logits.value(), batch.labels, correct);
-      be.axpy(1.0, correct, correct_sum);
-      loss.backward();
-      sgd.step(lr);
+      const double rate = schedule.lr(updates);
+      if (rate != last_lr) step.set_lr(rate);  // the milestones fall on epoch boundaries
+      last_lr = rate;
+      step.run(assemble_batch(train_set, order, first, count, augment, tc.use_augment, seed, static_cast<uint32_t>(epoch)));
       ++updates;
       seen += count;
-      if (bar.due()) bar.update(step + 1, loss_sum.to(cpu()).item() / seen, correct_sum.to(cpu()).item() / seen);
+      if (bar.due()) bar.update(s + 1, step.mean_loss(seen), step.accuracy(seen));
     }
     bar.finish();
-    const int64_t bad_step = static_cast<int64_t>(first_bad_step.to(cpu()).item());
+    const int64_t bad_step = step.first_bad_step();
     if (bad_step >= 0) {
       CONVLAB_FAIL("the loss became NaN or infinite at update {} (epoch {}); stopped without saving this epoch. "
                    "The last good state is {} (epoch {}). Try a lower lrate or max_norm.",
@@ -182,8 +167,8 @@ TrainSummary train(const TrainOptions& options) {
     row.epoch = epoch;
     row.updates = updates;
     row.lr = last_lr;
-    row.train_loss = loss_sum.to(cpu()).item() / seen;
-    row.train_acc = correct_sum.to(cpu()).item() / seen;
+    row.train_loss = step.mean_loss(seen);
+    row.train_acc = step.accuracy(seen);
     row.test_loss = test.loss;
     row.test_acc = test.accuracy;
     row.seconds = std::chrono::duration<double>(Clock::now() - epoch_start).count();

@@ -33,6 +33,7 @@ struct TrainOptions {
   int64_t eval_batch = 500;
   bool resume = false;
   bool quiet = false;                               // no progress bar, no per-epoch lines
+  bool cuda_graph = false;                          // replay each full-batch step as a CUDA graph
   int64_t stop_after_epoch = -1;                    // end early after this epoch (-1: never)
   std::FILE* log = stdout;
 };

@@ -107,3 +107,32 @@ TEST_F(Executables, TrainThenEveryAnalysis) {
   EXPECT_NE(run(fmt::format("{} {}/configs/smoke.yaml --epochs abc", CONVLAB_TRAIN_EXE, CONVLAB_SOURCE_DIR), out), 0);
   EXPECT_NE(out.find("--epochs"), std::string::npos) << out;
 }
+
+TEST_F(Executables, ResNet20TrainsAndEveryAnalysisWorksOnIt) {
+  std::string out;
+  const std::string common = fmt::format("--data {} --train-size 256 --epochs 2 --eval-examples 100 --quiet", source_->string());
+  ASSERT_EQ(run(fmt::format("{} {}/configs/resnet20.yaml {} --output resnet", CONVLAB_TRAIN_EXE, CONVLAB_SOURCE_DIR, common), out), 0)
+      << out;
+  ASSERT_EQ(run(fmt::format("{} {}/configs/smoke.yaml {} --output allcnn", CONVLAB_TRAIN_EXE, CONVLAB_SOURCE_DIR, common), out), 0)
+      << out;
+  const std::string resnet = "resnet/checkpoints/epoch_0002.safetensors";
+  const std::string allcnn = "allcnn/checkpoints/epoch_0002.safetensors";
+  EXPECT_EQ(read_safetensors(resnet).metadata.at("model_name"), "resnet20");
+  EXPECT_EQ(read_safetensors(resnet).at("layer2.0.downsample.0.weight").shape, (std::vector<int64_t>{32, 16, 1, 1}));
+
+  ASSERT_EQ(run(analyze("self " + resnet + " --output r_self"), out), 0) << out;
+  const NpyArray self = read_npy("r_self/self_linear.npy");
+  ASSERT_EQ(self.shape, (std::vector<int64_t>{12, 12}));
+  for (int i = 0; i < 12; ++i) EXPECT_NEAR(self.values<double>()[i * 13], 1.0, 1e-6);
+  // Different architectures and layer counts: 12 ResNet-20 features against All-CNN-C's 10.
+  ASSERT_EQ(run(analyze("pair " + resnet + " " + allcnn + " --output r_pair"), out), 0) << out;
+  EXPECT_EQ(read_npy("r_pair/pair_linear.npy").shape, (std::vector<int64_t>{12, 10}));
+  std::ifstream csv("r_pair/pair_linear.csv");
+  std::string header;
+  std::getline(csv, header);
+  EXPECT_NE(header.find("conv1 (1a)"), std::string::npos) << header;
+  ASSERT_EQ(run(analyze("evolution resnet --output r_evo"), out), 0) << out;
+  EXPECT_TRUE(fs::exists("r_evo/evolution.gif"));
+  ASSERT_EQ(run(analyze("invariance " + resnet + " --output r_inv"), out), 0) << out;
+  EXPECT_NE(out.find("layer3.2"), std::string::npos) << out;
+}

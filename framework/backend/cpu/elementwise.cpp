@@ -115,8 +115,9 @@ void relu_backward(const Tensor& y, const Tensor& grad_y, Tensor& grad_x) {
 }
 
 // The mask is redrawn from the key in the backward: nothing is saved between the two.
-void dropout_forward(const Tensor& x, double p, RandomKey key, Tensor& y) {
+void dropout_forward(const Tensor& x, double p, RandomKey unresolved_key, Tensor& y) {
   check_same_shape(x, y, "dropout_forward");
+  const RandomKey key = kernels::resolved(unresolved_key);
   dispatch_floating(x.dtype(), "dropout_forward", [&]<class T>(T) {
     const T* px = x.host<T>();
     T* py = y.host<T>();

@@ -68,13 +68,21 @@ void softmax_xent_backward(const Tensor& probs, const Tensor& labels, const Tens
   });
 }
 
-void track_nonfinite(const Tensor& value, int64_t step, Tensor& first_bad_step) {
-  CONVLAB_CHECK(value.numel() == 1 && first_bad_step.dtype() == DType::i32 && first_bad_step.numel() == 1,
-                "track_nonfinite: value {} and first_bad_step {}", value.describe(), first_bad_step.describe());
+void track_nonfinite(const Tensor& value, const Tensor& step, Tensor& first_bad_step) {
+  CONVLAB_CHECK(value.numel() == 1 && first_bad_step.dtype() == DType::i32 && first_bad_step.numel() == 1 &&
+                    step.dtype() == DType::i32 && step.numel() == 1,
+                "track_nonfinite: value {}, step {} and first_bad_step {}", value.describe(), step.describe(),
+                first_bad_step.describe());
   dispatch_floating(value.dtype(), "track_nonfinite", [&]<class T>(T) {
     int32_t& first = first_bad_step.host<int32_t>()[0];
-    if (first < 0 && !std::isfinite(value.host<T>()[0])) first = static_cast<int32_t>(step);
+    if (first < 0 && !std::isfinite(value.host<T>()[0])) first = step.host<int32_t>()[0];
   });
+}
+
+void increment(Tensor& counter, int64_t amount) {
+  CONVLAB_CHECK(counter.dtype() == DType::i32 && counter.numel() == 1, "increment: {} is not one i32",
+                counter.describe());
+  counter.host<int32_t>()[0] += static_cast<int32_t>(amount);
 }
 
 void count_correct(const Tensor& logits, const Tensor& labels, Tensor& correct) {

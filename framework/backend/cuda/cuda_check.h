@@ -1,8 +1,9 @@
-// CUDA_CHECK / CUDNN_CHECK / CURAND_CHECK: run the call, and on failure throw convlab::Error
+// CUDA_CHECK / CUDNN_CHECK / CUBLAS_CHECK: run the call, and on failure throw convlab::Error
 // naming the expression, the error, the file and the line. CUDA_CHECK_LAUNCH() after every
 // kernel launch.
 #pragma once
 
+#include <cublas_v2.h>
 #include <cuda_runtime.h>
 #include <cudnn.h>
 
@@ -29,4 +30,13 @@
     if (convlab_status_ != CUDNN_STATUS_SUCCESS)                                                   \
       ::convlab::throw_error(__FILE__, __LINE__, fmt::format("cuDNN error in {}: {}", #expr,      \
                                                              cudnnGetErrorString(convlab_status_))); \
+  } while (0)
+
+#define CUBLAS_CHECK(expr)                                                                              \
+  do {                                                                                                  \
+    const cublasStatus_t convlab_status_ = (expr);                                                      \
+    if (convlab_status_ != CUBLAS_STATUS_SUCCESS)                                                       \
+      ::convlab::throw_error(__FILE__, __LINE__, fmt::format("cuBLAS error in {}: {} ({})", #expr,     \
+                                                             cublasGetStatusString(convlab_status_),    \
+                                                             cublasGetStatusName(convlab_status_)));    \
   } while (0)

@@ -28,7 +28,11 @@ CudaContext::~CudaContext() {
   conv_plans_.clear();
   if (workspace_) cudaFree(workspace_);
   if (cudnn_) cudnnDestroy(cudnn_);
+  if (cublas_) cublasDestroy(cublas_);
+  if (cublas_workspace_) cudaFree(cublas_workspace_);
   release_cache();
+  for (auto& [size, blocks] : graph_free_blocks_)
+    for (void* ptr : blocks) cudaFree(ptr);
   cudaStreamDestroy(stream_);
 }
 
@@ -39,8 +43,9 @@ size_t CudaContext::round_size(size_t bytes) { return (bytes + 511) / 512 * 512;
 void* CudaContext::allocate(size_t bytes) {
   if (bytes == 0) return nullptr;
   const size_t size = round_size(bytes);
-  auto it = free_blocks_.find(size);
-  if (it != free_blocks_.end() && !it->second.empty()) {
+  auto& pool = capturing_ ? graph_free_blocks_ : free_blocks_;
+  auto it = pool.find(size);
+  if (it != pool.end() && !it->second.empty()) {
     void* ptr = it->second.back();
     it->second.pop_back();
     return ptr;
@@ -57,15 +62,25 @@ void* CudaContext::allocate(size_t bytes) {
     CONVLAB_FAIL("CUDA out of memory allocating {} MiB on {} ({} MiB already held by convlab): use a smaller "
                  "batch or fewer examples", size >> 20, name(), reserved_bytes_ >> 20);
   reserved_bytes_ += size;
+  if (capturing_) graph_blocks_.insert(ptr);
   return ptr;
 }
+
+void CudaContext::begin_graph_pool() {
+  CONVLAB_CHECK(!capturing_, "a CUDA graph is already being captured on {}", name());
+  capturing_ = true;
+}
+
+void CudaContext::end_graph_pool() { capturing_ = false; }
 
 // Blocks go back to the cache at once: all work runs on the one stream, so later work that
 // reuses a block is ordered after the work that used it.
 void CudaContext::deallocate(void* ptr, size_t bytes) {
-  if (ptr) free_blocks_[round_size(bytes)].push_back(ptr);
+  if (!ptr) return;
+  (graph_blocks_.count(ptr) ? graph_free_blocks_ : free_blocks_)[round_size(bytes)].push_back(ptr);
 }
 
+// Only the general pool: blocks of the graph pool stay reserved for the graphs that use them.
 void CudaContext::release_cache() {
   for (auto& [size, blocks] : free_blocks_)
     for (void* ptr : blocks) {
@@ -120,6 +135,20 @@ cudnnHandle_t CudaContext::cudnn() {
     CUDNN_CHECK(cudnnSetStream(cudnn_, stream_));
   }
   return cudnn_;
+}
+
+// The handle gets a workspace of its own (after the stream: setting the stream resets it), so
+// that cuBLAS never allocates inside a captured CUDA graph; 32 MiB is cuBLAS's
+// recommendation for Hopper.
+cublasHandle_t CudaContext::cublas() {
+  if (!cublas_) {
+    constexpr size_t kWorkspaceBytes = size_t{32} << 20;
+    CUBLAS_CHECK(cublasCreate(&cublas_));
+    CUBLAS_CHECK(cublasSetStream(cublas_, stream_));
+    CUDA_CHECK(cudaMalloc(&cublas_workspace_, kWorkspaceBytes));
+    CUBLAS_CHECK(cublasSetWorkspace(cublas_, cublas_workspace_, kWorkspaceBytes));
+  }
+  return cublas_;
 }
 
 CudaContext& cuda_context(Device device) {

@@ -4,12 +4,14 @@
 // the algorithms chosen per shape, and the TF32 switch.
 #pragma once
 
+#include <cublas_v2.h>
 #include <cuda_runtime.h>
 #include <cudnn.h>
 
 #include <map>
 #include <memory>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 #include "framework/backend/cuda/conv_plan.h"
@@ -37,6 +39,9 @@ class CudaContext final : public DeviceContext {
   int ordinal() const { return ordinal_; }
   int multiprocessors() const { return multiprocessors_; }
   cudnnHandle_t cudnn();
+  // cuBLAS (the fully connected layers), bound to stream() with its own workspace; the math
+  // mode is set per call.
+  cublasHandle_t cublas();
   // Bytes held by the allocator (in use + cached), for reports.
   size_t reserved_bytes() const { return reserved_bytes_; }
 
@@ -54,6 +59,13 @@ class CudaContext final : public DeviceContext {
   size_t workspace_limit() const { return workspace_limit_; }
   void set_workspace_limit(size_t bytes) { workspace_limit_ = bytes; }
 
+  // While a CUDA graph is captured, allocations come from a pool of their own that is never
+  // handed out to work outside the graph: each replay writes to the addresses the capture
+  // saw, so no tensor made later may land there. Blocks of that pool go back to it when freed.
+  void begin_graph_pool();
+  void end_graph_pool();
+  bool capturing() const { return capturing_; }
+
   // Descriptors and chosen algorithms per convolution shape (backend/cuda/conv2d.cpp).
   std::map<backend_cuda::ConvKey, std::unique_ptr<backend_cuda::ConvPlan>>& conv_plans() { return conv_plans_; }
 
@@ -66,7 +78,12 @@ class CudaContext final : public DeviceContext {
   std::string device_name_;
   cudaStream_t stream_ = nullptr;
   cudnnHandle_t cudnn_ = nullptr;
+  cublasHandle_t cublas_ = nullptr;
+  void* cublas_workspace_ = nullptr;
   std::map<size_t, std::vector<void*>> free_blocks_;  // rounded size -> cached blocks
+  std::map<size_t, std::vector<void*>> graph_free_blocks_;  // the same for the graph pool
+  std::unordered_set<void*> graph_blocks_;                  // every block of the graph pool
+  bool capturing_ = false;
   size_t reserved_bytes_ = 0;
   bool allow_tf32_ = true;
   void* workspace_ = nullptr;

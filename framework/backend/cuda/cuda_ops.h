@@ -29,6 +29,12 @@ void conv2d_backward_data(const Tensor& w, const Tensor& grad_y, Tensor& grad_x,
 void conv2d_backward_filter(const Tensor& x, const Tensor& grad_y, Tensor& grad_w, const ConvGeometry& g);
 void conv2d_backward_bias(const Tensor& grad_y, Tensor& grad_bias);
 
+// linear.cpp (cuBLAS GEMMs; the bias and its gradient through the per-channel kernels)
+void linear_forward(const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& y);
+void linear_backward_data(const Tensor& w, const Tensor& grad_y, Tensor& grad_x);
+void linear_backward_weight(const Tensor& x, const Tensor& grad_y, Tensor& grad_w);
+void linear_backward_bias(const Tensor& grad_y, Tensor& grad_bias);
+
 // batchnorm.cu
 void batchnorm_forward_train(const Tensor& x, const Tensor& gamma, const Tensor& beta, double eps, double momentum,
                              Tensor& y, Tensor& saved_mean, Tensor& saved_inv_std, Tensor& running_mean,
@@ -44,7 +50,8 @@ void global_avg_pool_forward(const Tensor& x, Tensor& y);
 void global_avg_pool_backward(const Tensor& grad_y, Tensor& grad_x);
 void softmax_xent_forward(const Tensor& logits, const Tensor& labels, Tensor& loss, Tensor& probs);
 void softmax_xent_backward(const Tensor& probs, const Tensor& labels, const Tensor& grad_loss, Tensor& grad_logits);
-void track_nonfinite(const Tensor& value, int64_t step, Tensor& first_bad_step);
+void track_nonfinite(const Tensor& value, const Tensor& step, Tensor& first_bad_step);
+void increment(Tensor& counter, int64_t amount);
 void count_correct(const Tensor& logits, const Tensor& labels, Tensor& correct);
 
 // optimizer.cu

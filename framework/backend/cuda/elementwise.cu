@@ -38,7 +38,8 @@ __global__ void relu_backward_kernel(const float* y, const float* grad_y, float*
   CONVLAB_FOR_EACH(i, n) grad_x[i] = kernels::relu_grad(y[i], grad_y[i]);
 }
 
-__global__ void dropout_kernel(const float* x, double p, RandomKey key, float* y, int64_t n) {
+__global__ void dropout_kernel(const float* x, double p, RandomKey unresolved_key, float* y, int64_t n) {
+  const RandomKey key = kernels::resolved(unresolved_key);  // the step may live in device memory
   CONVLAB_FOR_EACH(i, n) y[i] = x[i] * kernels::dropout_factor<float>(key, i, p);
 }
 

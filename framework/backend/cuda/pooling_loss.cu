@@ -60,9 +60,11 @@ __global__ void softmax_xent_backward_kernel(const float* probs, const int32_t* 
   }
 }
 
-__global__ void track_nonfinite_kernel(const float* value, int32_t step, int32_t* first_bad_step) {
-  if (first_bad_step[0] < 0 && !isfinite(value[0])) first_bad_step[0] = step;
+__global__ void track_nonfinite_kernel(const float* value, const int32_t* step, int32_t* first_bad_step) {
+  if (first_bad_step[0] < 0 && !isfinite(value[0])) first_bad_step[0] = step[0];
 }
+
+__global__ void increment_kernel(int32_t* counter, int32_t amount) { counter[0] += amount; }
 
 // One block: each thread counts its rows, then a block sum (integers: exact in any order).
 __global__ void count_correct_kernel(const float* logits, const int32_t* labels, int64_t batch, int classes,
@@ -144,14 +146,23 @@ void softmax_xent_backward(const Tensor& probs, const Tensor& labels, const Tens
   CUDA_CHECK_LAUNCH();
 }
 
-void track_nonfinite(const Tensor& value, int64_t step, Tensor& first_bad_step) {
+void track_nonfinite(const Tensor& value, const Tensor& step, Tensor& first_bad_step) {
   const char* op = "track_nonfinite";
   check_f32({&value}, op);
+  check_cuda(step, DType::i32, op);
   check_cuda(first_bad_step, DType::i32, op);
-  CONVLAB_CHECK(value.numel() == 1 && first_bad_step.numel() == 1, "{}: value {} and first_bad_step {}", op,
-                value.describe(), first_bad_step.describe());
-  track_nonfinite_kernel<<<1, 1, 0, stream_of(value)>>>(value.data<float>(), static_cast<int32_t>(step),
+  CONVLAB_CHECK(value.numel() == 1 && step.numel() == 1 && first_bad_step.numel() == 1,
+                "{}: value {}, step {} and first_bad_step {}", op, value.describe(), step.describe(),
+                first_bad_step.describe());
+  track_nonfinite_kernel<<<1, 1, 0, stream_of(value)>>>(value.data<float>(), step.data<int32_t>(),
                                                         first_bad_step.data<int32_t>());
+  CUDA_CHECK_LAUNCH();
+}
+
+void increment(Tensor& counter, int64_t amount) {
+  check_cuda(counter, DType::i32, "increment");
+  CONVLAB_CHECK(counter.numel() == 1, "increment: {} is not one i32", counter.describe());
+  increment_kernel<<<1, 1, 0, stream_of(counter)>>>(counter.data<int32_t>(), static_cast<int32_t>(amount));
   CUDA_CHECK_LAUNCH();
 }
 

@@ -6,7 +6,6 @@
 #include "framework/backend/cuda/cuda_context.h"
 #include "framework/cka/centring.h"
 #include "framework/cka/cuda/column_centring.h"
-#include "framework/cka/cuda/cublas_check.h"
 #include "framework/cka/cuda/gram_block.h"
 #include "framework/cka/cuda/gram_centring.h"
 #include "framework/cka/cuda/launch.h"
@@ -49,10 +48,10 @@ void CudaCkaAccumulator::start() {
   CUDA_CHECK(cudaMemsetAsync(sum, 0, static_cast<size_t>(r * r) * sizeof(double), context_.stream()));
   // The handle queues its work on the context's stream, after the features' producers.
   cublasHandle_t handle = nullptr;
-  CONVLAB_CUBLAS_CHECK(cublasCreate(&handle));
+  CUBLAS_CHECK(cublasCreate(&handle));
   const cublasStatus_t status = cublasSetStream(handle, context_.stream());
   if (status != CUBLAS_STATUS_SUCCESS) cublasDestroy(handle);  // a throwing constructor runs no destructor
-  CONVLAB_CUBLAS_CHECK(status);
+  CUBLAS_CHECK(status);
   blas_ = handle;
 }
 
@@ -98,7 +97,7 @@ void CudaCkaAccumulator::linear_gram(const DeviceFeatureView& x, double* gram, i
                                             ? CUBLAS_COMPUTE_32F_FAST_TF32
                                             : CUBLAS_COMPUTE_32F;
     const int n = static_cast<int>(k), w = static_cast<int>(width);
-    CONVLAB_CUBLAS_CHECK(cublasGemmEx(blas_, CUBLAS_OP_T, CUBLAS_OP_N, n, n, w, &one, block, CUDA_R_32F, w, block,
+    CUBLAS_CHECK(cublasGemmEx(blas_, CUBLAS_OP_T, CUBLAS_OP_N, n, n, w, &one, block, CUDA_R_32F, w, block,
                                       CUDA_R_32F, w, &zero, partial, CUDA_R_32F, n, compute, CUBLAS_GEMM_DEFAULT));
     cka_cuda::add_gram_block(partial, k, first == 0, gram, stream);
   }
@@ -151,7 +150,7 @@ void CudaCkaAccumulator::accumulate(const std::vector<const DeviceFeatureView*>&
   // hsic_sum (R, R) += scale G G^T. G row-major (R, k^2) is column-major (k^2, R) = A, and
   // G G^T = A^T A: every entry its own pair's inner product, accumulated in f64.
   const int n = static_cast<int>(r), depth = static_cast<int>(kk);
-  CONVLAB_CUBLAS_CHECK(cublasDgemm(blas_, CUBLAS_OP_T, CUBLAS_OP_N, n, n, depth, &scale, grams, depth, grams, depth,
+  CUBLAS_CHECK(cublasDgemm(blas_, CUBLAS_OP_T, CUBLAS_OP_N, n, n, depth, &scale, grams, depth, grams, depth,
                                    &one, hsic_sum_.data<double>(), n));
   ++batches_;
   examples_ += k;

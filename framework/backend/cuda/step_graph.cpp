@@ -1,0 +1,54 @@
+#include "framework/backend/step_graph.h"
+
+#include "framework/backend/cuda/cuda_check.h"
+#include "framework/backend/cuda/cuda_context.h"
+
+namespace convlab {
+namespace {
+
+class CudaStepGraph final : public StepGraph {
+ public:
+  CudaStepGraph(CudaContext& context, cudaGraph_t graph) : context_(context), graph_(graph) {
+    CUDA_CHECK(cudaGraphInstantiate(&exec_, graph_, 0));
+  }
+  ~CudaStepGraph() override {
+    if (exec_) cudaGraphExecDestroy(exec_);
+    if (graph_) cudaGraphDestroy(graph_);
+  }
+  void replay() override { CUDA_CHECK(cudaGraphLaunch(exec_, context_.stream())); }
+
+ private:
+  CudaContext& context_;
+  cudaGraph_t graph_ = nullptr;
+  cudaGraphExec_t exec_ = nullptr;
+};
+
+}  // namespace
+
+std::unique_ptr<StepGraph> capture_step(Device device, const std::function<void()>& step) {
+  CONVLAB_CHECK(device.is_cuda(), "CUDA graphs need a CUDA device, not {}", device.name());
+  CudaContext& context = cuda_context(device);
+  context.begin_graph_pool();
+  // Relaxed: allocating fresh blocks of the graph pool (cudaMalloc) is allowed meanwhile.
+  cudaError_t status = cudaStreamBeginCapture(context.stream(), cudaStreamCaptureModeRelaxed);
+  if (status != cudaSuccess) {
+    context.end_graph_pool();
+    CUDA_CHECK(status);
+  }
+  cudaGraph_t graph = nullptr;
+  try {
+    step();
+  } catch (...) {
+    cudaStreamEndCapture(context.stream(), &graph);
+    if (graph) cudaGraphDestroy(graph);
+    cudaGetLastError();
+    context.end_graph_pool();
+    throw;
+  }
+  status = cudaStreamEndCapture(context.stream(), &graph);
+  context.end_graph_pool();
+  CUDA_CHECK(status);
+  return std::make_unique<CudaStepGraph>(context, graph);
+}
+
+}  // namespace convlab

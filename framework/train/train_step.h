@@ -1,0 +1,57 @@
+// One update of the reference protocol on any device: forward, mean softmax cross-entropy
+// (plus the L2 penalty), backward, clipped SGD; the loss and correct counts summed on the
+// device, a NaN watch, and the step counter (which keys dropout) advanced on the device, so
+// nothing waits for the host. With use_graph on a CUDA device, full-size batches replay a
+// CUDA graph recorded at the second full batch (the first runs eagerly: it chooses the
+// convolution algorithms and sizes the workspace); other batches run eagerly.
+#pragma once
+
+#include <memory>
+
+#include "framework/backend/step_graph.h"
+#include "framework/nn/model.h"
+#include "framework/optim/sgd.h"
+#include "framework/train/batches.h"
+
+namespace convlab {
+
+struct StepOptions {
+  double l2_penalty = 0;  // w_decay of the reference's loss term; 0 = none
+  uint64_t seed = 0;      // keys dropout
+  int64_t batch_size = 0; // the full batch size (graph replays need a fixed shape)
+  bool use_graph = false;
+};
+
+class TrainStep {
+ public:
+  TrainStep(nn::Model& model, optim::Sgd& sgd, StepOptions options, Device device, int64_t updates_done);
+
+  void set_lr(double lr);  // queued on the device; holds until changed
+  void run(Batch batch);   // one update
+
+  void reset_sums();
+  // Means since reset_sums() (these read from the device).
+  double mean_loss(int64_t examples) const;
+  double accuracy(int64_t examples) const;
+  // The update where the loss first was NaN or infinite, or -1.
+  int64_t first_bad_step() const;
+  int64_t updates() const { return updates_; }
+  bool graph_active() const { return graph_ != nullptr; }
+
+ private:
+  void update(Variable input, const Tensor& labels, int64_t count);
+  void record_graph();
+
+  nn::Model& model_;
+  optim::Sgd& sgd_;
+  StepOptions options_;
+  Device device_;
+  std::vector<Variable*> params_;
+  int64_t updates_;
+  bool warmed_up_ = false;
+  Tensor lr_, loss_sum_, correct_sum_, correct_, first_bad_, counter_;  // (1) each, on the device
+  Tensor input_images_, input_labels_;  // (B, 3, 32, 32), (B): where graph replays read the batch
+  std::unique_ptr<StepGraph> graph_;
+};
+
+}  // namespace convlab
