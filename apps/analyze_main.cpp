@@ -180,7 +180,9 @@ int main(int argc, char** argv) try {
       fb = std::make_unique<ModelFeatureSource>(nets.features(*second));
     }
     for (CkaMatrix& m : compare_layers(fa, fb.get(), settings_for(a, a.command == "self"), a.batch_size, a.examples)) {
-      const std::string title = fmt::format("{}: {} vs {}", describe_settings(m), m.row_source, m.col_source);
+      const std::string title = m.row_source == m.col_source
+                                    ? fmt::format("{}: {} against itself", describe_settings(m), m.row_source)
+                                    : fmt::format("{}: {} vs {}", describe_settings(m), m.row_source, m.col_source);
       const std::string name = a.command + "_" + kernel_tag(m.options);
       record(std::move(m), name, title);
     }
