@@ -19,7 +19,10 @@ constexpr std::array<const char*, 9> kColumns = {"epoch",    "updates",   "lr", 
 
 std::string csv_header() {
   std::string text;
-  for (size_t i = 0; i < kColumns.size(); ++i) text += (i ? "," : "") + std::string(kColumns[i]);
+  for (size_t i = 0; i < kColumns.size(); ++i) {
+    if (i) text += ',';
+    text += kColumns[i];
+  }
   return text;
 }
 
