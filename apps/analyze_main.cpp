@@ -115,13 +115,7 @@ std::string kernel_tag(const cka::Options& o) { return o.kernel.kind == cka::Ker
 // The network side of an analysis: a device, the test images and checkpoints loaded on it.
 class Networks {
  public:
-  explicit Networks(const Args& a) {
-    if (a.device == "cuda") {
-      cuda_ = create_cuda_context(0);
-      device_ = Device(cuda_.get());
-    } else {
-      CONVLAB_CHECK(a.device == "cpu", "--device is cpu or cuda, not '{}'", a.device);
-    }
+  explicit Networks(const Args& a) : handle_(a.device), device_(handle_.device()) {
     const Cifar10 cifar = load_cifar10(find_cifar10(a.data), a.cache_dir.empty() ? default_cache_dir() : a.cache_dir);
     const int64_t n = a.examples > 0 ? std::min<int64_t>(a.examples, cifar.test.size()) : cifar.test.size();
     images_ = upload(cifar.test, device_, choose_examples(cifar.test.size(), n, 0));
@@ -137,8 +131,8 @@ class Networks {
   }
 
  private:
-  std::unique_ptr<DeviceContext> cuda_;
-  Device device_ = cpu();
+  DeviceHandle handle_;
+  Device device_;
   DeviceImageSet images_;
 };
 

@@ -244,14 +244,8 @@ void breakdown(nn::Model& model, const Args& args, Device device) {
 
 int main(int argc, char** argv) try {
   const Args args = parse(argc, argv);
-  std::unique_ptr<DeviceContext> cuda;
-  Device device = cpu();
-  if (args.device == "cuda") {
-    cuda = create_cuda_context(0);
-    device = Device(cuda.get());
-  } else {
-    CONVLAB_CHECK(args.device == "cpu", "--device is cpu or cuda, not {}", args.device);
-  }
+  const DeviceHandle handle(args.device);
+  const Device device = handle.device();
   ModelSection section;
   section.name = args.model;
   section.depth = args.depth;  // All-CNN-C only

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <memory>
+#include <string>
 
 #include "framework/core/device.h"
 
@@ -14,5 +15,17 @@ bool cuda_available();
 // A CUDA device context (its own stream, caching allocator and library handles) on GPU
 // `ordinal`. Tensors made on it must be destroyed before it.
 std::unique_ptr<DeviceContext> create_cuda_context(int ordinal = 0);
+
+// A device named as on the command line: "cpu" or "cuda" (GPU 0). Owns the CUDA context, if
+// any; tensors on the device must be destroyed before the handle.
+class DeviceHandle {
+ public:
+  explicit DeviceHandle(const std::string& name);
+  Device device() const { return device_; }
+
+ private:
+  std::unique_ptr<DeviceContext> owned_;
+  Device device_ = cpu();
+};
 
 }  // namespace convlab

@@ -6,12 +6,10 @@
 #include <fstream>
 #include <memory>
 
-#include "framework/backend/backend.h"
 #include "framework/backend/cuda_device.h"
 #include "framework/data/cifar10.h"
 #include "framework/data/shuffle.h"
 #include "framework/io/metrics_log.h"
-#include "framework/ops/ops.h"
 #include "framework/optim/schedule.h"
 #include "framework/optim/sgd.h"
 #include "framework/plot/learning_curve.h"
@@ -62,14 +60,8 @@ TrainSummary train(const TrainOptions& options) {
   };
 
   // Device and data.
-  std::unique_ptr<DeviceContext> cuda;
-  Device device = cpu();
-  if (options.device == "cuda") {
-    cuda = create_cuda_context(0);
-    device = Device(cuda.get());
-  } else {
-    CONVLAB_CHECK(options.device == "cpu", "--device must be cpu or cuda, not '{}'", options.device);
-  }
+  const DeviceHandle handle(options.device);
+  const Device device = handle.device();
   const fs::path source = find_cifar10(options.data);
   const Cifar10 cifar = load_cifar10(source, options.cache_dir.empty() ? default_cache_dir() : options.cache_dir);
   const uint64_t seed = static_cast<uint64_t>(tc.seed_id);
