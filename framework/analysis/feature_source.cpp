@@ -10,7 +10,10 @@
 namespace convlab {
 
 ModelFeatureSource::ModelFeatureSource(nn::Model& model, const DeviceImageSet& images, std::string description)
-    : model_(model), images_(images), description_(std::move(description)) {}
+    : model_(model),
+      images_(images),
+      description_(std::move(description)),
+      order_(identity_order(images.size(), images.images.device())) {}
 
 std::vector<Tensor> ModelFeatureSource::batch(int64_t first, int64_t count) {
   std::vector<Tensor> out = device_batch(first, count);
@@ -22,8 +25,7 @@ std::vector<Tensor> ModelFeatureSource::batch(int64_t first, int64_t count) {
 std::vector<Tensor> ModelFeatureSource::device_batch(int64_t first, int64_t count) {
   model_.eval();
   NoGradGuard no_grad;
-  const Tensor order = identity_order(images_.size(), images_.images.device());
-  Batch input = assemble_batch(images_, order, first, count, kernels::cifar10_augment_config(false, false, false),
+  Batch input = assemble_batch(images_, order_, first, count, kernels::cifar10_augment_config(false, false, false),
                                /*augment=*/false, 0, 0);
   std::vector<Variable> features;
   nn::ForwardContext ctx;

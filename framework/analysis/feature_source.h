@@ -46,6 +46,7 @@ class ModelFeatureSource final : public FeatureSource {
   nn::Model& model_;
   const DeviceImageSet& images_;
   std::string description_;
+  Tensor order_;  // 0 .. n-1 on the images' device, uploaded once rather than per batch
 };
 
 // One .npy file per layer, each (n, p) (higher ranks are flattened per example), f32 or f64;
