@@ -255,9 +255,10 @@ int main(int argc, char** argv) try {
   const DeviceImageSet images = synthetic_images(std::max<int64_t>(args.batch, 1024), device);
   const Tensor order = identity_order(images.size(), device);
   const kernels::AugmentConfig augment = kernels::cifar10_augment_config(true, true, true);
-  optim::Sgd sgd(model.parameters(), SgdConfig{0.9, true, 2.0, 0.0});
+  SgdConfig sgd_config{0.9, true, 2.0, 0.0};
+  sgd_config.l2 = 1e-4;  // the reference's penalty, inside the optimiser as in training
+  optim::Sgd sgd(model.parameters(), sgd_config);
   StepOptions step_options;
-  step_options.l2_penalty = 1e-4;
   step_options.seed = 1;
   step_options.batch_size = args.batch;
   step_options.use_graph = args.cuda_graph;

@@ -21,9 +21,10 @@ std::vector<std::vector<float>> train(Device device, bool use_graph, int steps) 
   o.dropout_hidden = 0.3;
   models::AllCnnC model(o);
   model.to(device);
-  optim::Sgd sgd(model.parameters(), SgdConfig{0.9, true, 2.0, 0.0});
+  SgdConfig sgd_config{0.9, true, 2.0, 0.0};
+  sgd_config.l2 = 1e-4;
+  optim::Sgd sgd(model.parameters(), sgd_config);
   StepOptions options;
-  options.l2_penalty = 1e-4;
   options.seed = 3;
   options.batch_size = 8;
   options.use_graph = use_graph;

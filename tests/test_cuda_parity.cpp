@@ -6,8 +6,8 @@
 //   sources are built with --fmad=false): fill, add, mul, scale_by, axpy, ReLU, dropout,
 //   BN in evaluation, pooling backward, softmax backward, count_correct, SGD (given the same
 //   gradient norm), gather_batch;
-// - 1e-6 relative for sums accumulated in double on both devices (sum, sum_squares, global
-//   sum of squares, pooling, conv bias gradient): only the final float rounding differs;
+// - 1e-6 relative for sums accumulated in double on both devices (sum, sum_squares, the
+//   optimiser's sums, pooling, conv bias gradient): only the final float rounding differs;
 // - 1e-5 relative to the largest reference magnitude for BN training statistics, outputs
 //   and gradients, and for the softmax loss and probabilities (device exp/log differ from
 //   the host's in the last bits);
@@ -196,23 +196,31 @@ TEST_F(CudaParity, SumAndSumSquares) {
   }
 }
 
-TEST_F(CudaParity, GlobalSumSquaresOverManyTensors) {
-  // More tensors than one launch takes, sizes around the chunk size.
-  std::vector<Tensor> cpu_tensors, gpu_tensors;
+TEST_F(CudaParity, SgdSumsOverManyTensors) {
+  // More tensors than one launch takes, sizes around the chunk size; with and without the
+  // L2 penalty's gradient folded in.
+  std::vector<Tensor> cpu_params, cpu_grads, gpu_params, gpu_grads;
   for (int i = 0; i < 61; ++i) {
     const int64_t n = i == 7 ? 100003 : 1 + (i * 977) % 20011;
-    cpu_tensors.push_back(random({n}, 100 + static_cast<uint64_t>(i)));
-    gpu_tensors.push_back(cpu_tensors.back().to(gpu()));
+    cpu_params.push_back(random({n}, 100 + static_cast<uint64_t>(i)));
+    cpu_grads.push_back(random({n}, 200 + static_cast<uint64_t>(i), -0.01, 0.01));
+    gpu_params.push_back(cpu_params.back().to(gpu()));
+    gpu_grads.push_back(cpu_grads.back().to(gpu()));
   }
-  std::vector<const Tensor*> cpu_list, gpu_list;
-  for (size_t i = 0; i < cpu_tensors.size(); ++i) {
-    cpu_list.push_back(&cpu_tensors[i]);
-    gpu_list.push_back(&gpu_tensors[i]);
+  std::vector<const Tensor*> cpu_p, cpu_g, gpu_p, gpu_g;
+  for (size_t i = 0; i < cpu_params.size(); ++i) {
+    cpu_p.push_back(&cpu_params[i]);
+    cpu_g.push_back(&cpu_grads[i]);
+    gpu_p.push_back(&gpu_params[i]);
+    gpu_g.push_back(&gpu_grads[i]);
   }
-  Tensor out = empty_cpu({1}), out_gpu = empty_gpu({1});
-  cpu_backend().global_sum_squares(cpu_list, out);
-  cuda_backend().global_sum_squares(gpu_list, out_gpu);
-  EXPECT_LE(max_relative_error(out, out_gpu), 1e-6);
+  for (const double l2 : {0.0, 1e-3}) {
+    Tensor grads = empty_cpu({1}), params = empty_cpu({1}), grads_gpu = empty_gpu({1}), params_gpu = empty_gpu({1});
+    cpu_backend().sgd_sums(cpu_p, cpu_g, l2, grads, params);
+    cuda_backend().sgd_sums(gpu_p, gpu_g, l2, grads_gpu, params_gpu);
+    EXPECT_LE(max_relative_error(grads, grads_gpu), 1e-6) << "l2 " << l2;
+    EXPECT_LE(max_relative_error(params, params_gpu), 1e-6) << "l2 " << l2;
+  }
 }
 
 // ---- convolution: cuDNN against a float64 CPU reference ----
@@ -400,7 +408,9 @@ TEST_F(CudaParity, TrackNonfiniteKeepsTheFirstBadStep) {
 // ---- optimiser: exact given the same gradient norm ----
 
 TEST_F(CudaParity, SgdUpdateOverManyTensors) {
-  const SgdConfig configs[] = {{0.9, true, 2.0, 0.0}, {0.9, false, 0.0, 0.0}, {0.8, true, 1e9, 5e-4}};
+  SgdConfig with_l2{0.9, true, 0.5, 0.0};
+  with_l2.l2 = 1e-3;
+  const SgdConfig configs[] = {{0.9, true, 2.0, 0.0}, {0.9, false, 0.0, 0.0}, {0.8, true, 1e9, 5e-4}, with_l2};
   for (const SgdConfig& config : configs) {
     std::vector<Tensor> params, grads, momenta, params_gpu, grads_gpu, momenta_gpu;
     for (int i = 0; i < 53; ++i) {
@@ -422,8 +432,9 @@ TEST_F(CudaParity, SgdUpdateOverManyTensors) {
       for (const Tensor& t : v) out.push_back(&t);
       return out;
     };
-    Tensor grad_sum_squares = empty_cpu({1});
-    cpu_backend().global_sum_squares(const_pointers(grads), grad_sum_squares);
+    Tensor grad_sum_squares = empty_cpu({1}), param_sum_squares = empty_cpu({1});
+    cpu_backend().sgd_sums(const_pointers(params), const_pointers(grads), config.l2, grad_sum_squares,
+                           param_sum_squares);
     const Tensor lr = Tensor::from_vector<float>({1}, {0.05f});
     const Tensor grad_sum_squares_gpu = grad_sum_squares.to(gpu()), lr_gpu = lr.to(gpu());
     for (int step = 0; step < 2; ++step) {  // the second step reads the momentum of the first
@@ -482,7 +493,8 @@ TEST_F(CudaParity, ReductionsBatchNormLossAndConvRepeatBitwise) {
     out.push_back(empty_gpu({1}));
     be.sum_squares(x, out.back());
     out.push_back(empty_gpu({1}));
-    be.global_sum_squares({&x, &g, &gamma}, out.back());
+    out.push_back(empty_gpu({1}));
+    be.sgd_sums({&x, &gamma}, {&g, &beta}, 1e-3, out[out.size() - 2], out.back());
     Tensor y = empty_gpu(shape), mean = empty_gpu({5}), inv_std = empty_gpu({5});
     Tensor running_mean = Tensor::zeros({5}, DType::f32, gpu()), running_var = Tensor::full({5}, DType::f32, gpu(), 1);
     be.batchnorm_forward_train(x, gamma, beta, 1e-5, 0.1, y, mean, inv_std, running_mean, running_var);

@@ -1,6 +1,8 @@
 // SGD and the schedule against values worked out by hand.
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include "framework/ops/ops.h"
 #include "framework/optim/schedule.h"
 #include "framework/optim/sgd.h"
@@ -74,6 +76,26 @@ TEST(Sgd, L2PenaltyIsAddedToTheLoss) {
   penalty.backward();
   EXPECT_NEAR(a.grad().to_vector<double>()[1], 2e-4 * -2.0, 1e-18);
   EXPECT_NEAR(b.grad().item(), 6e-4, 1e-18);
+}
+
+TEST(Sgd, L2PenaltyInsideTheOptimiserByHand) {
+  // g' = g + 2 l2 p = 0.5 + 2 (0.1)(1) = 0.7; plain SGD with lr 0.1: p = 1 - 0.07 = 0.93.
+  SgdConfig config{0.0, false, 0.0, 0.0};
+  config.l2 = 0.1;
+  EXPECT_NEAR(run_sgd({1.0}, {0.5}, config, 0.1, 1)[0], 0.93, 1e-15);
+  // The clip sees the penalised gradient: at p = (1, 1) with l2 = 0.5, g' = (3, 4) + (1, 1)
+  // = (4, 5), norm sqrt(41), clipped to norm 2; the penalty's sum is |p|^2 = 2.
+  Variable a(Tensor::from_vector<double>({2}, {1.0, 1.0}), true);
+  config.l2 = 0.5;
+  config.max_norm = 2.0;
+  optim::Sgd sgd({&a}, config);
+  a.mutable_grad() = Tensor::from_vector<double>({2}, {3.0, 4.0});
+  sgd.step(Tensor::from_vector<double>({1}, {1.0}));
+  EXPECT_NEAR(sgd.grad_sum_squares().item(), 41.0, 1e-12);
+  EXPECT_NEAR(sgd.param_sum_squares().item(), 2.0, 1e-12);
+  const double scale = 2.0 / std::sqrt(41.0);
+  EXPECT_NEAR(a.value().to_vector<double>()[0], 1.0 - 4.0 * scale, 1e-15);
+  EXPECT_NEAR(a.value().to_vector<double>()[1], 1.0 - 5.0 * scale, 1e-15);
 }
 
 TEST(Schedule, StepsPerEpochAndMilestones) {

@@ -25,6 +25,9 @@ struct SgdConfig {
   bool nesterov = true;
   double max_norm = 0.0;       // clip to this global L2 norm; 0 = no clipping
   double decoupled_decay = 0;  // p -= lr * decay * p, besides the gradient (AdamW-style)
+  // The reference's L2 penalty l2 * sum(p^2), part of the loss: its gradient 2 l2 p joins the
+  // gradient before clipping, inside the optimiser's kernels (no autograd nodes for it).
+  double l2 = 0;
 };
 
 struct Backend {
@@ -93,10 +96,14 @@ struct Backend {
   void (*count_correct)(const Tensor& logits, const Tensor& labels, Tensor& correct);
 
   // ---- optimiser (multi-tensor: one call for all parameters) ----
-  // out (1) = sum over tensors of sum x^2.
-  void (*global_sum_squares)(const std::vector<const Tensor*>& tensors, Tensor& out);
-  // Clips the gradients by the global norm sqrt(grad_sum_squares) (if config.max_norm > 0),
-  // then t = g + m t; u = g + m t (Nesterov) or u = t; p -= lr (u + decoupled_decay p).
+  // One pass over every parameter and its gradient: grad_sum_squares (1) = sum of
+  // (g + 2 l2 p)^2, the squared norm of the loss's gradient with the L2 penalty included, and
+  // param_sum_squares (1) = sum of p^2 (so the penalty's value is l2 times it).
+  void (*sgd_sums)(const std::vector<const Tensor*>& params, const std::vector<const Tensor*>& grads, double l2,
+                   Tensor& grad_sum_squares, Tensor& param_sum_squares);
+  // With g = grad + 2 config.l2 p: clips by the global norm sqrt(grad_sum_squares) (if
+  // config.max_norm > 0), then t = g + m t; u = g + m t (Nesterov) or u = t;
+  // p -= lr (u + decoupled_decay p).
   void (*sgd_update)(const std::vector<Tensor*>& params, const std::vector<const Tensor*>& grads,
                      const std::vector<Tensor*>& momenta, const Tensor& grad_sum_squares,
                      const Tensor& lr, const SgdConfig& config);

@@ -47,7 +47,7 @@ const Backend& cuda_backend() {
       .track_nonfinite = not_implemented<"cuda-absent", "track_nonfinite">,
       .increment = not_implemented<"cuda-absent", "increment">,
       .count_correct = not_implemented<"cuda-absent", "count_correct">,
-      .global_sum_squares = not_implemented<"cuda-absent", "global_sum_squares">,
+      .sgd_sums = not_implemented<"cuda-absent", "sgd_sums">,
       .sgd_update = not_implemented<"cuda-absent", "sgd_update">,
       .gather_batch = not_implemented<"cuda-absent", "gather_batch">,
   };

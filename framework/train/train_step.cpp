@@ -16,6 +16,7 @@ TrainStep::TrainStep(nn::Model& model, optim::Sgd& sgd, StepOptions options, Dev
       loss_sum_(Tensor::zeros({1}, DType::f32, device)),
       correct_sum_(Tensor::zeros({1}, DType::f32, device)),
       correct_(Tensor::zeros({1}, DType::f32, device)),
+      objective_(Tensor::zeros({1}, DType::f32, device)),
       first_bad_(Tensor::full({1}, DType::i32, device, -1)),
       counter_(Tensor::full({1}, DType::i32, device, static_cast<double>(updates_done))) {
   CONVLAB_CHECK(!options.use_graph || device.is_cuda(), "CUDA graphs need --device cuda");
@@ -46,14 +47,19 @@ void TrainStep::update(Variable input, const Tensor& labels, int64_t count) {
   ctx.step_counter = &counter_;
   const Variable logits = model_.forward(input, ctx);
   const Variable cross_entropy = ops::softmax_cross_entropy(logits, labels);
-  Variable loss = options_.l2_penalty > 0 ? ops::add(cross_entropy, optim::l2_penalty(params_, options_.l2_penalty))
-                                          : cross_entropy;
-  be.track_nonfinite(loss.value(), counter_, first_bad_);
+  Variable loss = options_.autograd_l2 > 0
+                      ? ops::add(cross_entropy, optim::l2_penalty(params_, options_.autograd_l2))
+                      : cross_entropy;
   be.axpy(static_cast<double>(count), cross_entropy.value(), loss_sum_);
   be.count_correct(logits.value(), labels, correct_);
   be.axpy(1.0, correct_, correct_sum_);
   loss.backward();
   sgd_.step(lr_);
+  // The objective: the loss plus the penalty that the optimiser's sums pass measured (on the
+  // parameters before this update, as the forward saw them).
+  objective_.copy_from(loss.value());
+  if (sgd_.config().l2 > 0) be.axpy(sgd_.config().l2, sgd_.param_sum_squares(), objective_);
+  be.track_nonfinite(objective_, counter_, first_bad_);
   be.increment(counter_, 1);
 }
 

@@ -1,7 +1,8 @@
-// One update of the reference protocol on any device: forward, mean softmax cross-entropy
-// (plus the L2 penalty), backward, clipped SGD; the loss and correct counts summed on the
-// device, a NaN watch, and the step counter (which keys dropout) advanced on the device, so
-// nothing waits for the host. With use_graph on a CUDA device, full-size batches replay a
+// One update of the reference protocol on any device: forward, mean softmax cross-entropy,
+// backward, clipped SGD (which adds the L2 penalty's gradient itself: SgdConfig::l2); the
+// loss and correct counts summed on the device, a NaN watch on the whole objective
+// (cross-entropy + penalty), and the step counter (which keys dropout) advanced on the
+// device, so nothing waits for the host. With use_graph on a CUDA device, full-size batches replay a
 // CUDA graph recorded at the second full batch (the first runs eagerly: it chooses the
 // convolution algorithms and sizes the workspace); other batches run eagerly.
 #pragma once
@@ -16,7 +17,10 @@
 namespace convlab {
 
 struct StepOptions {
-  double l2_penalty = 0;  // w_decay of the reference's loss term; 0 = none
+  // An L2 penalty recorded through autograd (optim::l2_penalty) instead of inside the
+  // optimiser: the slower reference form, kept for tests. 0 = none (the default; training
+  // sets SgdConfig::l2).
+  double autograd_l2 = 0;
   uint64_t seed = 0;      // keys dropout
   int64_t batch_size = 0; // the full batch size (graph replays need a fixed shape)
   bool use_graph = false;
@@ -49,7 +53,7 @@ class TrainStep {
   std::vector<Variable*> params_;
   int64_t updates_;
   bool warmed_up_ = false;
-  Tensor lr_, loss_sum_, correct_sum_, correct_, first_bad_, counter_;  // (1) each, on the device
+  Tensor lr_, loss_sum_, correct_sum_, correct_, objective_, first_bad_, counter_;  // (1) each, on the device
   Tensor input_images_, input_labels_;  // (B, 3, 32, 32), (B): where graph replays read the batch
   std::unique_ptr<StepGraph> graph_;
 };

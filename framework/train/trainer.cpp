@@ -78,7 +78,9 @@ TrainSummary train(const TrainOptions& options) {
   std::unique_ptr<nn::Model> model = options.make_model(config.model, seed);
   model->to(device);
   const bool decoupled = tc.weight_decay_mode == WeightDecayMode::decoupled;
-  optim::Sgd sgd(model->parameters(), SgdConfig{tc.momentum, tc.nesterov, tc.max_norm, decoupled ? tc.w_decay : 0.0});
+  SgdConfig sgd_config{tc.momentum, tc.nesterov, tc.max_norm, decoupled ? tc.w_decay : 0.0};
+  sgd_config.l2 = decoupled ? 0.0 : tc.w_decay;  // the reference's penalty, inside the optimiser
+  optim::Sgd sgd(model->parameters(), sgd_config);
   const int64_t batch_size = tc.batch_size;
   const int64_t steps_per_epoch = optim::steps_per_epoch(train_set.size(), batch_size);
   const optim::MultistepSchedule schedule{tc.lrate, tc.lrate_decay,
@@ -119,7 +121,6 @@ TrainSummary train(const TrainOptions& options) {
   if (!options.resume) save_checkpoint(checkpoint_path(summary.run_dir, 0), *model, nullptr, metadata(0));
 
   StepOptions step_options;
-  step_options.l2_penalty = decoupled ? 0.0 : tc.w_decay;
   step_options.seed = seed;
   step_options.batch_size = batch_size;
   step_options.use_graph = options.cuda_graph && device.is_cuda();

@@ -33,7 +33,7 @@ const Backend& cpu_backend() {
       .track_nonfinite = backend_cpu::track_nonfinite,
       .increment = backend_cpu::increment,
       .count_correct = backend_cpu::count_correct,
-      .global_sum_squares = backend_cpu::global_sum_squares,
+      .sgd_sums = backend_cpu::sgd_sums,
       .sgd_update = backend_cpu::sgd_update,
       .gather_batch = backend_cpu::gather_batch,
   };

@@ -34,7 +34,8 @@ void softmax_xent_backward(const Tensor& probs, const Tensor& labels, const Tens
 void track_nonfinite(const Tensor& value, const Tensor& step, Tensor& first_bad_step);
 void increment(Tensor& counter, int64_t amount);
 void count_correct(const Tensor& logits, const Tensor& labels, Tensor& correct);
-void global_sum_squares(const std::vector<const Tensor*>& tensors, Tensor& out);
+void sgd_sums(const std::vector<const Tensor*>& params, const std::vector<const Tensor*>& grads, double l2,
+              Tensor& grad_sum_squares, Tensor& param_sum_squares);
 void sgd_update(const std::vector<Tensor*>& params, const std::vector<const Tensor*>& grads, const std::vector<Tensor*>& momenta, const Tensor& grad_sum_squares, const Tensor& lr, const SgdConfig& config);
 void gather_batch(const Tensor& images, const Tensor& labels, const Tensor& order, int64_t first, const kernels::AugmentConfig& config, bool augment, uint64_t seed, uint32_t epoch, Tensor& batch, Tensor& labels_out);
 

@@ -34,7 +34,7 @@ const Backend& cuda_backend() {
       .track_nonfinite = backend_cuda::track_nonfinite,
       .increment = backend_cuda::increment,
       .count_correct = backend_cuda::count_correct,
-      .global_sum_squares = backend_cuda::global_sum_squares,
+      .sgd_sums = backend_cuda::sgd_sums,
       .sgd_update = backend_cuda::sgd_update,
       .gather_batch = backend_cuda::gather_batch,
   };

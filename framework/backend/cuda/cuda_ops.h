@@ -55,7 +55,8 @@ void increment(Tensor& counter, int64_t amount);
 void count_correct(const Tensor& logits, const Tensor& labels, Tensor& correct);
 
 // optimizer.cu
-void global_sum_squares(const std::vector<const Tensor*>& tensors, Tensor& out);
+void sgd_sums(const std::vector<const Tensor*>& params, const std::vector<const Tensor*>& grads, double l2,
+              Tensor& grad_sum_squares, Tensor& param_sum_squares);
 void sgd_update(const std::vector<Tensor*>& params, const std::vector<const Tensor*>& grads,
                 const std::vector<Tensor*>& momenta, const Tensor& grad_sum_squares, const Tensor& lr,
                 const SgdConfig& config);

@@ -23,8 +23,9 @@ __device__ int tensor_of_block(const int* first_block, int count, int block) {
   return t;
 }
 
-struct SquaresBatch {
-  const float* data[kMaxTensors];
+struct SumsBatch {
+  const float* param[kMaxTensors];
+  const float* grad[kMaxTensors];
   int64_t size[kMaxTensors];
   int first_block[kMaxTensors + 1];  // prefix sums of the chunk counts
   int count;
@@ -39,26 +40,35 @@ struct SgdBatch {
   int count;
 };
 
-// Double partial sum of x^2 over one chunk, into partials[blockIdx.x] (the caller offsets
-// partials per launch). float * float is exact in double, as on the CPU.
-__global__ void sum_squares_chunks_kernel(SquaresBatch batch, double* partials) {
+// Double partial sums over one chunk of (g + 2 l2 p)^2 into grad_partials[blockIdx.x] and of
+// p^2 into param_partials[blockIdx.x] (the caller offsets both per launch). A float squared
+// is exact in double, as on the CPU.
+__global__ void sgd_sums_chunks_kernel(SumsBatch batch, float two_l2, double* grad_partials,
+                                       double* param_partials) {
   __shared__ double scratch[32];
   const int block = static_cast<int>(blockIdx.x);
   const int t = tensor_of_block(batch.first_block, batch.count, block);
   const int64_t begin = (block - batch.first_block[t]) * kChunk;
   const int64_t end = begin + kChunk < batch.size[t] ? begin + kChunk : batch.size[t];
-  const float* x = batch.data[t];
-  double total = 0;
+  const float* p = batch.param[t];
+  const float* g = batch.grad[t];
+  double grad_total = 0, param_total = 0;
   for (int64_t i = begin + threadIdx.x; i < end; i += blockDim.x) {
-    const double v = x[i];
-    total += v * v;
+    const double total_grad = kernels::penalised_grad(g[i], p[i], two_l2);
+    const double v = p[i];
+    grad_total += total_grad * total_grad;
+    param_total += v * v;
   }
-  total = block_sum(total, scratch);
-  if (threadIdx.x == 0) partials[block] = total;
+  grad_total = block_sum(grad_total, scratch);
+  param_total = block_sum(param_total, scratch);
+  if (threadIdx.x == 0) {
+    grad_partials[block] = grad_total;
+    param_partials[block] = param_total;
+  }
 }
 
 __global__ void sgd_chunks_kernel(SgdBatch batch, const float* grad_sum_squares, const float* lr, float max_norm,
-                                  float momentum, bool nesterov, float decoupled_decay) {
+                                  float momentum, bool nesterov, float decoupled_decay, float two_l2) {
   const int block = static_cast<int>(blockIdx.x);
   const int t = tensor_of_block(batch.first_block, batch.count, block);
   const int64_t begin = (block - batch.first_block[t]) * kChunk;
@@ -69,7 +79,7 @@ __global__ void sgd_chunks_kernel(SgdBatch batch, const float* grad_sum_squares,
   const float* g = batch.grad[t];
   float* m = batch.momentum[t];
   for (int64_t i = begin + threadIdx.x; i < end; i += blockDim.x)
-    kernels::sgd_element(p[i], g[i], m[i], rate, clip, momentum, nesterov, decoupled_decay);
+    kernels::sgd_element(p[i], g[i], m[i], rate, clip, momentum, nesterov, decoupled_decay, two_l2);
 }
 
 // Calls launch(first, last, blocks) for consecutive runs of at most kMaxTensors non-empty
@@ -89,45 +99,55 @@ void for_each_batch(const std::vector<int64_t>& sizes, Launch&& launch) {
 
 }  // namespace
 
-void global_sum_squares(const std::vector<const Tensor*>& tensors, Tensor& out) {
-  const char* op = "global_sum_squares";
-  CONVLAB_CHECK(!tensors.empty(), "global_sum_squares of no tensors");
-  check_f32({&out}, op);
-  CONVLAB_CHECK(out.numel() == 1, "{}: the output {} must be one element", op, out.describe());
-  std::vector<const Tensor*> nonempty;
+void sgd_sums(const std::vector<const Tensor*>& params, const std::vector<const Tensor*>& grads, double l2,
+              Tensor& grad_sum_squares, Tensor& param_sum_squares) {
+  const char* op = "sgd_sums";
+  CONVLAB_CHECK(!params.empty() && params.size() == grads.size(), "{}: {} parameters and {} gradients", op,
+                params.size(), grads.size());
+  check_f32({&grad_sum_squares, &param_sum_squares}, op);
+  CONVLAB_CHECK(grad_sum_squares.numel() == 1 && param_sum_squares.numel() == 1,
+                "{}: the outputs {} and {} must be one element each", op, grad_sum_squares.describe(),
+                param_sum_squares.describe());
+  std::vector<size_t> nonempty;
   std::vector<int64_t> sizes;
   int64_t total_blocks = 0;
-  for (const Tensor* t : tensors) {
-    check_f32({t}, op);
-    CONVLAB_CHECK(t->device() == out.device(), "{}: {} is not on {}", op, t->describe(), out.device().name());
-    if (t->numel() == 0) continue;
-    nonempty.push_back(t);
-    sizes.push_back(t->numel());
-    total_blocks += chunks_of(t->numel());
+  for (size_t i = 0; i < params.size(); ++i) {
+    check_f32({params[i], grads[i]}, op);
+    check_same_shape(*params[i], *grads[i], op);
+    CONVLAB_CHECK(params[i]->device() == grad_sum_squares.device() && grads[i]->device() == grad_sum_squares.device(),
+                  "{}: parameter {} is not on {}", op, i, grad_sum_squares.device().name());
+    if (params[i]->numel() == 0) continue;
+    nonempty.push_back(i);
+    sizes.push_back(params[i]->numel());
+    total_blocks += chunks_of(params[i]->numel());
   }
-  const cudaStream_t stream = stream_of(out);
-  CONVLAB_CHECK(total_blocks <= INT32_MAX, "{}: {} chunks are too many", op, total_blocks);
-  Tensor partials = Tensor::empty({std::max<int64_t>(total_blocks, 1)}, DType::f64, out.device());  // (chunks)
-  if (total_blocks == 0) {
-    CUDA_CHECK(cudaMemsetAsync(partials.data<double>(), 0, sizeof(double), stream));
-  }
+  CONVLAB_CHECK(total_blocks <= INT32_MAX / 2, "{}: {} chunks are too many", op, total_blocks);
+  const cudaStream_t stream = stream_of(grad_sum_squares);
+  const int64_t slots = std::max<int64_t>(total_blocks, 1);
+  Tensor partials = Tensor::empty({2 * slots}, DType::f64, grad_sum_squares.device());  // (2, chunks)
+  double* grad_partials = partials.data<double>();
+  double* param_partials = grad_partials + slots;
+  if (total_blocks == 0) CUDA_CHECK(cudaMemsetAsync(grad_partials, 0, 2 * sizeof(double) * slots, stream));
+  const float two_l2 = static_cast<float>(2.0 * l2);
   int64_t offset = 0;
   for_each_batch(sizes, [&](size_t first, size_t last, int blocks) {
-    SquaresBatch batch{};
+    SumsBatch batch{};
     batch.count = static_cast<int>(last - first);
     batch.first_block[0] = 0;
     for (size_t i = first; i < last; ++i) {
-      const size_t k = i - first;
-      batch.data[k] = nonempty[i]->data<float>();
+      const size_t k = i - first, at = nonempty[i];
+      batch.param[k] = params[at]->data<float>();
+      batch.grad[k] = grads[at]->data<float>();
       batch.size[k] = sizes[i];
       batch.first_block[k + 1] = batch.first_block[k] + static_cast<int>(chunks_of(sizes[i]));
     }
-    sum_squares_chunks_kernel<<<blocks, kThreads, 0, stream>>>(batch, partials.data<double>() + offset);
+    sgd_sums_chunks_kernel<<<blocks, kThreads, 0, stream>>>(batch, two_l2, grad_partials + offset,
+                                                            param_partials + offset);
     CUDA_CHECK_LAUNCH();
     offset += blocks;
   });
-  finish_sum(partials.data<double>(), static_cast<int>(std::max<int64_t>(total_blocks, 1)), 1.0, out.data<float>(),
-             stream);
+  finish_sum(grad_partials, static_cast<int>(slots), 1.0, grad_sum_squares.data<float>(), stream);
+  finish_sum(param_partials, static_cast<int>(slots), 1.0, param_sum_squares.data<float>(), stream);
 }
 
 void sgd_update(const std::vector<Tensor*>& params, const std::vector<const Tensor*>& grads,
@@ -169,7 +189,8 @@ void sgd_update(const std::vector<Tensor*>& params, const std::vector<const Tens
     }
     sgd_chunks_kernel<<<blocks, kThreads, 0, stream>>>(
         batch, grad_sum_squares.data<float>(), lr.data<float>(), static_cast<float>(config.max_norm),
-        static_cast<float>(config.momentum), config.nesterov, static_cast<float>(config.decoupled_decay));
+        static_cast<float>(config.momentum), config.nesterov, static_cast<float>(config.decoupled_decay),
+        static_cast<float>(2.0 * config.l2));
     CUDA_CHECK_LAUNCH();
   });
 }
