@@ -32,6 +32,10 @@ options (each overrides the config):
   --resume               continue the run in the output folder after its last epoch
   --stop-after-epoch N   end after epoch N as if interrupted (resume later)
   --cuda-graph           on CUDA, replay each full-batch step as one CUDA graph
+  --nondeterministic     on CUDA, also admit non-deterministic cuDNN algorithms when
+                         they time faster (train_config.deterministic: false)
+  --sync-each-op         on CUDA, wait for and check every op, so that a fault names
+                         its op and shapes (slow; also CONVLAB_SYNC_EACH_OP=1)
   --quiet                no progress bar or per-epoch lines
   --list-keys            print every config key with its default and exit
   -h, --help             this text
@@ -57,6 +61,7 @@ int main(int argc, char** argv) try {
   struct Overrides {
     std::optional<int64_t> epochs, train_size, batch_size, seed;
     std::optional<std::string> output;
+    bool nondeterministic = false;
   } overrides;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
@@ -83,6 +88,8 @@ int main(int argc, char** argv) try {
     else if (arg == "--stop-after-epoch") options.stop_after_epoch = parse_int(arg, value());
     else if (arg == "--quiet") options.quiet = true;
     else if (arg == "--cuda-graph") options.cuda_graph = true;
+    else if (arg == "--nondeterministic") overrides.nondeterministic = true;
+    else if (arg == "--sync-each-op") options.sync_each_op = true;
     else if (!arg.empty() && arg[0] != '-' && config_path.empty()) config_path = arg;
     else CONVLAB_FAIL("unknown option '{}' (see --help)", arg);
   }
@@ -96,6 +103,7 @@ int main(int argc, char** argv) try {
   if (overrides.batch_size) c.train.batch_size = static_cast<int>(*overrides.batch_size);
   if (overrides.seed) c.train.seed_id = static_cast<int>(*overrides.seed);
   if (overrides.output) c.log.experiment_dir = *overrides.output;
+  if (overrides.nondeterministic) c.train.deterministic = false;
   validate_config(c, options.config_source + " with command-line overrides");
 
   const TrainSummary summary = train(options);

@@ -3,7 +3,8 @@
 namespace convlab {
 
 const Backend& backend(Device device) {
-  return device.is_cpu() ? cpu_backend() : cuda_backend();
+  if (device.is_cpu()) return cpu_backend();
+  return device.context().checks_each_op() ? cuda_backend_checked() : cuda_backend();
 }
 
 void check_same_device(std::initializer_list<const Tensor*> tensors, const char* op) {

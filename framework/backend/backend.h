@@ -121,6 +121,10 @@ struct Backend {
 const Backend& cpu_backend();
 // The CUDA table; without CUDA in the build, every slot throws.
 const Backend& cuda_backend();
+// The CUDA table with a wait and an error check naming the op after every call
+// (DeviceContext::checks_each_op, --sync-each-op).
+const Backend& cuda_backend_checked();
+// The table for a device: the CPU's, or the CUDA one (checked when the device asks for it).
 const Backend& backend(Device device);
 
 // Checks shared by both backends.

@@ -7,10 +7,12 @@ namespace convlab {
 
 bool cuda_available() { return false; }
 
-std::unique_ptr<DeviceContext> create_cuda_context(int) {
+std::unique_ptr<DeviceContext> create_cuda_context(int, const CudaOptions&) {
   CONVLAB_FAIL("this convlab was built without CUDA; rebuild with nvcc on the PATH (and -DCONVLAB_CUDA=ON) "
                "to use --device cuda");
 }
+
+std::vector<std::string> describe_conv_choices(Device) { return {}; }
 
 std::unique_ptr<StepGraph> capture_step(Device, const std::function<void()>&) {
   CONVLAB_FAIL("CUDA graphs need CUDA, and this convlab was built without it");
@@ -53,5 +55,7 @@ const Backend& cuda_backend() {
   };
   return table;
 }
+
+const Backend& cuda_backend_checked() { return cuda_backend(); }
 
 }  // namespace convlab

@@ -4,6 +4,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "framework/core/device.h"
 
@@ -12,15 +13,31 @@ namespace convlab {
 // True when CUDA is compiled in and a GPU answers (any CUDA error, e.g. no driver, is "no").
 bool cuda_available();
 
+// How a CUDA device runs its work.
+struct CudaOptions {
+  // Only deterministic cuDNN algorithms (the same inputs give the same bits); false admits
+  // the others when they time faster (train_config.deterministic, --nondeterministic).
+  bool deterministic = true;
+  // TF32 tensor cores for fp32 convolutions and GEMMs (false: strict fp32).
+  bool allow_tf32 = true;
+  // Wait for and check every op, naming it on a fault (--sync-each-op; the environment
+  // variable CONVLAB_SYNC_EACH_OP=1 turns it on as well).
+  bool sync_each_op = false;
+};
+
 // A CUDA device context (its own stream, caching allocator and library handles) on GPU
 // `ordinal`. Tensors made on it must be destroyed before it.
-std::unique_ptr<DeviceContext> create_cuda_context(int ordinal = 0);
+std::unique_ptr<DeviceContext> create_cuda_context(int ordinal = 0, const CudaOptions& options = {});
+
+// One line per convolution shape and direction run so far on a CUDA device: the route, the
+// algorithm chosen and its time (empty for the CPU).
+std::vector<std::string> describe_conv_choices(Device device);
 
 // A device named as on the command line: "cpu" or "cuda" (GPU 0). Owns the CUDA context, if
 // any; tensors on the device must be destroyed before the handle.
 class DeviceHandle {
  public:
-  explicit DeviceHandle(const std::string& name);
+  explicit DeviceHandle(const std::string& name, const CudaOptions& options = {});
   Device device() const { return device_; }
 
  private:

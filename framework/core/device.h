@@ -24,6 +24,9 @@ class DeviceContext {
   virtual void copy_from_host(void* dst, const void* src, size_t bytes) = 0;
   virtual void copy_to_host(void* dst, const void* src, size_t bytes) = 0;
   virtual void copy_within(void* dst, const void* src, size_t bytes) = 0;
+  // Diagnosis of asynchronous devices: when true, the backend dispatcher waits for and checks
+  // every op it runs on this device, so a fault names its op (backend.h: backend()).
+  virtual bool checks_each_op() const { return false; }
 };
 
 class Device {

@@ -224,6 +224,10 @@ const std::vector<KeySpec>& key_table() {
       spec("train_config", &C::train, "weight_decay_mode", &T::weight_decay_mode,
            "l2: w_decay * sum(p^2) added to the loss (the reference); decoupled: decay applied in the update step",
            true),
+      spec("train_config", &C::train, "deterministic", &T::deterministic,
+           "CUDA: only deterministic cuDNN algorithms, so a run repeats bit for bit; false also admits faster "
+           "non-deterministic ones (--nondeterministic)",
+           true),
       spec("log_config", &C::log, "experiment_dir", &L::experiment_dir, "folder for this run's checkpoints, metrics and plots"),
       spec("log_config", &C::log, "time_to_track", &L::time_to_track, "time counters stored with each metrics row: num_updates, num_epochs"),
       spec("log_config", &C::log, "what_to_track", &L::what_to_track,

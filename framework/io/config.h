@@ -32,6 +32,9 @@ struct TrainSection {
   int num_epochs = 350;
   std::vector<int> decay_after_epochs = {200, 250, 300};
   WeightDecayMode weight_decay_mode = WeightDecayMode::l2;  // convlab extension
+  // convlab extension: on CUDA, only deterministic cuDNN algorithms (the same run repeats
+  // bit for bit); false also admits non-deterministic ones when they time faster.
+  bool deterministic = true;
 
   bool operator==(const TrainSection&) const = default;
 };

@@ -60,7 +60,10 @@ TrainSummary train(const TrainOptions& options) {
   };
 
   // Device and data.
-  const DeviceHandle handle(options.device);
+  CudaOptions cuda_options;
+  cuda_options.deterministic = tc.deterministic;
+  cuda_options.sync_each_op = options.sync_each_op;
+  const DeviceHandle handle(options.device, cuda_options);
   const Device device = handle.device();
   const fs::path source = find_cifar10(options.data);
   const Cifar10 cifar = load_cifar10(source, options.cache_dir.empty() ? default_cache_dir() : options.cache_dir);

@@ -34,6 +34,7 @@ struct TrainOptions {
   bool resume = false;
   bool quiet = false;                               // no progress bar, no per-epoch lines
   bool cuda_graph = false;                          // replay each full-batch step as a CUDA graph
+  bool sync_each_op = false;                        // CUDA: wait for and check every op (diagnosis)
   int64_t stop_after_epoch = -1;                    // end early after this epoch (-1: never)
   std::FILE* log = stdout;
 };

@@ -49,13 +49,10 @@ __global__ void apply_kernel(const float* x, ChannelLayout l, const float* mean,
   }
 }
 
-__global__ void eval_kernel(const float* x, ChannelLayout l, const float* running_mean, const float* running_var,
-                            double eps, const float* gamma, const float* beta, float* y, int64_t n) {
-  CONVLAB_FOR_EACH(i, n) {
-    const int64_t c = l.channel_of(i);
-    const float inv_std = kernels::batchnorm_inv_std(running_var[c], eps);
-    y[i] = kernels::batchnorm_apply(x[i], running_mean[c], inv_std, gamma[c], beta[c]);
-  }
+// 1 / sqrt(var + eps) of each channel, once (not once per element).
+__global__ void eval_inv_std_kernel(const float* running_var, double eps, int64_t channels, float* inv_std) {
+  const int64_t c = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
+  if (c < channels) inv_std[c] = kernels::batchnorm_inv_std(running_var[c], eps);
 }
 
 // Sums of grad_y and of grad_y xhat, xhat in float as the CPU forms it.
@@ -129,10 +126,15 @@ void batchnorm_forward_eval(const Tensor& x, const Tensor& gamma, const Tensor& 
   check_same_shape(x, y, op);
   const ChannelLayout l = channel_layout(x, op);
   check_channels(l, {&gamma, &beta, &running_mean, &running_var}, op);
+  const cudaStream_t stream = stream_of(x);
+  Tensor inv_std = Tensor::empty({l.channels}, DType::f32, x.device());  // (C)
+  eval_inv_std_kernel<<<channel_blocks(l), kThreads, 0, stream>>>(running_var.data<float>(), eps, l.channels,
+                                                                  inv_std.data<float>());
+  CUDA_CHECK_LAUNCH();
   const int64_t n = x.numel();
-  eval_kernel<<<blocks_for(n), kThreads, 0, stream_of(x)>>>(x.data<float>(), l, running_mean.data<float>(),
-                                                            running_var.data<float>(), eps, gamma.data<float>(),
-                                                            beta.data<float>(), y.data<float>(), n);
+  apply_kernel<<<blocks_for(n), kThreads, 0, stream>>>(x.data<float>(), l, running_mean.data<float>(),
+                                                       inv_std.data<float>(), gamma.data<float>(), beta.data<float>(),
+                                                       y.data<float>(), n);
   CUDA_CHECK_LAUNCH();
 }
 

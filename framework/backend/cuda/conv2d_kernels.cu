@@ -8,27 +8,35 @@
 namespace convlab::backend_cuda {
 namespace {
 
-__global__ void pad_kernel(const float* x, int64_t h, int64_t w, int64_t top, int64_t left, int64_t padded_h,
-                           int64_t padded_w, float* out, int64_t n) {
-  const int64_t padded_plane = padded_h * padded_w;
-  CONVLAB_FOR_EACH(i, n) {
-    const int64_t image = i / padded_plane;
-    const int64_t rest = i - image * padded_plane;
-    const int64_t sy = rest / padded_w - top, sx = rest % padded_w - left;
-    out[i] = sy >= 0 && sy < h && sx >= 0 && sx < w ? x[(image * h + sy) * w + sx] : 0.0f;
+// Index is uint32_t when every flat index of both tensors fits (the usual case: 64-bit
+// division costs several times more), else int64_t.
+template <class Index>
+__global__ void pad_kernel(const float* x, Index h, Index w, Index top, Index left, Index padded_h, Index padded_w,
+                           float* out, Index n) {
+  const Index padded_plane = padded_h * padded_w;
+  for (Index i = blockIdx.x * Index(blockDim.x) + threadIdx.x; i < n; i += Index(gridDim.x) * blockDim.x) {
+    const Index image = i / padded_plane;
+    const Index rest = i - image * padded_plane;
+    const Index row = rest / padded_w, col = rest - row * padded_w;
+    // Unsigned: a row above the image wraps around to a large value, so one compare checks both ends.
+    const Index sy = row - top, sx = col - left;
+    out[i] = row >= top && sy < h && col >= left && sx < w ? x[(image * h + sy) * w + sx] : 0.0f;
   }
 }
 
-__global__ void crop_kernel(const float* padded, int64_t padded_h, int64_t padded_w, int64_t top, int64_t left,
-                            int64_t h, int64_t w, float* out, int64_t n) {
-  const int64_t plane = h * w;
-  CONVLAB_FOR_EACH(i, n) {
-    const int64_t image = i / plane;
-    const int64_t rest = i - image * plane;
-    const int64_t y = rest / w, x = rest % w;
+template <class Index>
+__global__ void crop_kernel(const float* padded, Index padded_h, Index padded_w, Index top, Index left, Index h,
+                            Index w, float* out, Index n) {
+  const Index plane = h * w;
+  for (Index i = blockIdx.x * Index(blockDim.x) + threadIdx.x; i < n; i += Index(gridDim.x) * blockDim.x) {
+    const Index image = i / plane;
+    const Index rest = i - image * plane;
+    const Index y = rest / w, x = rest - y * w;
     out[i] = padded[(image * padded_h + y + top) * padded_w + x + left];
   }
 }
+
+bool fits_32_bits(int64_t elements) { return elements < int64_t{UINT32_MAX} - 65535 * 8 * 256; }
 
 __global__ void add_bias_kernel(float* y, const float* bias, int64_t channels, int64_t plane, int64_t n) {
   CONVLAB_FOR_EACH(i, n) y[i] += bias[(i / plane) % channels];
@@ -52,7 +60,13 @@ void pad_images(const float* x, int64_t images, int64_t h, int64_t w, int64_t to
                 int64_t padded_w, float* out, cudaStream_t stream) {
   const int64_t n = images * padded_h * padded_w;
   if (n == 0) return;
-  pad_kernel<<<blocks_for(n), kThreads, 0, stream>>>(x, h, w, top, left, padded_h, padded_w, out, n);
+  if (fits_32_bits(n)) {
+    using I = uint32_t;
+    pad_kernel<I><<<blocks_for(n), kThreads, 0, stream>>>(x, I(h), I(w), I(top), I(left), I(padded_h), I(padded_w),
+                                                           out, I(n));
+  } else {
+    pad_kernel<int64_t><<<blocks_for(n), kThreads, 0, stream>>>(x, h, w, top, left, padded_h, padded_w, out, n);
+  }
   CUDA_CHECK_LAUNCH();
 }
 
@@ -60,7 +74,13 @@ void crop_images(const float* padded, int64_t images, int64_t padded_h, int64_t 
                  int64_t h, int64_t w, float* out, cudaStream_t stream) {
   const int64_t n = images * h * w;
   if (n == 0) return;
-  crop_kernel<<<blocks_for(n), kThreads, 0, stream>>>(padded, padded_h, padded_w, top, left, h, w, out, n);
+  if (fits_32_bits(images * padded_h * padded_w)) {
+    using I = uint32_t;
+    crop_kernel<I><<<blocks_for(n), kThreads, 0, stream>>>(padded, I(padded_h), I(padded_w), I(top), I(left), I(h),
+                                                            I(w), out, I(n));
+  } else {
+    crop_kernel<int64_t><<<blocks_for(n), kThreads, 0, stream>>>(padded, padded_h, padded_w, top, left, h, w, out, n);
+  }
   CUDA_CHECK_LAUNCH();
 }
 

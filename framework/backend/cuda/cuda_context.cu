@@ -1,3 +1,6 @@
+#include <cstdlib>
+#include <cstring>
+
 #include "framework/backend/cuda/cuda_check.h"
 #include "framework/backend/cuda/cuda_context.h"
 #include "framework/backend/cuda_device.h"
@@ -9,9 +12,13 @@ bool cuda_available() {
   return cudaGetDeviceCount(&count) == cudaSuccess && count > 0;  // an error (no driver) means no GPU
 }
 
-std::unique_ptr<DeviceContext> create_cuda_context(int ordinal) {
+std::unique_ptr<DeviceContext> create_cuda_context(int ordinal, const CudaOptions& options) {
   CONVLAB_CHECK(cuda_available(), "no CUDA GPU is available (no device or no driver): use --device cpu");
-  return std::make_unique<CudaContext>(ordinal);
+  auto context = std::make_unique<CudaContext>(ordinal);
+  context->set_deterministic(options.deterministic);
+  context->set_allow_tf32(options.allow_tf32);
+  if (options.sync_each_op) context->set_sync_each_op(true);
+  return context;
 }
 
 CudaContext::CudaContext(int ordinal) : ordinal_(ordinal) {
@@ -21,12 +28,16 @@ CudaContext::CudaContext(int ordinal) : ordinal_(ordinal) {
   device_name_ = props.name;
   multiprocessors_ = props.multiProcessorCount;
   CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+  const char* sync = std::getenv("CONVLAB_SYNC_EACH_OP");
+  sync_each_op_ = sync && *sync && std::strcmp(sync, "0") != 0;
 }
 
 CudaContext::~CudaContext() {
   cudaStreamSynchronize(stream_);
   conv_plans_.clear();
   if (workspace_) cudaFree(workspace_);
+  for (void* ptr : retired_workspaces_) cudaFree(ptr);
+  for (const auto& [size, ptr] : held_blocks_) cudaFree(ptr);
   if (cudnn_) cudnnDestroy(cudnn_);
   if (cublas_) cublasDestroy(cublas_);
   if (cublas_workspace_) cudaFree(cublas_workspace_);
@@ -52,15 +63,25 @@ void* CudaContext::allocate(size_t bytes) {
   }
   void* ptr = nullptr;
   cudaError_t status = cudaMalloc(&ptr, size);
+  if (status == cudaErrorMemoryAllocation && capturing_) {
+    // Giving the cache back would free memory and wait for the stream: neither is allowed
+    // while a graph is being recorded.
+    cudaGetLastError();
+    CONVLAB_FAIL("CUDA out of memory allocating {} MiB on {} while recording the training step as a CUDA graph "
+                 "({} MiB already held by convlab): train without --cuda-graph, or with a smaller batch",
+                 size >> 20, name(), reserved_bytes_ >> 20);
+  }
   if (status == cudaErrorMemoryAllocation) {  // give the cache back and try once more
     cudaGetLastError();
     synchronize();
     release_cache();
     status = cudaMalloc(&ptr, size);
   }
-  if (status != cudaSuccess)
+  if (status != cudaSuccess) {
+    cudaGetLastError();
     CONVLAB_FAIL("CUDA out of memory allocating {} MiB on {} ({} MiB already held by convlab): use a smaller "
                  "batch or fewer examples", size >> 20, name(), reserved_bytes_ >> 20);
+  }
   reserved_bytes_ += size;
   if (capturing_) graph_blocks_.insert(ptr);
   return ptr;
@@ -73,11 +94,32 @@ void CudaContext::begin_graph_pool() {
 
 void CudaContext::end_graph_pool() { capturing_ = false; }
 
+void CudaContext::graph_created() { ++live_graphs_; }
+
+void CudaContext::graph_destroyed() {
+  CONVLAB_CHECK(live_graphs_ > 0, "a CUDA graph on {} was destroyed twice", name());
+  if (--live_graphs_ > 0) return;
+  cudaStreamSynchronize(stream_);  // a replay may still be running
+  for (void* ptr : retired_workspaces_) cudaFree(ptr);
+  retired_workspaces_.clear();
+  for (const auto& [size, ptr] : held_blocks_) free_blocks_[size].push_back(ptr);
+  held_blocks_.clear();
+}
+
 // Blocks go back to the cache at once: all work runs on the one stream, so later work that
-// reuses a block is ordered after the work that used it.
+// reuses a block is ordered after the work that used it. A general block freed while a graph
+// is being recorded may be read by that graph's replays, so it is held back until no graph
+// is left.
 void CudaContext::deallocate(void* ptr, size_t bytes) {
   if (!ptr) return;
-  (graph_blocks_.count(ptr) ? graph_free_blocks_ : free_blocks_)[round_size(bytes)].push_back(ptr);
+  const size_t size = round_size(bytes);
+  if (graph_blocks_.count(ptr)) {
+    graph_free_blocks_[size].push_back(ptr);
+  } else if (capturing_) {
+    held_blocks_.emplace_back(size, ptr);
+  } else {
+    free_blocks_[size].push_back(ptr);
+  }
 }
 
 // Only the general pool: blocks of the graph pool stay reserved for the graphs that use them.
@@ -108,22 +150,31 @@ void CudaContext::copy_within(void* dst, const void* src, size_t bytes) {
 
 void* CudaContext::workspace(size_t bytes) {
   if (bytes <= workspace_bytes_) return workspace_;
-  synchronize();  // queued convolutions may still be using the old block
-  if (workspace_) CUDA_CHECK(cudaFree(workspace_));
+  if (workspace_) {
+    if (capturing_ || live_graphs_ > 0) {
+      retired_workspaces_.push_back(workspace_);  // a graph may point at it: never free it under one
+    } else {
+      synchronize();  // queued convolutions may still be using the old block
+      CUDA_CHECK(cudaFree(workspace_));
+    }
+  }
   workspace_ = nullptr;
   workspace_bytes_ = 0;
   const size_t size = (bytes + (size_t{1} << 20) - 1) >> 20 << 20;  // whole MiB: fewer regrowths
   cudaError_t status = cudaMalloc(&workspace_, size);
-  if (status == cudaErrorMemoryAllocation) {  // give the cache back and try once more
+  if (status == cudaErrorMemoryAllocation && !capturing_) {  // give the cache back and try once more
     cudaGetLastError();
+    synchronize();
     release_cache();
     status = cudaMalloc(&workspace_, size);
   }
   if (status != cudaSuccess) {
     cudaGetLastError();
     workspace_ = nullptr;
-    CONVLAB_FAIL("CUDA out of memory allocating a {} MiB convolution workspace on {} ({} MiB already held by "
-                 "convlab): use a smaller batch", size >> 20, name(), reserved_bytes_ >> 20);
+    CONVLAB_FAIL("CUDA out of memory allocating a {} MiB convolution workspace on {}{} ({} MiB already held by "
+                 "convlab): use a smaller batch{}", size >> 20, name(),
+                 capturing_ ? " while recording a CUDA graph" : "", reserved_bytes_ >> 20,
+                 capturing_ ? ", or train without --cuda-graph" : "");
   }
   workspace_bytes_ = size;
   return workspace_;

@@ -1,7 +1,13 @@
 // A CUDA device as convlab uses it: one stream on which all its work is queued in order, a
 // caching allocator (no cudaMalloc/cudaFree once the shapes of a step have been seen), the
 // library handles, created on first use, and the convolution state: the cuDNN workspace,
-// the algorithms chosen per shape, and the TF32 switch.
+// the algorithms chosen per shape, and the TF32 and determinism switches.
+//
+// CUDA graphs replay the addresses they were recorded with, so memory that a live graph may
+// point at never moves: while any graph recorded on this context exists, a workspace that
+// grows keeps its old block (retired, freed with the last graph), and blocks freed during a
+// recording are held back from reuse. Nothing during a recording synchronises the stream
+// (illegal while capturing): running out of memory there is a clear error instead.
 #pragma once
 
 #include <cublas_v2.h>
@@ -50,9 +56,18 @@ class CudaContext final : public DeviceContext {
   // Plans are kept per mode, so switching back and forth costs nothing after the first use.
   bool allow_tf32() const { return allow_tf32_; }
   void set_allow_tf32(bool allow) { allow_tf32_ = allow; }
+  // Convolutions use only deterministic cuDNN algorithms (the default), or also the others
+  // when they time faster. Plans are kept per setting too.
+  bool deterministic() const { return deterministic_; }
+  void set_deterministic(bool on) { deterministic_ = on; }
+  // Convolutions with more padding on one side run through cuDNN's graph API (the default)
+  // or, when off, through a padded copy of the input (the route kept as its fallback).
+  bool graph_api_padding() const { return graph_api_padding_; }
+  void set_graph_api_padding(bool on) { graph_api_padding_ = on; }
 
   // The scratch memory cuDNN works in, shared by every convolution: at least `bytes`,
-  // grown on demand (waiting for queued work before the old block is freed).
+  // grown on demand. The old block is freed after the queued work that uses it (a wait),
+  // or, while graphs exist or one is being recorded, kept until the last graph is gone.
   void* workspace(size_t bytes);
   size_t workspace_bytes() const { return workspace_bytes_; }
   // Algorithms that need more workspace than this are passed over.
@@ -65,6 +80,15 @@ class CudaContext final : public DeviceContext {
   void begin_graph_pool();
   void end_graph_pool();
   bool capturing() const { return capturing_; }
+  // Live graphs recorded on this context (StepGraph registers itself); when the last one
+  // goes, the memory kept for it is released.
+  void graph_created();
+  void graph_destroyed();
+
+  // --sync-each-op / CONVLAB_SYNC_EACH_OP=1: every backend op is followed by a wait and an
+  // error check naming the op and its operands (outside graph recordings).
+  bool checks_each_op() const override { return sync_each_op_; }
+  void set_sync_each_op(bool on) { sync_each_op_ = on; }
 
   // Descriptors and chosen algorithms per convolution shape (backend/cuda/conv2d.cpp).
   std::map<backend_cuda::ConvKey, std::unique_ptr<backend_cuda::ConvPlan>>& conv_plans() { return conv_plans_; }
@@ -83,9 +107,15 @@ class CudaContext final : public DeviceContext {
   std::map<size_t, std::vector<void*>> free_blocks_;  // rounded size -> cached blocks
   std::map<size_t, std::vector<void*>> graph_free_blocks_;  // the same for the graph pool
   std::unordered_set<void*> graph_blocks_;                  // every block of the graph pool
+  std::vector<std::pair<size_t, void*>> held_blocks_;  // general blocks freed while recording
+  std::vector<void*> retired_workspaces_;               // outgrown while graphs existed
+  int live_graphs_ = 0;
   bool capturing_ = false;
+  bool sync_each_op_ = false;
   size_t reserved_bytes_ = 0;
   bool allow_tf32_ = true;
+  bool deterministic_ = true;
+  bool graph_api_padding_ = true;
   void* workspace_ = nullptr;
   size_t workspace_bytes_ = 0;
   size_t workspace_limit_ = size_t{1} << 30;

@@ -8,12 +8,20 @@ namespace {
 
 class CudaStepGraph final : public StepGraph {
  public:
+  // Registers with the context from the start of the recording (`context.graph_created()`
+  // was called by capture_step), so memory the graph points at stays put for its lifetime.
   CudaStepGraph(CudaContext& context, cudaGraph_t graph) : context_(context), graph_(graph) {
-    CUDA_CHECK(cudaGraphInstantiate(&exec_, graph_, 0));
+    const cudaError_t status = cudaGraphInstantiate(&exec_, graph_, 0);
+    if (status != cudaSuccess) {
+      cudaGraphDestroy(graph_);
+      context_.graph_destroyed();
+      CUDA_CHECK(status);
+    }
   }
   ~CudaStepGraph() override {
     if (exec_) cudaGraphExecDestroy(exec_);
     if (graph_) cudaGraphDestroy(graph_);
+    context_.graph_destroyed();
   }
   void replay() override { CUDA_CHECK(cudaGraphLaunch(exec_, context_.stream())); }
 
@@ -28,11 +36,13 @@ class CudaStepGraph final : public StepGraph {
 std::unique_ptr<StepGraph> capture_step(Device device, const std::function<void()>& step) {
   CONVLAB_CHECK(device.is_cuda(), "CUDA graphs need a CUDA device, not {}", device.name());
   CudaContext& context = cuda_context(device);
+  context.graph_created();  // from here on nothing the recording may point at moves
   context.begin_graph_pool();
   // Relaxed: allocating fresh blocks of the graph pool (cudaMalloc) is allowed meanwhile.
   cudaError_t status = cudaStreamBeginCapture(context.stream(), cudaStreamCaptureModeRelaxed);
   if (status != cudaSuccess) {
     context.end_graph_pool();
+    context.graph_destroyed();
     CUDA_CHECK(status);
   }
   cudaGraph_t graph = nullptr;
@@ -43,11 +53,16 @@ std::unique_ptr<StepGraph> capture_step(Device device, const std::function<void(
     if (graph) cudaGraphDestroy(graph);
     cudaGetLastError();
     context.end_graph_pool();
+    context.graph_destroyed();
     throw;
   }
   status = cudaStreamEndCapture(context.stream(), &graph);
   context.end_graph_pool();
-  CUDA_CHECK(status);
+  if (status != cudaSuccess) {
+    if (graph) cudaGraphDestroy(graph);
+    context.graph_destroyed();
+    CUDA_CHECK(status);
+  }
   return std::make_unique<CudaStepGraph>(context, graph);
 }
 
