@@ -14,6 +14,8 @@ std::unique_ptr<DeviceContext> create_cuda_context(int, const CudaOptions&) {
 
 std::vector<std::string> describe_conv_choices(Device) { return {}; }
 
+std::string cuda_versions() { return "this convlab was built without CUDA"; }
+
 std::unique_ptr<StepGraph> capture_step(Device, const std::function<void()>&) {
   CONVLAB_FAIL("CUDA graphs need CUDA, and this convlab was built without it");
 }

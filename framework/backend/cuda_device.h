@@ -29,6 +29,10 @@ struct CudaOptions {
 // `ordinal`. Tensors made on it must be destroyed before it.
 std::unique_ptr<DeviceContext> create_cuda_context(int ordinal = 0, const CudaOptions& options = {});
 
+// "driver 13.0, runtime 13.0, cuDNN 9.19.0 (built with 9.19.0), cuBLAS 13.1.0, GPU 0: NVIDIA
+// H200 (132 SMs, 139 GiB, compute 9.0)", or why there is none.
+std::string cuda_versions();
+
 // One line per convolution shape and direction run so far on a CUDA device: the route, the
 // algorithm chosen and its time (empty for the CPU).
 std::vector<std::string> describe_conv_choices(Device device);

@@ -12,6 +12,32 @@ bool cuda_available() {
   return cudaGetDeviceCount(&count) == cudaSuccess && count > 0;  // an error (no driver) means no GPU
 }
 
+std::string cuda_versions() {
+  auto dotted = [](int v) { return fmt::format("{}.{}", v / 1000, v % 1000 / 10); };
+  int driver = 0, runtime = 0;
+  std::string text;
+  text += cudaDriverGetVersion(&driver) == cudaSuccess ? "driver " + dotted(driver) : "driver unknown";
+  text += cudaRuntimeGetVersion(&runtime) == cudaSuccess ? ", runtime " + dotted(runtime) : ", runtime unknown";
+  const size_t cudnn = cudnnGetVersion();  // major * 10000 + minor * 100 + patch in cuDNN 9
+  text += fmt::format(", cuDNN {}.{}.{} (built with {}.{}.{})", cudnn / 10000, cudnn / 100 % 100, cudnn % 100,
+                      CUDNN_MAJOR, CUDNN_MINOR, CUDNN_PATCHLEVEL);
+  int major = 0, minor = 0, patch = 0;
+  if (cublasGetProperty(MAJOR_VERSION, &major) == CUBLAS_STATUS_SUCCESS &&
+      cublasGetProperty(MINOR_VERSION, &minor) == CUBLAS_STATUS_SUCCESS &&
+      cublasGetProperty(PATCH_LEVEL, &patch) == CUBLAS_STATUS_SUCCESS)
+    text += fmt::format(", cuBLAS {}.{}.{}", major, minor, patch);
+  int count = 0;
+  const cudaError_t status = cudaGetDeviceCount(&count);
+  if (status != cudaSuccess) return text + fmt::format(", no GPU ({})", cudaGetErrorString(status));
+  for (int i = 0; i < count; ++i) {
+    cudaDeviceProp p{};
+    if (cudaGetDeviceProperties(&p, i) != cudaSuccess) continue;
+    text += fmt::format(", GPU {}: {} ({} SMs, {} GiB, compute {}.{})", i, p.name, p.multiProcessorCount,
+                        p.totalGlobalMem >> 30, p.major, p.minor);
+  }
+  return text;
+}
+
 std::unique_ptr<DeviceContext> create_cuda_context(int ordinal, const CudaOptions& options) {
   CONVLAB_CHECK(cuda_available(), "no CUDA GPU is available (no device or no driver): use --device cpu");
   auto context = std::make_unique<CudaContext>(ordinal);
