@@ -119,12 +119,14 @@ void print_breakdown(nn::Model& model, int64_t batch, Device device, double meas
     Tensor rm = Tensor::zeros({c}, DType::f32, device), rv = Tensor::full({c}, DType::f32, device, 1.0);
     Tensor z = Tensor::empty(y.shape(), DType::f32, device), gz = Tensor::empty(y.shape(), DType::f32, device);
     Tensor gg = Tensor::empty({c}, DType::f32, device), gb = Tensor::empty({c}, DType::f32, device);
-    rows.add("batchnorm forward", time_it(device, reps, [&] {
-               be.batchnorm_forward_train(y, gamma, beta, 1e-5, 0.1, z, mean, inv_std, rm, rv);
+    const bool fused = site.fused_relu;
+    rows.add(fused ? "batchnorm + relu forward (fused)" : "batchnorm forward", time_it(device, reps, [&] {
+               be.batchnorm_forward_train(y, gamma, beta, 1e-5, 0.1, fused, z, mean, inv_std, rm, rv);
              }));
-    rows.add("batchnorm backward",
-             time_it(device, reps, [&] { be.batchnorm_backward(y, gamma, mean, inv_std, z, gz, gg, gb); }));
-    if (site.relu) {
+    rows.add(fused ? "batchnorm + relu backward (fused)" : "batchnorm backward", time_it(device, reps, [&] {
+               be.batchnorm_backward(y, fused ? &z : nullptr, gamma, mean, inv_std, z, gz, gg, gb);
+             }));
+    if (site.relu && !fused) {
       rows.add("relu forward", time_it(device, reps, [&] { be.relu_forward(z, y); }));
       rows.add("relu backward", time_it(device, reps, [&] { be.relu_backward(y, z, gz); }));
     }

@@ -9,11 +9,12 @@ namespace convlab::bench {
 std::vector<ConvSite> conv_sites(nn::Model& model) {
   std::vector<ConvSite> sites;
   if (auto* resnet = dynamic_cast<models::ResNet*>(&model)) {
-    for (const auto& site : resnet->conv_sites()) sites.push_back({site.conv, site.in_size, !site.shortcut});
+    for (const auto& site : resnet->conv_sites())
+      sites.push_back({site.conv, site.in_size, !site.shortcut, site.fused_relu});
   } else if (auto* all_cnn = dynamic_cast<models::AllCnnC*>(&model)) {
     int64_t size = 32;  // a chain: each conv reads the one before
     for (nn::Conv2d* conv : all_cnn->convs()) {
-      sites.push_back({conv, size, true});
+      sites.push_back({conv, size, true, true});
       const Tensor& w = conv->weight().value();
       const ops::ConvSpec& spec = conv->spec();
       size = ConvGeometry::make(1, w.dim(1), size, size, w.dim(0), w.dim(2), w.dim(3), spec.stride, spec.padding,

@@ -13,6 +13,7 @@ struct ConvSite {
   nn::Conv2d* conv;
   int64_t in_size;  // the input is in_size x in_size for 32x32 images
   bool relu;        // a ReLU runs at its output size (all but ResNet's projection shortcuts)
+  bool fused_relu;  // that ReLU is fused into the BatchNorm (ops::batchnorm2d_relu)
 };
 
 std::vector<ConvSite> conv_sites(nn::Model& model);

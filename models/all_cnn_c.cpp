@@ -49,8 +49,11 @@ Variable AllCnnC::forward(const Variable& x, nn::ForwardContext& ctx) {
   int hidden_dropouts = 0;
   for (Layer& layer : layers_) {
     h = layer.conv->forward(h, ctx);
-    if (layer.bn) h = layer.bn->forward(h, ctx);
-    if (layer.relu) h = ops::relu(h);
+    if (layer.bn) {
+      h = layer.relu ? layer.bn->forward_relu(h, ctx) : layer.bn->forward(h, ctx);
+    } else if (layer.relu) {
+      h = ops::relu(h);
+    }
     if (layer.dropout_after) h = (hidden_dropouts++ == 0 ? hidden_dropout_1_ : hidden_dropout_2_)->forward(h, ctx);
     if (ctx.features) ctx.features->push_back(h);
   }

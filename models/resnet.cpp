@@ -27,7 +27,7 @@ class ResNet::BasicBlock : public nn::Module {
   }
 
   Variable forward(const Variable& x, nn::ForwardContext& ctx) override {
-    Variable h = ops::relu(bn1_->forward(conv1_->forward(x, ctx), ctx));
+    Variable h = bn1_->forward_relu(conv1_->forward(x, ctx), ctx);
     h = bn2_->forward(conv2_->forward(h, ctx), ctx);
     return ops::relu(ops::add(h, downsample_ ? downsample_->forward(x, ctx) : x));
   }
@@ -68,7 +68,7 @@ ResNet::ResNet(const ResNetOptions& o) : options_(o) {
 }
 
 Variable ResNet::forward(const Variable& x, nn::ForwardContext& ctx) {
-  Variable h = ops::relu(stem_bn_->forward(stem_conv_->forward(x, ctx), ctx));
+  Variable h = stem_bn_->forward_relu(stem_conv_->forward(x, ctx), ctx);
   if (ctx.features) ctx.features->push_back(h);
   for (BasicBlock* block : blocks_) {
     h = block->forward(h, ctx);
@@ -90,14 +90,14 @@ std::vector<std::string> ResNet::feature_names() const {
 }
 
 std::vector<ResNet::ConvSite> ResNet::conv_sites() const {
-  std::vector<ConvSite> sites{{stem_conv_, 32, false}};
+  std::vector<ConvSite> sites{{stem_conv_, 32, false, true}};
   int64_t size = 32;
   for (const BasicBlock* block : blocks_) {
     const int64_t stride = block->conv1()->spec().stride;
-    sites.push_back({block->conv1(), size, false});
-    if (block->shortcut_conv()) sites.push_back({block->shortcut_conv(), size, true});
+    sites.push_back({block->conv1(), size, false, true});
+    if (block->shortcut_conv()) sites.push_back({block->shortcut_conv(), size, true, false});
     size = (size - 1) / stride + 1;
-    sites.push_back({block->conv2(), size, false});
+    sites.push_back({block->conv2(), size, false, false});
   }
   return sites;
 }

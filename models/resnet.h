@@ -52,6 +52,7 @@ class ResNet : public nn::Model {
     nn::Conv2d* conv;
     int64_t in_size;  // the input is in_size x in_size for 32x32 images
     bool shortcut;    // a projection; every other conv's output (or its sum with the shortcut) meets a ReLU
+    bool fused_relu;  // its BatchNorm and ReLU run as one op (the stem and each block's first conv)
   };
   std::vector<ConvSite> conv_sites() const;
 

@@ -364,46 +364,50 @@ TEST_F(CudaConvParity, AsymmetricPaddingOnTheGraphApiAndThroughAPaddedCopy) {
 // ---- batch normalisation: 1e-5 of the largest magnitude ----
 
 TEST_F(CudaParity, BatchNormTrainEvalBackward) {
-  // The second shape spreads each channel over several blocks of the first pass.
-  for (const Shape& shape : {Shape({5, 7, 9, 11}), Shape({7, 3, 61, 67})}) {
-    SCOPED_TRACE(shape.str());
-    const int64_t channels = shape[1];
-    const Tensor x = random(shape, 301, 0.5, 3.5);  // a mean well away from 0
-    const Tensor gamma = random({channels}, 302), beta = random({channels}, 303), grad_y = random(shape, 304);
-    Tensor running_mean = random({channels}, 305), running_var = random({channels}, 306, 0.5, 1.5);
-    Tensor running_mean_gpu = running_mean.to(gpu()), running_var_gpu = running_var.to(gpu());
-    const Tensor x_gpu = x.to(gpu()), gamma_gpu = gamma.to(gpu()), beta_gpu = beta.to(gpu());
-    const Tensor grad_y_gpu = grad_y.to(gpu());
+  // The second shape spreads each channel over several blocks of the first pass; each runs
+  // plain and with the fused ReLU.
+  for (const Shape& shape : {Shape({5, 7, 9, 11}), Shape({7, 3, 61, 67})})
+    for (const bool relu : {false, true}) {
+      SCOPED_TRACE(shape.str() + (relu ? " with ReLU" : ""));
+      const int64_t channels = shape[1];
+      const Tensor x = random(shape, 301, 0.5, 3.5);  // a mean well away from 0
+      const Tensor gamma = random({channels}, 302), beta = random({channels}, 303), grad_y = random(shape, 304);
+      Tensor running_mean = random({channels}, 305), running_var = random({channels}, 306, 0.5, 1.5);
+      Tensor running_mean_gpu = running_mean.to(gpu()), running_var_gpu = running_var.to(gpu());
+      const Tensor x_gpu = x.to(gpu()), gamma_gpu = gamma.to(gpu()), beta_gpu = beta.to(gpu());
+      const Tensor grad_y_gpu = grad_y.to(gpu());
 
-    Tensor y = empty_cpu(shape), mean = empty_cpu({channels}), inv_std = empty_cpu({channels});
-    Tensor y_gpu = empty_gpu(shape), mean_gpu = empty_gpu({channels}), inv_std_gpu = empty_gpu({channels});
-    cpu_backend().batchnorm_forward_train(x, gamma, beta, 1e-5, 0.1, y, mean, inv_std, running_mean, running_var);
-    cuda_backend().batchnorm_forward_train(x_gpu, gamma_gpu, beta_gpu, 1e-5, 0.1, y_gpu, mean_gpu, inv_std_gpu,
-                                           running_mean_gpu, running_var_gpu);
-    EXPECT_LE(max_relative_error(y, y_gpu), 1e-5) << "y";
-    EXPECT_LE(max_relative_error(mean, mean_gpu), 1e-5) << "saved mean";
-    EXPECT_LE(max_relative_error(inv_std, inv_std_gpu), 1e-5) << "saved inv_std";
-    EXPECT_LE(max_relative_error(running_mean, running_mean_gpu), 1e-5) << "running mean";
-    EXPECT_LE(max_relative_error(running_var, running_var_gpu), 1e-5) << "running var";
+      Tensor y = empty_cpu(shape), mean = empty_cpu({channels}), inv_std = empty_cpu({channels});
+      Tensor y_gpu = empty_gpu(shape), mean_gpu = empty_gpu({channels}), inv_std_gpu = empty_gpu({channels});
+      cpu_backend().batchnorm_forward_train(x, gamma, beta, 1e-5, 0.1, relu, y, mean, inv_std, running_mean,
+                                            running_var);
+      cuda_backend().batchnorm_forward_train(x_gpu, gamma_gpu, beta_gpu, 1e-5, 0.1, relu, y_gpu, mean_gpu,
+                                             inv_std_gpu, running_mean_gpu, running_var_gpu);
+      EXPECT_LE(max_relative_error(y, y_gpu), 1e-5) << "y";
+      EXPECT_LE(max_relative_error(mean, mean_gpu), 1e-5) << "saved mean";
+      EXPECT_LE(max_relative_error(inv_std, inv_std_gpu), 1e-5) << "saved inv_std";
+      EXPECT_LE(max_relative_error(running_mean, running_mean_gpu), 1e-5) << "running mean";
+      EXPECT_LE(max_relative_error(running_var, running_var_gpu), 1e-5) << "running var";
 
-    // Evaluation is per element on the same running statistics: exact.
-    Tensor y_eval = empty_cpu(shape), y_eval_gpu = empty_gpu(shape);
-    cpu_backend().batchnorm_forward_eval(x, gamma, beta, running_mean, running_var, 1e-5, y_eval);
-    cuda_backend().batchnorm_forward_eval(x_gpu, gamma_gpu, beta_gpu, running_mean.to(gpu()), running_var.to(gpu()),
-                                          1e-5, y_eval_gpu);
-    expect_equal(y_eval, y_eval_gpu);
+      // Evaluation is per element on the same running statistics: exact.
+      Tensor y_eval = empty_cpu(shape), y_eval_gpu = empty_gpu(shape);
+      cpu_backend().batchnorm_forward_eval(x, gamma, beta, running_mean, running_var, 1e-5, relu, y_eval);
+      cuda_backend().batchnorm_forward_eval(x_gpu, gamma_gpu, beta_gpu, running_mean.to(gpu()), running_var.to(gpu()),
+                                            1e-5, relu, y_eval_gpu);
+      expect_equal(y_eval, y_eval_gpu);
 
-    // Backward from the same saved statistics on both devices.
-    const Tensor mean_back = mean.to(gpu()), inv_std_back = inv_std.to(gpu());
-    Tensor grad_x = empty_cpu(shape), grad_gamma = empty_cpu({channels}), grad_beta = empty_cpu({channels});
-    Tensor grad_x_gpu = empty_gpu(shape), grad_gamma_gpu = empty_gpu({channels}), grad_beta_gpu = empty_gpu({channels});
-    cpu_backend().batchnorm_backward(x, gamma, mean, inv_std, grad_y, grad_x, grad_gamma, grad_beta);
-    cuda_backend().batchnorm_backward(x_gpu, gamma_gpu, mean_back, inv_std_back, grad_y_gpu, grad_x_gpu,
-                                      grad_gamma_gpu, grad_beta_gpu);
-    EXPECT_LE(max_relative_error(grad_x, grad_x_gpu), 1e-5) << "grad x";
-    EXPECT_LE(max_relative_error(grad_gamma, grad_gamma_gpu), 1e-5) << "grad gamma";
-    EXPECT_LE(max_relative_error(grad_beta, grad_beta_gpu), 1e-5) << "grad beta";
-  }
+      // Backward from the same saved statistics (and, fused, the same output) on both devices.
+      const Tensor mean_back = mean.to(gpu()), inv_std_back = inv_std.to(gpu()), y_back = y.to(gpu());
+      Tensor grad_x = empty_cpu(shape), grad_gamma = empty_cpu({channels}), grad_beta = empty_cpu({channels});
+      Tensor grad_x_gpu = empty_gpu(shape), grad_gamma_gpu = empty_gpu({channels}), grad_beta_gpu = empty_gpu({channels});
+      cpu_backend().batchnorm_backward(x, relu ? &y : nullptr, gamma, mean, inv_std, grad_y, grad_x, grad_gamma,
+                                       grad_beta);
+      cuda_backend().batchnorm_backward(x_gpu, relu ? &y_back : nullptr, gamma_gpu, mean_back, inv_std_back,
+                                        grad_y_gpu, grad_x_gpu, grad_gamma_gpu, grad_beta_gpu);
+      EXPECT_LE(max_relative_error(grad_x, grad_x_gpu), 1e-5) << "grad x";
+      EXPECT_LE(max_relative_error(grad_gamma, grad_gamma_gpu), 1e-5) << "grad gamma";
+      EXPECT_LE(max_relative_error(grad_beta, grad_beta_gpu), 1e-5) << "grad beta";
+    }
 }
 
 // ---- pooling and loss ----
@@ -556,9 +560,9 @@ TEST_F(CudaParity, ReductionsBatchNormLossAndConvRepeatBitwise) {
     be.sgd_sums({&x, &gamma}, {&g, &beta}, 1e-3, out[out.size() - 2], out.back());
     Tensor y = empty_gpu(shape), mean = empty_gpu({5}), inv_std = empty_gpu({5});
     Tensor running_mean = Tensor::zeros({5}, DType::f32, gpu()), running_var = Tensor::full({5}, DType::f32, gpu(), 1);
-    be.batchnorm_forward_train(x, gamma, beta, 1e-5, 0.1, y, mean, inv_std, running_mean, running_var);
+    be.batchnorm_forward_train(x, gamma, beta, 1e-5, 0.1, true, y, mean, inv_std, running_mean, running_var);
     Tensor gx = empty_gpu(shape), gg = empty_gpu({5}), gb = empty_gpu({5});
-    be.batchnorm_backward(x, gamma, mean, inv_std, g, gx, gg, gb);
+    be.batchnorm_backward(x, &y, gamma, mean, inv_std, g, gx, gg, gb);
     for (Tensor* t : {&y, &mean, &inv_std, &running_mean, &running_var, &gx, &gg, &gb}) out.push_back(std::move(*t));
     Tensor bias_grad = empty_gpu({5});
     be.conv2d_backward_bias(g, bias_grad);

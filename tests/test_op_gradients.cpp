@@ -71,6 +71,19 @@ TEST(OpGradients, BatchNormTraining) {
       {&x, &gamma, &beta});
 }
 
+TEST(OpGradients, BatchNormReluFusedTraining) {
+  Variable x = param({3, 4, 3, 2}, 14, -2, 3);
+  Variable gamma = param({4}, 15, 0.5, 1.5);
+  Variable beta = param({4}, 16);
+  Tensor running_mean = Tensor::zeros({4}, DType::f64, cpu());
+  Tensor running_var = Tensor::full({4}, DType::f64, cpu(), 1.0);
+  const auto report = check_gradients(
+      [&] { return ops::batchnorm2d_relu(x, gamma, beta, running_mean, running_var, /*training=*/true, 1e-5, 0.1); },
+      {&x, &gamma, &beta});
+  EXPECT_TRUE(report.ok) << report.message;
+  EXPECT_GT(report.checked, 20);
+}
+
 TEST(OpGradients, ReluSkipsOnlyKinks) {
   Variable x = param({2, 3, 4, 4}, 7);
   const auto report = check_gradients([&] { return ops::relu(x); }, {&x});

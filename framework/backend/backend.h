@@ -68,13 +68,16 @@ struct Backend {
   // ---- batch normalisation ----  x, y (N, C, H, W); per-channel tensors (C)
   // Training: normalise with the batch statistics, save mean and 1/sqrt(var + eps) for the
   // backward, and update running = (1 - momentum) running + momentum batch (biased var).
+  // With `relu`, y = max(bn(x), 0) in the same pass (no separate ReLU over the tensor).
   void (*batchnorm_forward_train)(const Tensor& x, const Tensor& gamma, const Tensor& beta,
-                                  double eps, double momentum, Tensor& y, Tensor& saved_mean,
+                                  double eps, double momentum, bool relu, Tensor& y, Tensor& saved_mean,
                                   Tensor& saved_inv_std, Tensor& running_mean, Tensor& running_var);
   void (*batchnorm_forward_eval)(const Tensor& x, const Tensor& gamma, const Tensor& beta,
-                                 const Tensor& running_mean, const Tensor& running_var, double eps,
+                                 const Tensor& running_mean, const Tensor& running_var, double eps, bool relu,
                                  Tensor& y);
-  void (*batchnorm_backward)(const Tensor& x, const Tensor& gamma, const Tensor& saved_mean,
+  // When the forward applied the ReLU, `y` is its output and the ReLU's gate (y > 0) is
+  // applied to grad_y inside both passes (statistics and input gradient); else y is null.
+  void (*batchnorm_backward)(const Tensor& x, const Tensor* y, const Tensor& gamma, const Tensor& saved_mean,
                              const Tensor& saved_inv_std, const Tensor& grad_y, Tensor& grad_x,
                              Tensor& grad_gamma, Tensor& grad_beta);
 

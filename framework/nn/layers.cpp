@@ -37,6 +37,10 @@ Variable BatchNorm2d::forward(const Variable& x, ForwardContext&) {
   return ops::batchnorm2d(x, gamma_, beta_, running_mean_, running_var_, training(), eps_, momentum_);
 }
 
+Variable BatchNorm2d::forward_relu(const Variable& x, ForwardContext&) {
+  return ops::batchnorm2d_relu(x, gamma_, beta_, running_mean_, running_var_, training(), eps_, momentum_);
+}
+
 Variable Dropout::forward(const Variable& x, ForwardContext& ctx) {
   if (!training() || p_ == 0) return x;
   RandomKey key{ctx.seed, random_stream::kDropout + layer_, ctx.step};

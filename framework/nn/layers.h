@@ -51,6 +51,8 @@ class BatchNorm2d : public Module {
  public:
   explicit BatchNorm2d(int64_t channels, double eps = 1e-5, double momentum = 0.1, DType dtype = DType::f32);
   Variable forward(const Variable& x, ForwardContext& ctx) override;
+  // relu(forward(x)) as one fused op (ops::batchnorm2d_relu).
+  Variable forward_relu(const Variable& x, ForwardContext& ctx);
 
  private:
   double eps_, momentum_;

@@ -25,6 +25,10 @@ Variable linear(const Variable& x, const Variable& weight, const Variable* bias)
 // evaluation normalises with the running statistics.
 Variable batchnorm2d(const Variable& x, const Variable& gamma, const Variable& beta, Tensor& running_mean,
                      Tensor& running_var, bool training, double eps, double momentum);
+// relu(batchnorm2d(...)) as one op: one pass over the tensor forward, the ReLU's gate folded
+// into the BatchNorm backward's two passes (no ReLU tensor, no ReLU node).
+Variable batchnorm2d_relu(const Variable& x, const Variable& gamma, const Variable& beta, Tensor& running_mean,
+                          Tensor& running_var, bool training, double eps, double momentum);
 
 Variable relu(const Variable& x);
 // Inverted dropout with the mask drawn from `key` (identical on every device); identity

@@ -2,6 +2,7 @@
 // in double in a fixed order.
 #include "framework/backend/cpu/cpu_common.h"
 #include "framework/backend/cpu/cpu_ops.h"
+#include "kernels/activation.h"
 #include "kernels/batchnorm.h"
 
 namespace convlab::backend_cpu {
@@ -24,7 +25,7 @@ void check_channels(const Tensor& x, std::initializer_list<const Tensor*> per_ch
 }  // namespace
 
 void batchnorm_forward_train(const Tensor& x, const Tensor& gamma, const Tensor& beta, double eps, double momentum,
-                             Tensor& y, Tensor& saved_mean, Tensor& saved_inv_std, Tensor& running_mean,
+                             bool relu, Tensor& y, Tensor& saved_mean, Tensor& saved_inv_std, Tensor& running_mean,
                              Tensor& running_var) {
   check_channels(x, {&gamma, &beta, &saved_mean, &saved_inv_std, &running_mean, &running_var}, "batchnorm_forward_train");
   check_same_shape(x, y, "batchnorm_forward_train");
@@ -49,8 +50,10 @@ void batchnorm_forward_train(const Tensor& x, const Tensor& gamma, const Tensor&
       const T inv_std = kernels::batchnorm_inv_std(variance, eps);
       const T g = gamma.host<T>()[c], b = beta.host<T>()[c];
       for (int64_t n = 0; n < l.batch; ++n)
-        for (int64_t i = 0; i < l.plane; ++i)
-          py[l.offset(n, c) + i] = kernels::batchnorm_apply(px[l.offset(n, c) + i], m, inv_std, g, b);
+        for (int64_t i = 0; i < l.plane; ++i) {
+          const T z = kernels::batchnorm_apply(px[l.offset(n, c) + i], m, inv_std, g, b);
+          py[l.offset(n, c) + i] = relu ? kernels::relu(z) : z;
+        }
       saved_mean.host<T>()[c] = m;
       saved_inv_std.host<T>()[c] = inv_std;
       running_mean.host<T>()[c] = kernels::running_average(running_mean.host<T>()[c], m, momentum);
@@ -60,7 +63,7 @@ void batchnorm_forward_train(const Tensor& x, const Tensor& gamma, const Tensor&
 }
 
 void batchnorm_forward_eval(const Tensor& x, const Tensor& gamma, const Tensor& beta, const Tensor& running_mean,
-                            const Tensor& running_var, double eps, Tensor& y) {
+                            const Tensor& running_var, double eps, bool relu, Tensor& y) {
   check_channels(x, {&gamma, &beta, &running_mean, &running_var}, "batchnorm_forward_eval");
   check_same_shape(x, y, "batchnorm_forward_eval");
   dispatch_floating(x.dtype(), "batchnorm_forward_eval", [&]<class T>(T) {
@@ -73,22 +76,30 @@ void batchnorm_forward_eval(const Tensor& x, const Tensor& gamma, const Tensor& 
       const T inv_std = kernels::batchnorm_inv_std(running_var.host<T>()[c], eps);
       const T g = gamma.host<T>()[c], b = beta.host<T>()[c];
       for (int64_t n = 0; n < l.batch; ++n)
-        for (int64_t i = 0; i < l.plane; ++i)
-          py[l.offset(n, c) + i] = kernels::batchnorm_apply(px[l.offset(n, c) + i], m, inv_std, g, b);
+        for (int64_t i = 0; i < l.plane; ++i) {
+          const T z = kernels::batchnorm_apply(px[l.offset(n, c) + i], m, inv_std, g, b);
+          py[l.offset(n, c) + i] = relu ? kernels::relu(z) : z;
+        }
     }
   });
 }
 
-void batchnorm_backward(const Tensor& x, const Tensor& gamma, const Tensor& saved_mean, const Tensor& saved_inv_std,
-                        const Tensor& grad_y, Tensor& grad_x, Tensor& grad_gamma, Tensor& grad_beta) {
+// With a fused ReLU (y given), the gradient reaching the normalisation is relu_grad(y, grad_y),
+// formed on the fly in both passes.
+void batchnorm_backward(const Tensor& x, const Tensor* y, const Tensor& gamma, const Tensor& saved_mean,
+                        const Tensor& saved_inv_std, const Tensor& grad_y, Tensor& grad_x, Tensor& grad_gamma,
+                        Tensor& grad_beta) {
   check_channels(x, {&gamma, &saved_mean, &saved_inv_std, &grad_gamma, &grad_beta}, "batchnorm_backward");
   check_same_shape(x, grad_y, "batchnorm_backward");
   check_same_shape(x, grad_x, "batchnorm_backward");
+  if (y) check_same_shape(x, *y, "batchnorm_backward");
   dispatch_floating(x.dtype(), "batchnorm_backward", [&]<class T>(T) {
     const Layout l(x);
     const T* px = x.host<T>();
+    const T* py = y ? y->host<T>() : nullptr;
     const T* pgy = grad_y.host<T>();
     T* pgx = grad_x.host<T>();
+    auto gradient = [&](int64_t at) { return py ? kernels::relu_grad(py[at], pgy[at]) : pgy[at]; };
 #pragma omp parallel for
     for (int64_t c = 0; c < l.channels; ++c) {
       const T m = saved_mean.host<T>()[c], inv_std = saved_inv_std.host<T>()[c];
@@ -96,8 +107,9 @@ void batchnorm_backward(const Tensor& x, const Tensor& gamma, const Tensor& save
       for (int64_t n = 0; n < l.batch; ++n)
         for (int64_t i = 0; i < l.plane; ++i) {
           const int64_t at = l.offset(n, c) + i;
-          sum_gy += pgy[at];
-          sum_gy_xhat += pgy[at] * ((px[at] - m) * inv_std);
+          const T gy = gradient(at);
+          sum_gy += gy;
+          sum_gy_xhat += gy * ((px[at] - m) * inv_std);
         }
       const T gb = static_cast<T>(sum_gy), gg = static_cast<T>(sum_gy_xhat);
       const T g = gamma.host<T>()[c];
@@ -105,7 +117,7 @@ void batchnorm_backward(const Tensor& x, const Tensor& gamma, const Tensor& save
       for (int64_t n = 0; n < l.batch; ++n)
         for (int64_t i = 0; i < l.plane; ++i) {
           const int64_t at = l.offset(n, c) + i;
-          pgx[at] = kernels::batchnorm_grad_input(px[at], pgy[at], m, inv_std, g, gg, gb, inv_count);
+          pgx[at] = kernels::batchnorm_grad_input(px[at], gradient(at), m, inv_std, g, gg, gb, inv_count);
         }
       grad_gamma.host<T>()[c] = gg;
       grad_beta.host<T>()[c] = gb;

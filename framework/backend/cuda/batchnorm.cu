@@ -5,6 +5,7 @@
 // result to within double rounding. Deterministic (channel_reduce.cuh).
 #include "framework/backend/cuda/channel_reduce.cuh"
 #include "framework/backend/cuda/cuda_ops.h"
+#include "kernels/activation.h"
 #include "kernels/batchnorm.h"
 
 namespace convlab::backend_cuda {
@@ -41,12 +42,29 @@ __global__ void train_statistics_kernel(const float* x, ChannelLayout l, const d
   running_var[c] = kernels::running_average(running_var[c], variance, momentum);
 }
 
+// y = bn(x), or relu(bn(x)) with kRelu: the fused pass writes the tensor once.
+template <bool kRelu>
 __global__ void apply_kernel(const float* x, ChannelLayout l, const float* mean, const float* inv_std,
                              const float* gamma, const float* beta, float* y, int64_t n) {
   CONVLAB_FOR_EACH(i, n) {
     const int64_t c = l.channel_of(i);
-    y[i] = kernels::batchnorm_apply(x[i], mean[c], inv_std[c], gamma[c], beta[c]);
+    const float z = kernels::batchnorm_apply(x[i], mean[c], inv_std[c], gamma[c], beta[c]);
+    y[i] = kRelu ? kernels::relu(z) : z;
   }
+}
+
+void apply(const Tensor& x, const ChannelLayout& l, const float* mean, const float* inv_std, const Tensor& gamma,
+           const Tensor& beta, bool relu, Tensor& y, cudaStream_t stream) {
+  const int64_t n = x.numel();
+  auto kernel = relu ? apply_kernel<true> : apply_kernel<false>;
+  kernel<<<blocks_for(n), kThreads, 0, stream>>>(x.data<float>(), l, mean, inv_std, gamma.data<float>(),
+                                                 beta.data<float>(), y.data<float>(), n);
+  CUDA_CHECK_LAUNCH();
+}
+
+// The gradient reaching the normalisation: grad_y, or through the fused ReLU's gate.
+__device__ __forceinline__ float gated(const float* y, const float* grad_y, int64_t at) {
+  return y ? kernels::relu_grad(y[at], grad_y[at]) : grad_y[at];
 }
 
 // 1 / sqrt(var + eps) of each channel, once (not once per element).
@@ -56,13 +74,13 @@ __global__ void eval_inv_std_kernel(const float* running_var, double eps, int64_
 }
 
 // Sums of grad_y and of grad_y xhat, xhat in float as the CPU forms it.
-__global__ void backward_sums_kernel(const float* x, const float* grad_y, ChannelLayout l, const float* mean,
-                                     const float* inv_std, double* partials) {
+__global__ void backward_sums_kernel(const float* x, const float* y, const float* grad_y, ChannelLayout l,
+                                     const float* mean, const float* inv_std, double* partials) {
   const float m = mean[blockIdx.y], s = inv_std[blockIdx.y];
   channel_partial_sums(
       l,
       [&](int64_t at, double& a, double& b) {
-        const float g = grad_y[at];
+        const float g = gated(y, grad_y, at);
         a += g;
         b += g * ((x[at] - m) * s);
       },
@@ -78,13 +96,14 @@ __global__ void backward_totals_kernel(ChannelLayout l, const double* partials, 
   grad_beta[c] = static_cast<float>(sum_gy);
 }
 
-__global__ void backward_input_kernel(const float* x, const float* grad_y, ChannelLayout l, const float* mean,
-                                      const float* inv_std, const float* gamma, const float* grad_gamma,
-                                      const float* grad_beta, float inv_count, float* grad_x, int64_t n) {
+__global__ void backward_input_kernel(const float* x, const float* y, const float* grad_y, ChannelLayout l,
+                                      const float* mean, const float* inv_std, const float* gamma,
+                                      const float* grad_gamma, const float* grad_beta, float inv_count, float* grad_x,
+                                      int64_t n) {
   CONVLAB_FOR_EACH(i, n) {
     const int64_t c = l.channel_of(i);
-    grad_x[i] = kernels::batchnorm_grad_input(x[i], grad_y[i], mean[c], inv_std[c], gamma[c], grad_gamma[c],
-                                              grad_beta[c], inv_count);
+    grad_x[i] = kernels::batchnorm_grad_input(x[i], gated(y, grad_y, i), mean[c], inv_std[c], gamma[c],
+                                              grad_gamma[c], grad_beta[c], inv_count);
   }
 }
 
@@ -97,7 +116,7 @@ void check_channels(const ChannelLayout& l, std::initializer_list<const Tensor*>
 }  // namespace
 
 void batchnorm_forward_train(const Tensor& x, const Tensor& gamma, const Tensor& beta, double eps, double momentum,
-                             Tensor& y, Tensor& saved_mean, Tensor& saved_inv_std, Tensor& running_mean,
+                             bool relu, Tensor& y, Tensor& saved_mean, Tensor& saved_inv_std, Tensor& running_mean,
                              Tensor& running_var) {
   const char* op = "batchnorm_forward_train";
   check_f32({&x, &y}, op);
@@ -112,15 +131,11 @@ void batchnorm_forward_train(const Tensor& x, const Tensor& gamma, const Tensor&
       x.data<float>(), l, partials.data<double>(), eps, momentum, saved_mean.data<float>(),
       saved_inv_std.data<float>(), running_mean.data<float>(), running_var.data<float>());
   CUDA_CHECK_LAUNCH();
-  const int64_t n = x.numel();
-  apply_kernel<<<blocks_for(n), kThreads, 0, stream>>>(x.data<float>(), l, saved_mean.data<float>(),
-                                                       saved_inv_std.data<float>(), gamma.data<float>(),
-                                                       beta.data<float>(), y.data<float>(), n);
-  CUDA_CHECK_LAUNCH();
+  apply(x, l, saved_mean.data<float>(), saved_inv_std.data<float>(), gamma, beta, relu, y, stream);
 }
 
 void batchnorm_forward_eval(const Tensor& x, const Tensor& gamma, const Tensor& beta, const Tensor& running_mean,
-                            const Tensor& running_var, double eps, Tensor& y) {
+                            const Tensor& running_var, double eps, bool relu, Tensor& y) {
   const char* op = "batchnorm_forward_eval";
   check_f32({&x, &y}, op);
   check_same_shape(x, y, op);
@@ -131,24 +146,23 @@ void batchnorm_forward_eval(const Tensor& x, const Tensor& gamma, const Tensor& 
   eval_inv_std_kernel<<<channel_blocks(l), kThreads, 0, stream>>>(running_var.data<float>(), eps, l.channels,
                                                                   inv_std.data<float>());
   CUDA_CHECK_LAUNCH();
-  const int64_t n = x.numel();
-  apply_kernel<<<blocks_for(n), kThreads, 0, stream>>>(x.data<float>(), l, running_mean.data<float>(),
-                                                       inv_std.data<float>(), gamma.data<float>(), beta.data<float>(),
-                                                       y.data<float>(), n);
-  CUDA_CHECK_LAUNCH();
+  apply(x, l, running_mean.data<float>(), inv_std.data<float>(), gamma, beta, relu, y, stream);
 }
 
-void batchnorm_backward(const Tensor& x, const Tensor& gamma, const Tensor& saved_mean, const Tensor& saved_inv_std,
-                        const Tensor& grad_y, Tensor& grad_x, Tensor& grad_gamma, Tensor& grad_beta) {
+void batchnorm_backward(const Tensor& x, const Tensor* y, const Tensor& gamma, const Tensor& saved_mean,
+                        const Tensor& saved_inv_std, const Tensor& grad_y, Tensor& grad_x, Tensor& grad_gamma,
+                        Tensor& grad_beta) {
   const char* op = "batchnorm_backward";
   check_f32({&x, &grad_y, &grad_x}, op);
   check_same_shape(x, grad_y, op);
   check_same_shape(x, grad_x, op);
+  if (y) check_same_shape(x, *y, op);
+  const float* py = y ? y->data<float>() : nullptr;
   const ChannelLayout l = channel_layout(x, op);
   check_channels(l, {&gamma, &saved_mean, &saved_inv_std, &grad_gamma, &grad_beta}, op);
   const cudaStream_t stream = stream_of(x);
   Tensor partials = channel_partials(l, x.device());  // (C, slices, 2)
-  backward_sums_kernel<<<channel_grid(l), kThreads, 0, stream>>>(x.data<float>(), grad_y.data<float>(), l,
+  backward_sums_kernel<<<channel_grid(l), kThreads, 0, stream>>>(x.data<float>(), py, grad_y.data<float>(), l,
                                                                  saved_mean.data<float>(),
                                                                  saved_inv_std.data<float>(), partials.data<double>());
   CUDA_CHECK_LAUNCH();
@@ -158,7 +172,7 @@ void batchnorm_backward(const Tensor& x, const Tensor& gamma, const Tensor& save
   const float inv_count = 1.0f / static_cast<float>(l.count());  // as the CPU forms it
   const int64_t n = x.numel();
   backward_input_kernel<<<blocks_for(n), kThreads, 0, stream>>>(
-      x.data<float>(), grad_y.data<float>(), l, saved_mean.data<float>(), saved_inv_std.data<float>(),
+      x.data<float>(), py, grad_y.data<float>(), l, saved_mean.data<float>(), saved_inv_std.data<float>(),
       gamma.data<float>(), grad_gamma.data<float>(), grad_beta.data<float>(), inv_count, grad_x.data<float>(), n);
   CUDA_CHECK_LAUNCH();
 }

@@ -37,11 +37,11 @@ void linear_backward_bias(const Tensor& grad_y, Tensor& grad_bias);
 
 // batchnorm.cu
 void batchnorm_forward_train(const Tensor& x, const Tensor& gamma, const Tensor& beta, double eps, double momentum,
-                             Tensor& y, Tensor& saved_mean, Tensor& saved_inv_std, Tensor& running_mean,
+                             bool relu, Tensor& y, Tensor& saved_mean, Tensor& saved_inv_std, Tensor& running_mean,
                              Tensor& running_var);
 void batchnorm_forward_eval(const Tensor& x, const Tensor& gamma, const Tensor& beta, const Tensor& running_mean,
-                            const Tensor& running_var, double eps, Tensor& y);
-void batchnorm_backward(const Tensor& x, const Tensor& gamma, const Tensor& saved_mean, const Tensor& saved_inv_std,
+                            const Tensor& running_var, double eps, bool relu, Tensor& y);
+void batchnorm_backward(const Tensor& x, const Tensor* y, const Tensor& gamma, const Tensor& saved_mean, const Tensor& saved_inv_std,
                         const Tensor& grad_y, Tensor& grad_x, Tensor& grad_gamma, Tensor& grad_beta);
 
 // pooling_loss.cu. Labels stay on the device, so they are not range-checked (that would
