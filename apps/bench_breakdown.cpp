@@ -75,7 +75,8 @@ class Rows {
 
 }  // namespace
 
-void print_breakdown(nn::Model& model, int64_t batch, Device device, double measured_step_s) {
+void print_breakdown(nn::Model& model, int64_t batch, Device device, double measured_step_s,
+                     const BatchStorage& storage) {
   const Backend& be = backend(device);
   const int reps = device.is_cpu() ? 2 : 20;
   Rows rows;
@@ -83,6 +84,13 @@ void print_breakdown(nn::Model& model, int64_t batch, Device device, double meas
     Tensor host = Tensor::empty(std::move(shape), DType::f32, cpu());
     nn::fill_normal(host, 1.0, 3, id);
     return host.to(device);
+  };
+  // An activation (or a weight's working copy) in the step's storage.
+  auto stored = [&](const Tensor& t) {
+    if (t.rank() != 4) return t.clone();
+    Tensor out = Tensor::empty(t.shape(), storage.dtype, device, storage.format);
+    be.convert(t, out);
+    return out;
   };
   uint32_t id = 0;
 
@@ -96,19 +104,27 @@ void print_breakdown(nn::Model& model, int64_t batch, Device device, double meas
     const Tensor order = identity_order(batch, device);
     const kernels::AugmentConfig augment = kernels::cifar10_augment_config(true, true, true);
     rows.add("gather_batch (augment)",
-             time_it(device, reps, [&] { assemble_batch(images, order, 0, batch, augment, true, 1, 1); }));
+             time_it(device, reps, [&] { assemble_batch(images, order, 0, batch, augment, true, 1, 1, storage); }));
   }
 
   // Each convolution with its BatchNorm and ReLU.
   Tensor h;
   for (const ConvSite& site : conv_sites(model)) {
-    const Tensor& w = site.conv->weight().value();
+    const Tensor& master = site.conv->weight().value();
+    const Tensor w = stored(master);
     const ops::ConvSpec& spec = site.conv->spec();
-    const Tensor x = random_input({batch, w.dim(1), site.in_size, site.in_size}, id++);
+    const Tensor x = stored(random_input({batch, w.dim(1), site.in_size, site.in_size}, id++));
     const ConvGeometry g = ConvGeometry::make(x.dim(0), x.dim(1), x.dim(2), x.dim(3), w.dim(0), w.dim(2), w.dim(3),
                                               spec.stride, spec.padding, spec.pad);
-    Tensor y = Tensor::empty({g.batch, g.out_channels, g.out_h, g.out_w}, DType::f32, device);
-    Tensor gx = Tensor::empty(x.shape(), DType::f32, device), gw = Tensor::empty(w.shape(), DType::f32, device);
+    Tensor y = Tensor::empty({g.batch, g.out_channels, g.out_h, g.out_w}, storage.dtype, device, storage.format);
+    Tensor gx = Tensor::empty_like(x), gw = Tensor::empty_like(w);
+    if (storage.dtype != DType::f32 || storage.format != MemoryFormat::contiguous) {
+      Tensor master_grad = Tensor::empty_like(master);
+      rows.add("weight working copies and their gradients", time_it(device, reps, [&] {
+                 be.convert(master, gw);
+                 be.convert(gw, master_grad);
+               }));
+    }
     rows.add("conv forward", time_it(device, reps, [&] { be.conv2d_forward(x, w, nullptr, y, g); }));
     // The first convolution reads the image, which needs no gradient.
     if (w.dim(1) != 3) rows.add("conv backward data", time_it(device, reps, [&] { be.conv2d_backward_data(w, y, gx, g); }));
@@ -117,7 +133,7 @@ void print_breakdown(nn::Model& model, int64_t batch, Device device, double meas
     Tensor gamma = Tensor::full({c}, DType::f32, device, 1.0), beta = Tensor::zeros({c}, DType::f32, device);
     Tensor mean = Tensor::zeros({c}, DType::f32, device), inv_std = Tensor::zeros({c}, DType::f32, device);
     Tensor rm = Tensor::zeros({c}, DType::f32, device), rv = Tensor::full({c}, DType::f32, device, 1.0);
-    Tensor z = Tensor::empty(y.shape(), DType::f32, device), gz = Tensor::empty(y.shape(), DType::f32, device);
+    Tensor z = Tensor::empty_like(y), gz = Tensor::empty_like(y);
     Tensor gg = Tensor::empty({c}, DType::f32, device), gb = Tensor::empty({c}, DType::f32, device);
     const bool fused = site.fused_relu;
     rows.add(fused ? "batchnorm + relu forward (fused)" : "batchnorm forward", time_it(device, reps, [&] {
@@ -141,14 +157,14 @@ void print_breakdown(nn::Model& model, int64_t batch, Device device, double meas
     {
       NoGradGuard no_grad;
       model.eval();
-      model.forward(Variable(random_input({batch, 3, 32, 32}, id++)), ctx);
+      model.forward(Variable(stored(random_input({batch, 3, 32, 32}, id++))), ctx);
       model.train();
     }
     const std::vector<std::string> names = model.feature_names();
     for (size_t i = 0; i < names.size(); ++i) {
       if (names[i].rfind("layer", 0) != 0) continue;  // block outputs only
       const Tensor& a = features[i].value();
-      Tensor sum = Tensor::empty(a.shape(), DType::f32, device), copy = Tensor::empty(a.shape(), DType::f32, device);
+      Tensor sum = Tensor::empty_like(a), copy = Tensor::empty_like(a);
       rows.add("residual add", time_it(device, reps, [&] { be.add(a, a, sum); }));
       rows.add("residual add backward (2 copies)", time_it(device, reps, [&] {
                  copy.copy_from(sum);
@@ -159,7 +175,7 @@ void print_breakdown(nn::Model& model, int64_t batch, Device device, double meas
 
   // Pooling, the classifier (ResNet), the loss and its bookkeeping.
   Tensor pooled = Tensor::empty({h.dim(0), h.dim(1)}, DType::f32, device);
-  Tensor grad_h = Tensor::empty(h.shape(), DType::f32, device);
+  Tensor grad_h = Tensor::empty_like(h);
   rows.add("global avg pool forward", time_it(device, reps, [&] { be.global_avg_pool_forward(h, pooled); }));
   rows.add("global avg pool backward", time_it(device, reps, [&] { be.global_avg_pool_backward(pooled, grad_h); }));
   for (Variable* p : model.parameters()) {

@@ -24,6 +24,7 @@
 #include "framework/backend/cuda_device.h"
 #include "framework/optim/sgd.h"
 #include "framework/train/batches.h"
+#include "framework/train/precision.h"
 #include "framework/train/train_step.h"
 #include "models/registry.h"
 
@@ -49,6 +50,8 @@ options:
   --algorithms MODE        CUDA convolutions: deterministic (only those), all (also
                            non-deterministic ones when faster) or both: time the step
                            each way (default on CUDA: both)
+  --precision P            fp32, tf32 (default) or bf16, as train_config.precision
+  --memory-format F        auto (default: nhwc for bf16 on CUDA), nchw or nhwc
   --conv-choices           print the route and algorithm chosen per convolution
   --sync-each-op           wait for and check every op (diagnosis; slow)
   --versions               print the driver, runtime, cuDNN and cuBLAS versions and exit
@@ -69,6 +72,8 @@ struct Args {
   bool conv_choices = false;
   bool sync_each_op = false;
   bool versions = false;
+  Precision precision = Precision::tf32;
+  ActivationLayout memory_format = ActivationLayout::auto_;
 };
 
 int64_t parse_count(const std::string& option, const std::string& text, int64_t lo, int64_t hi) {
@@ -105,6 +110,8 @@ Args parse(int argc, char** argv) {
                     "--algorithms is deterministic, all or both, not '{}'", a.algorithms);
     } else if (key == "--conv-choices") a.conv_choices = true;
     else if (key == "--sync-each-op") a.sync_each_op = true;
+    else if (key == "--precision") a.precision = parse_precision(value());
+    else if (key == "--memory-format") a.memory_format = parse_activation_layout(value());
     else if (key == "--versions") a.versions = true;
     else CONVLAB_FAIL("unknown option {} (see --help)", key);
   }
@@ -132,8 +139,10 @@ void measure(const Args& args, bool deterministic, bool details) {
   CudaOptions cuda;
   cuda.deterministic = deterministic;
   cuda.sync_each_op = args.sync_each_op;
+  cuda.allow_tf32 = args.precision != Precision::fp32;
   const DeviceHandle handle(args.device, cuda);
   const Device device = handle.device();
+  const PrecisionPlan precision = precision_plan(args.precision, args.memory_format, device);
   ModelSection section;
   section.name = args.model;
   section.depth = args.depth;  // All-CNN-C only
@@ -150,6 +159,7 @@ void measure(const Args& args, bool deterministic, bool details) {
   step_options.seed = 1;
   step_options.batch_size = args.batch;
   step_options.use_graph = args.cuda_graph;
+  step_options.input = precision.batch;
   TrainStep train_step(model, sgd, step_options, device, 0);
   train_step.set_lr(0.01);
 
@@ -158,7 +168,7 @@ void measure(const Args& args, bool deterministic, bool details) {
   auto run_steps = [&](int first, int count) {
     for (int s = first; s < first + count; ++s)
       train_step.run(assemble_batch(images, order, (s % batches) * args.batch, args.batch, augment, true, 1,
-                                    static_cast<uint32_t>(s / batches)));
+                                    static_cast<uint32_t>(s / batches), precision.batch));
   };
   run_steps(0, args.warmup);
   device.context().synchronize();
@@ -174,8 +184,9 @@ void measure(const Args& args, bool deterministic, bool details) {
   const double step_s = median(times);
   const double gflop = bench::gflop_per_image(model);  // 0.541 (All-CNN-C depth 1), 1.603 (depth 2), 0.0816 (ResNet-20)
   const std::string mode = device.is_cuda() ? (deterministic ? ", deterministic algorithms" : ", all algorithms") : "";
-  fmt::print("device {}  {} ({:.4f} GFLOP per image forward)  batch {}{}{}\n", device.name(), model.description(),
-             gflop, args.batch, train_step.graph_active() ? "  (CUDA graph)" : "", mode);
+  fmt::print("device {}  {} ({:.4f} GFLOP per image forward)  batch {}{}{}  {}\n", device.name(),
+             model.description(), gflop, args.batch, train_step.graph_active() ? "  (CUDA graph)" : "", mode,
+             describe(precision));
   fmt::print("training step: {:.3f} ms (median of {})  {:.0f} images/s", 1e3 * step_s, times.size(),
              static_cast<double>(args.batch) / step_s);
   if (device.is_cuda()) {
@@ -193,7 +204,7 @@ void measure(const Args& args, bool deterministic, bool details) {
     const int64_t eval_batch = std::min(args.eval_batch, images.size());
     nn::ForwardContext eval_ctx;
     auto forward = [&] {
-      Batch batch = assemble_batch(images, order, 0, eval_batch, augment, false, 0, 0);
+      Batch batch = assemble_batch(images, order, 0, eval_batch, augment, false, 0, 0, precision.batch);
       model.forward(Variable(std::move(batch.images)), eval_ctx);
     };
     forward();
@@ -210,7 +221,7 @@ void measure(const Args& args, bool deterministic, bool details) {
                static_cast<double>(eval_batch) / eval_s);
     model.train();
   }
-  if (details && args.breakdown) bench::print_breakdown(model, args.batch, device, step_s);
+  if (details && args.breakdown) bench::print_breakdown(model, args.batch, device, step_s, precision.batch);
   if (details && args.conv_choices) {
     fmt::print("\nconvolutions (direction, shape, settings, route: choice):\n");
     for (const std::string& line : describe_conv_choices(device)) fmt::print("  {}\n", line);

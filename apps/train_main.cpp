@@ -34,6 +34,8 @@ options (each overrides the config):
   --cuda-graph           on CUDA, replay each full-batch step as one CUDA graph
   --nondeterministic     on CUDA, also admit non-deterministic cuDNN algorithms when
                          they time faster (train_config.deterministic: false)
+  --precision P          train_config.precision: fp32, tf32 (default) or bf16
+  --memory-format F      train_config.memory_format: auto (default), nchw or nhwc
   --sync-each-op         on CUDA, wait for and check every op, so that a fault names
                          its op and shapes (slow; also CONVLAB_SYNC_EACH_OP=1)
   --quiet                no progress bar or per-epoch lines
@@ -62,6 +64,8 @@ int main(int argc, char** argv) try {
     std::optional<int64_t> epochs, train_size, batch_size, seed;
     std::optional<std::string> output;
     bool nondeterministic = false;
+    std::optional<Precision> precision;
+    std::optional<ActivationLayout> memory_format;
   } overrides;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
@@ -90,6 +94,8 @@ int main(int argc, char** argv) try {
     else if (arg == "--cuda-graph") options.cuda_graph = true;
     else if (arg == "--nondeterministic") overrides.nondeterministic = true;
     else if (arg == "--sync-each-op") options.sync_each_op = true;
+    else if (arg == "--precision") overrides.precision = parse_precision(value());
+    else if (arg == "--memory-format") overrides.memory_format = parse_activation_layout(value());
     else if (!arg.empty() && arg[0] != '-' && config_path.empty()) config_path = arg;
     else CONVLAB_FAIL("unknown option '{}' (see --help)", arg);
   }
@@ -104,6 +110,8 @@ int main(int argc, char** argv) try {
   if (overrides.seed) c.train.seed_id = static_cast<int>(*overrides.seed);
   if (overrides.output) c.log.experiment_dir = *overrides.output;
   if (overrides.nondeterministic) c.train.deterministic = false;
+  if (overrides.precision) c.train.precision = *overrides.precision;
+  if (overrides.memory_format) c.train.memory_format = *overrides.memory_format;
   validate_config(c, options.config_source + " with command-line overrides");
 
   const TrainSummary summary = train(options);

@@ -26,7 +26,7 @@ std::vector<Tensor> ModelFeatureSource::device_batch(int64_t first, int64_t coun
   model_.eval();
   NoGradGuard no_grad;
   Batch input = assemble_batch(images_, order_, first, count, kernels::cifar10_augment_config(false, false, false),
-                               /*augment=*/false, 0, 0);
+                               /*augment=*/false, 0, 0, storage_);
   std::vector<Variable> features;
   nn::ForwardContext ctx;
   ctx.features = &features;
@@ -35,6 +35,11 @@ std::vector<Tensor> ModelFeatureSource::device_batch(int64_t first, int64_t coun
   for (const Variable& f : features) {
     // A copy on the same device: the Variables, and the graph they belong to, go away here.
     Tensor copy = f.value().clone();
+    if (copy.dtype() == DType::bf16) {
+      Tensor widened = Tensor::empty(copy.shape(), DType::f32, copy.device(), copy.format());
+      backend(copy.device()).convert(copy, widened);
+      copy = std::move(widened);
+    }
     out.push_back(std::move(copy).reshaped({count, f.value().numel() / count}));
   }
   return out;

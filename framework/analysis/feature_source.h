@@ -10,6 +10,7 @@
 #include "framework/core/tensor.h"
 #include "framework/nn/model.h"
 #include "framework/train/device_dataset.h"
+#include "framework/train/precision.h"
 
 namespace convlab {
 
@@ -31,7 +32,9 @@ class FeatureSource {
 
 // A model in eval mode over `images` (on the model's device), one batch at a time, so only
 // one batch of features is ever held: batch() copies them to the host, device_batch() leaves
-// them on the model's device.
+// them on the model's device. Each example's activations are flattened in memory order:
+// (C, H, W) for contiguous activations, (H, W, C) for channels_last ones -- a permutation of
+// the feature columns, to which CKA is invariant. bf16 activations are handed on as f32.
 class ModelFeatureSource final : public FeatureSource {
  public:
   ModelFeatureSource(nn::Model& model, const DeviceImageSet& images, std::string description);
@@ -41,11 +44,14 @@ class ModelFeatureSource final : public FeatureSource {
   std::vector<Tensor> batch(int64_t first, int64_t count) override;
   Device device() const override { return images_.images.device(); }
   std::vector<Tensor> device_batch(int64_t first, int64_t count) override;
+  // The storage the model is run in (f32 contiguous unless set).
+  void set_input_storage(const BatchStorage& storage) { storage_ = storage; }
 
  private:
   nn::Model& model_;
   const DeviceImageSet& images_;
   std::string description_;
+  BatchStorage storage_;
   Tensor order_;  // 0 .. n-1 on the images' device, uploaded once rather than per batch
 };
 

@@ -15,8 +15,8 @@ void check_same_device(std::initializer_list<const Tensor*> tensors, const char*
 }
 
 void check_same_shape(const Tensor& a, const Tensor& b, const char* op) {
-  CONVLAB_CHECK(a.shape() == b.shape() && a.dtype() == b.dtype(), "{}: {} and {} differ", op,
-                a.describe(), b.describe());
+  CONVLAB_CHECK(a.shape() == b.shape() && a.dtype() == b.dtype() && a.format() == b.format(), "{}: {} and {} differ",
+                op, a.describe(), b.describe());
 }
 
 void throw_not_implemented(const char* device, const char* op) {

@@ -32,7 +32,13 @@ struct SgdConfig {
 
 struct Backend {
   // ---- memory and elementwise ----
+  // Element-wise slots take operands of one shape, dtype and memory format (check_same_shape)
+  // and index them in memory order, so they run in any format. bf16 operands are read into
+  // float, computed in float and rounded once when stored (kernels/bf16.h).
   void (*fill)(Tensor& t, double value);
+  // y = x in y's dtype and memory format (same logical shape): f32, f64 and bf16 either way
+  // (to bf16 rounds to nearest even), contiguous <-> channels_last for 4-D tensors.
+  void (*convert)(const Tensor& x, Tensor& y);
   void (*add)(const Tensor& a, const Tensor& b, Tensor& out);                 // out = a + b
   void (*axpy)(double alpha, const Tensor& x, Tensor& y);                     // y += alpha x
   void (*mul)(const Tensor& a, const Tensor& b, Tensor& out);                 // out = a * b
@@ -132,6 +138,7 @@ const Backend& backend(Device device);
 
 // Checks shared by both backends.
 void check_same_device(std::initializer_list<const Tensor*> tensors, const char* op);
+// The same shape, dtype and memory format.
 void check_same_shape(const Tensor& a, const Tensor& b, const char* op);
 
 [[noreturn]] void throw_not_implemented(const char* device, const char* op);

@@ -23,6 +23,7 @@ std::unique_ptr<StepGraph> capture_step(Device, const std::function<void()>&) {
 const Backend& cuda_backend() {
   static const Backend table{
       .fill = not_implemented<"cuda-absent", "fill">,
+      .convert = not_implemented<"cuda-absent", "convert">,
       .add = not_implemented<"cuda-absent", "add">,
       .axpy = not_implemented<"cuda-absent", "axpy">,
       .mul = not_implemented<"cuda-absent", "mul">,

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 #include <numeric>
+#include <type_traits>
 
 #include "framework/backend/backend.h"
 
@@ -30,6 +31,10 @@ const char* dtype_name(DType dtype) {
   return "?";
 }
 
+const char* format_name(MemoryFormat format) {
+  return format == MemoryFormat::channels_last ? "channels_last" : "contiguous";
+}
+
 void Shape::validate() const {
   for (int64_t d : dims_) CONVLAB_CHECK(d >= 0, "negative dimension in shape {}", str());
 }
@@ -44,14 +49,19 @@ std::string Shape::str() const {
   return s + ")";
 }
 
-Tensor Tensor::empty(Shape shape, DType dtype, Device device) {
+Tensor Tensor::empty(Shape shape, DType dtype, Device device, MemoryFormat format) {
+  CONVLAB_CHECK(format == MemoryFormat::contiguous || shape.rank() == 4,
+                "a channels_last tensor is 4-D (N, C, H, W), not {}", shape.str());
   Tensor t;
   t.shape_ = std::move(shape);
   t.dtype_ = dtype;
+  t.format_ = format;
   t.context_ = &device.context();
   t.data_ = t.context_->allocate(t.nbytes());
   return t;
 }
+
+Tensor Tensor::empty_like(const Tensor& t) { return empty(t.shape_, t.dtype_, t.device(), t.format_); }
 
 Tensor Tensor::zeros(Shape shape, DType dtype, Device device) {
   return full(std::move(shape), dtype, device, 0.0);
@@ -64,7 +74,11 @@ Tensor Tensor::full(Shape shape, DType dtype, Device device, double value) {
 }
 
 Tensor::Tensor(Tensor&& other) noexcept
-    : shape_(std::move(other.shape_)), dtype_(other.dtype_), context_(other.context_), data_(other.data_) {
+    : shape_(std::move(other.shape_)),
+      dtype_(other.dtype_),
+      format_(other.format_),
+      context_(other.context_),
+      data_(other.data_) {
   other.context_ = nullptr;
   other.data_ = nullptr;
   other.shape_ = Shape();
@@ -75,6 +89,7 @@ Tensor& Tensor::operator=(Tensor&& other) noexcept {
     release();
     shape_ = std::move(other.shape_);
     dtype_ = other.dtype_;
+    format_ = other.format_;
     context_ = other.context_;
     data_ = other.data_;
     other.context_ = nullptr;
@@ -114,7 +129,7 @@ double Tensor::item() const {
     case DType::f64: return *static_cast<const double*>(data_);
     case DType::i32: return *static_cast<const int32_t*>(data_);
     case DType::u8: return *static_cast<const uint8_t*>(data_);
-    case DType::bf16: break;
+    case DType::bf16: return kernels::to_float(*static_cast<const kernels::Bf16*>(data_));
   }
   CONVLAB_FAIL("item() does not support {}", dtype_name(dtype_));
 }
@@ -134,55 +149,77 @@ void copy_bytes(void* dst, Device dst_device, const void* src, Device src_device
 }
 
 void Tensor::copy_from(const Tensor& src) {
-  CONVLAB_CHECK(shape_ == src.shape_ && dtype_ == src.dtype_, "copy from {} into {}", src.describe(), describe());
+  CONVLAB_CHECK(shape_ == src.shape_ && dtype_ == src.dtype_ && format_ == src.format_, "copy from {} into {}",
+                src.describe(), describe());
   copy_bytes(data_, device(), src.data_, src.device(), nbytes());
 }
 
 Tensor Tensor::clone() const { return to(device()); }
 
 Tensor Tensor::to(Device target) const {
-  Tensor out = empty(shape_, dtype_, target);
+  Tensor out = empty(shape_, dtype_, target, format_);
   out.copy_from(*this);
   return out;
 }
 
 namespace {
+
+// Element conversion through double (exact for every source type); to bf16 through float,
+// rounding to nearest even as the devices do.
 template <class Dst>
-void convert_into(const Tensor& src, Dst* dst) {
-  const int64_t n = src.numel();
-  switch (src.dtype()) {
-    case DType::f32: std::copy_n(src.host<float>(), n, dst); return;
-    case DType::f64: std::copy_n(src.host<double>(), n, dst); return;
-    case DType::i32: std::copy_n(src.host<int32_t>(), n, dst); return;
-    case DType::u8: std::copy_n(src.host<uint8_t>(), n, dst); return;
-    case DType::bf16: break;
-  }
-  CONVLAB_FAIL("no conversion from {}", dtype_name(src.dtype()));
+Dst convert_value(double v) {
+  if constexpr (std::is_same_v<Dst, kernels::Bf16>) return kernels::to_bf16(static_cast<float>(v));
+  else return static_cast<Dst>(v);
 }
+
+template <class Src>
+double value_of(Src v) {
+  if constexpr (std::is_same_v<Src, kernels::Bf16>) return kernels::to_float(v);
+  else return static_cast<double>(v);
+}
+
+template <class F>
+void dispatch_any(DType dtype, F&& f) {
+  switch (dtype) {
+    case DType::f32: f(float{}); return;
+    case DType::f64: f(double{}); return;
+    case DType::i32: f(int32_t{}); return;
+    case DType::u8: f(uint8_t{}); return;
+    case DType::bf16: f(kernels::Bf16{}); return;
+  }
+  CONVLAB_FAIL("unknown dtype");
+}
+
 }  // namespace
 
 Tensor Tensor::to(DType target) const {
-  Tensor out = empty(shape_, target, device());
-  switch (target) {
-    case DType::f32: convert_into(*this, out.host<float>()); break;
-    case DType::f64: convert_into(*this, out.host<double>()); break;
-    case DType::i32: convert_into(*this, out.host<int32_t>()); break;
-    case DType::u8: convert_into(*this, out.host<uint8_t>()); break;
-    case DType::bf16: CONVLAB_FAIL("no conversion to bf16 yet");
-  }
+  Tensor out = empty(shape_, target, device(), format_);
+  const int64_t n = numel();
+  dispatch_any(dtype_, [&]<class Src>(Src) {
+    dispatch_any(target, [&]<class Dst>(Dst) {
+      const Src* src = host<Src>();
+      Dst* dst = out.host<Dst>();
+      for (int64_t i = 0; i < n; ++i) dst[i] = convert_value<Dst>(value_of(src[i]));
+    });
+  });
   return out;
 }
 
 Tensor Tensor::reshaped(Shape shape) && {
   CONVLAB_CHECK(shape.numel() == numel(), "cannot reshape {} to {}", describe(), shape.str());
+  CONVLAB_CHECK(!channels_last() || (shape.rank() == 2 && shape[0] == shape_[0]),
+                "a channels_last tensor {} flattens only to (N, C H W), not {}: convert it first", describe(),
+                shape.str());
   Tensor out = std::move(*this);
   out.shape_ = std::move(shape);
+  out.format_ = MemoryFormat::contiguous;
   return out;
 }
 
 std::string Tensor::describe() const {
   if (!context_) return "(empty tensor)";
-  return fmt::format("{} {} on {}", dtype_name(dtype_), shape_.str(), context_->name());
+  return fmt::format("{} {}{} on {}", dtype_name(dtype_), shape_.str(), channels_last() ? " channels_last" : "",
+                     context_->name());
 }
 
 }  // namespace convlab

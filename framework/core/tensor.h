@@ -9,9 +9,12 @@
 
 #include "framework/core/device.h"
 #include "framework/core/error.h"
+#include "kernels/bf16.h"
 
 namespace convlab {
 
+// bf16 tensors hold kernels::Bf16 values (rounding in kernels/bf16.h): a storage type whose
+// arithmetic runs in float on both devices.
 enum class DType { f32, f64, i32, u8, bf16 };
 
 size_t dtype_size(DType dtype);
@@ -22,6 +25,14 @@ template <> constexpr DType dtype_of<float>() { return DType::f32; }
 template <> constexpr DType dtype_of<double>() { return DType::f64; }
 template <> constexpr DType dtype_of<int32_t>() { return DType::i32; }
 template <> constexpr DType dtype_of<uint8_t>() { return DType::u8; }
+template <> constexpr DType dtype_of<kernels::Bf16>() { return DType::bf16; }
+
+// How a 4-D tensor's elements lie in memory. The shape is always the logical (N, C, H, W)
+// (for weights (K, C, R, S)); `contiguous` stores it row-major (NCHW), `channels_last` as
+// (N, H, W, C) (weights (K, R, S, C)): cuDNN's fast tensor-core layout. Ops state which
+// formats they take; changing format is an explicit op (Backend::convert), never hidden.
+enum class MemoryFormat { contiguous, channels_last };
+const char* format_name(MemoryFormat format);
 
 class Shape {
  public:
@@ -44,7 +55,9 @@ class Shape {
 class Tensor {
  public:
   Tensor() = default;  // an empty tensor: defined() is false
-  static Tensor empty(Shape shape, DType dtype, Device device);
+  static Tensor empty(Shape shape, DType dtype, Device device, MemoryFormat format = MemoryFormat::contiguous);
+  // The shape, dtype, device and format of t, uninitialised.
+  static Tensor empty_like(const Tensor& t);
   static Tensor zeros(Shape shape, DType dtype, Device device);
   static Tensor full(Shape shape, DType dtype, Device device, double value);
   // A CPU tensor holding `values`.
@@ -63,6 +76,8 @@ class Tensor {
   int64_t rank() const { return shape_.rank(); }
   int64_t numel() const { return shape_.numel(); }
   DType dtype() const { return dtype_; }
+  MemoryFormat format() const { return format_; }
+  bool channels_last() const { return format_ == MemoryFormat::channels_last; }
   Device device() const;
   size_t nbytes() const { return static_cast<size_t>(numel()) * dtype_size(dtype_); }
 
@@ -75,17 +90,20 @@ class Tensor {
   template <class T> T* host() { check_host(); return data<T>(); }
   template <class T> const T* host() const { check_host(); return data<T>(); }
   template <class T> std::vector<T> to_vector() const;  // CPU tensors only
-  double item() const;                                   // CPU, one element, f32/f64/i32/u8
+  double item() const;                                   // CPU, one element, any dtype
 
   // Explicit copies.
   Tensor clone() const;
   Tensor to(Device device) const;
-  Tensor to(DType dtype) const;  // CPU conversion between f32/f64/i32/u8
-  void copy_from(const Tensor& src);  // same shape and dtype, any devices
-  // The same memory under another shape with the same number of elements.
+  // CPU conversion between any two dtypes (to bf16 rounds to nearest even); keeps the format.
+  Tensor to(DType dtype) const;
+  void copy_from(const Tensor& src);  // same shape, dtype and format, any devices
+  // The same memory under another shape with the same number of elements, contiguous. A
+  // channels_last (N, C, H, W) tensor may only become (N, C H W), whose rows then hold each
+  // example in memory order, (H, W, C): what feature extraction flattens.
   Tensor reshaped(Shape shape) &&;
 
-  std::string describe() const;  // "f32 (2, 3) on cpu"
+  std::string describe() const;  // "f32 (2, 3) on cpu", "bf16 (8, 3, 32, 32) channels_last on cuda:0 (...)"
 
  private:
   void check_dtype(DType expected) const;
@@ -94,6 +112,7 @@ class Tensor {
 
   Shape shape_;
   DType dtype_ = DType::f32;
+  MemoryFormat format_ = MemoryFormat::contiguous;
   DeviceContext* context_ = nullptr;
   void* data_ = nullptr;
 };

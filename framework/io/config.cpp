@@ -155,6 +155,30 @@ struct Codec<WeightDecayMode> {
   static std::string write(WeightDecayMode mode) { return to_string(mode); }
 };
 
+template <>
+struct Codec<Precision> {
+  static std::string type() { return "fp32|tf32|bf16"; }
+  static Precision read(const YAML::Node& node, const Where& where) {
+    const std::string text = Codec<std::string>::read(node, where);
+    for (const Precision p : {Precision::fp32, Precision::tf32, Precision::bf16})
+      if (text == to_string(p)) return p;
+    fail(where, fmt::format("expected fp32, tf32 or bf16, got '{}'", text));
+  }
+  static std::string write(Precision p) { return to_string(p); }
+};
+
+template <>
+struct Codec<ActivationLayout> {
+  static std::string type() { return "auto|nchw|nhwc"; }
+  static ActivationLayout read(const YAML::Node& node, const Where& where) {
+    const std::string text = Codec<std::string>::read(node, where);
+    for (const ActivationLayout l : {ActivationLayout::auto_, ActivationLayout::nchw, ActivationLayout::nhwc})
+      if (text == to_string(l)) return l;
+    fail(where, fmt::format("expected auto, nchw or nhwc, got '{}'", text));
+  }
+  static std::string write(ActivationLayout l) { return to_string(l); }
+};
+
 template <class E>
 struct Codec<std::vector<E>> {
   static std::string type() { return "list of " + Codec<E>::type(); }
@@ -228,6 +252,12 @@ const std::vector<KeySpec>& key_table() {
            "CUDA: only deterministic cuDNN algorithms, so a run repeats bit for bit; false also admits faster "
            "non-deterministic ones (--nondeterministic)",
            true),
+      spec("train_config", &C::train, "precision", &T::precision,
+           "fp32 (strict), tf32 (fp32 data, TF32 tensor cores) or bf16 (bf16 activations and weight copies, fp32 "
+           "master weights, statistics and loss)",
+           true),
+      spec("train_config", &C::train, "memory_format", &T::memory_format,
+           "activations in nchw or nhwc (channels_last); auto = nhwc for bf16 on CUDA, else nchw", true),
       spec("log_config", &C::log, "experiment_dir", &L::experiment_dir, "folder for this run's checkpoints, metrics and plots"),
       spec("log_config", &C::log, "time_to_track", &L::time_to_track, "time counters stored with each metrics row: num_updates, num_epochs"),
       spec("log_config", &C::log, "what_to_track", &L::what_to_track,
@@ -331,6 +361,36 @@ void check_values(const TrainConfig& config, const std::string& source, const st
 }
 
 }  // namespace
+
+std::string to_string(Precision precision) {
+  switch (precision) {
+    case Precision::fp32: return "fp32";
+    case Precision::tf32: return "tf32";
+    case Precision::bf16: return "bf16";
+  }
+  CONVLAB_FAIL("unknown Precision {}", static_cast<int>(precision));
+}
+
+std::string to_string(ActivationLayout layout) {
+  switch (layout) {
+    case ActivationLayout::auto_: return "auto";
+    case ActivationLayout::nchw: return "nchw";
+    case ActivationLayout::nhwc: return "nhwc";
+  }
+  CONVLAB_FAIL("unknown ActivationLayout {}", static_cast<int>(layout));
+}
+
+Precision parse_precision(const std::string& text) {
+  for (const Precision p : {Precision::fp32, Precision::tf32, Precision::bf16})
+    if (text == to_string(p)) return p;
+  CONVLAB_FAIL("--precision is fp32, tf32 or bf16, not '{}'", text);
+}
+
+ActivationLayout parse_activation_layout(const std::string& text) {
+  for (const ActivationLayout l : {ActivationLayout::auto_, ActivationLayout::nchw, ActivationLayout::nhwc})
+    if (text == to_string(l)) return l;
+  CONVLAB_FAIL("--memory-format is auto, nchw or nhwc, not '{}'", text);
+}
 
 std::string to_string(WeightDecayMode mode) {
   switch (mode) {

@@ -17,6 +17,16 @@ enum class WeightDecayMode {
   decoupled,  // convlab extension: the decay is applied in the update step, not through the gradient
 };
 
+// The arithmetic of training (convlab extension). fp32: strict fp32 convolutions; tf32: fp32
+// data, TF32 tensor cores for convolutions and GEMMs (the default); bf16: bf16 activations and
+// working copies of the weights, fp32 master weights, momentum, BatchNorm statistics, loss
+// and reductions.
+enum class Precision { fp32, tf32, bf16 };
+
+// The memory format of activations (convlab extension): auto is channels_last (NHWC, cuDNN's
+// tensor-core layout) for bf16 on CUDA and contiguous (NCHW) otherwise.
+enum class ActivationLayout { auto_, nchw, nhwc };
+
 struct TrainSection {
   int seed_id = 0;
   double max_norm = 2.0;  // global L2 norm the gradient is clipped to; 0 = no clipping
@@ -35,6 +45,8 @@ struct TrainSection {
   // convlab extension: on CUDA, only deterministic cuDNN algorithms (the same run repeats
   // bit for bit); false also admits non-deterministic ones when they time faster.
   bool deterministic = true;
+  Precision precision = Precision::tf32;                  // convlab extension
+  ActivationLayout memory_format = ActivationLayout::auto_;  // convlab extension
 
   bool operator==(const TrainSection&) const = default;
 };
@@ -73,6 +85,10 @@ struct TrainConfig {
 };
 
 std::string to_string(WeightDecayMode mode);
+std::string to_string(Precision precision);
+std::string to_string(ActivationLayout layout);
+Precision parse_precision(const std::string& text);         // fp32, tf32 or bf16, else an error
+ActivationLayout parse_activation_layout(const std::string& text);  // auto, nchw or nhwc
 
 // Reads and validates a config file. Errors name the file, the line where yaml-cpp knows
 // it, and the key.

@@ -13,7 +13,12 @@ Conv2d::Conv2d(const Conv2dOptions& o, uint64_t seed, uint32_t init_id, DType dt
   if (o.bias) bias_ = &register_parameter("bias", Tensor::zeros({o.out_channels}, dtype, cpu()));
 }
 
-Variable Conv2d::forward(const Variable& x, ForwardContext&) { return ops::conv2d(x, weight_, bias_, spec_); }
+// The weight is the f32 master. A bf16 or channels_last input gets a working copy of it in its
+// dtype and format: an explicit, recorded conversion, whose backward turns the gradient back
+// into the master's dtype and layout. The bias stays f32.
+Variable Conv2d::forward(const Variable& x, ForwardContext&) {
+  return ops::conv2d(x, ops::convert(weight_, x.dtype(), x.value().format()), bias_, spec_);
+}
 
 Linear::Linear(const LinearOptions& o, uint64_t seed, uint32_t init_id, DType dtype)
     : weight_(register_parameter("weight", Tensor::empty({o.out_features, o.in_features}, dtype, cpu()))) {

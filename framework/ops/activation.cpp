@@ -10,7 +10,7 @@ struct ReluNode : Node {
   std::vector<Tensor> backward(const Tensor& grad_y) override {
     const Tensor& y = output_value();
     std::vector<Tensor> grads(1);
-    grads[0] = Tensor::empty(y.shape(), y.dtype(), y.device());
+    grads[0] = Tensor::empty_like(y);
     backend(y.device()).relu_backward(y, grad_y, grads[0]);
     return grads;
   }
@@ -22,7 +22,7 @@ struct DropoutNode : Node {
   const char* name() const override { return "dropout"; }
   std::vector<Tensor> backward(const Tensor& grad_y) override {
     std::vector<Tensor> grads(1);
-    grads[0] = Tensor::empty(grad_y.shape(), grad_y.dtype(), grad_y.device());
+    grads[0] = Tensor::empty_like(grad_y);
     backend(grad_y.device()).dropout_backward(grad_y, p, key, grads[0]);
     return grads;
   }
@@ -31,7 +31,7 @@ struct DropoutNode : Node {
 }  // namespace
 
 Variable relu(const Variable& x) {
-  Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
+  Tensor y = Tensor::empty_like(x.value());
   backend(x.device()).relu_forward(x.value(), y);
   return make_result(std::move(y), std::make_shared<ReluNode>(), {&x});
 }
@@ -39,7 +39,7 @@ Variable relu(const Variable& x) {
 Variable dropout(const Variable& x, double p, RandomKey key) {
   CONVLAB_CHECK(p >= 0 && p < 1, "dropout probability {} is outside [0, 1)", p);
   if (p == 0) return x;
-  Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
+  Tensor y = Tensor::empty_like(x.value());
   backend(x.device()).dropout_forward(x.value(), p, key, y);
   auto node = std::make_shared<DropoutNode>();
   node->p = p;

@@ -5,7 +5,7 @@
 namespace convlab::ops {
 namespace {
 
-Tensor empty_like(const Tensor& t) { return Tensor::empty(t.shape(), t.dtype(), t.device()); }
+Tensor empty_like(const Tensor& t) { return Tensor::empty_like(t); }
 
 struct AddNode : Node {
   const char* name() const override { return "add"; }
@@ -61,18 +61,37 @@ struct ScaleNode : Node {
   const char* name() const override { return "scale"; }
   std::vector<Tensor> backward(const Tensor& g) override {
     std::vector<Tensor> grads(1);
-    grads[0] = Tensor::zeros(g.shape(), g.dtype(), g.device());
+    grads[0] = Tensor::empty_like(g);
+    backend(g.device()).fill(grads[0], 0.0);
     backend(g.device()).axpy(alpha, g, grads[0]);
+    return grads;
+  }
+};
+
+struct ConvertNode : Node {
+  DType input_dtype = DType::f32;
+  MemoryFormat input_format = MemoryFormat::contiguous;
+  const char* name() const override { return "convert"; }
+  std::vector<Tensor> backward(const Tensor& g) override {
+    std::vector<Tensor> grads(1);
+    grads[0] = Tensor::empty(g.shape(), input_dtype, g.device(), input_format);
+    backend(g.device()).convert(g, grads[0]);
     return grads;
   }
 };
 
 struct ReshapeNode : Node {
   Shape input_shape;
+  MemoryFormat input_format = MemoryFormat::contiguous;
   const char* name() const override { return "reshape"; }
   std::vector<Tensor> backward(const Tensor& g) override {
     std::vector<Tensor> grads;
-    grads.push_back(g.clone().reshaped(input_shape));
+    if (input_format == MemoryFormat::contiguous) {
+      grads.push_back(g.clone().reshaped(input_shape));
+    } else {  // the flattened rows were the input's memory order: the same bytes, channels_last again
+      grads.push_back(Tensor::empty(input_shape, g.dtype(), g.device(), input_format));
+      copy_bytes(grads[0].raw(), g.device(), g.raw(), g.device(), g.nbytes());
+    }
     return grads;
   }
 };
@@ -92,7 +111,8 @@ Variable mul(const Variable& a, const Variable& b) {
 }
 
 Variable scale(const Variable& x, double alpha) {
-  Tensor out = Tensor::zeros(x.shape(), x.dtype(), x.device());
+  Tensor out = Tensor::empty_like(x.value());
+  backend(x.device()).fill(out, 0.0);
   backend(x.device()).axpy(alpha, x.value(), out);
   auto node = std::make_shared<ScaleNode>();
   node->alpha = alpha;
@@ -114,7 +134,18 @@ Variable sum_squares(const Variable& x) {
 Variable reshape(const Variable& x, Shape shape) {
   auto node = std::make_shared<ReshapeNode>();
   node->input_shape = x.shape();
+  node->input_format = x.value().format();
   return make_result(x.value().clone().reshaped(std::move(shape)), std::move(node), {&x});
+}
+
+Variable convert(const Variable& x, DType dtype, MemoryFormat format) {
+  if (x.dtype() == dtype && x.value().format() == format) return x;
+  Tensor y = Tensor::empty(x.shape(), dtype, x.device(), format);
+  backend(x.device()).convert(x.value(), y);
+  auto node = std::make_shared<ConvertNode>();
+  node->input_dtype = x.dtype();
+  node->input_format = x.value().format();
+  return make_result(std::move(y), std::move(node), {&x});
 }
 
 Variable flatten(const Variable& x) {

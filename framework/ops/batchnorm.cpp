@@ -12,7 +12,7 @@ struct BatchNormNode : Node {
     const Tensor& x = inputs[0]->value;
     const Tensor& gamma = inputs[1]->value;
     std::vector<Tensor> grads(3);
-    grads[0] = Tensor::empty(x.shape(), x.dtype(), x.device());
+    grads[0] = Tensor::empty_like(x);
     grads[1] = Tensor::empty(gamma.shape(), gamma.dtype(), gamma.device());
     grads[2] = Tensor::empty(gamma.shape(), gamma.dtype(), gamma.device());
     backend(x.device()).batchnorm_backward(x, relu ? &output_value() : nullptr, gamma, saved_mean, saved_inv_std,
@@ -34,7 +34,7 @@ Variable batchnorm(const Variable& x, const Variable& gamma, const Variable& bet
   const Tensor& xv = x.value();
   CONVLAB_CHECK(xv.rank() == 4, "batchnorm2d: input {} must be (N, C, H, W)", xv.describe());
   check_same_device({&xv, &gamma.value(), &beta.value(), &running_mean, &running_var}, "batchnorm2d");
-  Tensor y = Tensor::empty(xv.shape(), xv.dtype(), xv.device());
+  Tensor y = Tensor::empty_like(xv);
   const Backend& be = backend(xv.device());
   if (!training) {
     be.batchnorm_forward_eval(xv, gamma.value(), beta.value(), running_mean, running_var, eps, relu, y);
@@ -42,8 +42,9 @@ Variable batchnorm(const Variable& x, const Variable& gamma, const Variable& bet
   }
   auto node = std::make_shared<BatchNormNode>();
   node->relu = relu;
-  node->saved_mean = Tensor::empty({xv.dim(1)}, xv.dtype(), xv.device());
-  node->saved_inv_std = Tensor::empty({xv.dim(1)}, xv.dtype(), xv.device());
+  // Statistics in the parameters' dtype (f32 for bf16 activations).
+  node->saved_mean = Tensor::empty({xv.dim(1)}, gamma.dtype(), xv.device());
+  node->saved_inv_std = Tensor::empty({xv.dim(1)}, gamma.dtype(), xv.device());
   be.batchnorm_forward_train(xv, gamma.value(), beta.value(), eps, momentum, relu, y, node->saved_mean,
                              node->saved_inv_std, running_mean, running_var);
   return make_result(std::move(y), std::move(node), {&x, &gamma, &beta});

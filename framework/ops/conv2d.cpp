@@ -14,15 +14,15 @@ struct Conv2dNode : Node {
     const Backend& be = backend(grad_y.device());
     std::vector<Tensor> grads(inputs.size());
     if (inputs[0]->requires_grad) {
-      grads[0] = Tensor::empty(x.shape(), x.dtype(), x.device());
+      grads[0] = Tensor::empty_like(x);
       be.conv2d_backward_data(w, grad_y, grads[0], geometry);
     }
     if (inputs[1]->requires_grad) {
-      grads[1] = Tensor::empty(w.shape(), w.dtype(), w.device());
+      grads[1] = Tensor::empty_like(w);
       be.conv2d_backward_filter(x, grad_y, grads[1], geometry);
     }
     if (has_bias && inputs[2]->requires_grad) {
-      grads[2] = Tensor::empty(inputs[2]->value.shape(), w.dtype(), w.device());
+      grads[2] = Tensor::empty_like(inputs[2]->value);  // f32 (the bias stays f32 for bf16 data)
       be.conv2d_backward_bias(grad_y, grads[2]);
     }
     return grads;
@@ -42,7 +42,7 @@ Variable conv2d(const Variable& x, const Variable& weight, const Variable* bias,
                                       spec.stride, spec.padding, spec.pad);
   node->has_bias = bias != nullptr;
   const ConvGeometry& g = node->geometry;
-  Tensor y = Tensor::empty({g.batch, g.out_channels, g.out_h, g.out_w}, xv.dtype(), xv.device());
+  Tensor y = Tensor::empty({g.batch, g.out_channels, g.out_h, g.out_w}, xv.dtype(), xv.device(), xv.format());
   backend(xv.device()).conv2d_forward(xv, wv, bias ? &bias->value() : nullptr, y, g);
   return make_result(std::move(y), std::move(node), {&x, &weight, bias});
 }

@@ -35,7 +35,8 @@ Variable relu(const Variable& x);
 // when p == 0.
 Variable dropout(const Variable& x, double p, RandomKey key);
 
-Variable global_avg_pool(const Variable& x);  // (N, C, H, W) -> (N, C)
+// (N, C, H, W) -> (N, C), in x's dtype (f32 for bf16 x: reductions and the loss stay float).
+Variable global_avg_pool(const Variable& x);
 
 // Mean softmax cross-entropy of logits (N, K) against labels (N) i32 -> (1)
 Variable softmax_cross_entropy(const Variable& logits, const Tensor& labels);
@@ -46,6 +47,10 @@ Variable scale(const Variable& x, double alpha);
 Variable sum(const Variable& x);          // -> (1)
 Variable sum_squares(const Variable& x);  // -> (1), for the L2 penalty
 Variable reshape(const Variable& x, Shape shape);
+// x in another dtype and/or memory format (f32/f64/bf16; contiguous/channels_last): the
+// explicit conversion, e.g. a bf16 channels_last working copy of an f32 weight. Its backward
+// converts the gradient back to x's dtype and format.
+Variable convert(const Variable& x, DType dtype, MemoryFormat format);
 Variable flatten(const Variable& x);      // (N, ...) -> (N, rest)
 
 }  // namespace convlab::ops

@@ -6,10 +6,12 @@ namespace {
 
 struct GlobalAvgPoolNode : Node {
   Shape input_shape;
+  DType input_dtype = DType::f32;
+  MemoryFormat input_format = MemoryFormat::contiguous;
   const char* name() const override { return "global_avg_pool"; }
   std::vector<Tensor> backward(const Tensor& grad_y) override {
     std::vector<Tensor> grads(1);
-    grads[0] = Tensor::empty(input_shape, grad_y.dtype(), grad_y.device());
+    grads[0] = Tensor::empty(input_shape, input_dtype, grad_y.device(), input_format);
     backend(grad_y.device()).global_avg_pool_backward(grad_y, grads[0]);
     return grads;
   }
@@ -31,10 +33,14 @@ struct SoftmaxXentNode : Node {
 
 Variable global_avg_pool(const Variable& x) {
   CONVLAB_CHECK(x.value().rank() == 4, "global_avg_pool: input {} must be (N, C, H, W)", x.value().describe());
-  Tensor y = Tensor::empty({x.shape()[0], x.shape()[1]}, x.dtype(), x.device());
+  // The pooled values are f32 for bf16 activations: the loss and what follows stay in float.
+  const DType out_dtype = x.dtype() == DType::bf16 ? DType::f32 : x.dtype();
+  Tensor y = Tensor::empty({x.shape()[0], x.shape()[1]}, out_dtype, x.device());
   backend(x.device()).global_avg_pool_forward(x.value(), y);
   auto node = std::make_shared<GlobalAvgPoolNode>();
   node->input_shape = x.shape();
+  node->input_dtype = x.dtype();
+  node->input_format = x.value().format();
   return make_result(std::move(y), std::move(node), {&x});
 }
 

@@ -14,11 +14,13 @@ Tensor identity_order(int64_t count, Device device) {
 }
 
 Batch assemble_batch(const DeviceImageSet& data, const Tensor& order, int64_t first, int64_t count,
-                     const kernels::AugmentConfig& config, bool augment, uint64_t seed, uint32_t epoch) {
+                     const kernels::AugmentConfig& config, bool augment, uint64_t seed, uint32_t epoch,
+                     const BatchStorage& storage) {
   CONVLAB_CHECK(first >= 0 && count > 0 && first + count <= order.numel(), "batch [{}, {}) outside an order of {}",
                 first, first + count, order.numel());
   const Device device = data.images.device();
-  Batch batch{Tensor::empty({count, 3, 32, 32}, DType::f32, device), Tensor::empty({count}, DType::i32, device)};
+  Batch batch{Tensor::empty({count, 3, 32, 32}, storage.dtype, device, storage.format),
+              Tensor::empty({count}, DType::i32, device)};
   backend(device).gather_batch(data.images, data.labels, order, first, config, augment, seed, epoch, batch.images,
                                batch.labels);
   return batch;

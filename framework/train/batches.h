@@ -7,11 +7,12 @@
 
 #include "framework/backend/backend.h"
 #include "framework/train/device_dataset.h"
+#include "framework/train/precision.h"
 
 namespace convlab {
 
 struct Batch {
-  Tensor images;  // (B, 3, 32, 32) f32
+  Tensor images;  // (B, 3, 32, 32): f32 unless asked otherwise, contiguous or channels_last
   Tensor labels;  // (B) i32
 };
 
@@ -23,7 +24,9 @@ Tensor identity_order(int64_t count, Device device);
 // Examples order[first .. first + count) gathered from `data` (order on data's device). With
 // `augment`, each example is cropped, flipped and cut out as kernels/augment.h draws it for
 // (seed, epoch, its index in `data`).
+// The images are written in `storage` directly (bf16 rounded once from the normalised float).
 Batch assemble_batch(const DeviceImageSet& data, const Tensor& order, int64_t first, int64_t count,
-                     const kernels::AugmentConfig& config, bool augment, uint64_t seed, uint32_t epoch);
+                     const kernels::AugmentConfig& config, bool augment, uint64_t seed, uint32_t epoch,
+                     const BatchStorage& storage = {});
 
 }  // namespace convlab

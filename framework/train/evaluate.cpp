@@ -8,7 +8,7 @@
 namespace convlab {
 
 EvalResult evaluate(nn::Model& model, const DeviceImageSet& data, int64_t batch_size,
-                    const kernels::AugmentConfig& config) {
+                    const kernels::AugmentConfig& config, const BatchStorage& storage) {
   CONVLAB_CHECK(data.size() > 0 && batch_size > 0, "evaluation needs examples ({}) and a batch size ({})",
                 data.size(), batch_size);
   model.eval();
@@ -23,7 +23,7 @@ EvalResult evaluate(nn::Model& model, const DeviceImageSet& data, int64_t batch_
   nn::ForwardContext ctx;
   for (int64_t first = 0; first < data.size(); first += batch_size) {
     const int64_t count = std::min(batch_size, data.size() - first);
-    Batch batch = assemble_batch(data, order, first, count, config, /*augment=*/false, 0, 0);
+    Batch batch = assemble_batch(data, order, first, count, config, /*augment=*/false, 0, 0, storage);
     const Variable logits = model.forward(Variable(std::move(batch.images)), ctx);
     const Variable loss = ops::softmax_cross_entropy(logits, batch.labels);
     be.axpy(static_cast<double>(count), loss.value(), loss_sum);

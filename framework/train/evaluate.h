@@ -4,6 +4,7 @@
 
 #include "framework/nn/model.h"
 #include "framework/train/device_dataset.h"
+#include "framework/train/precision.h"
 #include "kernels/augment.h"
 
 namespace convlab {
@@ -16,6 +17,6 @@ struct EvalResult {
 
 // Leaves the model in eval mode; callers switch back with train().
 EvalResult evaluate(nn::Model& model, const DeviceImageSet& data, int64_t batch_size,
-                    const kernels::AugmentConfig& config);
+                    const kernels::AugmentConfig& config, const BatchStorage& storage = {});
 
 }  // namespace convlab

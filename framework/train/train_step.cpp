@@ -21,7 +21,7 @@ TrainStep::TrainStep(nn::Model& model, optim::Sgd& sgd, StepOptions options, Dev
       counter_(Tensor::full({1}, DType::i32, device, static_cast<double>(updates_done))) {
   CONVLAB_CHECK(!options.use_graph || device.is_cuda(), "CUDA graphs need --device cuda");
   if (options.use_graph) {
-    input_images_ = Tensor::empty({options.batch_size, 3, 32, 32}, DType::f32, device);
+    input_images_ = Tensor::empty({options.batch_size, 3, 32, 32}, options.input.dtype, device, options.input.format);
     input_labels_ = Tensor::empty({options.batch_size}, DType::i32, device);
   }
 }

@@ -13,6 +13,7 @@
 #include "framework/nn/model.h"
 #include "framework/optim/sgd.h"
 #include "framework/train/batches.h"
+#include "framework/train/precision.h"
 
 namespace convlab {
 
@@ -24,6 +25,7 @@ struct StepOptions {
   uint64_t seed = 0;      // keys dropout
   int64_t batch_size = 0; // the full batch size (graph replays need a fixed shape)
   bool use_graph = false;
+  BatchStorage input;     // the storage batches come in (graph replays read them from a fixed buffer)
 };
 
 class TrainStep {

@@ -63,8 +63,10 @@ TrainSummary train(const TrainOptions& options) {
   CudaOptions cuda_options;
   cuda_options.deterministic = tc.deterministic;
   cuda_options.sync_each_op = options.sync_each_op;
+  cuda_options.allow_tf32 = tc.precision != Precision::fp32;
   const DeviceHandle handle(options.device, cuda_options);
   const Device device = handle.device();
+  const PrecisionPlan precision = precision_plan(tc.precision, tc.memory_format, device);
   const fs::path source = find_cifar10(options.data);
   const Cifar10 cifar = load_cifar10(source, options.cache_dir.empty() ? default_cache_dir() : options.cache_dir);
   const uint64_t seed = static_cast<uint64_t>(tc.seed_id);
@@ -91,7 +93,8 @@ TrainSummary train(const TrainOptions& options) {
                                           steps_per_epoch};
   const kernels::AugmentConfig augment =
       kernels::cifar10_augment_config(tc.use_augment, tc.use_augment, tc.use_augment && tc.use_cutout);
-  say(fmt::format("model: {}, {} parameters, on {}", model->description(), model->parameter_count(), device.name()));
+  say(fmt::format("model: {}, {} parameters, on {}, {}", model->description(), model->parameter_count(),
+                  device.name(), describe(precision)));
 
   // Start or resume.
   int64_t epoch = 0, updates = 0;
@@ -127,6 +130,7 @@ TrainSummary train(const TrainOptions& options) {
   step_options.seed = seed;
   step_options.batch_size = batch_size;
   step_options.use_graph = options.cuda_graph && device.is_cuda();
+  step_options.input = precision.batch;
   TrainStep step(*model, sgd, step_options, device, updates);
 
   while (epoch < tc.num_epochs && epoch != options.stop_after_epoch) {
@@ -144,7 +148,8 @@ TrainSummary train(const TrainOptions& options) {
       const double rate = schedule.lr(updates);
       if (rate != last_lr) step.set_lr(rate);  // the milestones fall on epoch boundaries
       last_lr = rate;
-      step.run(assemble_batch(train_set, order, first, count, augment, tc.use_augment, seed, static_cast<uint32_t>(epoch)));
+      step.run(assemble_batch(train_set, order, first, count, augment, tc.use_augment, seed,
+                              static_cast<uint32_t>(epoch), precision.batch));
       ++updates;
       seen += count;
       if (bar.due()) bar.update(s + 1, step.mean_loss(seen), step.accuracy(seen));
@@ -158,7 +163,7 @@ TrainSummary train(const TrainOptions& options) {
                    epoch - 1);
     }
     const double train_seconds = std::chrono::duration<double>(Clock::now() - epoch_start).count();
-    const EvalResult test = evaluate(*model, test_set, options.eval_batch, augment);
+    const EvalResult test = evaluate(*model, test_set, options.eval_batch, augment, precision.batch);
     EpochMetrics row;
     row.epoch = epoch;
     row.updates = updates;

@@ -1,5 +1,5 @@
-// CPU batch normalisation over (N, H, W) per channel; channels run in parallel, each summed
-// in double in a fixed order.
+// CPU batch normalisation over (N, H, W) per channel, in either memory format; channels run
+// in parallel, each summed in double in a fixed order (the same order in both formats).
 #include "framework/backend/cpu/cpu_common.h"
 #include "framework/backend/cpu/cpu_ops.h"
 #include "kernels/activation.h"
@@ -8,11 +8,19 @@
 namespace convlab::backend_cpu {
 namespace {
 
+// (N, C, plane) in either memory format: element i of the plane of (n, c).
 struct Layout {
   int64_t batch, channels, plane;
-  explicit Layout(const Tensor& x) : batch(x.dim(0)), channels(x.dim(1)), plane(x.numel() / (x.dim(0) * x.dim(1))) {}
+  bool channels_last;
+  explicit Layout(const Tensor& x)
+      : batch(x.dim(0)),
+        channels(x.dim(1)),
+        plane(x.numel() / (x.dim(0) * x.dim(1))),
+        channels_last(x.channels_last()) {}
   int64_t count() const { return batch * plane; }
-  int64_t offset(int64_t n, int64_t c) const { return (n * channels + c) * plane; }
+  int64_t at(int64_t n, int64_t c, int64_t i) const {
+    return channels_last ? (n * plane + i) * channels + c : (n * channels + c) * plane + i;
+  }
 };
 
 void check_channels(const Tensor& x, std::initializer_list<const Tensor*> per_channel, const char* op) {
@@ -37,12 +45,12 @@ void batchnorm_forward_train(const Tensor& x, const Tensor& gamma, const Tensor&
     for (int64_t c = 0; c < l.channels; ++c) {
       double total = 0;
       for (int64_t n = 0; n < l.batch; ++n)
-        for (int64_t i = 0; i < l.plane; ++i) total += px[l.offset(n, c) + i];
+        for (int64_t i = 0; i < l.plane; ++i) total += px[l.at(n, c, i)];
       const double mean = total / l.count();
       double squares = 0;
       for (int64_t n = 0; n < l.batch; ++n)
         for (int64_t i = 0; i < l.plane; ++i) {
-          const double d = px[l.offset(n, c) + i] - mean;
+          const double d = px[l.at(n, c, i)] - mean;
           squares += d * d;
         }
       const T variance = static_cast<T>(squares / l.count());
@@ -51,8 +59,8 @@ void batchnorm_forward_train(const Tensor& x, const Tensor& gamma, const Tensor&
       const T g = gamma.host<T>()[c], b = beta.host<T>()[c];
       for (int64_t n = 0; n < l.batch; ++n)
         for (int64_t i = 0; i < l.plane; ++i) {
-          const T z = kernels::batchnorm_apply(px[l.offset(n, c) + i], m, inv_std, g, b);
-          py[l.offset(n, c) + i] = relu ? kernels::relu(z) : z;
+          const T z = kernels::batchnorm_apply(px[l.at(n, c, i)], m, inv_std, g, b);
+          py[l.at(n, c, i)] = relu ? kernels::relu(z) : z;
         }
       saved_mean.host<T>()[c] = m;
       saved_inv_std.host<T>()[c] = inv_std;
@@ -77,8 +85,8 @@ void batchnorm_forward_eval(const Tensor& x, const Tensor& gamma, const Tensor& 
       const T g = gamma.host<T>()[c], b = beta.host<T>()[c];
       for (int64_t n = 0; n < l.batch; ++n)
         for (int64_t i = 0; i < l.plane; ++i) {
-          const T z = kernels::batchnorm_apply(px[l.offset(n, c) + i], m, inv_std, g, b);
-          py[l.offset(n, c) + i] = relu ? kernels::relu(z) : z;
+          const T z = kernels::batchnorm_apply(px[l.at(n, c, i)], m, inv_std, g, b);
+          py[l.at(n, c, i)] = relu ? kernels::relu(z) : z;
         }
     }
   });
@@ -106,7 +114,7 @@ void batchnorm_backward(const Tensor& x, const Tensor* y, const Tensor& gamma, c
       double sum_gy = 0, sum_gy_xhat = 0;
       for (int64_t n = 0; n < l.batch; ++n)
         for (int64_t i = 0; i < l.plane; ++i) {
-          const int64_t at = l.offset(n, c) + i;
+          const int64_t at = l.at(n, c, i);
           const T gy = gradient(at);
           sum_gy += gy;
           sum_gy_xhat += gy * ((px[at] - m) * inv_std);
@@ -116,7 +124,7 @@ void batchnorm_backward(const Tensor& x, const Tensor* y, const Tensor& gamma, c
       const T inv_count = T(1) / static_cast<T>(l.count());
       for (int64_t n = 0; n < l.batch; ++n)
         for (int64_t i = 0; i < l.plane; ++i) {
-          const int64_t at = l.offset(n, c) + i;
+          const int64_t at = l.at(n, c, i);
           pgx[at] = kernels::batchnorm_grad_input(px[at], gradient(at), m, inv_std, g, gg, gb, inv_count);
         }
       grad_gamma.host<T>()[c] = gg;

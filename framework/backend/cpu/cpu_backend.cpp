@@ -1,41 +1,48 @@
+// The CPU table. Every slot takes bf16 operands through f32 copies (via_f32) and the
+// convolutions take channels_last operands through contiguous copies (via_contiguous):
+// storage_wrappers.h says why. BatchNorm, pooling, batch assembly and conversion handle
+// channels_last natively; the element-wise slots run in any format.
 #include "framework/backend/cpu/cpu_ops.h"
+#include "framework/backend/cpu/storage_wrappers.h"
 
 namespace convlab {
 
 const Backend& cpu_backend() {
+  using namespace backend_cpu;
   static const Backend table{
-      .fill = backend_cpu::fill,
-      .add = backend_cpu::add,
-      .axpy = backend_cpu::axpy,
-      .mul = backend_cpu::mul,
-      .scale_by = backend_cpu::scale_by,
-      .sum = backend_cpu::sum,
-      .sum_squares = backend_cpu::sum_squares,
-      .relu_forward = backend_cpu::relu_forward,
-      .relu_backward = backend_cpu::relu_backward,
-      .dropout_forward = backend_cpu::dropout_forward,
-      .dropout_backward = backend_cpu::dropout_backward,
-      .conv2d_forward = backend_cpu::conv2d_forward,
-      .conv2d_backward_data = backend_cpu::conv2d_backward_data,
-      .conv2d_backward_filter = backend_cpu::conv2d_backward_filter,
-      .conv2d_backward_bias = backend_cpu::conv2d_backward_bias,
-      .linear_forward = backend_cpu::linear_forward,
-      .linear_backward_data = backend_cpu::linear_backward_data,
-      .linear_backward_weight = backend_cpu::linear_backward_weight,
-      .linear_backward_bias = backend_cpu::linear_backward_bias,
-      .batchnorm_forward_train = backend_cpu::batchnorm_forward_train,
-      .batchnorm_forward_eval = backend_cpu::batchnorm_forward_eval,
-      .batchnorm_backward = backend_cpu::batchnorm_backward,
-      .global_avg_pool_forward = backend_cpu::global_avg_pool_forward,
-      .global_avg_pool_backward = backend_cpu::global_avg_pool_backward,
-      .softmax_xent_forward = backend_cpu::softmax_xent_forward,
-      .softmax_xent_backward = backend_cpu::softmax_xent_backward,
-      .track_nonfinite = backend_cpu::track_nonfinite,
-      .increment = backend_cpu::increment,
-      .count_correct = backend_cpu::count_correct,
-      .sgd_sums = backend_cpu::sgd_sums,
-      .sgd_update = backend_cpu::sgd_update,
-      .gather_batch = backend_cpu::gather_batch,
+      .fill = via_f32<fill>::call,
+      .convert = convert,
+      .add = via_f32<add>::call,
+      .axpy = via_f32<axpy>::call,
+      .mul = via_f32<mul>::call,
+      .scale_by = via_f32<scale_by>::call,
+      .sum = via_f32<sum>::call,
+      .sum_squares = via_f32<sum_squares>::call,
+      .relu_forward = via_f32<relu_forward>::call,
+      .relu_backward = via_f32<relu_backward>::call,
+      .dropout_forward = via_f32<dropout_forward>::call,
+      .dropout_backward = via_f32<dropout_backward>::call,
+      .conv2d_forward = via_f32<via_contiguous<conv2d_forward>::call>::call,
+      .conv2d_backward_data = via_f32<via_contiguous<conv2d_backward_data>::call>::call,
+      .conv2d_backward_filter = via_f32<via_contiguous<conv2d_backward_filter>::call>::call,
+      .conv2d_backward_bias = via_f32<via_contiguous<conv2d_backward_bias>::call>::call,
+      .linear_forward = via_f32<linear_forward>::call,
+      .linear_backward_data = via_f32<linear_backward_data>::call,
+      .linear_backward_weight = via_f32<linear_backward_weight>::call,
+      .linear_backward_bias = via_f32<linear_backward_bias>::call,
+      .batchnorm_forward_train = via_f32<batchnorm_forward_train>::call,
+      .batchnorm_forward_eval = via_f32<batchnorm_forward_eval>::call,
+      .batchnorm_backward = via_f32<batchnorm_backward>::call,
+      .global_avg_pool_forward = via_f32<global_avg_pool_forward>::call,
+      .global_avg_pool_backward = via_f32<global_avg_pool_backward>::call,
+      .softmax_xent_forward = via_f32<softmax_xent_forward>::call,
+      .softmax_xent_backward = via_f32<softmax_xent_backward>::call,
+      .track_nonfinite = via_f32<track_nonfinite>::call,
+      .increment = increment,
+      .count_correct = via_f32<count_correct>::call,
+      .sgd_sums = sgd_sums,
+      .sgd_update = sgd_update,
+      .gather_batch = via_f32<gather_batch>::call,
   };
   return table;
 }

@@ -26,6 +26,7 @@ void gather_batch(const Tensor& images, const Tensor& labels, const Tensor& orde
     CONVLAB_CHECK(idx[b] >= 0 && idx[b] < images.dim(0), "gather_batch: index {} outside 0..{}", idx[b],
                   images.dim(0) - 1);
   float* out = batch.host<float>();
+  const bool channels_last = batch.channels_last();  // (B, 32, 32, 3) in memory
 #pragma omp parallel for
   for (int64_t b = 0; b < count; ++b) {
     const int64_t example = idx[b];
@@ -36,8 +37,9 @@ void gather_batch(const Tensor& images, const Tensor& labels, const Tensor& orde
     for (int c = 0; c < kImageChannels; ++c)
       for (int y = 0; y < kImageSize; ++y)
         for (int x = 0; x < kImageSize; ++x) {
-          const int at = (c * kImageSize + y) * kImageSize + x;
-          dst[at] = augment ? kernels::augmented_pixel(config, t, image, c, y, x)
+          const int at = (c * kImageSize + y) * kImageSize + x;  // the source (and a contiguous batch)
+          const int to = channels_last ? (y * kImageSize + x) * kImageChannels + c : at;
+          dst[to] = augment ? kernels::augmented_pixel(config, t, image, c, y, x)
                             : kernels::normalise_pixel(config, c, image[at]);
         }
     labels_out.host<int32_t>()[b] = labels.host<uint8_t>()[example];

@@ -7,15 +7,26 @@
 
 namespace convlab::backend_cpu {
 
+namespace {
+// Element i of the plane of row r = (n, c) of an (N, C, ...) tensor, in either format.
+int64_t plane_element(const Tensor& x, int64_t r, int64_t plane, int64_t i) {
+  if (!x.channels_last()) return r * plane + i;
+  const int64_t channels = x.dim(1), n = r / channels, c = r - n * channels;
+  return (n * plane + i) * channels + c;
+}
+}  // namespace
+
+// y (N, C) in the dtype of y (f32 for bf16 activations: the reductions stay in float).
 void global_avg_pool_forward(const Tensor& x, Tensor& y) {
   const int64_t rows = x.dim(0) * x.dim(1), plane = x.numel() / rows;
-  CONVLAB_CHECK(y.numel() == rows, "global_avg_pool_forward: {} for {}", y.describe(), x.describe());
+  CONVLAB_CHECK(y.numel() == rows && y.dtype() == x.dtype(), "global_avg_pool_forward: {} for {}", y.describe(),
+                x.describe());
   dispatch_floating(x.dtype(), "global_avg_pool_forward", [&]<class T>(T) {
     const T* px = x.host<T>();
     T* py = y.host<T>();
     for (int64_t r = 0; r < rows; ++r) {
       double total = 0;
-      for (int64_t i = 0; i < plane; ++i) total += px[r * plane + i];
+      for (int64_t i = 0; i < plane; ++i) total += px[plane_element(x, r, plane, i)];
       py[r] = static_cast<T>(total / plane);
     }
   });
@@ -23,11 +34,13 @@ void global_avg_pool_forward(const Tensor& x, Tensor& y) {
 
 void global_avg_pool_backward(const Tensor& grad_y, Tensor& grad_x) {
   const int64_t rows = grad_x.dim(0) * grad_x.dim(1), plane = grad_x.numel() / rows;
-  CONVLAB_CHECK(grad_y.numel() == rows, "global_avg_pool_backward: {} for {}", grad_y.describe(), grad_x.describe());
+  CONVLAB_CHECK(grad_y.numel() == rows && grad_y.dtype() == grad_x.dtype(), "global_avg_pool_backward: {} for {}",
+                grad_y.describe(), grad_x.describe());
   dispatch_floating(grad_x.dtype(), "global_avg_pool_backward", [&]<class T>(T) {
     const T* pg = grad_y.host<T>();
     T* px = grad_x.host<T>();
-    for (int64_t r = 0; r < rows; ++r) std::fill_n(px + r * plane, plane, pg[r] / static_cast<T>(plane));
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t i = 0; i < plane; ++i) px[plane_element(grad_x, r, plane, i)] = pg[r] / static_cast<T>(plane);
   });
 }
 

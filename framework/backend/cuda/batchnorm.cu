@@ -1,37 +1,42 @@
 // CUDA batch normalisation over (N, H, W) per channel, with the per-element math of
-// kernels/batchnorm.h. Statistics: one pass of double sums of (x - shift) and (x - shift)^2,
-// shift = the channel's first element (so a large mean does not cancel the variance away),
-// then per channel mean = shift + S1 / m, var = S2 / m - (S1 / m)^2: the CPU's two-pass
-// result to within double rounding. Deterministic (channel_reduce.cuh).
+// kernels/batchnorm.h, optionally fused with the ReLU that follows it. Activations are f32
+// or bf16 (read into float, rounded once when stored), in either memory format; the
+// per-channel parameters and statistics are f32. Statistics: one pass of double sums of
+// (x - shift) and (x - shift)^2, shift = the channel's first element (so a large mean does
+// not cancel the variance away), then per channel mean = shift + S1 / m,
+// var = S2 / m - (S1 / m)^2: the CPU's two-pass result to within double rounding.
+// Deterministic (channel_reduce.cuh).
 #include "framework/backend/cuda/channel_reduce.cuh"
 #include "framework/backend/cuda/cuda_ops.h"
+#include "framework/backend/cuda/storage.cuh"
 #include "kernels/activation.h"
 #include "kernels/batchnorm.h"
 
 namespace convlab::backend_cuda {
 namespace {
 
-__global__ void moments_kernel(const float* x, ChannelLayout l, double* partials) {
-  const double shift = x[l.at(blockIdx.y, 0)];
+template <class S>
+__global__ void moments_kernel(const S* x, ChannelLayout l, double* partials) {
   channel_partial_sums(
       l,
-      [&](int64_t at, double& a, double& b) {
-        const double d = static_cast<double>(x[at]) - shift;
+      [&](int64_t c, int64_t at, double& a, double& b) {
+        const double d = static_cast<double>(load(x, at)) - load(x, l.at(c, 0));
         a += d;
         b += d * d;
       },
       partials);
 }
 
-__global__ void train_statistics_kernel(const float* x, ChannelLayout l, const double* partials, double eps,
-                                        double momentum, float* saved_mean, float* saved_inv_std,
-                                        float* running_mean, float* running_var) {
+template <class S>
+__global__ void train_statistics_kernel(const S* x, ChannelLayout l, const double* partials, double eps,
+                                        double momentum, float* saved_mean, float* saved_inv_std, float* running_mean,
+                                        float* running_var) {
   const int64_t c = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
   if (c >= l.channels) return;
   double s1, s2;
   channel_totals(l, partials, c, s1, s2);
   const double count = static_cast<double>(l.count());
-  const double shift = x[l.at(c, 0)];
+  const double shift = load(x, l.at(c, 0));
   const double offset = s1 / count;  // mean - shift
   const float mean = static_cast<float>(shift + offset);
   const float variance = static_cast<float>(fmax(s2 / count - offset * offset, 0.0));
@@ -43,28 +48,26 @@ __global__ void train_statistics_kernel(const float* x, ChannelLayout l, const d
 }
 
 // y = bn(x), or relu(bn(x)) with kRelu: the fused pass writes the tensor once.
-template <bool kRelu>
-__global__ void apply_kernel(const float* x, ChannelLayout l, const float* mean, const float* inv_std,
-                             const float* gamma, const float* beta, float* y, int64_t n) {
+template <bool kRelu, class S>
+__global__ void apply_kernel(const S* x, ChannelLayout l, const float* mean, const float* inv_std, const float* gamma,
+                             const float* beta, S* y, int64_t n) {
   CONVLAB_FOR_EACH(i, n) {
     const int64_t c = l.channel_of(i);
-    const float z = kernels::batchnorm_apply(x[i], mean[c], inv_std[c], gamma[c], beta[c]);
-    y[i] = kRelu ? kernels::relu(z) : z;
+    const float z = kernels::batchnorm_apply(load(x, i), mean[c], inv_std[c], gamma[c], beta[c]);
+    store(y, i, kRelu ? kernels::relu(z) : z);
   }
 }
 
 void apply(const Tensor& x, const ChannelLayout& l, const float* mean, const float* inv_std, const Tensor& gamma,
            const Tensor& beta, bool relu, Tensor& y, cudaStream_t stream) {
   const int64_t n = x.numel();
-  auto kernel = relu ? apply_kernel<true> : apply_kernel<false>;
-  kernel<<<blocks_for(n), kThreads, 0, stream>>>(x.data<float>(), l, mean, inv_std, gamma.data<float>(),
-                                                 beta.data<float>(), y.data<float>(), n);
+  dispatch_storage(x, "batchnorm", [&](auto tag) {
+    using S = decltype(tag);
+    auto kernel = relu ? apply_kernel<true, S> : apply_kernel<false, S>;
+    kernel<<<blocks_for(n), kThreads, 0, stream>>>(x.data<S>(), l, mean, inv_std, gamma.data<float>(),
+                                                   beta.data<float>(), y.data<S>(), n);
+  });
   CUDA_CHECK_LAUNCH();
-}
-
-// The gradient reaching the normalisation: grad_y, or through the fused ReLU's gate.
-__device__ __forceinline__ float gated(const float* y, const float* grad_y, int64_t at) {
-  return y ? kernels::relu_grad(y[at], grad_y[at]) : grad_y[at];
 }
 
 // 1 / sqrt(var + eps) of each channel, once (not once per element).
@@ -73,16 +76,22 @@ __global__ void eval_inv_std_kernel(const float* running_var, double eps, int64_
   if (c < channels) inv_std[c] = kernels::batchnorm_inv_std(running_var[c], eps);
 }
 
+// The gradient reaching the normalisation: grad_y, or through the fused ReLU's gate.
+template <class S>
+__device__ __forceinline__ float gated(const S* y, const S* grad_y, int64_t at) {
+  return y ? kernels::relu_grad(load(y, at), load(grad_y, at)) : load(grad_y, at);
+}
+
 // Sums of grad_y and of grad_y xhat, xhat in float as the CPU forms it.
-__global__ void backward_sums_kernel(const float* x, const float* y, const float* grad_y, ChannelLayout l,
-                                     const float* mean, const float* inv_std, double* partials) {
-  const float m = mean[blockIdx.y], s = inv_std[blockIdx.y];
+template <class S>
+__global__ void backward_sums_kernel(const S* x, const S* y, const S* grad_y, ChannelLayout l, const float* mean,
+                                     const float* inv_std, double* partials) {
   channel_partial_sums(
       l,
-      [&](int64_t at, double& a, double& b) {
+      [&](int64_t c, int64_t at, double& a, double& b) {
         const float g = gated(y, grad_y, at);
         a += g;
-        b += g * ((x[at] - m) * s);
+        b += g * ((load(x, at) - mean[c]) * inv_std[c]);
       },
       partials);
 }
@@ -96,14 +105,15 @@ __global__ void backward_totals_kernel(ChannelLayout l, const double* partials, 
   grad_beta[c] = static_cast<float>(sum_gy);
 }
 
-__global__ void backward_input_kernel(const float* x, const float* y, const float* grad_y, ChannelLayout l,
-                                      const float* mean, const float* inv_std, const float* gamma,
-                                      const float* grad_gamma, const float* grad_beta, float inv_count, float* grad_x,
-                                      int64_t n) {
+template <class S>
+__global__ void backward_input_kernel(const S* x, const S* y, const S* grad_y, ChannelLayout l, const float* mean,
+                                      const float* inv_std, const float* gamma, const float* grad_gamma,
+                                      const float* grad_beta, float inv_count, S* grad_x, int64_t n) {
   CONVLAB_FOR_EACH(i, n) {
     const int64_t c = l.channel_of(i);
-    grad_x[i] = kernels::batchnorm_grad_input(x[i], gated(y, grad_y, i), mean[c], inv_std[c], gamma[c],
-                                              grad_gamma[c], grad_beta[c], inv_count);
+    store(grad_x, i,
+          kernels::batchnorm_grad_input(load(x, i), gated(y, grad_y, i), mean[c], inv_std[c], gamma[c],
+                                        grad_gamma[c], grad_beta[c], inv_count));
   }
 }
 
@@ -119,25 +129,28 @@ void batchnorm_forward_train(const Tensor& x, const Tensor& gamma, const Tensor&
                              bool relu, Tensor& y, Tensor& saved_mean, Tensor& saved_inv_std, Tensor& running_mean,
                              Tensor& running_var) {
   const char* op = "batchnorm_forward_train";
-  check_f32({&x, &y}, op);
+  check_storage({&x, &y}, op);
   check_same_shape(x, y, op);
   const ChannelLayout l = channel_layout(x, op);
   check_channels(l, {&gamma, &beta, &saved_mean, &saved_inv_std, &running_mean, &running_var}, op);
   const cudaStream_t stream = stream_of(x);
   Tensor partials = channel_partials(l, x.device());  // (C, slices, 2)
-  moments_kernel<<<channel_grid(l), kThreads, 0, stream>>>(x.data<float>(), l, partials.data<double>());
-  CUDA_CHECK_LAUNCH();
-  train_statistics_kernel<<<channel_blocks(l), kThreads, 0, stream>>>(
-      x.data<float>(), l, partials.data<double>(), eps, momentum, saved_mean.data<float>(),
-      saved_inv_std.data<float>(), running_mean.data<float>(), running_var.data<float>());
-  CUDA_CHECK_LAUNCH();
+  dispatch_storage(x, op, [&](auto tag) {
+    using S = decltype(tag);
+    moments_kernel<<<channel_grid(l), kThreads, 0, stream>>>(x.data<S>(), l, partials.data<double>());
+    CUDA_CHECK_LAUNCH();
+    train_statistics_kernel<<<channel_blocks(l), kThreads, 0, stream>>>(
+        x.data<S>(), l, partials.data<double>(), eps, momentum, saved_mean.data<float>(),
+        saved_inv_std.data<float>(), running_mean.data<float>(), running_var.data<float>());
+    CUDA_CHECK_LAUNCH();
+  });
   apply(x, l, saved_mean.data<float>(), saved_inv_std.data<float>(), gamma, beta, relu, y, stream);
 }
 
 void batchnorm_forward_eval(const Tensor& x, const Tensor& gamma, const Tensor& beta, const Tensor& running_mean,
                             const Tensor& running_var, double eps, bool relu, Tensor& y) {
   const char* op = "batchnorm_forward_eval";
-  check_f32({&x, &y}, op);
+  check_storage({&x, &y}, op);
   check_same_shape(x, y, op);
   const ChannelLayout l = channel_layout(x, op);
   check_channels(l, {&gamma, &beta, &running_mean, &running_var}, op);
@@ -153,28 +166,32 @@ void batchnorm_backward(const Tensor& x, const Tensor* y, const Tensor& gamma, c
                         const Tensor& saved_inv_std, const Tensor& grad_y, Tensor& grad_x, Tensor& grad_gamma,
                         Tensor& grad_beta) {
   const char* op = "batchnorm_backward";
-  check_f32({&x, &grad_y, &grad_x}, op);
+  check_storage({&x, &grad_y, &grad_x}, op);
   check_same_shape(x, grad_y, op);
   check_same_shape(x, grad_x, op);
   if (y) check_same_shape(x, *y, op);
-  const float* py = y ? y->data<float>() : nullptr;
   const ChannelLayout l = channel_layout(x, op);
   check_channels(l, {&gamma, &saved_mean, &saved_inv_std, &grad_gamma, &grad_beta}, op);
   const cudaStream_t stream = stream_of(x);
   Tensor partials = channel_partials(l, x.device());  // (C, slices, 2)
-  backward_sums_kernel<<<channel_grid(l), kThreads, 0, stream>>>(x.data<float>(), py, grad_y.data<float>(), l,
-                                                                 saved_mean.data<float>(),
-                                                                 saved_inv_std.data<float>(), partials.data<double>());
-  CUDA_CHECK_LAUNCH();
-  backward_totals_kernel<<<channel_blocks(l), kThreads, 0, stream>>>(l, partials.data<double>(),
-                                                                     grad_gamma.data<float>(), grad_beta.data<float>());
-  CUDA_CHECK_LAUNCH();
   const float inv_count = 1.0f / static_cast<float>(l.count());  // as the CPU forms it
   const int64_t n = x.numel();
-  backward_input_kernel<<<blocks_for(n), kThreads, 0, stream>>>(
-      x.data<float>(), py, grad_y.data<float>(), l, saved_mean.data<float>(), saved_inv_std.data<float>(),
-      gamma.data<float>(), grad_gamma.data<float>(), grad_beta.data<float>(), inv_count, grad_x.data<float>(), n);
-  CUDA_CHECK_LAUNCH();
+  dispatch_storage(x, op, [&](auto tag) {
+    using S = decltype(tag);
+    const S* py = y ? y->data<S>() : nullptr;
+    backward_sums_kernel<<<channel_grid(l), kThreads, 0, stream>>>(x.data<S>(), py, grad_y.data<S>(), l,
+                                                                   saved_mean.data<float>(),
+                                                                   saved_inv_std.data<float>(), partials.data<double>());
+    CUDA_CHECK_LAUNCH();
+    backward_totals_kernel<<<channel_blocks(l), kThreads, 0, stream>>>(l, partials.data<double>(),
+                                                                       grad_gamma.data<float>(),
+                                                                       grad_beta.data<float>());
+    CUDA_CHECK_LAUNCH();
+    backward_input_kernel<<<blocks_for(n), kThreads, 0, stream>>>(
+        x.data<S>(), py, grad_y.data<S>(), l, saved_mean.data<float>(), saved_inv_std.data<float>(),
+        gamma.data<float>(), grad_gamma.data<float>(), grad_beta.data<float>(), inv_count, grad_x.data<S>(), n);
+    CUDA_CHECK_LAUNCH();
+  });
 }
 
 }  // namespace convlab::backend_cuda

@@ -72,6 +72,7 @@ const Backend& cuda_backend_checked() {
   using namespace backend_cuda;
   static const Backend table{
       .fill = checked<"fill", fill>::call,
+      .convert = checked<"convert", convert>::call,
       .add = checked<"add", add>::call,
       .axpy = checked<"axpy", axpy>::call,
       .mul = checked<"mul", mul>::call,

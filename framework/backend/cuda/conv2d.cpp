@@ -76,8 +76,12 @@ int as_int(int64_t v, const ConvGeometry& g) {
 }
 
 void check_operands(const Tensor& x, const Tensor& w, const Tensor& y, const ConvGeometry& g, const char* op) {
-  check_f32({&x, &w, &y}, op);
+  check_storage({&x, &w, &y}, op);
   CONVLAB_CHECK(x.device() == w.device() && x.device() == y.device(), "{}: operands on different devices", op);
+  CONVLAB_CHECK(x.dtype() == w.dtype() && x.dtype() == y.dtype() && x.format() == w.format() &&
+                    x.format() == y.format(),
+                "{}: x {}, w {} and y {} must share one dtype and memory format", op, x.describe(), w.describe(),
+                y.describe());
   CONVLAB_CHECK(x.shape() == Shape({g.batch, g.in_channels, g.in_h, g.in_w}) &&
                     w.shape() == Shape({g.out_channels, g.in_channels, g.kernel_h, g.kernel_w}) &&
                     y.shape() == Shape({g.batch, g.out_channels, g.out_h, g.out_w}),
@@ -91,34 +95,44 @@ void check_operands(const Tensor& x, const Tensor& w, const Tensor& y, const Con
 
 bool asymmetric(const ConvGeometry& g) { return g.pad_top != g.pad_bottom || g.pad_left != g.pad_right; }
 
-// The plan of a shape in the context's current settings, made on first use.
-ConvPlan& plan_for(CudaContext& ctx, const ConvGeometry& g) {
-  const ConvKey key{g.batch,    g.in_channels, g.in_h,       g.in_w,       g.out_channels,
-                    g.kernel_h, g.kernel_w,    g.pad_top,    g.pad_left,   g.pad_bottom,
-                    g.pad_right, g.stride_h,   g.stride_w,   ctx.allow_tf32(), ctx.deterministic()};
+// The plan of a shape and storage in the context's current settings, made on first use.
+ConvPlan& plan_for(CudaContext& ctx, const ConvGeometry& g, const Tensor& x) {
+  const ConvStorage storage{x.dtype(), x.channels_last()};
+  const ConvKey key{g.batch,      g.in_channels, g.in_h,           g.in_w,           g.out_channels,
+                    g.kernel_h,   g.kernel_w,    g.pad_top,        g.pad_left,       g.pad_bottom,
+                    g.pad_right,  g.stride_h,    g.stride_w,       int64_t(storage.dtype), storage.channels_last,
+                    ctx.allow_tf32(), ctx.deterministic()};
   auto& plans = ctx.conv_plans();
   auto it = plans.find(key);
   if (it != plans.end()) return *it->second;
   auto plan = std::make_unique<ConvPlan>();
   plan->geometry = g;
+  plan->storage = storage;
   return *plans.emplace(key, std::move(plan)).first->second;
 }
+
+cudnnDataType_t data_type(const ConvStorage& s) { return s.dtype == DType::bf16 ? CUDNN_DATA_BFLOAT16 : CUDNN_DATA_FLOAT; }
+cudnnTensorFormat_t tensor_format(const ConvStorage& s) { return s.channels_last ? CUDNN_TENSOR_NHWC : CUDNN_TENSOR_NCHW; }
+// bf16 convolutions always run on tensor cores (fp32 accumulation); fp32 ones only when TF32 is allowed.
+bool tensor_cores(CudaContext& ctx, const ConvStorage& s) { return s.dtype == DType::bf16 || ctx.allow_tf32(); }
 
 // The legacy descriptors of a plan, made on first use.
 LegacyConv& legacy_for(ConvPlan& plan, const ConvGeometry& g) {
   if (plan.legacy) return *plan.legacy;
   const Lowering l = lower(g);
+  const cudnnDataType_t type = data_type(plan.storage);
+  const cudnnTensorFormat_t format = tensor_format(plan.storage);
   auto legacy = std::make_unique<LegacyConv>();
   CUDNN_CHECK(cudnnCreateTensorDescriptor(&legacy->x));
   CUDNN_CHECK(cudnnCreateTensorDescriptor(&legacy->y));
   CUDNN_CHECK(cudnnCreateFilterDescriptor(&legacy->w));
   CUDNN_CHECK(cudnnCreateConvolutionDescriptor(&legacy->conv));
-  CUDNN_CHECK(cudnnSetTensor4dDescriptor(legacy->x, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, as_int(g.batch, g),
-                                         as_int(g.in_channels, g), as_int(l.padded_h, g), as_int(l.padded_w, g)));
-  CUDNN_CHECK(cudnnSetTensor4dDescriptor(legacy->y, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, as_int(g.batch, g),
-                                         as_int(g.out_channels, g), as_int(g.out_h, g), as_int(g.out_w, g)));
-  CUDNN_CHECK(cudnnSetFilter4dDescriptor(legacy->w, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, as_int(g.out_channels, g),
-                                         as_int(g.in_channels, g), as_int(g.kernel_h, g), as_int(g.kernel_w, g)));
+  CUDNN_CHECK(cudnnSetTensor4dDescriptor(legacy->x, format, type, as_int(g.batch, g), as_int(g.in_channels, g),
+                                         as_int(l.padded_h, g), as_int(l.padded_w, g)));
+  CUDNN_CHECK(cudnnSetTensor4dDescriptor(legacy->y, format, type, as_int(g.batch, g), as_int(g.out_channels, g),
+                                         as_int(g.out_h, g), as_int(g.out_w, g)));
+  CUDNN_CHECK(cudnnSetFilter4dDescriptor(legacy->w, type, format, as_int(g.out_channels, g), as_int(g.in_channels, g),
+                                         as_int(g.kernel_h, g), as_int(g.kernel_w, g)));
   CUDNN_CHECK(cudnnSetConvolution2dDescriptor(legacy->conv, as_int(l.pad_h, g), as_int(l.pad_w, g),
                                               as_int(g.stride_h, g), as_int(g.stride_w, g), 1, 1,
                                               CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
@@ -138,15 +152,16 @@ GraphConv* graph_route(CudaContext& ctx, ConvPlan& plan, const ConvGeometry& g, 
   const size_t i = static_cast<size_t>(d);
   if (!asymmetric(g) || !ctx.graph_api_padding() || plan.graph_unavailable[i]) return nullptr;
   if (!plan.graph[i]) {
-    plan.graph[i] = build_graph_conv(ctx, g, d);
+    plan.graph[i] = build_graph_conv(ctx, g, plan.storage, d);
     plan.graph_unavailable[i] = plan.graph[i] == nullptr;
   }
   return plan.graph[i].get();
 }
 
 // The math type the descriptor carries while the heuristics run: the default lets cuDNN
-// consider TF32 kernels on Ampere and later; FMA restricts it to fp32 kernels.
-cudnnMathType_t search_math(bool allow_tf32) { return allow_tf32 ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH; }
+// consider tensor-core kernels (TF32 for fp32 data on Ampere and later); FMA restricts fp32
+// data to fp32 kernels.
+cudnnMathType_t search_math(bool tensor_cores) { return tensor_cores ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH; }
 
 // Keeps the heuristics' proposals that succeeded, are admitted by the settings (determinism,
 // math mode) and fit the workspace limit, then `fallback` (a deterministic algorithm every
@@ -154,8 +169,7 @@ cudnnMathType_t search_math(bool allow_tf32) { return allow_tf32 ? CUDNN_DEFAULT
 // candidate's math type already set on the descriptor.
 template <class Perf, class Algo, class WorkspaceOf>
 std::vector<ConvAlgorithm> usable(const std::vector<Perf>& perf, int returned, Algo fallback, CudaContext& ctx,
-                                  LegacyConv& legacy, WorkspaceOf&& workspace_of) {
-  const bool tf32 = ctx.allow_tf32();
+                                  bool tf32, LegacyConv& legacy, WorkspaceOf&& workspace_of) {
   struct Proposal {
     Algo algo;
     cudnnMathType_t math;
@@ -188,10 +202,11 @@ std::vector<ConvAlgorithm> usable(const std::vector<Perf>& perf, int returned, A
   return out;
 }
 
-void search(CudaContext& ctx, LegacyConv& legacy, ConvDirection d) {
+void search(CudaContext& ctx, const ConvPlan& plan, LegacyConv& legacy, ConvDirection d) {
   ConvAlgorithms& algos = legacy.algorithms[static_cast<size_t>(d)];
   if (algos.searched) return;
-  CUDNN_CHECK(cudnnSetConvolutionMathType(legacy.conv, search_math(ctx.allow_tf32())));
+  const bool tf32 = tensor_cores(ctx, plan.storage);
+  CUDNN_CHECK(cudnnSetConvolutionMathType(legacy.conv, search_math(tf32)));
   int count = 0, returned = 0;
   switch (d) {
     case ConvDirection::forward: {
@@ -199,7 +214,7 @@ void search(CudaContext& ctx, LegacyConv& legacy, ConvDirection d) {
       std::vector<cudnnConvolutionFwdAlgoPerf_t> perf(static_cast<size_t>(std::max(count, 1)));
       CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(ctx.cudnn(), legacy.x, legacy.w, legacy.conv, legacy.y,
                                                          static_cast<int>(perf.size()), &returned, perf.data()));
-      algos.candidates = usable(perf, returned, CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM, ctx, legacy,
+      algos.candidates = usable(perf, returned, CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM, ctx, tf32, legacy,
                                 [&](cudnnConvolutionFwdAlgo_t algo, size_t* bytes) {
                                   return cudnnGetConvolutionForwardWorkspaceSize(ctx.cudnn(), legacy.x, legacy.w,
                                                                                  legacy.conv, legacy.y, algo, bytes);
@@ -211,7 +226,7 @@ void search(CudaContext& ctx, LegacyConv& legacy, ConvDirection d) {
       std::vector<cudnnConvolutionBwdDataAlgoPerf_t> perf(static_cast<size_t>(std::max(count, 1)));
       CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(ctx.cudnn(), legacy.w, legacy.y, legacy.conv, legacy.x,
                                                               static_cast<int>(perf.size()), &returned, perf.data()));
-      algos.candidates = usable(perf, returned, CUDNN_CONVOLUTION_BWD_DATA_ALGO_1, ctx, legacy,
+      algos.candidates = usable(perf, returned, CUDNN_CONVOLUTION_BWD_DATA_ALGO_1, ctx, tf32, legacy,
                                 [&](cudnnConvolutionBwdDataAlgo_t algo, size_t* bytes) {
                                   return cudnnGetConvolutionBackwardDataWorkspaceSize(
                                       ctx.cudnn(), legacy.w, legacy.y, legacy.conv, legacy.x, algo, bytes);
@@ -224,7 +239,7 @@ void search(CudaContext& ctx, LegacyConv& legacy, ConvDirection d) {
       CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(ctx.cudnn(), legacy.x, legacy.y, legacy.conv,
                                                                 legacy.w, static_cast<int>(perf.size()), &returned,
                                                                 perf.data()));
-      algos.candidates = usable(perf, returned, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1, ctx, legacy,
+      algos.candidates = usable(perf, returned, CUDNN_CONVOLUTION_BWD_FILTER_ALGO_1, ctx, tf32, legacy,
                                 [&](cudnnConvolutionBwdFilterAlgo_t algo, size_t* bytes) {
                                   return cudnnGetConvolutionBackwardFilterWorkspaceSize(
                                       ctx.cudnn(), legacy.x, legacy.y, legacy.conv, legacy.w, algo, bytes);
@@ -239,9 +254,9 @@ void search(CudaContext& ctx, LegacyConv& legacy, ConvDirection d) {
 // recordings) all candidates are timed and ordered fastest first; a candidate cuDNN
 // reports unsupported at run time is passed over for good.
 template <class Run>
-void run_chosen(CudaContext& ctx, LegacyConv& legacy, ConvDirection d, const ConvGeometry& g, const char* op,
-                Run&& run) {
-  search(ctx, legacy, d);
+void run_chosen(CudaContext& ctx, const ConvPlan& plan, LegacyConv& legacy, ConvDirection d, const ConvGeometry& g,
+                const char* op, Run&& run) {
+  search(ctx, plan, legacy, d);
   ConvAlgorithms& algos = legacy.algorithms[static_cast<size_t>(d)];
   auto attempt = [&](const ConvAlgorithm& a) {
     CUDNN_CHECK(cudnnSetConvolutionMathType(legacy.conv, a.math));
@@ -270,8 +285,10 @@ void run_chosen(CudaContext& ctx, LegacyConv& legacy, ConvDirection d, const Con
       CONVLAB_FAIL("{}: cuDNN algorithm {} failed on {}: {}", op, a.algo, g.str(), cudnnGetErrorString(status));
     ++algos.chosen;
   }
-  CONVLAB_FAIL("{}: cuDNN offers no {}algorithm ({}) for {} within the {} MiB workspace limit", op,
-               ctx.deterministic() ? "deterministic " : "", ctx.allow_tf32() ? "TF32 allowed" : "strict fp32", g.str(),
+  CONVLAB_FAIL("{}: cuDNN offers no {}algorithm ({}, {}{}) for {} within the {} MiB workspace limit", op,
+               ctx.deterministic() ? "deterministic " : "", dtype_name(plan.storage.dtype),
+               plan.storage.channels_last ? "channels_last, " : "",
+               tensor_cores(ctx, plan.storage) ? "tensor cores allowed" : "strict fp32", g.str(),
                ctx.workspace_limit() >> 20);
 }
 
@@ -288,30 +305,28 @@ void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor* bias, Tensor
   }
   if (y.numel() == 0) return;
   CudaContext& ctx = cuda_context(x.device());
-  ConvPlan& plan = plan_for(ctx, g);
+  ConvPlan& plan = plan_for(ctx, g, x);
   GraphConv* graph = graph_route(ctx, plan, g, ConvDirection::forward);
-  if (graph && run_graph_conv(ctx, *graph, g, x.data<float>(), w.data<float>(), y.data<float>())) {
+  if (graph && run_graph_conv(ctx, *graph, g, x.raw(), w.raw(), y.raw())) {
     // done on the graph API
   } else {
     if (graph) plan.graph_unavailable[static_cast<size_t>(ConvDirection::forward)] = true;
     LegacyConv& legacy = legacy_for(plan, g);
     const Lowering l = lower(g);
     Tensor padded;  // (N, C, padded_h, padded_w), only when cuDNN cannot pad on its own
-    const float* input = x.data<float>();
+    const void* input = x.raw();
     if (l.copies) {
-      padded = Tensor::empty({g.batch, g.in_channels, l.padded_h, l.padded_w}, DType::f32, x.device());
-      pad_images(input, g.batch * g.in_channels, g.in_h, g.in_w, l.extra_top, l.extra_left, l.padded_h, l.padded_w,
-                 padded.data<float>(), ctx.stream());
-      input = padded.data<float>();
+      padded = Tensor::empty({g.batch, g.in_channels, l.padded_h, l.padded_w}, x.dtype(), x.device(), x.format());
+      pad_images(x, l.extra_top, l.extra_left, padded, ctx.stream());
+      input = padded.raw();
     }
-    run_chosen(ctx, legacy, ConvDirection::forward, g, op, [&](int algo, void* workspace, size_t bytes) {
-      return cudnnConvolutionForward(ctx.cudnn(), &kOne, legacy.x, input, legacy.w, w.data<float>(), legacy.conv,
+    run_chosen(ctx, plan, legacy, ConvDirection::forward, g, op, [&](int algo, void* workspace, size_t bytes) {
+      return cudnnConvolutionForward(ctx.cudnn(), &kOne, legacy.x, input, legacy.w, w.raw(), legacy.conv,
                                      static_cast<cudnnConvolutionFwdAlgo_t>(algo), workspace, bytes, &kZero, legacy.y,
-                                     y.data<float>());
+                                     y.raw());
     });
   }
-  if (bias)
-    add_channel_bias(y.data<float>(), bias->data<float>(), g.batch, g.out_channels, g.out_h * g.out_w, ctx.stream());
+  if (bias) add_channel_bias(y, *bias, ctx.stream());
 }
 
 void conv2d_backward_data(const Tensor& w, const Tensor& grad_y, Tensor& grad_x, const ConvGeometry& g) {
@@ -319,26 +334,25 @@ void conv2d_backward_data(const Tensor& w, const Tensor& grad_y, Tensor& grad_x,
   check_operands(grad_x, w, grad_y, g, op);
   if (grad_x.numel() == 0) return;
   CudaContext& ctx = cuda_context(w.device());
-  ConvPlan& plan = plan_for(ctx, g);
+  ConvPlan& plan = plan_for(ctx, g, grad_x);
   GraphConv* graph = graph_route(ctx, plan, g, ConvDirection::backward_data);
-  if (graph && run_graph_conv(ctx, *graph, g, w.data<float>(), grad_y.data<float>(), grad_x.data<float>())) return;
+  if (graph && run_graph_conv(ctx, *graph, g, w.raw(), grad_y.raw(), grad_x.raw())) return;
   if (graph) plan.graph_unavailable[static_cast<size_t>(ConvDirection::backward_data)] = true;
   LegacyConv& legacy = legacy_for(plan, g);
   const Lowering l = lower(g);
   Tensor padded;  // (N, C, padded_h, padded_w): the gradient of the padded input, cropped below
-  float* output = grad_x.data<float>();
+  void* output = grad_x.raw();
   if (l.copies) {
-    padded = Tensor::empty({g.batch, g.in_channels, l.padded_h, l.padded_w}, DType::f32, w.device());
-    output = padded.data<float>();
+    padded = Tensor::empty({g.batch, g.in_channels, l.padded_h, l.padded_w}, grad_x.dtype(), w.device(),
+                           grad_x.format());
+    output = padded.raw();
   }
-  run_chosen(ctx, legacy, ConvDirection::backward_data, g, op, [&](int algo, void* workspace, size_t bytes) {
-    return cudnnConvolutionBackwardData(ctx.cudnn(), &kOne, legacy.w, w.data<float>(), legacy.y, grad_y.data<float>(),
-                                        legacy.conv, static_cast<cudnnConvolutionBwdDataAlgo_t>(algo), workspace, bytes,
-                                        &kZero, legacy.x, output);
+  run_chosen(ctx, plan, legacy, ConvDirection::backward_data, g, op, [&](int algo, void* workspace, size_t bytes) {
+    return cudnnConvolutionBackwardData(ctx.cudnn(), &kOne, legacy.w, w.raw(), legacy.y, grad_y.raw(), legacy.conv,
+                                        static_cast<cudnnConvolutionBwdDataAlgo_t>(algo), workspace, bytes, &kZero,
+                                        legacy.x, output);
   });
-  if (l.copies)
-    crop_images(output, g.batch * g.in_channels, l.padded_h, l.padded_w, l.extra_top, l.extra_left, g.in_h, g.in_w,
-                grad_x.data<float>(), ctx.stream());
+  if (l.copies) crop_images(padded, l.extra_top, l.extra_left, grad_x, ctx.stream());
 }
 
 void conv2d_backward_filter(const Tensor& x, const Tensor& grad_y, Tensor& grad_w, const ConvGeometry& g) {
@@ -350,24 +364,23 @@ void conv2d_backward_filter(const Tensor& x, const Tensor& grad_y, Tensor& grad_
     fill(grad_w, 0.0);
     return;
   }
-  ConvPlan& plan = plan_for(ctx, g);
+  ConvPlan& plan = plan_for(ctx, g, x);
   GraphConv* graph = graph_route(ctx, plan, g, ConvDirection::backward_filter);
-  if (graph && run_graph_conv(ctx, *graph, g, x.data<float>(), grad_y.data<float>(), grad_w.data<float>())) return;
+  if (graph && run_graph_conv(ctx, *graph, g, x.raw(), grad_y.raw(), grad_w.raw())) return;
   if (graph) plan.graph_unavailable[static_cast<size_t>(ConvDirection::backward_filter)] = true;
   LegacyConv& legacy = legacy_for(plan, g);
   const Lowering l = lower(g);
   Tensor padded;  // (N, C, padded_h, padded_w)
-  const float* input = x.data<float>();
+  const void* input = x.raw();
   if (l.copies) {
-    padded = Tensor::empty({g.batch, g.in_channels, l.padded_h, l.padded_w}, DType::f32, x.device());
-    pad_images(input, g.batch * g.in_channels, g.in_h, g.in_w, l.extra_top, l.extra_left, l.padded_h, l.padded_w,
-               padded.data<float>(), ctx.stream());
-    input = padded.data<float>();
+    padded = Tensor::empty({g.batch, g.in_channels, l.padded_h, l.padded_w}, x.dtype(), x.device(), x.format());
+    pad_images(x, l.extra_top, l.extra_left, padded, ctx.stream());
+    input = padded.raw();
   }
-  run_chosen(ctx, legacy, ConvDirection::backward_filter, g, op, [&](int algo, void* workspace, size_t bytes) {
-    return cudnnConvolutionBackwardFilter(ctx.cudnn(), &kOne, legacy.x, input, legacy.y, grad_y.data<float>(),
-                                          legacy.conv, static_cast<cudnnConvolutionBwdFilterAlgo_t>(algo), workspace,
-                                          bytes, &kZero, legacy.w, grad_w.data<float>());
+  run_chosen(ctx, plan, legacy, ConvDirection::backward_filter, g, op, [&](int algo, void* workspace, size_t bytes) {
+    return cudnnConvolutionBackwardFilter(ctx.cudnn(), &kOne, legacy.x, input, legacy.y, grad_y.raw(), legacy.conv,
+                                          static_cast<cudnnConvolutionBwdFilterAlgo_t>(algo), workspace, bytes, &kZero,
+                                          legacy.w, grad_w.raw());
   });
 }
 
@@ -379,8 +392,9 @@ std::vector<ConvChoice> conv_choices(CudaContext& ctx) {
       ConvChoice c;
       c.geometry = plan->geometry.str();
       c.direction = d;
-      c.tf32 = key[13] != 0;
-      c.deterministic_only = key[14] != 0;
+      c.storage = plan->storage;
+      c.tf32 = key[15] != 0;
+      c.deterministic_only = key[16] != 0;
       if (plan->graph[i] && !plan->graph_unavailable[i]) {
         c.route = "graph API (pre/post padding)";
         c.algorithm = describe_choice(*plan->graph[i]);
@@ -411,9 +425,10 @@ std::vector<std::string> describe_conv_choices(Device device) {
   if (!device.is_cuda()) return {};
   std::vector<std::string> lines;
   for (const backend_cuda::ConvChoice& c : backend_cuda::conv_choices(cuda_context(device)))
-    lines.push_back(fmt::format("{:<16} {}  [{}{}]  {}: {}", backend_cuda::direction_name(c.direction), c.geometry,
-                                c.tf32 ? "TF32" : "fp32", c.deterministic_only ? ", deterministic" : "", c.route,
-                                c.algorithm));
+    lines.push_back(fmt::format("{:<16} {}  [{}{}{}]  {}: {}", backend_cuda::direction_name(c.direction), c.geometry,
+                                c.storage.dtype == DType::bf16 ? "bf16" : c.tf32 ? "TF32" : "fp32",
+                                c.storage.channels_last ? ", NHWC" : "", c.deterministic_only ? ", deterministic" : "",
+                                c.route, c.algorithm));
   return lines;
 }
 

@@ -4,46 +4,51 @@
 #include "framework/backend/cuda/channel_reduce.cuh"
 #include "framework/backend/cuda/conv2d_kernels.h"
 #include "framework/backend/cuda/cuda_ops.h"
+#include "framework/backend/cuda/storage.cuh"
 
 namespace convlab::backend_cuda {
 namespace {
 
-// Index is uint32_t when every flat index of both tensors fits (the usual case: 64-bit
-// division costs several times more), else int64_t.
-template <class Index>
-__global__ void pad_kernel(const float* x, Index h, Index w, Index top, Index left, Index padded_h, Index padded_w,
-                           float* out, Index n) {
-  const Index padded_plane = padded_h * padded_w;
+// Both formats at once: an image is a (rows, cols) grid of pixels of `depth` elements each:
+// N C images of depth 1 contiguous, N images of depth C channels_last. Index is uint32_t
+// when every flat index fits (64-bit division costs several times more), else int64_t.
+template <class S, class Index>
+__global__ void pad_kernel(const S* x, Index h, Index w, Index depth, Index top, Index left, Index padded_h,
+                           Index padded_w, S* out, Index n) {
   for (Index i = blockIdx.x * Index(blockDim.x) + threadIdx.x; i < n; i += Index(gridDim.x) * blockDim.x) {
-    const Index image = i / padded_plane;
-    const Index rest = i - image * padded_plane;
-    const Index row = rest / padded_w, col = rest - row * padded_w;
+    const Index d = i % depth, pixel = i / depth;
+    const Index col = pixel % padded_w, rest = pixel / padded_w;
+    const Index row = rest % padded_h, image = rest / padded_h;
     // Unsigned: a row above the image wraps around to a large value, so one compare checks both ends.
     const Index sy = row - top, sx = col - left;
-    out[i] = row >= top && sy < h && col >= left && sx < w ? x[(image * h + sy) * w + sx] : 0.0f;
+    if (row >= top && sy < h && col >= left && sx < w)
+      out[i] = x[((image * h + sy) * w + sx) * depth + d];
+    else
+      store(out, i, 0.0f);
   }
 }
 
-template <class Index>
-__global__ void crop_kernel(const float* padded, Index padded_h, Index padded_w, Index top, Index left, Index h,
-                            Index w, float* out, Index n) {
-  const Index plane = h * w;
+template <class S, class Index>
+__global__ void crop_kernel(const S* padded, Index padded_h, Index padded_w, Index depth, Index top, Index left,
+                            Index h, Index w, S* out, Index n) {
   for (Index i = blockIdx.x * Index(blockDim.x) + threadIdx.x; i < n; i += Index(gridDim.x) * blockDim.x) {
-    const Index image = i / plane;
-    const Index rest = i - image * plane;
-    const Index y = rest / w, x = rest - y * w;
-    out[i] = padded[(image * padded_h + y + top) * padded_w + x + left];
+    const Index d = i % depth, pixel = i / depth;
+    const Index x = pixel % w, rest = pixel / w;
+    const Index y = rest % h, image = rest / h;
+    out[i] = padded[((image * padded_h + y + top) * padded_w + x + left) * depth + d];
   }
 }
 
 bool fits_32_bits(int64_t elements) { return elements < int64_t{UINT32_MAX} - 65535 * 8 * 256; }
 
-__global__ void add_bias_kernel(float* y, const float* bias, int64_t channels, int64_t plane, int64_t n) {
-  CONVLAB_FOR_EACH(i, n) y[i] += bias[(i / plane) % channels];
+template <class S>
+__global__ void add_bias_kernel(S* y, const float* bias, ChannelLayout l, int64_t n) {
+  CONVLAB_FOR_EACH(i, n) store(y, i, load(y, i) + bias[l.channel_of(i)]);
 }
 
-__global__ void bias_sums_kernel(const float* grad_y, ChannelLayout l, double* partials) {
-  channel_partial_sums(l, [&](int64_t at, double& a, double&) { a += grad_y[at]; }, partials);
+template <class S>
+__global__ void bias_sums_kernel(const S* grad_y, ChannelLayout l, double* partials) {
+  channel_partial_sums(l, [&](int64_t, int64_t at, double& a, double&) { a += load(grad_y, at); }, partials);
 }
 
 __global__ void bias_totals_kernel(ChannelLayout l, const double* partials, float* grad_bias) {
@@ -54,52 +59,89 @@ __global__ void bias_totals_kernel(ChannelLayout l, const double* partials, floa
   grad_bias[c] = static_cast<float>(total);
 }
 
+// (images, rows, cols, depth) of a 4-D tensor in its format.
+struct Grid {
+  int64_t images, rows, cols, depth;
+};
+Grid grid_of(const Tensor& t) {
+  return t.channels_last() ? Grid{t.dim(0), t.dim(2), t.dim(3), t.dim(1)}
+                           : Grid{t.dim(0) * t.dim(1), t.dim(2), t.dim(3), 1};
+}
+
 }  // namespace
 
-void pad_images(const float* x, int64_t images, int64_t h, int64_t w, int64_t top, int64_t left, int64_t padded_h,
-                int64_t padded_w, float* out, cudaStream_t stream) {
-  const int64_t n = images * padded_h * padded_w;
+void pad_images(const Tensor& x, int64_t top, int64_t left, Tensor& padded, cudaStream_t stream) {
+  check_storage({&x, &padded}, "pad_images");
+  CONVLAB_CHECK(x.dtype() == padded.dtype() && x.format() == padded.format() && x.rank() == 4 &&
+                    padded.rank() == 4 && x.dim(0) == padded.dim(0) && x.dim(1) == padded.dim(1),
+                "pad_images: {} into {}", x.describe(), padded.describe());
+  const Grid in = grid_of(x), out = grid_of(padded);
+  const int64_t n = padded.numel();
   if (n == 0) return;
-  if (fits_32_bits(n)) {
-    using I = uint32_t;
-    pad_kernel<I><<<blocks_for(n), kThreads, 0, stream>>>(x, I(h), I(w), I(top), I(left), I(padded_h), I(padded_w),
-                                                           out, I(n));
-  } else {
-    pad_kernel<int64_t><<<blocks_for(n), kThreads, 0, stream>>>(x, h, w, top, left, padded_h, padded_w, out, n);
-  }
+  dispatch_storage(x, "pad_images", [&](auto tag) {
+    using S = decltype(tag);
+    if (fits_32_bits(n)) {
+      using I = uint32_t;
+      pad_kernel<S, I><<<blocks_for(n), kThreads, 0, stream>>>(x.data<S>(), I(in.rows), I(in.cols), I(in.depth),
+                                                                I(top), I(left), I(out.rows), I(out.cols),
+                                                                padded.data<S>(), I(n));
+    } else {
+      pad_kernel<S, int64_t><<<blocks_for(n), kThreads, 0, stream>>>(x.data<S>(), in.rows, in.cols, in.depth, top,
+                                                                      left, out.rows, out.cols, padded.data<S>(), n);
+    }
+  });
   CUDA_CHECK_LAUNCH();
 }
 
-void crop_images(const float* padded, int64_t images, int64_t padded_h, int64_t padded_w, int64_t top, int64_t left,
-                 int64_t h, int64_t w, float* out, cudaStream_t stream) {
-  const int64_t n = images * h * w;
+void crop_images(const Tensor& padded, int64_t top, int64_t left, Tensor& out, cudaStream_t stream) {
+  check_storage({&padded, &out}, "crop_images");
+  CONVLAB_CHECK(out.dtype() == padded.dtype() && out.format() == padded.format() && out.rank() == 4 &&
+                    padded.rank() == 4 && out.dim(0) == padded.dim(0) && out.dim(1) == padded.dim(1),
+                "crop_images: {} into {}", padded.describe(), out.describe());
+  const Grid src = grid_of(padded), dst = grid_of(out);
+  const int64_t n = out.numel();
   if (n == 0) return;
-  if (fits_32_bits(images * padded_h * padded_w)) {
-    using I = uint32_t;
-    crop_kernel<I><<<blocks_for(n), kThreads, 0, stream>>>(padded, I(padded_h), I(padded_w), I(top), I(left), I(h),
-                                                            I(w), out, I(n));
-  } else {
-    crop_kernel<int64_t><<<blocks_for(n), kThreads, 0, stream>>>(padded, padded_h, padded_w, top, left, h, w, out, n);
-  }
+  dispatch_storage(out, "crop_images", [&](auto tag) {
+    using S = decltype(tag);
+    if (fits_32_bits(padded.numel())) {
+      using I = uint32_t;
+      crop_kernel<S, I><<<blocks_for(n), kThreads, 0, stream>>>(padded.data<S>(), I(src.rows), I(src.cols),
+                                                                 I(src.depth), I(top), I(left), I(dst.rows),
+                                                                 I(dst.cols), out.data<S>(), I(n));
+    } else {
+      crop_kernel<S, int64_t><<<blocks_for(n), kThreads, 0, stream>>>(padded.data<S>(), src.rows, src.cols, src.depth,
+                                                                       top, left, dst.rows, dst.cols, out.data<S>(), n);
+    }
+  });
   CUDA_CHECK_LAUNCH();
 }
 
-void add_channel_bias(float* y, const float* bias, int64_t batch, int64_t channels, int64_t plane,
-                      cudaStream_t stream) {
-  const int64_t n = batch * channels * plane;
+void add_channel_bias(Tensor& y, const Tensor& bias, cudaStream_t stream) {
+  check_storage({&y}, "add_channel_bias");
+  check_f32({&bias}, "add_channel_bias");
+  const int64_t n = y.numel();
   if (n == 0) return;
-  add_bias_kernel<<<blocks_for(n), kThreads, 0, stream>>>(y, bias, channels, plane, n);
+  const ChannelLayout l = channel_layout(y, "add_channel_bias");
+  CONVLAB_CHECK(bias.numel() == l.channels, "add_channel_bias: bias {} for {}", bias.describe(), y.describe());
+  dispatch_storage(y, "add_channel_bias", [&](auto tag) {
+    using S = decltype(tag);
+    add_bias_kernel<<<blocks_for(n), kThreads, 0, stream>>>(y.data<S>(), bias.data<float>(), l, n);
+  });
   CUDA_CHECK_LAUNCH();
 }
 
 void conv2d_backward_bias(const Tensor& grad_y, Tensor& grad_bias) {
   const char* op = "conv2d_backward_bias";
-  check_f32({&grad_y, &grad_bias}, op);
+  check_storage({&grad_y}, op);
+  check_f32({&grad_bias}, op);
   const ChannelLayout l = channel_layout(grad_y, op);
   CONVLAB_CHECK(grad_bias.numel() == l.channels, "{}: {} for {}", op, grad_bias.describe(), grad_y.describe());
   const cudaStream_t stream = stream_of(grad_y);
   Tensor partials = channel_partials(l, grad_y.device());  // (K, slices, 2)
-  bias_sums_kernel<<<channel_grid(l), kThreads, 0, stream>>>(grad_y.data<float>(), l, partials.data<double>());
+  dispatch_storage(grad_y, op, [&](auto tag) {
+    using S = decltype(tag);
+    bias_sums_kernel<<<channel_grid(l), kThreads, 0, stream>>>(grad_y.data<S>(), l, partials.data<double>());
+  });
   CUDA_CHECK_LAUNCH();
   bias_totals_kernel<<<channel_blocks(l), kThreads, 0, stream>>>(l, partials.data<double>(), grad_bias.data<float>());
   CUDA_CHECK_LAUNCH();

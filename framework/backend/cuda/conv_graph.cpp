@@ -47,10 +47,13 @@ class Descriptor {
   cudnnBackendDescriptor_t d_ = nullptr;
 };
 
-// An fp32 NCHW tensor of the graph.
-Descriptor tensor(int64_t uid, const std::array<int64_t, 4>& dims) {
-  const std::array<int64_t, 4> strides{dims[1] * dims[2] * dims[3], dims[2] * dims[3], dims[3], 1};
-  const cudnnDataType_t type = CUDNN_DATA_FLOAT;
+// A tensor of the graph: logical dims (N, C, H, W) (filters (K, C, R, S)), strides of the
+// storage's format, f32 or bf16.
+Descriptor tensor(int64_t uid, const std::array<int64_t, 4>& dims, const ConvStorage& storage) {
+  const std::array<int64_t, 4> strides =
+      storage.channels_last ? std::array<int64_t, 4>{dims[1] * dims[2] * dims[3], 1, dims[3] * dims[1], dims[1]}
+                            : std::array<int64_t, 4>{dims[1] * dims[2] * dims[3], dims[2] * dims[3], dims[3], 1};
+  const cudnnDataType_t type = storage.dtype == DType::bf16 ? CUDNN_DATA_BFLOAT16 : CUDNN_DATA_FLOAT;
   const int64_t alignment = 16;  // convlab's device blocks are 512-byte aligned
   Descriptor d(CUDNN_BACKEND_TENSOR_DESCRIPTOR);
   d.set(CUDNN_ATTR_TENSOR_DATA_TYPE, CUDNN_TYPE_DATA_TYPE, &type);
@@ -188,14 +191,15 @@ struct GraphConv {
   bool timed = false;
 };
 
-GraphConvPtr build_graph_conv(CudaContext& ctx, const ConvGeometry& g, ConvDirection direction) {
+GraphConvPtr build_graph_conv(CudaContext& ctx, const ConvGeometry& g, const ConvStorage& storage,
+                              ConvDirection direction) {
   GraphConvPtr conv(new GraphConv);
   conv->direction = direction;
   cudnnHandle_t handle = ctx.cudnn();
   auto& parts = conv->parts;
-  parts.push_back(tensor(kX, {g.batch, g.in_channels, g.in_h, g.in_w}));
-  parts.push_back(tensor(kW, {g.out_channels, g.in_channels, g.kernel_h, g.kernel_w}));
-  parts.push_back(tensor(kY, {g.batch, g.out_channels, g.out_h, g.out_w}));
+  parts.push_back(tensor(kX, {g.batch, g.in_channels, g.in_h, g.in_w}, storage));
+  parts.push_back(tensor(kW, {g.out_channels, g.in_channels, g.kernel_h, g.kernel_w}, storage));
+  parts.push_back(tensor(kY, {g.batch, g.out_channels, g.out_h, g.out_w}, storage));
   parts.push_back(convolution(g));
   parts.push_back(operation(direction, parts[0], parts[1], parts[2], parts[3]));
   Descriptor op_graph(CUDNN_BACKEND_OPERATIONGRAPH_DESCRIPTOR);
@@ -213,7 +217,8 @@ GraphConvPtr build_graph_conv(CudaContext& ctx, const ConvGeometry& g, ConvDirec
     const bool deterministic = !info.has(CUDNN_NUMERICAL_NOTE_NONDETERMINISTIC);
     if (ctx.deterministic() && !deterministic) continue;
     // fp32 inputs: tensor cores mean TF32; a down-conversion would mean fp16 inputs.
-    if (!ctx.allow_tf32() && info.has(CUDNN_NUMERICAL_NOTE_TENSOR_CORE)) continue;
+    const bool tensor_cores = storage.dtype == DType::bf16 || ctx.allow_tf32();
+    if (!tensor_cores && info.has(CUDNN_NUMERICAL_NOTE_TENSOR_CORE)) continue;
     if (info.has(CUDNN_NUMERICAL_NOTE_DOWN_CONVERT_INPUTS) ||
         info.has(CUDNN_NUMERICAL_NOTE_REDUCED_PRECISION_REDUCTION))
       continue;
@@ -241,14 +246,14 @@ void GraphConvDeleter::operator()(GraphConv* conv) const { delete conv; }
 namespace {
 
 cudnnStatus_t execute(CudaContext& ctx, const GraphConv::Candidate& candidate, ConvDirection direction,
-                      const float* a, const float* b, float* out) {
+                      const void* a, const void* b, void* out) {
   void* x = nullptr;
   void* w = nullptr;
   void* y = nullptr;
   switch (direction) {
-    case ConvDirection::forward: x = const_cast<float*>(a), w = const_cast<float*>(b), y = out; break;
-    case ConvDirection::backward_data: w = const_cast<float*>(a), y = const_cast<float*>(b), x = out; break;
-    case ConvDirection::backward_filter: x = const_cast<float*>(a), y = const_cast<float*>(b), w = out; break;
+    case ConvDirection::forward: x = const_cast<void*>(a), w = const_cast<void*>(b), y = out; break;
+    case ConvDirection::backward_data: w = const_cast<void*>(a), y = const_cast<void*>(b), x = out; break;
+    case ConvDirection::backward_filter: x = const_cast<void*>(a), y = const_cast<void*>(b), w = out; break;
   }
   void* workspace = ctx.workspace(static_cast<size_t>(candidate.workspace));
   const std::array<int64_t, 3> uids{kX, kW, kY};
@@ -263,8 +268,8 @@ cudnnStatus_t execute(CudaContext& ctx, const GraphConv::Candidate& candidate, C
 
 }  // namespace
 
-bool run_graph_conv(CudaContext& ctx, GraphConv& conv, const ConvGeometry& g, const float* a, const float* b,
-                    float* out) {
+bool run_graph_conv(CudaContext& ctx, GraphConv& conv, const ConvGeometry& g, const void* a, const void* b,
+                    void* out) {
   auto run = [&](size_t i) { return execute(ctx, conv.candidates[i], conv.direction, a, b, out); };
   if (!conv.timed && !ctx.capturing()) {
     const std::vector<float> milliseconds =

@@ -5,8 +5,9 @@
 //
 // Per direction: the engine configurations that cuDNN's heuristics (modes A and fallback)
 // propose, filtered by their numerical notes (non-deterministic ones only when the context
-// admits them; tensor-core ones only with TF32 allowed; never ones that convert fp32 inputs
-// down), built into execution plans that fit the workspace limit, timed once, fastest kept.
+// admits them; for fp32 data tensor-core ones only with TF32 allowed; never ones that
+// convert inputs down), built into execution plans that fit the workspace limit, timed
+// once, fastest kept. Data f32 or bf16 (fp32 accumulation), NCHW or NHWC (filters KRSC).
 #pragma once
 
 #include <memory>
@@ -20,7 +21,8 @@ namespace convlab::backend_cuda {
 
 // Builds them; null when cuDNN offers no engine that fits the context's settings (the caller
 // then takes the legacy route). Errors other than "not supported" throw.
-GraphConvPtr build_graph_conv(CudaContext& ctx, const ConvGeometry& g, ConvDirection direction);
+GraphConvPtr build_graph_conv(CudaContext& ctx, const ConvGeometry& g, const ConvStorage& storage,
+                              ConvDirection direction);
 
 // Runs the chosen plan (timing the candidates first, unless a graph is being recorded):
 //   forward          a = x (N, C, H, W), b = w (K, C, R, S)   -> out = y (N, K, OH, OW)
@@ -28,8 +30,8 @@ GraphConvPtr build_graph_conv(CudaContext& ctx, const ConvGeometry& g, ConvDirec
 //   backward filter  a = x,              b = grad_y           -> out = grad_w
 // Returns false, having written nothing that matters, when every candidate was refused at
 // run time (the caller then takes the legacy route).
-bool run_graph_conv(CudaContext& ctx, GraphConv& conv, const ConvGeometry& g, const float* a, const float* b,
-                    float* out);
+bool run_graph_conv(CudaContext& ctx, GraphConv& conv, const ConvGeometry& g, const void* a, const void* b,
+                    void* out);
 
 // "engine 12 (0.041 ms)": the choice, for reports.
 std::string describe_choice(const GraphConv& conv);

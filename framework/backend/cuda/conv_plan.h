@@ -18,12 +18,21 @@
 #include <vector>
 
 #include "framework/backend/conv_geometry.h"
+#include "framework/core/tensor.h"
 
 namespace convlab::backend_cuda {
 
 // The input (N, C, H, W), the filter (K, R, S), the paddings (top, left, bottom, right), the
-// strides (h, w), and the math settings: TF32 allowed, only deterministic algorithms.
-using ConvKey = std::array<int64_t, 15>;
+// strides (h, w), the storage (dtype, channels_last), and the math settings: TF32 allowed,
+// only deterministic algorithms.
+using ConvKey = std::array<int64_t, 17>;
+
+// The storage every operand of one convolution shares: f32 or bf16, contiguous or
+// channels_last (activations NHWC, filters KRSC).
+struct ConvStorage {
+  DType dtype = DType::f32;
+  bool channels_last = false;
+};
 
 enum class ConvDirection { forward = 0, backward_data = 1, backward_filter = 2 };
 const char* direction_name(ConvDirection direction);
@@ -74,6 +83,7 @@ struct ConvPlan {
   ~ConvPlan();
 
   ConvGeometry geometry;
+  ConvStorage storage;
   std::unique_ptr<LegacyConv> legacy;  // made on first use of the legacy route
   // Per ConvDirection, for asymmetric paddings: the graph-API plans, made on first use.
   // Null before; `graph_unavailable` once cuDNN offered no engine (the legacy route is

@@ -15,6 +15,7 @@ struct ConvChoice {
   ConvDirection direction = ConvDirection::forward;
   std::string route;      // "legacy", "legacy, padded copy" or "graph API (pre/post padding)"
   std::string algorithm;  // "algo 1 (0.052 ms)", "engine 12, non-deterministic (0.041 ms)", ...
+  ConvStorage storage;                          // f32 or bf16, contiguous or channels_last
   bool tf32 = true, deterministic_only = true;  // the settings it was chosen under
 };
 

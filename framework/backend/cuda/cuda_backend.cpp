@@ -6,6 +6,7 @@ namespace convlab {
 const Backend& cuda_backend() {
   static const Backend table{
       .fill = backend_cuda::fill,
+      .convert = backend_cuda::convert,
       .add = backend_cuda::add,
       .axpy = backend_cuda::axpy,
       .mul = backend_cuda::mul,

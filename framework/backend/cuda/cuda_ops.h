@@ -10,6 +10,7 @@ namespace convlab::backend_cuda {
 
 // elementwise.cu
 void fill(Tensor& t, double value);
+void convert(const Tensor& x, Tensor& y);
 void add(const Tensor& a, const Tensor& b, Tensor& out);
 void axpy(double alpha, const Tensor& x, Tensor& y);
 void mul(const Tensor& a, const Tensor& b, Tensor& out);

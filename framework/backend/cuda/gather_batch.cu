@@ -4,6 +4,7 @@
 
 #include "framework/backend/cuda/cuda_ops.h"
 #include "framework/backend/cuda/kernel_launch.h"
+#include "framework/backend/cuda/storage.cuh"
 
 namespace convlab::backend_cuda {
 namespace {
@@ -14,14 +15,17 @@ constexpr int kPixels = kImageChannels * kImageSize * kImageSize;
 
 // Every thread draws the example's transform itself (four Philox words): cheaper than a
 // shared-memory handoff and obviously consistent.
+// The batch is f32 or bf16 (rounded once, from the same float), contiguous or channels_last.
+template <class S>
 __global__ void gather_batch_kernel(const uint8_t* images, int64_t num_images, const uint8_t* labels,
                                     const int32_t* indices, kernels::AugmentConfig config, bool augment,
-                                    uint64_t seed, uint32_t epoch, float* batch, int32_t* labels_out) {
+                                    uint64_t seed, uint32_t epoch, bool channels_last, S* batch,
+                                    int32_t* labels_out) {
   const int64_t b = blockIdx.x;
   const int32_t example = indices[b];
-  float* dst = batch + b * kPixels;
+  S* dst = batch + b * kPixels;
   if (example < 0 || example >= num_images) {  // not checked on the host: make it visible
-    for (int p = threadIdx.x; p < kPixels; p += blockDim.x) dst[p] = NAN;
+    for (int p = threadIdx.x; p < kPixels; p += blockDim.x) store(dst, p, NAN);
     if (threadIdx.x == 0) labels_out[b] = -1;
     return;
   }
@@ -33,8 +37,9 @@ __global__ void gather_batch_kernel(const uint8_t* images, int64_t num_images, c
     const int c = p / (kImageSize * kImageSize);
     const int y = (p / kImageSize) % kImageSize;
     const int x = p % kImageSize;
-    dst[p] = augment ? kernels::augmented_pixel(config, t, image, c, y, x)
-                     : kernels::normalise_pixel(config, c, image[p]);
+    const int to = channels_last ? (y * kImageSize + x) * kImageChannels + c : p;
+    store(dst, to, augment ? kernels::augmented_pixel(config, t, image, c, y, x)
+                           : kernels::normalise_pixel(config, c, image[p]));
   }
   if (threadIdx.x == 0) labels_out[b] = labels[example];
 }
@@ -48,7 +53,7 @@ void gather_batch(const Tensor& images, const Tensor& labels, const Tensor& orde
   check_cuda(images, DType::u8, op);
   check_cuda(labels, DType::u8, op);
   check_cuda(order, DType::i32, op);
-  check_cuda(batch, DType::f32, op);
+  check_storage({&batch}, op);
   check_cuda(labels_out, DType::i32, op);
   const int64_t count = batch.rank() == 4 ? batch.dim(0) : -1;
   CONVLAB_CHECK(first >= 0 && count >= 0 && first + count <= order.numel(), "{}: examples [{}, {}) of an order of {}",
@@ -62,9 +67,12 @@ void gather_batch(const Tensor& images, const Tensor& labels, const Tensor& orde
                 "{}: order {}, batch {}, labels {}", op, order.describe(), batch.describe(), labels_out.describe());
   CONVLAB_CHECK(count <= INT32_MAX, "{}: {} examples is too many for one launch", op, count);
   if (count == 0) return;
-  gather_batch_kernel<<<static_cast<unsigned>(count), kThreads, 0, stream_of(batch)>>>(
-      images.data<uint8_t>(), images.dim(0), labels.data<uint8_t>(), order.data<int32_t>() + first, config, augment, seed,
-      epoch, batch.data<float>(), labels_out.data<int32_t>());
+  dispatch_storage(batch, op, [&](auto tag) {
+    using S = decltype(tag);
+    gather_batch_kernel<<<static_cast<unsigned>(count), kThreads, 0, stream_of(batch)>>>(
+        images.data<uint8_t>(), images.dim(0), labels.data<uint8_t>(), order.data<int32_t>() + first, config, augment,
+        seed, epoch, batch.channels_last(), batch.data<S>(), labels_out.data<int32_t>());
+  });
   CUDA_CHECK_LAUNCH();
 }
 

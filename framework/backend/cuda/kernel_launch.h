@@ -32,6 +32,24 @@ inline void check_f32(std::initializer_list<const Tensor*> tensors, const char* 
                   "{}: the CUDA backend takes f32 CUDA tensors, got {}", op, t->describe());
 }
 
+// f32 or bf16 CUDA tensors (kernels that read either storage into float).
+inline void check_storage(std::initializer_list<const Tensor*> tensors, const char* op) {
+  for (const Tensor* t : tensors)
+    CONVLAB_CHECK((t->dtype() == DType::f32 || t->dtype() == DType::bf16) && t->device().is_cuda(),
+                  "{}: the CUDA backend takes f32 or bf16 CUDA tensors, got {}", op, t->describe());
+}
+
+// Calls f(float{}) or f(kernels::Bf16{}) for an f32 or bf16 CUDA tensor's storage type.
+template <class F>
+void dispatch_storage(const Tensor& t, const char* op, F&& f) {
+  CONVLAB_CHECK(t.device().is_cuda(), "{}: expected a CUDA tensor, got {}", op, t.describe());
+  switch (t.dtype()) {
+    case DType::f32: f(float{}); return;
+    case DType::bf16: f(kernels::Bf16{}); return;
+    default: CONVLAB_FAIL("{}: the CUDA backend takes f32 or bf16 here, got {}", op, t.describe());
+  }
+}
+
 inline void check_cuda(const Tensor& t, DType dtype, const char* op) {
   CONVLAB_CHECK(t.dtype() == dtype && t.device().is_cuda(), "{}: expected a {} CUDA tensor, got {}", op,
                 dtype_name(dtype), t.describe());

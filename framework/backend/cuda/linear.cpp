@@ -54,7 +54,7 @@ void linear_forward(const Tensor& x, const Tensor& w, const Tensor* bias, Tensor
   const float one = 1.0f, zero = 0.0f;
   CUBLAS_CHECK(cublasSgemm(blas_for(x), CUBLAS_OP_T, CUBLAS_OP_N, out, batch, in, &one, w.data<float>(), in,
                            x.data<float>(), in, &zero, y.data<float>(), out));
-  if (bias) add_channel_bias(y.data<float>(), bias->data<float>(), batch, out, 1, stream_of(x));
+  if (bias) add_channel_bias(y, *bias, stream_of(x));  // (N, out): channels with a one-element plane
 }
 
 void linear_backward_data(const Tensor& w, const Tensor& grad_y, Tensor& grad_x) {

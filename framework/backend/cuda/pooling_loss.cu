@@ -7,6 +7,7 @@
 #include "framework/backend/cuda/cuda_ops.h"
 #include "framework/backend/cuda/kernel_launch.h"
 #include "framework/backend/cuda/reduce.h"
+#include "framework/backend/cuda/storage.cuh"
 #include "kernels/softmax_xent.h"
 
 namespace convlab::backend_cuda {
@@ -14,20 +15,39 @@ namespace {
 
 constexpr int kWarpsPerBlock = kThreads / 32;
 
-// One warp per (image, channel) row: the lanes stride over the plane, then a warp sum.
-__global__ void avg_pool_forward_kernel(const float* x, int64_t rows, int64_t plane, float* y) {
+// Contiguous: one warp per (image, channel) row, the lanes striding over the plane, then a
+// warp sum. channels_last: one thread per (image, channel), adding the plane in order, a
+// warp reading 32 neighbouring channels of a pixel at once. Sums in double either way; the
+// pooled values are f32 whatever the activations' storage.
+template <class S>
+__global__ void avg_pool_forward_kernel(const S* x, int64_t rows, int64_t plane, float* y) {
   const int64_t row = blockIdx.x * int64_t(kWarpsPerBlock) + threadIdx.x / 32;
   if (row >= rows) return;  // the whole warp leaves together
   const int lane = threadIdx.x & 31;
   double total = 0;
-  for (int64_t i = lane; i < plane; i += 32) total += x[row * plane + i];
+  for (int64_t i = lane; i < plane; i += 32) total += load(x, row * plane + i);
   total = warp_sum(total);
   if (lane == 0) y[row] = static_cast<float>(total / static_cast<double>(plane));
 }
 
-__global__ void avg_pool_backward_kernel(const float* grad_y, int64_t plane, float* grad_x, int64_t n) {
+template <class S>
+__global__ void avg_pool_forward_last_kernel(const S* x, int64_t batch, int64_t channels, int64_t plane, float* y) {
+  const int64_t row = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;  // n C + c
+  if (row >= batch * channels) return;
+  const int64_t n = row / channels, c = row - n * channels;
+  double total = 0;
+  for (int64_t i = 0; i < plane; ++i) total += load(x, (n * plane + i) * channels + c);
+  y[row] = static_cast<float>(total / static_cast<double>(plane));
+}
+
+template <class S>
+__global__ void avg_pool_backward_kernel(const float* grad_y, int64_t channels, int64_t plane, bool channels_last,
+                                         S* grad_x, int64_t n) {
   const float count = static_cast<float>(plane);
-  CONVLAB_FOR_EACH(i, n) grad_x[i] = grad_y[i / plane] / count;
+  CONVLAB_FOR_EACH(i, n) {
+    const int64_t row = channels_last ? i / (plane * channels) * channels + i % channels : i / plane;
+    store(grad_x, i, grad_y[row] / count);
+  }
 }
 
 // One thread per row: the row's loss and probabilities, then a block sum of the losses.
@@ -86,7 +106,8 @@ void check_labels(const Tensor& logits, const Tensor& labels, const char* op) {
 }
 
 void check_pool(const Tensor& x, const Tensor& y, const char* op) {
-  check_f32({&x, &y}, op);
+  check_storage({&x}, op);
+  check_f32({&y}, op);
   CONVLAB_CHECK(x.rank() >= 2 && y.numel() == x.dim(0) * x.dim(1), "{}: {} for {}", op, y.describe(), x.describe());
 }
 
@@ -97,10 +118,19 @@ void global_avg_pool_forward(const Tensor& x, Tensor& y) {
   const int64_t rows = x.dim(0) * x.dim(1);
   if (rows == 0) return;
   const int64_t plane = x.numel() / rows;
-  const int64_t blocks = (rows + kWarpsPerBlock - 1) / kWarpsPerBlock;
-  CONVLAB_CHECK(blocks <= INT32_MAX, "global_avg_pool_forward: {} is too large", x.describe());
-  avg_pool_forward_kernel<<<static_cast<unsigned>(blocks), kThreads, 0, stream_of(x)>>>(x.data<float>(), rows, plane,
-                                                                                        y.data<float>());
+  dispatch_storage(x, "global_avg_pool_forward", [&](auto tag) {
+    using S = decltype(tag);
+    if (x.channels_last()) {
+      const int64_t blocks = (rows + kThreads - 1) / kThreads;
+      avg_pool_forward_last_kernel<<<static_cast<unsigned>(blocks), kThreads, 0, stream_of(x)>>>(
+          x.data<S>(), x.dim(0), x.dim(1), plane, y.data<float>());
+    } else {
+      const int64_t blocks = (rows + kWarpsPerBlock - 1) / kWarpsPerBlock;
+      CONVLAB_CHECK(blocks <= INT32_MAX, "global_avg_pool_forward: {} is too large", x.describe());
+      avg_pool_forward_kernel<<<static_cast<unsigned>(blocks), kThreads, 0, stream_of(x)>>>(x.data<S>(), rows, plane,
+                                                                                            y.data<float>());
+    }
+  });
   CUDA_CHECK_LAUNCH();
 }
 
@@ -109,8 +139,11 @@ void global_avg_pool_backward(const Tensor& grad_y, Tensor& grad_x) {
   const int64_t rows = grad_x.dim(0) * grad_x.dim(1);
   const int64_t n = grad_x.numel();
   if (rows == 0 || n == 0) return;
-  avg_pool_backward_kernel<<<blocks_for(n), kThreads, 0, stream_of(grad_x)>>>(grad_y.data<float>(), n / rows,
-                                                                              grad_x.data<float>(), n);
+  dispatch_storage(grad_x, "global_avg_pool_backward", [&](auto tag) {
+    using S = decltype(tag);
+    avg_pool_backward_kernel<<<blocks_for(n), kThreads, 0, stream_of(grad_x)>>>(
+        grad_y.data<float>(), grad_x.dim(1), n / rows, grad_x.channels_last(), grad_x.data<S>(), n);
+  });
   CUDA_CHECK_LAUNCH();
 }
 
