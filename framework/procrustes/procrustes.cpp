@@ -149,7 +149,7 @@ void ProcrustesAccumulator::accumulate(const std::vector<const cka::FeatureView*
   for (int64_t i = 0; i < r; ++i) {
     pairs_.set_name(i, layers[static_cast<size_t>(i)]->name());
     factors.push_back(factor(*layers[static_cast<size_t>(i)]));
-    forms_[static_cast<size_t>(i)] = factors.back().form;
+    if (terms_.batches() == 0) forms_[static_cast<size_t>(i)] = factors.back().form;
     if (factors.back().constant && !warned_[static_cast<size_t>(i)]) {
       warned_[static_cast<size_t>(i)] = true;
       warn_constant(pairs_.label(i));

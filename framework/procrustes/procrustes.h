@@ -76,7 +76,8 @@ class ProcrustesAccumulator {
   const cka::LayerPairs& pairs() const { return pairs_; }
   int64_t batches() const { return terms_.batches(); }
   int64_t examples() const { return examples_; }
-  // The form each layer (row: A's, then B's) took in the last batch.
+  // The form each layer (row: A's, then B's) took in the first batch (a short last batch may
+  // take the other).
   const std::vector<Form>& forms() const { return forms_; }
 
  private:

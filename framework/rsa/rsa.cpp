@@ -21,7 +21,8 @@ double rsa(const cka::FeatureView& x, const cka::FeatureView& y) {
 RsaAccumulator::RsaAccumulator(int64_t layers_a, int64_t layers_b)
     : pairs_(layers_b == 0 ? cka::LayerPairs(layers_a) : cka::LayerPairs(layers_a, layers_b)),
       terms_(pairs_.layers_a() * pairs_.layers_b()),
-      warned_(static_cast<size_t>(pairs_.rows()), false) {}
+      warned_examples_(static_cast<size_t>(pairs_.rows()), false),
+      warned_constant_(static_cast<size_t>(pairs_.rows()), false) {}
 
 void RsaAccumulator::add_batch(const std::vector<cka::FeatureView>& a) {
   CONVLAB_CHECK(pairs_.self(), "this RSA accumulator compares two networks: pass the features of both");
@@ -55,8 +56,8 @@ void RsaAccumulator::accumulate(const std::vector<const cka::FeatureView*>& laye
     const cka::FeatureView& v = *layers[static_cast<size_t>(i)];
     pairs_.set_name(i, v.name());
     const int64_t constant = rdm_ranks(v, ranks_.data() + i * m, workspace_);
-    if (constant > 0 && !warned_[static_cast<size_t>(i)]) {
-      warned_[static_cast<size_t>(i)] = true;
+    if (constant > 0 && !warned_examples_[static_cast<size_t>(i)]) {
+      warned_examples_[static_cast<size_t>(i)] = true;
       fmt::print(stderr,
                  "warning: RSA: {} has {} of {} examples with constant features in a batch; their correlation with "
                  "other examples is undefined and counts as 0 (distance 1)\n",
@@ -68,8 +69,8 @@ void RsaAccumulator::accumulate(const std::vector<const cka::FeatureView*>& laye
               products.data(), r);
   const int64_t la = pairs_.layers_a(), lb = pairs_.layers_b();
   for (int64_t i = 0; i < r; ++i)
-    if (!(products[i * r + i] > 0.0) && !warned_[static_cast<size_t>(i)]) {
-      warned_[static_cast<size_t>(i)] = true;
+    if (!(products[i * r + i] > 0.0) && !warned_constant_[static_cast<size_t>(i)]) {
+      warned_constant_[static_cast<size_t>(i)] = true;
       fmt::print(stderr, "warning: RSA with {} is undefined (NaN): its RDM is constant over a batch\n",
                  pairs_.label(i));
     }

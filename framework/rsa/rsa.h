@@ -52,7 +52,7 @@ class RsaAccumulator {
   cka::LayerPairs pairs_;
   stats::BatchTerms terms_;
   int64_t examples_ = 0;
-  std::vector<bool> warned_;     // (R): a layer already named in a warning
+  std::vector<bool> warned_examples_, warned_constant_;  // (R): a layer already named in that warning
   std::vector<double> ranks_;    // Z (R, k (k - 1) / 2), reused across batches
   RankWorkspace workspace_;
 };
