@@ -161,6 +161,8 @@ Args parse(int argc, char** argv) {
   CONVLAB_CHECK(!a.vs_given || !a.versus.empty(),
                 "--vs needs the .npy files of the second network after it (files A.npy ... --vs B.npy ...)");
   CONVLAB_CHECK(a.bootstrap != 1, "--bootstrap needs at least 2 replicates (or 0 for none), got 1");
+  CONVLAB_CHECK(a.command != "invariance" || a.measures.empty() || a.measures == std::vector<Measure>{Measure::cka},
+                "invariance checks CKA only: leave out --measure");
   if (a.measures.empty()) a.measures = {Measure::cka};
   if (a.output.empty()) a.output = fs::path("analysis") / a.command;
   return a;

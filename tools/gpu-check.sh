@@ -60,4 +60,20 @@ if [[ -n ${DATA:-} ]]; then
     tail -n 3 "$work/resnet20-run/metrics.csv" >>"$log"
   fi
 fi
+# ---- Representation analysis on the GPU: CKA + RSA and Procrustes timings. A self-contained
+# block (it needs only $bundle, $work, $DATA and step); move it as a whole. The analyses print
+# each matrix's own time, feature extraction included, into the log.
+if [[ -n ${DATA:-} && -f $work/cka-run/checkpoints/epoch_0001.safetensors ]]; then
+  ckpt="$work/cka-run/checkpoints/epoch_0001.safetensors"
+  step "CKA + RSA self, 10000 test images (target <= 2 s on an H200)" "$bundle/convlab-analyze" self "$ckpt" \
+    --kernel linear --measure cka,rsa --device cuda --data "$DATA" --output "$work/cka-rsa-self"
+  for k in 1000 500; do
+    step "Procrustes self, 10000 test images, batches of $k" "$bundle/convlab-analyze" self "$ckpt" \
+      --measure procrustes --batch-size "$k" --device cuda --data "$DATA" --output "$work/procrustes-self-$k"
+  done
+  step "CKA + RSA + Procrustes self, 200 bootstrap replicates" "$bundle/convlab-analyze" self "$ckpt" \
+    --kernel both --measure cka,rsa,procrustes --bootstrap 200 --device cuda --data "$DATA" --output "$work/all-self"
+  grep -h '"seconds"' "$work"/cka-rsa-self/summary.json "$work"/procrustes-self-*/summary.json >>"$log"
+fi
+# ---- end of the representation-analysis block
 { echo; echo "=== summary"; printf '%s\n' "${summary[@]}"; } | tee -a "$log"
