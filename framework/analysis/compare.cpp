@@ -326,6 +326,10 @@ std::vector<std::vector<SimilarityMatrix>> run_all(std::vector<Comparison>& comp
   for (Comparison& c : comparisons)
     for (Measure m : s.measures) c.runs.push_back(make_run(m, on_gpu, device, c.names, s));
   const auto plan = plan_batches(n, s);
+  CONVLAB_CHECK(s.bootstrap == 0 || plan.size() >= 2,
+                "the bootstrap resamples batches and needs at least 2, but {} examples in batches of {} make {}: use "
+                "a smaller --batch-size",
+                n, s.batch_size, plan.size());
   const bool many = comparisons.size() > 1;
   for (const auto& [first, count] : plan) {
     // The reference's features of this batch, extracted once for every comparison.
