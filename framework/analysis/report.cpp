@@ -129,14 +129,11 @@ void write_summary(const std::filesystem::path& path, const std::string& command
     entry["values"] = rows_of(m.values, m.rows, m.cols);
     if (m.measure == Measure::cka) entry["cka"] = entry["values"];
     if (!m.forms.empty()) {
+      // One form per row of the comparison: A's layers, then (two networks) B's, marked "B:".
+      std::vector<std::string> names = m.row_names;
+      if (m.forms.size() > names.size())
+        for (const std::string& n : m.col_names) names.push_back("B:" + n);
       nlohmann::json forms;
-      const std::vector<std::string> names = m.row_source == m.col_source && m.forms.size() == m.row_names.size()
-                                                 ? m.row_names
-                                                 : [&] {
-                                                     std::vector<std::string> all = m.row_names;
-                                                     for (const auto& n : m.col_names) all.push_back("B:" + n);
-                                                     return all;
-                                                   }();
       for (size_t i = 0; i < m.forms.size() && i < names.size(); ++i) forms[names[i]] = m.forms[i];
       entry["procrustes_forms"] = forms;
     }

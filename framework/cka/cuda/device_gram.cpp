@@ -15,8 +15,6 @@ namespace convlab::cka {
 DeviceGram::DeviceGram(CudaContext& context, cublasHandle_t blas, GramPrecision precision)
     : context_(context), blas_(blas), precision_(precision) {}
 
-const uint32_t* DeviceGram::max_abs_bits() const { return reinterpret_cast<const uint32_t*>(bits_.data<int32_t>()); }
-
 void DeviceGram::release() {
   block_ = Tensor();
   partial_ = Tensor();

@@ -47,8 +47,6 @@ class DeviceGram {
   // Queues: gram (k, k) f64 row-major (symmetric) of x's centred features; *nonfinite = 1
   // when x holds a NaN or infinity.
   void compute(const DeviceFeatureView& x, Centring centring, double* gram, int32_t* nonfinite);
-  // The largest-magnitude bits of the last layer computed (range_scale.h), on the device.
-  const uint32_t* max_abs_bits() const;
   // Frees the buffers (the next call makes them again).
   void release();
 
