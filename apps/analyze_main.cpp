@@ -2,7 +2,10 @@
 // .npy), written as matrices (.npy, .csv), heatmaps, an animation and a JSON summary.
 #include <fmt/core.h>
 
+#include <algorithm>
+#include <charconv>
 #include <chrono>
+#include <cmath>
 #include <fstream>
 #include <map>
 #include <memory>
@@ -36,17 +39,25 @@ commands:
   invariance CKPT         CKA of each layer with permuted, scaled, rotated and stretched
                           copies of itself (1 = invariant)
   files A.npy B.npy ... [--vs C.npy D.npy ...]
-                          CKA between feature files (n x p each, float32 or float64; one
-                          file per layer), e.g. exported from PyTorch or JAX
+                          similarity between feature files (n x p each, float32 or float64;
+                          one file per layer), e.g. exported from PyTorch or JAX
 
 options:
-  --kernel linear|rbf|both   (default: both for self and invariance, linear otherwise)
+  --measure cka|rsa|procrustes
+                          what to compute; a comma-separated list or repeated (default cka)
+  --kernel linear|rbf|both   CKA's kernel (default: both for self and invariance, linear otherwise)
   --rbf-frac F            RBF width = F * sqrt(median squared distance) (default 1)
   --estimator debiased|biased
-                          HSIC estimator (default debiased, the minibatch CKA of
+                          CKA's HSIC estimator (default debiased, the minibatch CKA of
                           Nguyen et al. 2021; biased = Kornblith et al. 2019 per batch)
   --examples N            test images to use (default 10000; invariance: 512)
-  --batch-size K          examples per CKA minibatch (default 1000)
+  --batch-size K          examples per minibatch (default 1000)
+  --last-batch weight|drop
+                          a last batch smaller than K counts for its examples (weight,
+                          the default) or is left out (drop)
+  --bootstrap B           B bootstrap replicates over the batches: mean, std and 95 %
+                          interval of every cell (default 0: none)
+  --seed S                seed of the bootstrap (default 0)
   --device cpu|cuda       where the networks run (default cpu)
   --data PATH             CIFAR-10 (as for convlab-train; default: searched)
   --cache-dir DIR         decoded-data cache
@@ -57,18 +68,57 @@ options:
 struct Args {
   std::string command;
   std::vector<std::string> inputs, versus;
+  bool vs_given = false;
+  std::vector<Measure> measures;
   std::string kernel;
   double rbf_frac = 1.0;
   cka::Estimator estimator = cka::Estimator::debiased;
-  int64_t examples = 0, batch_size = 1000;
+  int64_t examples = 0, batch_size = 1000, bootstrap = 0;
+  uint64_t seed = 0;
+  LastBatch last_batch = LastBatch::weight;
   std::string device = "cpu";
   std::optional<fs::path> data;
   fs::path cache_dir, output;
 };
 
+// A whole number, or an error naming the option.
+int64_t parse_integer(const std::string& option, const std::string& text, int64_t smallest) {
+  int64_t v = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  CONVLAB_CHECK(ec == std::errc() && end == text.data() + text.size() && !text.empty(),
+                "{} needs a whole number, got '{}'", option, text);
+  CONVLAB_CHECK(v >= smallest, "{} must be at least {}, got {}", option, smallest, v);
+  return v;
+}
+
+// A finite number, or an error naming the option.
+double parse_number(const std::string& option, const std::string& text) {
+  double v = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  CONVLAB_CHECK(ec == std::errc() && end == text.data() + text.size() && !text.empty() && std::isfinite(v),
+                "{} needs a number, got '{}'", option, text);
+  return v;
+}
+
+void add_measures(const std::string& list, std::vector<Measure>& out) {
+  size_t begin = 0;
+  while (begin <= list.size()) {
+    const size_t end = std::min(list.find(',', begin), list.size());
+    const std::string name = list.substr(begin, end - begin);
+    Measure m = Measure::cka;
+    if (name == "rsa")
+      m = Measure::rsa;
+    else if (name == "procrustes")
+      m = Measure::procrustes;
+    else
+      CONVLAB_CHECK(name == "cka", "--measure takes cka, rsa or procrustes (a comma-separated list), not '{}'", name);
+    if (std::find(out.begin(), out.end(), m) == out.end()) out.push_back(m);
+    begin = end + 1;
+  }
+}
+
 Args parse(int argc, char** argv) {
   Args a;
-  bool after_vs = false;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     auto value = [&]() -> std::string {
@@ -79,23 +129,41 @@ Args parse(int argc, char** argv) {
       fmt::print("{}", kUsage);
       std::exit(0);
     } else if (arg == "--kernel") a.kernel = value();
-    else if (arg == "--rbf-frac") a.rbf_frac = std::stod(value());
-    else if (arg == "--estimator") {
+    else if (arg == "--measure") add_measures(value(), a.measures);
+    else if (arg == "--rbf-frac") {
+      a.rbf_frac = parse_number(arg, value());
+      CONVLAB_CHECK(a.rbf_frac > 0, "--rbf-frac must be positive, got {}", a.rbf_frac);
+    } else if (arg == "--estimator") {
       const std::string e = value();
       CONVLAB_CHECK(e == "debiased" || e == "biased", "--estimator is debiased or biased, not '{}'", e);
       a.estimator = e == "debiased" ? cka::Estimator::debiased : cka::Estimator::biased;
-    } else if (arg == "--examples") a.examples = std::stoll(value());
-    else if (arg == "--batch-size") a.batch_size = std::stoll(value());
-    else if (arg == "--device") a.device = value();
+    } else if (arg == "--examples") a.examples = parse_integer(arg, value(), 1);
+    else if (arg == "--batch-size") a.batch_size = parse_integer(arg, value(), 1);
+    else if (arg == "--bootstrap") a.bootstrap = parse_integer(arg, value(), 0);
+    else if (arg == "--seed") a.seed = static_cast<uint64_t>(parse_integer(arg, value(), 0));
+    else if (arg == "--last-batch") {
+      const std::string p = value();
+      CONVLAB_CHECK(p == "weight" || p == "drop", "--last-batch is weight or drop, not '{}'", p);
+      a.last_batch = p == "drop" ? LastBatch::drop : LastBatch::weight;
+    } else if (arg == "--device") a.device = value();
     else if (arg == "--data") a.data = value();
     else if (arg == "--cache-dir") a.cache_dir = value();
     else if (arg == "--output") a.output = value();
-    else if (arg == "--vs") after_vs = true;
-    else if (!arg.empty() && arg[0] == '-') CONVLAB_FAIL("unknown option '{}' (see --help)", arg);
+    else if (arg == "--vs") {
+      CONVLAB_CHECK(!a.vs_given, "--vs is given twice: list every file of the second network after one --vs");
+      a.vs_given = true;
+    } else if (!arg.empty() && arg[0] == '-') CONVLAB_FAIL("unknown option '{}' (see --help)", arg);
     else if (a.command.empty()) a.command = arg;
-    else (after_vs ? a.versus : a.inputs).push_back(arg);
+    else (a.vs_given ? a.versus : a.inputs).push_back(arg);
   }
   CONVLAB_CHECK(!a.command.empty(), "no command given (see --help)");
+  CONVLAB_CHECK(!a.vs_given || a.command == "files", "--vs belongs to the files command, not '{}'", a.command);
+  CONVLAB_CHECK(!a.vs_given || !a.versus.empty(),
+                "--vs needs the .npy files of the second network after it (files A.npy ... --vs B.npy ...)");
+  CONVLAB_CHECK(a.bootstrap != 1, "--bootstrap needs at least 2 replicates (or 0 for none), got 1");
+  CONVLAB_CHECK(a.command != "invariance" || a.measures.empty() || a.measures == std::vector<Measure>{Measure::cka},
+                "invariance checks CKA only: leave out --measure");
+  if (a.measures.empty()) a.measures = {Measure::cka};
   if (a.output.empty()) a.output = fs::path("analysis") / a.command;
   return a;
 }
@@ -110,7 +178,24 @@ std::vector<cka::Options> settings_for(const Args& a, bool both_by_default) {
   return out;
 }
 
+CompareSettings compare_settings(const Args& a, bool both_by_default) {
+  CompareSettings s;
+  s.measures = a.measures;
+  s.kernels.clear();
+  for (const cka::Options& o : settings_for(a, both_by_default)) s.kernels.push_back(o.kernel);
+  s.estimator = a.estimator;
+  s.batch_size = a.batch_size;
+  s.examples = a.examples;
+  s.last_batch = a.last_batch;
+  s.bootstrap = a.bootstrap;
+  s.seed = a.seed;
+  return s;
+}
+
 std::string kernel_tag(const cka::Options& o) { return o.kernel.kind == cka::KernelKind::linear ? "linear" : "rbf"; }
+
+// What names a matrix's files: the kernel for CKA, else the measure.
+std::string matrix_tag(const CkaMatrix& m) { return m.measure == Measure::cka ? kernel_tag(m.options) : measure_name(m.measure); }
 
 // The network side of an analysis: a device, the test images and checkpoints loaded on it.
 class Networks {
@@ -140,7 +225,10 @@ void print_matrix(const CkaMatrix& m) {
   fmt::print("{}: {} vs {} ({:.1f} s)\n", describe_settings(m), m.row_source, m.col_source, m.seconds);
   for (int64_t i = 0; i < m.rows; ++i) {
     fmt::print("  {:>12.12}", m.row_names[i]);
-    for (int64_t j = 0; j < m.cols; ++j) fmt::print(" {:5.3f}", m.at(i, j));
+    for (int64_t j = 0; j < m.cols; ++j) {
+      fmt::print(" {:5.3f}", m.at(i, j));
+      if (m.bootstrap) fmt::print("±{:.3f}", m.bootstrap->std[static_cast<size_t>(i * m.cols + j)]);
+    }
     fmt::print("\n");
   }
 }
@@ -173,52 +261,67 @@ int main(int argc, char** argv) try {
       second = std::make_unique<LoadedModel>(nets.load(a.inputs[1]));
       fb = std::make_unique<ModelFeatureSource>(nets.features(*second));
     }
-    for (CkaMatrix& m : compare_layers(fa, fb.get(), settings_for(a, a.command == "self"), a.batch_size, a.examples)) {
+    for (CkaMatrix& m : compare_layers(fa, fb.get(), compare_settings(a, a.command == "self"))) {
       const std::string title = m.row_source == m.col_source
                                     ? fmt::format("{}: {} against itself", describe_settings(m), m.row_source)
                                     : fmt::format("{}: {} vs {}", describe_settings(m), m.row_source, m.col_source);
-      const std::string name = a.command + "_" + kernel_tag(m.options);
+      const std::string name = a.command + "_" + matrix_tag(m);
       record(std::move(m), name, title);
     }
   } else if (a.command == "evolution") {
     CONVLAB_CHECK(a.inputs.size() == 1, "evolution takes one run folder, got {}", a.inputs.size());
     const std::vector<RunCheckpoint> checkpoints = list_checkpoints(a.inputs[0]);
     Networks nets(a);
-    LoadedModel final_model = nets.load(checkpoints.back().file);
-    ModelFeatureSource final_features = nets.features(final_model);
-    const std::vector<cka::Options> settings = settings_for(a, false);
-    std::map<int64_t, const CkaMatrix*> by_epoch;
-    int gif_width = 0, gif_height = 0;
+    // Every checkpoint's network at once, so that the final one's features are extracted once
+    // per batch for all of them (compare_against).
+    std::vector<LoadedModel> models;
+    std::vector<std::unique_ptr<ModelFeatureSource>> sources;
     for (const RunCheckpoint& c : checkpoints) {
-      LoadedModel model = nets.load(c.file);
-      ModelFeatureSource features = nets.features(model);
-      CkaMatrix m = std::move(compare_layers(features, &final_features, settings, a.batch_size, a.examples).front());
-      const std::string title = fmt::format("{}: epoch {} vs final (epoch {})", describe_settings(m), c.epoch,
-                                            checkpoints.back().epoch);
-      record(std::move(m), fmt::format("epoch_{:04d}", c.epoch), title);
-      by_epoch[c.epoch] = kept.back().get();
+      models.push_back(nets.load(c.file));
+      sources.push_back(std::make_unique<ModelFeatureSource>(nets.features(models.back())));
     }
-    // The animation: one labelled frame per checkpoint, all of the first frame's size.
-    std::unique_ptr<GifWriter> gif;
-    for (const auto& [epoch, m] : by_epoch) {
-      const HeatmapSpec spec =
-          heatmap_of(*m, fmt::format("epoch {} vs final (epoch {})", epoch, checkpoints.back().epoch));
-      const Canvas frame = gif ? heatmap_canvas(spec, gif_width, gif_height) : heatmap_canvas(spec);
-      if (!gif) {
-        gif_width = frame.width();
-        gif_height = frame.height();
-        gif = std::make_unique<GifWriter>(a.output / "evolution.gif", gif_width, gif_height, 60);
+    std::vector<FeatureSource*> against;
+    for (auto& source : sources) against.push_back(source.get());
+    const int64_t final_epoch = checkpoints.back().epoch;
+    std::vector<std::vector<CkaMatrix>> results =
+        compare_against(against, *sources.back(), compare_settings(a, false));
+    // Output o of every checkpoint (a CKA kernel, RSA or Procrustes): files, animation, grid.
+    // The first keeps the plain names (epoch_NNNN, evolution.gif); the others add their tag.
+    for (size_t o = 0; o < results.front().size(); ++o) {
+      const std::string suffix = o == 0 ? std::string() : "_" + matrix_tag(results.front()[o]);
+      std::map<int64_t, const CkaMatrix*> by_epoch;
+      for (size_t c = 0; c < checkpoints.size(); ++c) {
+        CkaMatrix& m = results[c][o];
+        const std::string title = fmt::format("{}: epoch {} vs final (epoch {})", describe_settings(m),
+                                              checkpoints[c].epoch, final_epoch);
+        record(std::move(m), fmt::format("epoch_{:04d}{}", checkpoints[c].epoch, suffix), title);
+        by_epoch[checkpoints[c].epoch] = kept.back().get();
       }
-      gif->add_frame(frame, epoch == checkpoints.back().epoch ? std::optional<int>(200) : std::nullopt);
+      // The animation: one labelled frame per checkpoint, all of the first frame's size.
+      const fs::path gif_path = a.output / ("evolution" + suffix + ".gif");
+      const fs::path grid_path = a.output / ("evolution_grid" + suffix + ".png");
+      std::unique_ptr<GifWriter> gif;
+      int gif_width = 0, gif_height = 0;
+      for (const auto& [epoch, m] : by_epoch) {
+        const HeatmapSpec spec = heatmap_of(*m, fmt::format("epoch {} vs final (epoch {})", epoch, final_epoch));
+        const Canvas frame = gif ? heatmap_canvas(spec, gif_width, gif_height) : heatmap_canvas(spec);
+        if (!gif) {
+          gif_width = frame.width();
+          gif_height = frame.height();
+          gif = std::make_unique<GifWriter>(gif_path, gif_width, gif_height, 60);
+        }
+        gif->add_frame(frame, epoch == final_epoch ? std::optional<int>(200) : std::nullopt);
+      }
+      gif->finish();
+      std::vector<int64_t> epochs;
+      for (const auto& [epoch, m] : by_epoch) epochs.push_back(epoch);
+      std::vector<HeatmapSpec> panels;
+      for (int64_t e : grid_epochs(epochs)) panels.push_back(heatmap_of(*by_epoch[e], fmt::format("epoch {}", e)));
+      plot_heatmap_grid(panels, 3,
+                        fmt::format("{} against the final network", describe_settings(*by_epoch.begin()->second)),
+                        grid_path);
+      fmt::print("animation: {}\ngrid: {}\n", gif_path.string(), grid_path.string());
     }
-    gif->finish();
-    std::vector<int64_t> epochs;
-    for (const auto& [epoch, m] : by_epoch) epochs.push_back(epoch);
-    std::vector<HeatmapSpec> panels;
-    for (int64_t e : grid_epochs(epochs)) panels.push_back(heatmap_of(*by_epoch[e], fmt::format("epoch {}", e)));
-    plot_heatmap_grid(panels, 3, fmt::format("{} against the final network", describe_settings(*by_epoch.begin()->second)),
-                      a.output / "evolution_grid.png");
-    fmt::print("animation: {}\ngrid: {}\n", (a.output / "evolution.gif").string(), (a.output / "evolution_grid.png").string());
   } else if (a.command == "invariance" || a.command == "files") {
     std::unique_ptr<Networks> nets;
     std::unique_ptr<LoadedModel> model;
@@ -237,9 +340,9 @@ int main(int argc, char** argv) try {
         versus = std::make_unique<NpyFeatureSource>(std::vector<fs::path>(a.versus.begin(), a.versus.end()));
     }
     if (a.command == "files") {
-      for (CkaMatrix& m : compare_layers(*source, versus.get(), settings_for(a, false), a.batch_size, a.examples)) {
+      for (CkaMatrix& m : compare_layers(*source, versus.get(), compare_settings(a, false))) {
         const std::string title = fmt::format("{}: {} vs {}", describe_settings(m), m.row_source, m.col_source);
-        const std::string name = "files_" + kernel_tag(m.options);
+        const std::string name = "files_" + matrix_tag(m);
         record(std::move(m), name, title);
       }
     } else {

@@ -76,6 +76,21 @@ CONVLAB_HD T column_shift(T first_value, double column_sum, int64_t n, bool cons
   return constant ? first_value : static_cast<T>(column_sum / static_cast<double>(n));
 }
 
+// The power of two that brings a layer's features to magnitude about 1 before their products
+// are formed: 2^-e for the largest magnitude max_abs = m 2^e (0.5 <= m < 1). Features of
+// 1e-30 or 1e30 are representable in f32, but their products underflow to zero or overflow
+// to infinity there; scaled by a power of two they lose no bits, and the f64 Gram is scaled
+// back (range_unscale), so Grams keep their true values. 1 for max_abs 0 (a zero layer).
+CONVLAB_HD double range_scale(double max_abs) {
+  if (!(max_abs > 0.0) || !isfinite(max_abs)) return 1.0;
+  int exponent = 0;
+  frexp(max_abs, &exponent);
+  return ldexp(1.0, -exponent);
+}
+
+// The factor that turns a Gram of features scaled by `scale` back into the true Gram.
+CONVLAB_HD double range_unscale(double scale) { return 1.0 / (scale * scale); }
+
 // The median of `count` sorted values from the middle ones: upper is the value at index
 // count / 2, lower the one before it (read only for an even count, as numpy averages them).
 CONVLAB_HD double median_from_middle(double lower, double upper, int64_t count) {

@@ -12,6 +12,8 @@
 #include "framework/analysis/invariance.h"
 #include "framework/analysis/report.h"
 #include "framework/cka/cka.h"
+#include "framework/cka/gram.h"
+#include "framework/cka/hsic.h"
 #include "framework/io/npy.h"
 #include "kernels/philox.h"
 #include "models/all_cnn_c.h"
@@ -178,4 +180,152 @@ TEST_F(AnalysisTest, WritesNpyCsvAndHeatmap) {
   EXPECT_GT(fs::file_size(files[2]), 1000u);
   write_summary(dir_ / "out" / "summary.json", "convlab-analyze pair", {"a", "b"}, {{"pair_linear", &m, files}}, 1.5);
   EXPECT_TRUE(fs::exists(dir_ / "out" / "summary.json"));
+}
+
+namespace {
+
+// A source that counts the batches it is asked for.
+class CountingSource final : public FeatureSource {
+ public:
+  explicit CountingSource(FeatureSource& inner) : inner_(inner) {}
+  std::string description() const override { return inner_.description(); }
+  std::vector<std::string> layer_names() const override { return inner_.layer_names(); }
+  int64_t examples() const override { return inner_.examples(); }
+  std::vector<Tensor> batch(int64_t first, int64_t count) override {
+    ++batches;
+    return inner_.batch(first, count);
+  }
+  int batches = 0;
+
+ private:
+  FeatureSource& inner_;
+};
+
+double batch_hsic(const NpyArray& x, const NpyArray& y, int64_t first, int64_t count) {
+  const cka::FeatureView fx(x.data<float>() + first * x.shape[1], count, x.shape[1]);
+  const cka::FeatureView fy(y.data<float>() + first * y.shape[1], count, y.shape[1]);
+  return cka::hsic_biased(cka::gram(fx, cka::Kernel::linear()).data(), cka::gram(fy, cka::Kernel::linear()).data(),
+                          count);
+}
+
+}  // namespace
+
+// 103 examples in batches of 25: the last batch of 3 counts for 3 examples (weight) or not at
+// all (drop), and each way matches the reference computed here from per-batch HSIC.
+TEST_F(AnalysisTest, ShortLastBatchIsWeightedOrDropped) {
+  const int64_t n = 103, k = 25;
+  const fs::path fx = write_layer("x", n, 6, 0, 2), fy = write_layer("y", n, 9, 1, 1);
+  const NpyArray x = read_npy(fx), y = read_npy(fy);
+  NpyFeatureSource a({fx}), b({fy});
+  const auto reference = [&](bool with_last, bool weighted) {
+    double xy = 0, xx = 0, yy = 0;
+    for (int64_t first = 0; first < n; first += k) {
+      const int64_t count = std::min(k, n - first);
+      if (count < k && !with_last) break;
+      const double w = weighted ? static_cast<double>(count) : 1.0;
+      xy += w * batch_hsic(x, y, first, count);
+      xx += w * batch_hsic(x, x, first, count);
+      yy += w * batch_hsic(y, y, first, count);
+    }
+    return xy / std::sqrt(xx * yy);
+  };
+  CompareSettings s;
+  s.estimator = cka::Estimator::biased;
+  s.batch_size = k;
+  s.measures = {Measure::cka, Measure::rsa, Measure::procrustes};
+  s.last_batch = LastBatch::weight;
+  const std::vector<CkaMatrix> weighted = compare_layers(a, &b, s);
+  s.last_batch = LastBatch::drop;
+  const std::vector<CkaMatrix> dropped = compare_layers(a, &b, s);
+  ASSERT_EQ(weighted.size(), 3u);
+  EXPECT_EQ(weighted[0].examples, 103);
+  EXPECT_EQ(weighted[0].batches, 5);
+  EXPECT_EQ(dropped[0].examples, 100);
+  EXPECT_EQ(dropped[0].batches, 4);
+  EXPECT_NEAR(weighted[0].at(0, 0), reference(true, true), 1e-6);
+  EXPECT_NEAR(dropped[0].at(0, 0), reference(false, true), 1e-6);
+  // The old estimator, every batch counted once, differs: the 3 examples moved it.
+  EXPECT_GT(std::abs(reference(true, false) - reference(true, true)), 1e-3);
+  // RSA and Procrustes: the weighted mean of their per-batch values.
+  for (size_t m = 1; m < 3; ++m) {
+    EXPECT_EQ(weighted[m].measure, m == 1 ? Measure::rsa : Measure::procrustes);
+    EXPECT_NE(weighted[m].at(0, 0), dropped[m].at(0, 0));
+  }
+  EXPECT_EQ(weighted[2].forms, (std::vector<std::string>{"features", "features"}));
+}
+
+TEST_F(AnalysisTest, EveryMeasureInOnePassWithABootstrap) {
+  const int64_t n = 120;
+  NpyFeatureSource s({write_layer("a", n, 8, 0, 1), write_layer("b", n, 30, 1, 3), write_layer("c", n, 5, 2, 0)});
+  CompareSettings settings;
+  settings.measures = {Measure::cka, Measure::rsa, Measure::procrustes};
+  settings.kernels = {cka::Kernel::linear(), cka::Kernel::rbf(1.0)};
+  settings.batch_size = 20;
+  settings.bootstrap = 100;
+  settings.seed = 5;
+  const std::vector<CkaMatrix> ms = compare_layers(s, nullptr, settings);
+  ASSERT_EQ(ms.size(), 4u);  // linear CKA, RBF CKA, RSA, Procrustes
+  for (const CkaMatrix& m : ms) {
+    ASSERT_TRUE(m.bootstrap.has_value());
+    EXPECT_EQ(m.bootstrap->replicates, 100);
+    for (int64_t i = 0; i < 3; ++i) {
+      const double self = m.measure == Measure::procrustes ? 0.0 : 1.0;
+      EXPECT_NEAR(m.at(i, i), self, 1e-9);
+      EXPECT_NEAR(m.bootstrap->std[i * 3 + i], 0.0, 1e-9);  // the same value in every replicate
+      for (int64_t j = 0; j < 3; ++j) {
+        const size_t c = static_cast<size_t>(i * 3 + j);
+        EXPECT_LE(m.bootstrap->q025[c], m.bootstrap->q975[c]);
+        if (i != j) EXPECT_GT(m.bootstrap->std[c], 0.0);
+      }
+    }
+  }
+  const auto files = write_cka_matrix(ms[2], dir_ / "out" / "self_rsa", "RSA");
+  ASSERT_EQ(files.size(), 4u);
+  EXPECT_EQ(files[3].filename(), "self_rsa_std.npy");
+  EXPECT_EQ(read_npy(files[3]).values<double>(), ms[2].bootstrap->std);
+  write_summary(dir_ / "out" / "summary.json", "convlab-analyze files", {"a.npy"}, {{"self_rsa", &ms[2], files}}, 1.0);
+  std::ifstream summary(dir_ / "out" / "summary.json");
+  const std::string text((std::istreambuf_iterator<char>(summary)), std::istreambuf_iterator<char>());
+  for (const char* key : {"\"bootstrap\"", "\"q025\"", "\"q975\"", "\"std\"", "\"measure\": \"rsa\"", "\"resampling\""})
+    EXPECT_NE(text.find(key), std::string::npos) << key;
+}
+
+TEST_F(AnalysisTest, AgainstAReferenceExtractsItsFeaturesOncePerBatch) {
+  const int64_t n = 50;
+  NpyFeatureSource r({write_layer("r0", n, 4, 0, 1), write_layer("r1", n, 6, 1, 1)});
+  NpyFeatureSource c0({write_layer("c0", n, 5, 2, 1)}), c1({write_layer("c1", n, 3, 3, 2)});
+  CountingSource reference(r);
+  CompareSettings s;
+  s.measures = {Measure::cka, Measure::rsa};
+  s.batch_size = 10;
+  const auto results = compare_against({&c0, &c1, &reference}, reference, s);
+  EXPECT_EQ(reference.batches, 5);  // once per batch, for three comparisons
+  ASSERT_EQ(results.size(), 3u);
+  for (size_t i = 0; i < 2; ++i) {  // the same as one comparison at a time
+    NpyFeatureSource& source = i == 0 ? c0 : c1;
+    const std::vector<CkaMatrix> alone = compare_layers(source, &r, s);
+    for (size_t m = 0; m < 2; ++m) EXPECT_EQ(results[i][m].values, alone[m].values);
+  }
+  EXPECT_NEAR(results[2][0].at(1, 1), 1.0, 1e-12);
+}
+
+TEST_F(AnalysisTest, NpyFeaturesAreReadBatchByBatch) {
+  const fs::path file = write_layer("layer", 12, 5, 0, 1);
+  NpyFeatureSource source({file});
+  NpyRowReader reader(file);
+  EXPECT_EQ(reader.rows(), 12);
+  EXPECT_EQ(reader.row_bytes(), 20u);
+  // Change row 7 on disk after the source was opened: only reads that cover it see it.
+  {
+    std::fstream f(file, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(static_cast<std::streamoff>(reader.header().data_offset + 7 * 20));
+    const float changed[5] = {9, 9, 9, 9, 9};
+    f.write(reinterpret_cast<const char*>(changed), sizeof(changed));
+  }
+  const std::vector<float> original = layer_features(12, 5, 0, 1);
+  const std::vector<Tensor> first = source.batch(0, 7), second = source.batch(7, 5);
+  EXPECT_EQ(first[0].host<float>()[34], original[34]);
+  EXPECT_EQ(second[0].host<float>()[0], 9.0f);
+  EXPECT_EQ(second[0].host<float>()[5], original[8 * 5]);
+  EXPECT_THROW(reader.read_rows(10, 3, nullptr), Error);
 }

@@ -490,6 +490,82 @@ TEST(CkaAccumulator, SelfModeMatchesCrossModeWithTheSameNetwork) {
   for (int i = 0; i < 3; ++i) EXPECT_NEAR(s[i * 3 + i], 1.0, 1e-12);
 }
 
+TEST(CkaAccumulator, SeveralKernelsShareEachLayersLinearGram) {
+  // Linear and RBF at once: one linear Gram per layer and batch, and the same values as one
+  // accumulator per kernel.
+  const int64_t n = 60, p = 5;
+  const Matrix input = random_normal(n, p, 72);
+  const Network a = random_network(input, n, p, {8, 3, 11}, 73);
+  CkaAccumulator both(3, 0, {Kernel::linear(), Kernel::rbf(0.8)}, Estimator::debiased);
+  CkaAccumulator linear(3, {Kernel::linear(), Estimator::debiased}), rbf(3, {Kernel::rbf(0.8), Estimator::debiased});
+  for (int64_t begin = 0; begin < n; begin += 20) {
+    both.add_batch(a.views(begin, 20, "a"));
+    linear.add_batch(a.views(begin, 20, "a"));
+    rbf.add_batch(a.views(begin, 20, "a"));
+  }
+  EXPECT_EQ(both.linear_grams(), 3 * 3);  // 3 layers, 3 batches, 2 kernels
+  for (size_t e = 0; e < 9; ++e) {
+    EXPECT_EQ(both.result(0)[e], linear.result()[e]);
+    EXPECT_EQ(both.result(1)[e], rbf.result()[e]);
+  }
+}
+
+TEST(CkaAccumulator, BatchesWeighByTheirSize) {
+  // Batches of 30 and 6: the mean HSIC weighs them 30 : 6, not 1 : 1.
+  const int64_t p = 4;
+  const Matrix input = random_normal(36, p, 74);
+  const Network a = random_network(input, 36, p, {6, 9}, 75);
+  CkaAccumulator acc(2, kLinearBiased);
+  acc.add_batch(a.views(0, 30, "a"));
+  acc.add_batch(a.views(30, 6, "a"));
+  const std::vector<double> mean = acc.mean_hsic();  // (2, 2)
+  const auto batch_hsic = [&](int64_t begin, int64_t count, int i, int j) {
+    const FeatureView x(a.layers[i].data() + begin * a.widths[i], count, a.widths[i]);
+    const FeatureView y(a.layers[j].data() + begin * a.widths[j], count, a.widths[j]);
+    return hsic_biased(gram(x, Kernel::linear()).data(), gram(y, Kernel::linear()).data(), count);
+  };
+  for (int i = 0; i < 2; ++i)
+    for (int j = 0; j < 2; ++j)
+      EXPECT_NEAR(mean[i * 2 + j], (30 * batch_hsic(0, 30, i, j) + 6 * batch_hsic(30, 6, i, j)) / 36, 1e-12);
+  EXPECT_EQ(acc.terms().batches(), 2);
+  EXPECT_EQ(acc.terms().weight(1), 6.0);
+}
+
+// ---- Numerical range ----
+
+// Features of 1e-30 or 1e30 are representable in f32, but their f32 products underflow or
+// overflow; CKA is scale-invariant and must not notice.
+TEST(CkaRange, FeaturesOfAnyScaleGiveTheSameCka) {
+  const int64_t n = 40, p = 6;
+  const Matrix x = random_normal(n, p, 90);
+  const Matrix y = next_layer(x, n, p, 9, 91);
+  for (const double s : {1e-30, 1e-23, 1e-21, 1e19, 1e30}) {
+    Matrix xs(x), ys(y);
+    for (double& v : xs) v *= s;
+    for (double& v : ys) v *= s;
+    const std::vector<float> xf(xs.begin(), xs.end()), yf(ys.begin(), ys.end());
+    for (const Options& o : kAllOptions) {
+      const double base = cka(FeatureView(x, n, p), FeatureView(y, n, 9), o);
+      testing::internal::CaptureStderr();
+      EXPECT_NEAR(cka(FeatureView(xs, n, p), FeatureView(ys, n, 9), o), base, 1e-10) << s << " " << describe(o);
+      EXPECT_NEAR(cka(FeatureView(xf, n, p), FeatureView(yf, n, 9), o), base, 1e-5) << s << " " << describe(o);
+      CkaAccumulator acc(1, 1, o);
+      acc.add_batch({FeatureView(xf.data(), 20, p)}, {FeatureView(yf.data(), 20, 9)});
+      acc.add_batch({FeatureView(xf.data() + 20 * p, 20, p)}, {FeatureView(yf.data() + 20 * 9, 20, 9)});
+      CkaAccumulator unscaled(1, 1, o);
+      unscaled.add_batch({FeatureView(x.data(), 20, p)}, {FeatureView(y.data(), 20, 9)});
+      unscaled.add_batch({FeatureView(x.data() + 20 * p, 20, p)}, {FeatureView(y.data() + 20 * 9, 20, 9)});
+      EXPECT_NEAR(acc.result()[0], unscaled.result()[0], 1e-5) << s << " " << describe(o);
+      EXPECT_EQ(testing::internal::GetCapturedStderr(), "") << "no false 'constant' warning at " << s;
+    }
+  }
+  // The Gram keeps its true value: scaled by s^2.
+  Matrix xs(x);
+  for (double& v : xs) v *= 1e-30;
+  const Matrix k = gram(FeatureView(x, n, p), Kernel::linear()), ks = gram(FeatureView(xs, n, p), Kernel::linear());
+  EXPECT_NEAR(ks[0] / 1e-60, k[0], 1e-10 * std::abs(k[0]));
+}
+
 // ---- Errors and undefined values ----
 
 TEST(CkaErrors, DebiasedNeedsFourExamples) {

@@ -356,15 +356,62 @@ TEST_F(CkaCuda, CompareLayersOfAModelOnTheGpuMatchesTheCpu) {
   const DeviceImageSet images_gpu = upload(set, gpu());
   ModelFeatureSource source_cpu(on_cpu, images_cpu, "cpu"), source_gpu(on_gpu, images_gpu, "gpu");
   EXPECT_TRUE(source_gpu.device() == gpu());
-  const std::vector<cka::Options> settings = all_settings();
-  // Batches of 8, 8 and a ragged 7.
-  const std::vector<CkaMatrix> ref = compare_layers(source_cpu, nullptr, settings, 8);
-  const std::vector<CkaMatrix> got = compare_layers(source_gpu, nullptr, settings, 8);
-  ASSERT_EQ(ref.size(), got.size());
-  for (size_t s = 0; s < ref.size(); ++s) {
-    EXPECT_EQ(got[s].examples, n);
-    expect_close(got[s].values, ref[s].values, 1e-4, describe(settings[s], false));
+  for (const cka::Estimator e : {cka::Estimator::biased, cka::Estimator::debiased}) {
+    std::vector<cka::Options> settings;
+    for (const cka::Options& s : all_settings())
+      if (s.estimator == e) settings.push_back(s);
+    // Batches of 8, 8 and a ragged 7.
+    const std::vector<CkaMatrix> ref = compare_layers(source_cpu, nullptr, settings, 8);
+    const std::vector<CkaMatrix> got = compare_layers(source_gpu, nullptr, settings, 8);
+    ASSERT_EQ(ref.size(), got.size());
+    for (size_t s = 0; s < ref.size(); ++s) {
+      EXPECT_EQ(got[s].examples, n);
+      expect_close(got[s].values, ref[s].values, 1e-4, describe(settings[s], false));
+    }
   }
+}
+
+// Features of 1e-30 and 1e30: f32 products would underflow or overflow without the range
+// scaling; the GPU must give the CKA of the unscaled features, as the CPU does.
+TEST_F(CkaCuda, FeaturesOfAnyScaleGiveTheSameCka) {
+  TwoNetworks nets = two_networks(303);
+  const cka::Options o{cka::Kernel::linear(), cka::Estimator::debiased};
+  const Result base = gpu_result(cuda(context_), nets.a, &nets.b, o, cka::GramPrecision::fp32, kBatches);
+  for (const float s : {1e-30f, 1e30f}) {
+    TwoNetworks scaled = nets;
+    for (auto* net : {&scaled.a, &scaled.b})
+      for (auto& layer : net->layers)
+        for (float& v : layer) v *= s;
+    const Result got = gpu_result(cuda(context_), scaled.a, &scaled.b, o, cka::GramPrecision::fp32, kBatches);
+    expect_close(got.cka, base.cka, 1e-6, "scaled by " + std::to_string(s));
+  }
+}
+
+// Linear and RBF at once: one linear Gram per layer and batch, the same values as one
+// accumulator per kernel.
+TEST_F(CkaCuda, SeveralKernelsShareEachLayersLinearGram) {
+  const TwoNetworks nets = two_networks(404);
+  cka::CudaCkaAccumulator both(cuda(context_), 4, 0, {cka::Kernel::linear(), cka::Kernel::rbf(1.0)},
+                               cka::Estimator::debiased, cka::GramPrecision::fp32);
+  const Device device = gpu();
+  int64_t first = 0;
+  for (int64_t count : kBatches) {
+    std::vector<Tensor> store;
+    std::vector<cka::DeviceFeatureView> views;
+    for (size_t l = 0; l < 4; ++l) {
+      const int64_t p = nets.a.widths[l];
+      const float* rows = nets.a.layers[l].data() + first * p;
+      store.push_back(Tensor::from_vector<float>({count, p}, std::vector<float>(rows, rows + count * p)).to(device));
+    }
+    for (size_t l = 0; l < 4; ++l) views.emplace_back(store[l], nets.a.names[l]);
+    both.add_batch(views);
+    first += count;
+  }
+  EXPECT_EQ(both.linear_grams(), 4 * static_cast<int64_t>(kBatches.size()));
+  const cka::Options linear{cka::Kernel::linear(), cka::Estimator::debiased};
+  const cka::Options rbf{cka::Kernel::rbf(1.0), cka::Estimator::debiased};
+  expect_close(both.result(0), cpu_reference(nets.a, nullptr, linear, kBatches).cka, 1e-6, "linear");
+  expect_close(both.result(1), cpu_reference(nets.a, nullptr, rbf, kBatches).cka, 1e-6, "rbf");
 }
 
 // Needs no GPU: the view checks the tensor before anything runs on a device.

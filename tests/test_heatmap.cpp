@@ -178,6 +178,36 @@ TEST_F(HeatmapTest, AnnotationsAreWhiteOnDarkAndDarkOnLight) {
   EXPECT_EQ(stray, 0);
 }
 
+TEST_F(HeatmapTest, StandardDeviationsAreAnnotatedBesideTheValues) {
+  // A 10 x 10 matrix with a std per cell: annotated "0.82 ± 0.01" by default, in cells made
+  // wide enough for it; the annotation holds more ink than the value alone.
+  HeatmapSpec spec = cka_like(10, 10);
+  const Canvas plain = heatmap_canvas(spec);
+  spec.std_devs.assign(100, 0.01);
+  const Canvas with_std = heatmap_canvas(spec);
+  EXPECT_GT(with_std.width(), plain.width());
+  Canvas probe(with_std.width(), with_std.height());
+  const Rect matrix = draw_heatmap(probe, Rect{0, 0, with_std.width(), with_std.height()}, spec);
+  const int cell = matrix.width / 10;
+  HeatmapSpec values_only = spec;
+  values_only.std_devs.clear();
+  values_only.annotate = true;
+  Canvas reference(with_std.width(), with_std.height());
+  const Rect same = draw_heatmap(reference, Rect{0, 0, with_std.width(), with_std.height()}, values_only);
+  ASSERT_EQ(same.width, matrix.width);
+  const Rect first_cell{matrix.x, matrix.y, cell, cell};
+  const Rgb fill = viridis(static_cast<float>(spec.values[0]));
+  int ink_std = 0, ink_value = 0;
+  for (int y = first_cell.y; y < first_cell.bottom(); ++y)
+    for (int x = first_cell.x; x < first_cell.right(); ++x) {
+      ink_std += probe.pixel(x, y) == fill ? 0 : 1;
+      ink_value += reference.pixel(x, y) == fill ? 0 : 1;
+    }
+  EXPECT_GT(ink_std, ink_value + 20);
+  spec.std_devs.pop_back();
+  EXPECT_THROW(heatmap_canvas(spec), Error);
+}
+
 TEST_F(HeatmapTest, LabelsAndTitlesAreDrawnAroundTheCells) {
   const HeatmapSpec spec = cka_like(17, 10);
   const Canvas canvas = heatmap_canvas(spec);

@@ -19,3 +19,7 @@ target_include_directories(convlab_stb INTERFACE ${STB_INCLUDE_DIR})
 target_link_libraries(convlab_stb INTERFACE ${STB_LIBRARY})
 find_path(CBLAS_INCLUDE_DIR cblas.h PATHS /usr/include/${CMAKE_LIBRARY_ARCHITECTURE}/openblas-openmp
           NO_DEFAULT_PATH REQUIRED)
+# LAPACK's C interface (liblapacke-dev): eigendecompositions for the Procrustes distance. The
+# LAPACK routines themselves resolve to OpenBLAS's, which is linked first.
+find_path(LAPACKE_INCLUDE_DIR lapacke.h REQUIRED)
+find_library(LAPACKE_LIBRARY lapacke REQUIRED)

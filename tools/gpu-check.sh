@@ -12,6 +12,7 @@
 #              cuDNN algorithms, plus evaluation images/s and the per-op breakdown
 #   train      one epoch of depth-1 v2 on the real data with --cuda-graph
 #   cka        self CKA of that checkpoint over the 10,000 test images, timed
+#   analysis   CKA + RSA, Procrustes and a bootstrap over the same images, timed
 #
 # Every step runs under its own timeout; $OUT/gpu-check-summary.txt is rewritten after each
 # step (so a killed call keeps it) and $OUT/gpu-check.log holds everything. STEPS="tests
@@ -24,7 +25,7 @@ cd "$(dirname "$0")/.."
 bundle=${BUNDLE:-build-gpu/bundle}
 out=${OUT:-gpu-check-out}                 # what comes back: the log, the summary, small results
 work=${WORK:-/tmp/convlab-gpu-check}      # run folders, the decoded-data cache
-steps=${STEPS:-preflight tests memcheck bench train cka}
+steps=${STEPS:-preflight tests memcheck bench train cka analysis}
 data=${DATA:-}
 mkdir -p "$out" "$work"
 log="$out/gpu-check.log"
@@ -154,6 +155,26 @@ else
       quote "seconds|took|CKA"
       [[ -f $work/cka-self/summary.json ]] && cp "$work/cka-self/summary.json" "$out/cka-self-summary.json"
     fi
+  fi
+fi
+if want analysis; then
+  # Representation analysis on the GPU: CKA + RSA (target <= 2 s on an H200), Procrustes at two
+  # batch sizes, and all three measures with a bootstrap. Each analysis writes its own time,
+  # feature extraction included, into its summary.json.
+  checkpoint="$work/one-epoch/checkpoints/epoch_0001.safetensors"
+  if [[ -z $data || ! -f $checkpoint ]]; then
+    note "SKIP     analysis: needs DATA and the checkpoint of the train step"
+  else
+    step "CKA + RSA self, 10000 test images (target <= 2 s on an H200)" 120 "$bin/convlab-analyze" self "$checkpoint" \
+      --kernel linear --measure cka,rsa --device cuda --data "$data" --output "$work/cka-rsa-self"
+    for k in 1000 500; do
+      step "Procrustes self, 10000 test images, batches of $k" 120 "$bin/convlab-analyze" self "$checkpoint" \
+        --measure procrustes --batch-size "$k" --device cuda --data "$data" --output "$work/procrustes-self-$k"
+    done
+    step "CKA + RSA + Procrustes self, 200 bootstrap replicates" 180 "$bin/convlab-analyze" self "$checkpoint" \
+      --kernel both --measure cka,rsa,procrustes --bootstrap 200 --device cuda --data "$data" --output "$work/all-self"
+    while IFS= read -r line; do note "           $line"; done < <(grep -h '"seconds"' "$work"/cka-rsa-self/summary.json \
+      "$work"/procrustes-self-*/summary.json 2>/dev/null | head -n 6)
   fi
 fi
 note "done"

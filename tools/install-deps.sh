@@ -10,6 +10,7 @@ packages=(
   libgtest-dev        # tests
   libyaml-cpp-dev     # the reference's YAML configs
   libopenblas-openmp-dev  # CPU GEMM (the OpenMP build, sharing convlab's thread pool)
+  liblapacke-dev      # LAPACK's C interface: eigendecompositions (Procrustes distance)
   libstb-dev          # PNG/JPEG decoding, PNG writing, TrueType text
   zlib1g-dev          # .tar.gz data archives
   libgif-dev          # animated GIFs

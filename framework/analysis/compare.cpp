@@ -1,26 +1,47 @@
 #include "framework/analysis/compare.h"
 
+#include <algorithm>
 #include <chrono>
 #include <memory>
 
 #include "framework/cka/accumulator.h"
 #include "framework/cka/centring.h"
+#include "framework/procrustes/procrustes.h"
+#include "framework/rsa/rsa.h"
 
 #if CONVLAB_WITH_CUDA
 #include "framework/backend/cuda/cuda_context.h"
 #include "framework/cka/cuda/cuda_accumulator.h"
+#include "framework/procrustes/cuda/cuda_procrustes.h"
+#include "framework/rsa/cuda/cuda_rsa.h"
 #endif
 
 namespace convlab {
+
+const char* measure_name(Measure measure) {
+  switch (measure) {
+    case Measure::rsa: return "rsa";
+    case Measure::procrustes: return "procrustes";
+    default: return "cka";
+  }
+}
+
+const char* last_batch_name(LastBatch policy) { return policy == LastBatch::drop ? "drop" : "weight"; }
+
 namespace {
 
-// One setting's minibatch CKA, fed the features of one batch at a time (b empty when A is
-// compared with itself).
-class LayerCka {
+// One measure of one comparison (CKA: all its kernels), fed the features of one batch at a
+// time (b empty when A is compared with itself). Output o is one matrix (CKA: kernel o).
+class MeasureRun {
  public:
-  virtual ~LayerCka() = default;
+  virtual ~MeasureRun() = default;
   virtual void add_batch(const std::vector<Tensor>& a, const std::vector<Tensor>& b) = 0;
-  virtual std::vector<double> result() const = 0;
+  virtual size_t outputs() const { return 1; }
+  virtual const stats::BatchTerms& terms(size_t output) const = 0;
+  // From mean terms to the matrix (the bootstrap's statistic); quiet: no warnings.
+  virtual std::vector<double> value(const std::vector<double>& mean_terms, bool warn) const = 0;
+  virtual std::vector<std::string> forms() const { return {}; }
+  virtual void release_workspace() {}
 };
 
 std::vector<cka::FeatureView> views(const std::vector<Tensor>& layers, const std::vector<std::string>& names) {
@@ -35,25 +56,76 @@ std::vector<cka::FeatureView> views(const std::vector<Tensor>& layers, const std
   return out;
 }
 
-class HostCka final : public LayerCka {
+// The CPU accumulators all take add_batch(a) or add_batch(a, b) on views.
+template <class Accumulator>
+void feed(Accumulator& acc, bool self, const std::vector<Tensor>& a, const std::vector<Tensor>& b,
+          const std::vector<std::string>& names_a, const std::vector<std::string>& names_b) {
+  if (self)
+    acc.add_batch(views(a, names_a));
+  else
+    acc.add_batch(views(a, names_a), views(b, names_b));
+}
+
+struct Names {
+  std::vector<std::string> a, b;
+  bool self = true;
+  int64_t layers_b() const { return self ? 0 : static_cast<int64_t>(b.size()); }
+};
+
+class HostCka final : public MeasureRun {
  public:
-  HostCka(const std::vector<std::string>& names_a, const std::vector<std::string>* names_b, const cka::Options& o)
-      : names_a_(names_a),
-        names_b_(names_b ? *names_b : std::vector<std::string>{}),
-        acc_(names_b ? cka::CkaAccumulator(static_cast<int64_t>(names_a.size()),
-                                           static_cast<int64_t>(names_b->size()), o)
-                     : cka::CkaAccumulator(static_cast<int64_t>(names_a.size()), o)) {}
+  HostCka(const Names& names, const CompareSettings& s)
+      : names_(names), acc_(static_cast<int64_t>(names.a.size()), names.layers_b(), s.kernels, s.estimator) {}
   void add_batch(const std::vector<Tensor>& a, const std::vector<Tensor>& b) override {
-    if (acc_.self())
-      acc_.add_batch(views(a, names_a_));
-    else
-      acc_.add_batch(views(a, names_a_), views(b, names_b_));
+    feed(acc_, names_.self, a, b, names_.a, names_.b);
   }
-  std::vector<double> result() const override { return acc_.result(); }
+  size_t outputs() const override { return acc_.kernels().size(); }
+  const stats::BatchTerms& terms(size_t o) const override { return acc_.terms(o); }
+  std::vector<double> value(const std::vector<double>& mean, bool warn) const override {
+    return acc_.pairs().cka(mean, warn);
+  }
+  void release_workspace() override { acc_.release_workspace(); }
 
  private:
-  std::vector<std::string> names_a_, names_b_;
+  Names names_;
   cka::CkaAccumulator acc_;
+};
+
+class HostRsa final : public MeasureRun {
+ public:
+  explicit HostRsa(const Names& names) : names_(names), acc_(static_cast<int64_t>(names.a.size()), names.layers_b()) {}
+  void add_batch(const std::vector<Tensor>& a, const std::vector<Tensor>& b) override {
+    feed(acc_, names_.self, a, b, names_.a, names_.b);
+  }
+  const stats::BatchTerms& terms(size_t) const override { return acc_.terms(); }
+  std::vector<double> value(const std::vector<double>& mean, bool) const override { return mean; }
+  void release_workspace() override { acc_.release_workspace(); }
+
+ private:
+  Names names_;
+  rsa::RsaAccumulator acc_;
+};
+
+std::vector<std::string> form_names(const std::vector<procrustes::Form>& forms) {
+  std::vector<std::string> out;
+  for (procrustes::Form f : forms) out.push_back(procrustes::form_name(f));
+  return out;
+}
+
+class HostProcrustes final : public MeasureRun {
+ public:
+  explicit HostProcrustes(const Names& names)
+      : names_(names), acc_(static_cast<int64_t>(names.a.size()), names.layers_b()) {}
+  void add_batch(const std::vector<Tensor>& a, const std::vector<Tensor>& b) override {
+    feed(acc_, names_.self, a, b, names_.a, names_.b);
+  }
+  const stats::BatchTerms& terms(size_t) const override { return acc_.terms(); }
+  std::vector<double> value(const std::vector<double>& mean, bool) const override { return mean; }
+  std::vector<std::string> forms() const override { return form_names(acc_.forms()); }
+
+ private:
+  Names names_;
+  procrustes::ProcrustesAccumulator acc_;
 };
 
 #if CONVLAB_WITH_CUDA
@@ -64,93 +136,266 @@ std::vector<cka::DeviceFeatureView> device_views(const std::vector<Tensor>& laye
   return out;
 }
 
+template <class Accumulator>
+void feed_device(Accumulator& acc, bool self, const std::vector<Tensor>& a, const std::vector<Tensor>& b,
+                 const Names& names) {
+  if (self)
+    acc.add_batch(device_views(a, names.a));
+  else
+    acc.add_batch(device_views(a, names.a), device_views(b, names.b));
+}
+
+cka::GramPrecision precision_of(CudaContext& context) {
+  return context.allow_tf32() ? cka::GramPrecision::tf32 : cka::GramPrecision::fp32;
+}
+
 // Features that stay on the GPU; the Gram products use TF32 when the device allows it for
 // convolutions (CudaContext::allow_tf32).
-class GpuCka final : public LayerCka {
+class GpuCka final : public MeasureRun {
  public:
-  GpuCka(Device device, const std::vector<std::string>& names_a, const std::vector<std::string>* names_b,
-         const cka::Options& o)
-      : names_a_(names_a), names_b_(names_b ? *names_b : std::vector<std::string>{}) {
-    CudaContext& context = cuda_context(device);
-    const cka::GramPrecision precision =
-        context.allow_tf32() ? cka::GramPrecision::tf32 : cka::GramPrecision::fp32;
-    const int64_t la = static_cast<int64_t>(names_a.size());
-    acc_ = names_b ? std::make_unique<cka::CudaCkaAccumulator>(context, la, static_cast<int64_t>(names_b->size()), o,
-                                                               precision)
-                   : std::make_unique<cka::CudaCkaAccumulator>(context, la, o, precision);
-  }
+  GpuCka(Device device, const Names& names, const CompareSettings& s)
+      : names_(names),
+        acc_(cuda_context(device), static_cast<int64_t>(names.a.size()), names.layers_b(), s.kernels, s.estimator,
+             precision_of(cuda_context(device))) {}
   void add_batch(const std::vector<Tensor>& a, const std::vector<Tensor>& b) override {
-    if (acc_->self())
-      acc_->add_batch(device_views(a, names_a_));
-    else
-      acc_->add_batch(device_views(a, names_a_), device_views(b, names_b_));
+    feed_device(acc_, names_.self, a, b, names_);
   }
-  std::vector<double> result() const override { return acc_->result(); }
+  size_t outputs() const override { return acc_.kernels().size(); }
+  const stats::BatchTerms& terms(size_t o) const override { return acc_.terms(o); }
+  std::vector<double> value(const std::vector<double>& mean, bool warn) const override {
+    return acc_.pairs().cka(mean, warn);
+  }
+  void release_workspace() override { acc_.release_workspace(); }
 
  private:
-  std::vector<std::string> names_a_, names_b_;
-  std::unique_ptr<cka::CudaCkaAccumulator> acc_;
+  Names names_;
+  cka::CudaCkaAccumulator acc_;
+};
+
+class GpuRsa final : public MeasureRun {
+ public:
+  GpuRsa(Device device, const Names& names)
+      : names_(names),
+        acc_(cuda_context(device), static_cast<int64_t>(names.a.size()), names.layers_b(),
+             precision_of(cuda_context(device))) {}
+  void add_batch(const std::vector<Tensor>& a, const std::vector<Tensor>& b) override {
+    feed_device(acc_, names_.self, a, b, names_);
+  }
+  const stats::BatchTerms& terms(size_t) const override { return acc_.terms(); }
+  std::vector<double> value(const std::vector<double>& mean, bool) const override { return mean; }
+  void release_workspace() override { acc_.release_workspace(); }
+
+ private:
+  Names names_;
+  rsa::CudaRsaAccumulator acc_;
+};
+
+class GpuProcrustes final : public MeasureRun {
+ public:
+  GpuProcrustes(Device device, const Names& names)
+      : names_(names),
+        acc_(cuda_context(device), static_cast<int64_t>(names.a.size()), names.layers_b(),
+             precision_of(cuda_context(device))) {}
+  void add_batch(const std::vector<Tensor>& a, const std::vector<Tensor>& b) override {
+    feed_device(acc_, names_.self, a, b, names_);
+  }
+  const stats::BatchTerms& terms(size_t) const override { return acc_.terms(); }
+  std::vector<double> value(const std::vector<double>& mean, bool) const override { return mean; }
+  std::vector<std::string> forms() const override { return form_names(acc_.forms()); }
+  void release_workspace() override { acc_.release_workspace(); }
+
+ private:
+  Names names_;
+  procrustes::CudaProcrustesAccumulator acc_;
 };
 #endif
 
-// CKA runs where the features are: on the GPU when a model left them there (both sources on
-// the same device), on the CPU otherwise.
-std::unique_ptr<LayerCka> make_layer_cka(bool on_gpu, Device device, const std::vector<std::string>& names_a,
-                                         const std::vector<std::string>* names_b, const cka::Options& o) {
-  if (!on_gpu) return std::make_unique<HostCka>(names_a, names_b, o);
+// Measures run where the features are: on the GPU when a model left them there (both sources
+// on the same device), on the CPU otherwise.
+std::unique_ptr<MeasureRun> make_run(Measure measure, bool on_gpu, Device device, const Names& names,
+                                     const CompareSettings& s) {
+  if (!on_gpu) {
+    switch (measure) {
+      case Measure::rsa: return std::make_unique<HostRsa>(names);
+      case Measure::procrustes: return std::make_unique<HostProcrustes>(names);
+      default: return std::make_unique<HostCka>(names, s);
+    }
+  }
 #if CONVLAB_WITH_CUDA
-  return std::make_unique<GpuCka>(device, names_a, names_b, o);
+  switch (measure) {
+    case Measure::rsa: return std::make_unique<GpuRsa>(device, names);
+    case Measure::procrustes: return std::make_unique<GpuProcrustes>(device, names);
+    default: return std::make_unique<GpuCka>(device, names, s);
+  }
 #else
-  CONVLAB_FAIL("features on {} need the CUDA CKA, and this convlab was built without CUDA", device.name());
+  CONVLAB_FAIL("features on {} need the CUDA measures, and this convlab was built without CUDA", device.name());
 #endif
+}
+
+// The smallest batch every measure accepts.
+int64_t smallest_batch(const CompareSettings& s) {
+  int64_t smallest = 1;
+  for (Measure m : s.measures) {
+    const int64_t need = m == Measure::cka ? cka::min_examples(s.estimator)
+                         : m == Measure::rsa ? rsa::kMinExamples
+                                             : procrustes::kMinExamples;
+    smallest = std::max(smallest, need);
+  }
+  return smallest;
+}
+
+void check_settings(const CompareSettings& s) {
+  CONVLAB_CHECK(!s.measures.empty(), "no measure to compute: choose cka, rsa or procrustes");
+  CONVLAB_CHECK(std::find(s.measures.begin(), s.measures.end(), Measure::cka) == s.measures.end() || !s.kernels.empty(),
+                "CKA needs at least one kernel");
+  CONVLAB_CHECK(s.batch_size >= 1, "the batch size must be positive, got {}", s.batch_size);
+  CONVLAB_CHECK(s.bootstrap == 0 || s.bootstrap >= 2, "the bootstrap needs at least 2 replicates, got {}",
+                s.bootstrap);
+}
+
+// One comparison: its runs (one per measure) and what its matrices are labelled with.
+struct Comparison {
+  FeatureSource* a = nullptr;
+  Names names;
+  std::string col_source;
+  std::vector<std::unique_ptr<MeasureRun>> runs;
+};
+
+std::vector<SimilarityMatrix> finish(const Comparison& c, const CompareSettings& s, int64_t used, int64_t batches,
+                                     double seconds) {
+  std::vector<SimilarityMatrix> out;
+  for (size_t r = 0; r < c.runs.size(); ++r) {
+    const MeasureRun& run = *c.runs[r];
+    for (size_t o = 0; o < run.outputs(); ++o) {
+      SimilarityMatrix m;
+      m.measure = s.measures[r];
+      m.options = {m.measure == Measure::cka ? s.kernels[o] : cka::Kernel::linear(), s.estimator};
+      m.rows = static_cast<int64_t>(c.names.a.size());
+      m.cols = static_cast<int64_t>(c.names.self ? c.names.a.size() : c.names.b.size());
+      m.values = run.value(run.terms(o).weighted_mean(), true);
+      m.row_names = c.names.a;
+      m.col_names = c.names.self ? c.names.a : c.names.b;
+      m.row_source = c.a->description();
+      m.col_source = c.col_source;
+      m.examples = used;
+      m.batches = batches;
+      m.batch_size = s.batch_size;
+      m.last_batch = s.last_batch;
+      m.seconds = seconds;
+      m.forms = run.forms();
+      if (s.bootstrap > 0) {
+        const auto statistic = [&run](const std::vector<double>& mean) { return run.value(mean, false); };
+        m.bootstrap = stats::bootstrap_batches(run.terms(o), statistic, s.bootstrap, s.seed);
+      }
+      out.push_back(std::move(m));
+    }
+  }
+  return out;
+}
+
+// The batches [first, first + count) to use of n examples in batches of k.
+std::vector<std::pair<int64_t, int64_t>> plan_batches(int64_t n, const CompareSettings& s) {
+  const int64_t smallest = smallest_batch(s);
+  std::vector<std::pair<int64_t, int64_t>> plan;
+  for (int64_t first = 0; first < n; first += s.batch_size) {
+    const int64_t count = std::min(s.batch_size, n - first);
+    if (!plan.empty() && count < s.batch_size && s.last_batch == LastBatch::drop) break;
+    if (!plan.empty() && count < smallest) break;  // a tail too small for an estimator
+    plan.emplace_back(first, count);
+  }
+  const int64_t used = plan.empty() ? 0 : plan.back().first + plan.back().second;
+  CONVLAB_CHECK(used >= smallest, "the measures need at least {} examples, got {}", smallest, used);
+  return plan;
+}
+
+// Runs `comparisons`, all against the same B (`reference`; null: each A against itself).
+std::vector<std::vector<SimilarityMatrix>> run_all(std::vector<Comparison>& comparisons, FeatureSource* reference,
+                                                   const CompareSettings& s) {
+  const auto start = std::chrono::steady_clock::now();
+  check_settings(s);
+  const int64_t total = comparisons.front().a->examples();
+  for (const Comparison& c : comparisons)
+    CONVLAB_CHECK(c.a->examples() == total && (!reference || reference->examples() == total),
+                  "{} has {} examples but {} has {}: the measures compare the same examples", c.a->description(),
+                  c.a->examples(), reference ? reference->description() : comparisons.front().a->description(),
+                  reference ? reference->examples() : total);
+  const int64_t n = s.examples > 0 ? std::min(s.examples, total) : total;
+  const Device device = comparisons.front().a->device();
+  bool on_gpu = device.is_cuda() && (!reference || reference->device() == device);
+  for (const Comparison& c : comparisons) on_gpu = on_gpu && c.a->device() == device;
+  for (Comparison& c : comparisons)
+    for (Measure m : s.measures) c.runs.push_back(make_run(m, on_gpu, device, c.names, s));
+  const auto plan = plan_batches(n, s);
+  CONVLAB_CHECK(s.bootstrap == 0 || plan.size() >= 2,
+                "the bootstrap resamples batches and needs at least 2, but {} examples in batches of {} make {}: use "
+                "a smaller --batch-size",
+                n, s.batch_size, plan.size());
+  const bool many = comparisons.size() > 1;
+  for (const auto& [first, count] : plan) {
+    // The reference's features of this batch, extracted once for every comparison.
+    const std::vector<Tensor> fb = !reference ? std::vector<Tensor>{}
+                                   : on_gpu   ? reference->device_batch(first, count)
+                                              : reference->batch(first, count);
+    for (Comparison& c : comparisons) {
+      // The reference compared with itself (the final checkpoint of a run) reuses its features.
+      std::vector<Tensor> own;
+      if (c.a != reference) own = on_gpu ? c.a->device_batch(first, count) : c.a->batch(first, count);
+      const std::vector<Tensor>& fa = c.a == reference ? fb : own;
+      for (auto& run : c.runs) {
+        run->add_batch(fa, fb);
+        if (many) run->release_workspace();  // one comparison's buffers at a time
+      }
+    }
+  }
+  const int64_t used = plan.back().first + plan.back().second;
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  std::vector<std::vector<SimilarityMatrix>> out;
+  for (const Comparison& c : comparisons)
+    out.push_back(finish(c, s, used, static_cast<int64_t>(plan.size()), seconds));
+  return out;
 }
 
 }  // namespace
 
-std::vector<CkaMatrix> compare_layers(FeatureSource& a, FeatureSource* b, const std::vector<cka::Options>& settings,
-                                      int64_t batch_size, int64_t examples) {
-  const auto start = std::chrono::steady_clock::now();
-  CONVLAB_CHECK(!settings.empty(), "compare_layers: no CKA settings");
-  CONVLAB_CHECK(batch_size >= 1, "the CKA batch size must be positive, got {}", batch_size);
-  CONVLAB_CHECK(!b || b->examples() == a.examples(), "{} has {} examples but {} has {}: CKA compares the same examples",
-                a.description(), a.examples(), b->description(), b->examples());
-  const int64_t n = examples > 0 ? std::min(examples, a.examples()) : a.examples();
-  const std::vector<std::string> names_a = a.layer_names();
-  const std::vector<std::string> names_b = b ? b->layer_names() : names_a;
-  const bool on_gpu = a.device().is_cuda() && (!b || b->device() == a.device());
-  std::vector<std::unique_ptr<LayerCka>> accumulators;
-  for (const cka::Options& o : settings)
-    accumulators.push_back(make_layer_cka(on_gpu, a.device(), names_a, b ? &names_b : nullptr, o));
-  const int64_t smallest = cka::min_examples(settings.front().estimator);
-  int64_t used = 0;
-  for (int64_t first = 0; first < n; first += batch_size) {
-    const int64_t count = std::min(batch_size, n - first);
-    if (count < smallest && used > 0) break;  // a tail too small for the estimator
-    const std::vector<Tensor> fa = on_gpu ? a.device_batch(first, count) : a.batch(first, count);
-    const std::vector<Tensor> fb =
-        !b ? std::vector<Tensor>{} : on_gpu ? b->device_batch(first, count) : b->batch(first, count);
-    for (auto& acc : accumulators) acc->add_batch(fa, fb);
-    used += count;
+std::vector<SimilarityMatrix> compare_layers(FeatureSource& a, FeatureSource* b, const CompareSettings& settings) {
+  std::vector<Comparison> comparisons(1);
+  comparisons[0].a = &a;
+  comparisons[0].names.a = a.layer_names();
+  comparisons[0].names.self = b == nullptr;
+  if (b) comparisons[0].names.b = b->layer_names();
+  comparisons[0].col_source = b ? b->description() : a.description();
+  return std::move(run_all(comparisons, b, settings).front());
+}
+
+std::vector<std::vector<SimilarityMatrix>> compare_against(const std::vector<FeatureSource*>& sources,
+                                                           FeatureSource& reference,
+                                                           const CompareSettings& settings) {
+  CONVLAB_CHECK(!sources.empty(), "compare_against: no sources");
+  std::vector<Comparison> comparisons(sources.size());
+  for (size_t i = 0; i < sources.size(); ++i) {
+    comparisons[i].a = sources[i];
+    comparisons[i].names.a = sources[i]->layer_names();
+    comparisons[i].names.b = reference.layer_names();
+    comparisons[i].names.self = false;
+    comparisons[i].col_source = reference.description();
   }
-  CONVLAB_CHECK(used >= smallest, "CKA needs at least {} examples, got {}", smallest, used);
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  std::vector<CkaMatrix> out;
-  for (size_t s = 0; s < settings.size(); ++s) {
-    CkaMatrix m;
-    m.rows = static_cast<int64_t>(names_a.size());
-    m.cols = static_cast<int64_t>(names_b.size());
-    m.values = accumulators[s]->result();
-    m.row_names = names_a;
-    m.col_names = names_b;
-    m.row_source = a.description();
-    m.col_source = b ? b->description() : a.description();
-    m.options = settings[s];
-    m.examples = used;
-    m.batch_size = batch_size;
-    m.seconds = seconds;
-    out.push_back(std::move(m));
+  return run_all(comparisons, &reference, settings);
+}
+
+std::vector<SimilarityMatrix> compare_layers(FeatureSource& a, FeatureSource* b,
+                                             const std::vector<cka::Options>& options, int64_t batch_size,
+                                             int64_t examples) {
+  CONVLAB_CHECK(!options.empty(), "compare_layers: no CKA settings");
+  CompareSettings s;
+  s.kernels.clear();
+  s.estimator = options.front().estimator;
+  for (const cka::Options& o : options) {
+    CONVLAB_CHECK(o.estimator == s.estimator, "compare_layers: all CKA settings need the same estimator");
+    s.kernels.push_back(o.kernel);
   }
-  return out;
+  s.batch_size = batch_size;
+  s.examples = examples;
+  return compare_layers(a, b, s);
 }
 
 }  // namespace convlab

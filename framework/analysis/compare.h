@@ -1,33 +1,75 @@
-// Layer-by-layer CKA between two feature sources (or one against itself), streamed batch by
-// batch through the minibatch accumulator, for one or several kernel/estimator settings at
-// once so that features are extracted only once. Features that a model leaves on a GPU (both
-// sources on the same device) stay there and go to the CUDA accumulator, whose Gram products
-// use TF32 unless the device's CudaContext::allow_tf32 is off; all others go to the CPU one.
+// Layer-by-layer similarity between two feature sources (or one against itself), streamed
+// batch by batch: CKA under one or several kernels, RSA and the orthogonal Procrustes
+// distance, all from one extraction of the features. Each measure is a minibatch estimate,
+// the mean over batches of per-batch terms weighted by batch size (stats::BatchTerms), with an
+// optional bootstrap over batches (stats/bootstrap.h). Features that a model leaves on a GPU
+// (both sources on the same device) stay there and go to the CUDA twins, whose Gram products
+// use TF32 unless the device's CudaContext::allow_tf32 is off; all others go to the CPU.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "framework/analysis/feature_source.h"
 #include "framework/cka/options.h"
+#include "framework/stats/bootstrap.h"
 
 namespace convlab {
 
-struct CkaMatrix {
+enum class Measure { cka, rsa, procrustes };
+const char* measure_name(Measure measure);  // "cka", "rsa", "procrustes"
+
+// What to do with a last batch smaller than the batch size (n not a multiple of k).
+enum class LastBatch {
+  weight,  // keep it; every batch's terms count in proportion to its examples
+  drop,    // leave it out (unless it is the only batch)
+};
+const char* last_batch_name(LastBatch policy);
+
+struct CompareSettings {
+  std::vector<Measure> measures{Measure::cka};
+  std::vector<cka::Kernel> kernels{cka::Kernel::linear()};  // CKA's; the linear Gram is shared
+  cka::Estimator estimator = cka::Estimator::debiased;      // CKA's HSIC estimator
+  int64_t batch_size = 1000;
+  int64_t examples = 0;  // the first `examples` examples; 0: all
+  LastBatch last_batch = LastBatch::weight;
+  int64_t bootstrap = 0;  // replicates; 0: none
+  uint64_t seed = 0;      // of the bootstrap's draws
+};
+
+struct SimilarityMatrix {
+  Measure measure = Measure::cka;
+  cka::Options options;  // CKA: the kernel and estimator
   int64_t rows = 0, cols = 0;
   std::vector<double> values;  // (rows, cols) row-major: rows are A's layers, columns B's
   std::vector<std::string> row_names, col_names;
   std::string row_source, col_source;
-  cka::Options options;
-  int64_t examples = 0, batch_size = 0;
+  int64_t examples = 0, batches = 0, batch_size = 0;
+  LastBatch last_batch = LastBatch::weight;
   double seconds = 0;
+  std::optional<stats::BootstrapSummary> bootstrap;
+  // Procrustes: the form each layer took ("features" or "gram"), A's then B's.
+  std::vector<std::string> forms;
   double at(int64_t i, int64_t j) const { return values[static_cast<size_t>(i * cols + j)]; }
 };
+using CkaMatrix = SimilarityMatrix;
 
-// `b` null: `a` against itself. Uses the first `examples` examples (all when 0) in batches
-// of `batch_size`; the debiased estimator needs batches of at least 4 (a last batch smaller
-// than that is dropped, with the count reported in CkaMatrix::examples).
-std::vector<CkaMatrix> compare_layers(FeatureSource& a, FeatureSource* b, const std::vector<cka::Options>& settings,
-                                      int64_t batch_size, int64_t examples = 0);
+// `b` null: `a` against itself. The matrices come in the order of settings.measures, CKA as
+// one matrix per kernel. A last batch smaller than the estimators need (4 for debiased CKA,
+// 3 for RSA) is dropped in any case; CkaMatrix::examples counts the examples used.
+std::vector<SimilarityMatrix> compare_layers(FeatureSource& a, FeatureSource* b, const CompareSettings& settings);
+
+// Each of `sources` against `reference` (the checkpoints of a run against its final network):
+// one pass over the examples in which the reference's features are extracted once per batch,
+// not once per source. Result [s] is what compare_layers(*sources[s], &reference) returns.
+std::vector<std::vector<SimilarityMatrix>> compare_against(const std::vector<FeatureSource*>& sources,
+                                                           FeatureSource& reference,
+                                                           const CompareSettings& settings);
+
+// CKA alone, one matrix per options (all with the same estimator).
+std::vector<SimilarityMatrix> compare_layers(FeatureSource& a, FeatureSource* b,
+                                             const std::vector<cka::Options>& settings, int64_t batch_size,
+                                             int64_t examples = 0);
 
 }  // namespace convlab

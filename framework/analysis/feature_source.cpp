@@ -1,6 +1,7 @@
 #include "framework/analysis/feature_source.h"
 
 #include <cstring>
+#include <memory>
 #include <numeric>
 
 #include "framework/autograd/variable.h"
@@ -48,33 +49,35 @@ std::vector<Tensor> ModelFeatureSource::device_batch(int64_t first, int64_t coun
 NpyFeatureSource::NpyFeatureSource(const std::vector<std::filesystem::path>& files) {
   CONVLAB_CHECK(!files.empty(), "no .npy feature files given");
   for (const auto& file : files) {
-    const NpyArray array = read_npy(file);
-    CONVLAB_CHECK(array.dtype == DType::f32 || array.dtype == DType::f64,
-                  "{}: features must be float32 or float64, not {}", file.string(), dtype_name(array.dtype));
-    CONVLAB_CHECK(!array.shape.empty() && array.shape[0] > 0, "{}: features need a first dimension of examples",
+    auto reader = std::make_unique<NpyRowReader>(file);
+    const NpyHeader& header = reader->header();
+    CONVLAB_CHECK(header.dtype == DType::f32 || header.dtype == DType::f64,
+                  "{}: features must be float32 or float64, not {}", file.string(), dtype_name(header.dtype));
+    CONVLAB_CHECK(!header.shape.empty() && header.shape[0] > 0, "{}: features need a first dimension of examples",
                   file.string());
-    const int64_t n = array.shape[0];
-    CONVLAB_CHECK(layers_.empty() || n == examples_, "{} has {} examples but {} has {}: every feature file needs "
+    const int64_t n = header.shape[0];
+    CONVLAB_CHECK(readers_.empty() || n == examples_, "{} has {} examples but {} has {}: every feature file needs "
                   "the same examples", file.string(), n, files.front().string(), examples_);
+    int64_t width = 1;
+    for (size_t d = 1; d < header.shape.size(); ++d) width *= header.shape[d];
+    CONVLAB_CHECK(width > 0, "{}: features need at least one value per example, got shape with {} values",
+                  file.string(), width);
     examples_ = n;
-    Tensor t = Tensor::empty({n, array.numel() / n}, array.dtype, cpu());
-    std::memcpy(t.raw(), array.bytes.data(), t.nbytes());
-    layers_.push_back(std::move(t));
+    widths_.push_back(width);
+    readers_.push_back(std::move(reader));
     names_.push_back(file.stem().string());
   }
 }
 
 std::string NpyFeatureSource::description() const {
-  return fmt::format("{} .npy feature files ({} examples)", layers_.size(), examples_);
+  return fmt::format("{} .npy feature files ({} examples)", readers_.size(), examples_);
 }
 
 std::vector<Tensor> NpyFeatureSource::batch(int64_t first, int64_t count) {
   std::vector<Tensor> out;
-  for (const Tensor& layer : layers_) {
-    const int64_t width = layer.dim(1);
-    Tensor part = Tensor::empty({count, width}, layer.dtype(), cpu());
-    const size_t row_bytes = static_cast<size_t>(width) * dtype_size(layer.dtype());
-    std::memcpy(part.raw(), static_cast<const uint8_t*>(layer.raw()) + first * row_bytes, count * row_bytes);
+  for (size_t l = 0; l < readers_.size(); ++l) {
+    Tensor part = Tensor::empty({count, widths_[l]}, readers_[l]->header().dtype, cpu());  // (count, p)
+    readers_[l]->read_rows(first, count, part.raw());
     out.push_back(std::move(part));
   }
   return out;

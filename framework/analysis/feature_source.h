@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "framework/core/tensor.h"
+#include "framework/io/npy.h"
 #include "framework/nn/model.h"
 #include "framework/train/device_dataset.h"
 #include "framework/train/precision.h"
@@ -56,7 +57,9 @@ class ModelFeatureSource final : public FeatureSource {
 };
 
 // One .npy file per layer, each (n, p) (higher ranks are flattened per example), f32 or f64;
-// all files must have the same n. Layers are named after the files.
+// all files must have the same n. Layers are named after the files. The files are streamed:
+// the constructor reads their headers only, and batch() reads just that batch's rows of each
+// file, so memory holds one batch of every layer, never a whole file.
 class NpyFeatureSource final : public FeatureSource {
  public:
   explicit NpyFeatureSource(const std::vector<std::filesystem::path>& files);
@@ -67,7 +70,8 @@ class NpyFeatureSource final : public FeatureSource {
 
  private:
   std::vector<std::string> names_;
-  std::vector<Tensor> layers_;  // (n, p) each
+  std::vector<std::unique_ptr<NpyRowReader>> readers_;  // one per layer
+  std::vector<int64_t> widths_;                         // p per layer
   int64_t examples_ = 0;
 };
 

@@ -10,6 +10,8 @@
 namespace convlab {
 
 std::string describe_settings(const CkaMatrix& m) {
+  if (m.measure == Measure::rsa) return fmt::format("RSA (Spearman of RDMs), {} examples", m.examples);
+  if (m.measure == Measure::procrustes) return fmt::format("Procrustes distance, {} examples", m.examples);
   const cka::Kernel& k = m.options.kernel;
   const std::string kernel = k.kind == cka::KernelKind::linear ? "Linear CKA" : fmt::format("RBF CKA (frac {:g})", k.rbf_frac);
   return fmt::format("{}, {}, {} examples", kernel,
@@ -24,6 +26,12 @@ HeatmapSpec heatmap_of(const CkaMatrix& m, const std::string& title) {
   spec.row_labels = m.row_names;
   spec.col_labels = m.col_names;
   spec.values = m.values;
+  if (m.measure == Measure::rsa) spec.colorbar_label = "RSA (Spearman)";
+  if (m.measure == Measure::procrustes) {
+    spec.colorbar_label = "Procrustes distance";
+    spec.vmax = 2;
+  }
+  if (m.bootstrap) spec.std_devs = m.bootstrap->std;
   return spec;
 }
 
@@ -35,6 +43,34 @@ std::string csv_cell(const std::string& text) {
   std::string quoted = "\"";
   for (char c : text) quoted += c == '"' ? std::string("\"\"") : std::string(1, c);
   return quoted + "\"";
+}
+
+// A (rows, cols) matrix as JSON rows; NaN as null.
+nlohmann::json rows_of(const std::vector<double>& values, int64_t rows, int64_t cols) {
+  nlohmann::json out = nlohmann::json::array();
+  for (int64_t i = 0; i < rows; ++i) {
+    nlohmann::json row = nlohmann::json::array();
+    for (int64_t j = 0; j < cols; ++j) {
+      const double v = values[static_cast<size_t>(i * cols + j)];
+      row.push_back(std::isfinite(v) ? nlohmann::json(v) : nlohmann::json());
+    }
+    out.push_back(row);
+  }
+  return out;
+}
+
+std::string estimator_note(const CkaMatrix& m) {
+  switch (m.measure) {
+    case Measure::rsa:
+      return "per batch: Spearman correlation of the upper triangles of the k x k RDMs (1 - Pearson); mean over "
+             "batches weighted by batch size";
+    case Measure::procrustes:
+      return "per batch: 2 - 2 ||X^T Y||_* of the centred, Frobenius-normalised k x p features; mean over batches "
+             "weighted by batch size";
+    default:
+      return "per batch: HSIC of every pair of layers; CKA from their means over batches weighted by batch size "
+             "(Nguyen et al. 2021)";
+  }
 }
 
 }  // namespace
@@ -55,7 +91,10 @@ std::vector<std::filesystem::path> write_cka_matrix(const CkaMatrix& m, const st
     }
   });
   plot_heatmap(heatmap_of(m, title), png);
-  return {npy, csv, png};
+  if (!m.bootstrap) return {npy, csv, png};
+  const std::filesystem::path std_npy = stem.string() + "_std.npy";
+  write_npy(std_npy, std::vector<int64_t>{m.rows, m.cols}, m.bootstrap->std);
+  return {npy, csv, png, std_npy};
 }
 
 void write_summary(const std::filesystem::path& path, const std::string& command, const std::vector<std::string>& inputs,
@@ -69,12 +108,16 @@ void write_summary(const std::filesystem::path& path, const std::string& command
     const CkaMatrix& m = *r.matrix;
     nlohmann::json entry;
     entry["name"] = r.name;
+    entry["measure"] = measure_name(m.measure);
     entry["settings"] = describe_settings(m);
     entry["kernel"] = m.options.kernel.kind == cka::KernelKind::linear ? "linear" : "rbf";
     entry["rbf_frac"] = m.options.kernel.rbf_frac;
     entry["estimator"] = m.options.estimator == cka::Estimator::debiased ? "debiased" : "biased";
     entry["examples"] = m.examples;
     entry["batch_size"] = m.batch_size;
+    entry["batches"] = m.batches;
+    entry["last_batch"] = last_batch_name(m.last_batch);
+    entry["minibatch_estimator"] = estimator_note(m);
     entry["seconds"] = m.seconds;
     entry["rows"] = m.row_source;
     entry["columns"] = m.col_source;
@@ -83,13 +126,30 @@ void write_summary(const std::filesystem::path& path, const std::string& command
     nlohmann::json files = nlohmann::json::array();
     for (const auto& f : r.files) files.push_back(f.string());
     entry["files"] = files;
-    nlohmann::json values = nlohmann::json::array();
-    for (int64_t i = 0; i < m.rows; ++i) {
-      nlohmann::json row = nlohmann::json::array();
-      for (int64_t j = 0; j < m.cols; ++j) row.push_back(std::isfinite(m.at(i, j)) ? nlohmann::json(m.at(i, j)) : nlohmann::json());
-      values.push_back(row);
+    entry["values"] = rows_of(m.values, m.rows, m.cols);
+    if (m.measure == Measure::cka) entry["cka"] = entry["values"];
+    if (!m.forms.empty()) {
+      // One form per row of the comparison: A's layers, then (two networks) B's, marked "B:".
+      std::vector<std::string> names = m.row_names;
+      if (m.forms.size() > names.size())
+        for (const std::string& n : m.col_names) names.push_back("B:" + n);
+      nlohmann::json forms;
+      for (size_t i = 0; i < m.forms.size() && i < names.size(); ++i) forms[names[i]] = m.forms[i];
+      entry["procrustes_forms"] = forms;
     }
-    entry["cka"] = values;
+    if (m.bootstrap) {
+      const stats::BootstrapSummary& b = *m.bootstrap;
+      nlohmann::json boot;
+      boot["replicates"] = b.replicates;
+      boot["seed"] = b.seed;
+      boot["resampling"] = "the batches, uniformly with replacement, as many as there were (a block bootstrap over "
+                           "minibatches of batch_size examples)";
+      boot["mean"] = rows_of(b.mean, m.rows, m.cols);
+      boot["std"] = rows_of(b.std, m.rows, m.cols);
+      boot["q025"] = rows_of(b.q025, m.rows, m.cols);
+      boot["q975"] = rows_of(b.q975, m.rows, m.cols);
+      entry["bootstrap"] = boot;
+    }
     list.push_back(entry);
   }
   summary["analyses"] = list;

@@ -1,5 +1,7 @@
-// Writing a CKA matrix: .npy (float64, rows x cols, numpy.load reads it), .csv (layer names
-// on both edges) and a PNG heatmap; and the JSON summary of an analysis.
+// Writing a similarity matrix (CKA, RSA or Procrustes): .npy (float64, rows x cols,
+// numpy.load reads it), .csv (layer names on both edges), a PNG heatmap and, with a bootstrap,
+// the per-cell standard deviations as stem_std.npy (and "0.82 ± 0.01" in the heatmap); and
+// the JSON summary of an analysis.
 #pragma once
 
 #include <filesystem>
@@ -11,19 +13,19 @@
 
 namespace convlab {
 
-// "Linear CKA (debiased, 10000 examples)" and the like.
+// "Linear CKA, debiased, 10000 examples", "RSA (Spearman of RDMs), 10000 examples", ...
 std::string describe_settings(const CkaMatrix& m);
 
 // The heatmap of a matrix, titled `title`, axes named after its sources.
 HeatmapSpec heatmap_of(const CkaMatrix& m, const std::string& title);
 
-// stem.npy, stem.csv and stem.png; returns the three paths.
+// stem.npy, stem.csv, stem.png and with a bootstrap stem_std.npy; returns the paths.
 std::vector<std::filesystem::path> write_cka_matrix(const CkaMatrix& m, const std::filesystem::path& stem,
                                                     const std::string& title);
 
 // One entry of summary.json.
 struct AnalysisRecord {
-  std::string name;  // e.g. "self_linear"
+  std::string name;  // e.g. "self_linear", "self_rsa"
   const CkaMatrix* matrix = nullptr;
   std::vector<std::filesystem::path> files;
 };

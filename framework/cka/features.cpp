@@ -2,6 +2,7 @@
 
 #include <omp.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "framework/cka/parallel.h"
@@ -40,10 +41,11 @@ void FeatureView::validate() const {
 namespace {
 
 template <class T>
-void centre(const T* x, int64_t n, int64_t p, const FeatureView& view, std::vector<T>& out) {
-  // Column sums and "all equal to row 0" flags, one pass over the rows per column block so
-  // that each thread streams whole rows of its block.
+double centre(const T* x, int64_t n, int64_t p, const FeatureView& view, std::vector<T>& out) {
+  // Column sums, largest magnitudes and "all equal to row 0" flags, one pass over the rows
+  // per column block so that each thread streams whole rows of its block.
   std::vector<double> sum(static_cast<size_t>(p), 0.0);
+  std::vector<T> largest(static_cast<size_t>(p), T(0));
   std::vector<unsigned char> constant(static_cast<size_t>(p), 1);
   constexpr int64_t kBlock = 1024;
 #pragma omp parallel for schedule(static) if (n * p >= kParallelMin)
@@ -53,10 +55,14 @@ void centre(const T* x, int64_t n, int64_t p, const FeatureView& view, std::vect
       const T* row = x + i * p;
       for (int64_t c = c0; c < c1; ++c) {
         sum[c] += static_cast<double>(row[c]);
+        largest[c] = std::max(largest[c], std::abs(row[c]));
         constant[c] &= static_cast<unsigned char>(row[c] == x[c]);
       }
     }
   }
+  double max_abs = 0.0;
+  for (T v : largest) max_abs = std::max(max_abs, static_cast<double>(v));
+  const double scale = kernels::range_scale(max_abs);
   // The shift is rounded to T: a per-column constant error, which the Gram centring removes
   // (HSIC ignores translations). A constant column is shifted by its own value, so it
   // becomes exactly zero.
@@ -72,8 +78,12 @@ void centre(const T* x, int64_t n, int64_t p, const FeatureView& view, std::vect
   for (int64_t i = 0; i < n; ++i) {
     const T* row = x + i * p;
     T* dst = out.data() + i * p;
-    for (int64_t c = 0; c < p; ++c) dst[c] = row[c] - shift[c];
+    if (scale == 1.0)
+      for (int64_t c = 0; c < p; ++c) dst[c] = row[c] - shift[c];
+    else  // in f64: the power of two may be outside f32's range
+      for (int64_t c = 0; c < p; ++c) dst[c] = static_cast<T>(static_cast<double>(row[c] - shift[c]) * scale);
   }
+  return scale;
 }
 
 }  // namespace
@@ -83,10 +93,10 @@ void centre_columns(const FeatureView& x, CentredFeatures& out) {
   out.cols = x.cols();
   if (x.is_f32()) {
     out.f64.clear();
-    centre(x.f32(), x.rows(), x.cols(), x, out.f32);
+    out.scale = centre(x.f32(), x.rows(), x.cols(), x, out.f32);
   } else {
     out.f32.clear();
-    centre(x.f64(), x.rows(), x.cols(), x, out.f64);
+    out.scale = centre(x.f64(), x.rows(), x.cols(), x, out.f64);
   }
 }
 

@@ -42,9 +42,15 @@ class FeatureView {
 // centred Gram loses far fewer digits to cancellation than X X^T of raw ReLU outputs. A
 // column whose values are all equal becomes exactly zero, so constant features give an exactly
 // zero Gram. Throws, naming the layer, on NaN or infinite input.
+//
+// The centred values are also multiplied by a power of two (kernels::range_scale of the
+// layer's largest magnitude), so that they are of order 1 whatever the features' units:
+// f32 products of features near 1e-21 lose bits to underflow, and near 1e-23 or 1e19 they
+// vanish or overflow. The scaling is exact; linear_gram undoes it in f64.
 struct CentredFeatures {
   int64_t rows = 0;
   int64_t cols = 0;
+  double scale = 1.0;       // the values are (x - column mean) * scale
   std::vector<float> f32;   // (rows, cols) when the input was f32
   std::vector<double> f64;  // (rows, cols) when the input was f64
 };

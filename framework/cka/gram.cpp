@@ -25,7 +25,8 @@ void linear_gram(const CentredFeatures& x, double* out) {
   const int64_t n = x.rows, p = x.cols;
   // A CUDA path swaps these products for cuBLAS ones on device buffers.
   if (!x.f64.empty()) {
-    cblas_dsyrk(CblasRowMajor, CblasUpper, CblasNoTrans, n, p, 1.0, x.f64.data(), p, 0.0, out, n);
+    cblas_dsyrk(CblasRowMajor, CblasUpper, CblasNoTrans, n, p, kernels::range_unscale(x.scale), x.f64.data(), p,
+                0.0, out, n);
     mirror_upper(out, n);
     return;
   }
@@ -40,6 +41,12 @@ void linear_gram(const CentredFeatures& x, double* out) {
     // cores OpenBLAS's threads need, and this sum is tiny next to the product.
     for (int64_t i = 0; i < n; ++i)
       for (int64_t j = i; j < n; ++j) out[i * n + j] += static_cast<double>(partial[i * n + j]);
+  }
+  // Back from the range scaling of centre_columns: exact (a power of two), in f64's range.
+  if (x.scale != 1.0) {
+    const double unscale = kernels::range_unscale(x.scale);
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t j = i; j < n; ++j) out[i * n + j] *= unscale;
   }
   mirror_upper(out, n);
 }

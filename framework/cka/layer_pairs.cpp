@@ -33,12 +33,12 @@ std::string LayerPairs::label(int64_t row) const {
                      in_a ? "A" : "B");
 }
 
-std::vector<double> LayerPairs::cka(const std::vector<double>& mean) const {
+std::vector<double> LayerPairs::cka(const std::vector<double>& mean, bool warn) const {
   const int64_t r = rows(), la = layers_a(), lb = layers_b();
   CONVLAB_CHECK(static_cast<int64_t>(mean.size()) == r * r, "expected a {} x {} HSIC matrix, got {} values", r, r,
                 mean.size());
   for (int64_t i = 0; i < r; ++i)
-    if (!(mean[i * r + i] > 0.0)) warn_constant_layer(label(i));
+    if (warn && !(mean[i * r + i] > 0.0)) warn_constant_layer(label(i));
   std::vector<double> out(static_cast<size_t>(la * lb));  // (L, M)
   for (int64_t i = 0; i < la; ++i)
     for (int64_t j = 0; j < lb; ++j) {
@@ -46,12 +46,6 @@ std::vector<double> LayerPairs::cka(const std::vector<double>& mean) const {
       out[i * lb + j] = kernels::cka_from_hsic(mean[i * r + row_b], mean[i * r + i], mean[row_b * r + row_b]);
     }
   return out;
-}
-
-std::vector<double> mean_over_batches(std::vector<double> hsic_sum, int64_t batches) {
-  CONVLAB_CHECK(batches > 0, "no batches added: CKA needs the features of at least one batch");
-  for (double& h : hsic_sum) h /= static_cast<double>(batches);
-  return hsic_sum;
 }
 
 }  // namespace convlab::cka

@@ -29,9 +29,9 @@ class LayerPairs {
   std::string label(int64_t row) const;
 
   // (L, M) row-major CKA from the (R, R) row-major mean HSIC: entry (i, j) from the HSIC of
-  // layer i of A with layer j of B and the two self terms. NaN, with a warning on stderr, for
-  // a layer whose self-HSIC is not positive.
-  std::vector<double> cka(const std::vector<double>& mean_hsic) const;
+  // layer i of A with layer j of B and the two self terms. NaN, with a warning on stderr
+  // unless `warn` is false (bootstrap replicates), for a layer whose self-HSIC is not positive.
+  std::vector<double> cka(const std::vector<double>& mean_hsic, bool warn = true) const;
 
  private:
   bool self_ = true;
@@ -40,7 +40,5 @@ class LayerPairs {
   std::vector<std::string> names_;  // (R)
 };
 
-// The (R, R) mean over batches of an HSIC sum. Throws when no batch was added.
-std::vector<double> mean_over_batches(std::vector<double> hsic_sum, int64_t batches);
 
 }  // namespace convlab::cka

@@ -197,8 +197,10 @@ void write_npy(const std::filesystem::path& path, DType dtype, const std::vector
   });
 }
 
-NpyArray read_npy(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
+namespace {
+
+// Everything up to the data, checked against the file's size; leaves `in` at the data.
+NpyHeader read_header(std::ifstream& in, const std::filesystem::path& path) {
   CONVLAB_CHECK(in.good(), "cannot open {}", path.string());
   std::error_code ec;
   const uintmax_t file_size = std::filesystem::file_size(path, ec);
@@ -226,29 +228,67 @@ NpyArray read_npy(const std::filesystem::path& path) {
   in.read(header.data(), static_cast<std::streamsize>(header_length));
   CONVLAB_CHECK(in.good(), "{}: cannot read the .npy header", path.string());
 
-  NpyArray array;
-  array.path = path;
+  NpyHeader out;
+  out.path = path;
+  out.data_offset = data_offset;
   std::string descr;
   bool fortran_order = false;
-  HeaderParser(header, path).parse(descr, fortran_order, array.shape);
-  array.dtype = dtype_from_descr(descr, path);
-  CONVLAB_CHECK(!fortran_order || array.shape.size() <= 1,
+  HeaderParser(header, path).parse(descr, fortran_order, out.shape);
+  out.dtype = dtype_from_descr(descr, path);
+  CONVLAB_CHECK(!fortran_order || out.shape.size() <= 1,
                 "{}: Fortran-order arrays are not supported (save np.ascontiguousarray(a) instead)", path.string());
 
   // A corrupt shape must not overflow the size computation into a small number.
-  uint64_t expected = element_size(array.dtype);
-  for (int64_t d : array.shape)
+  uint64_t expected = element_size(out.dtype);
+  for (int64_t d : out.shape)
     CONVLAB_CHECK(!__builtin_mul_overflow(expected, static_cast<uint64_t>(d), &expected),
-                  "{}: shape {} is too large", path.string(), shape_repr(array.shape));
+                  "{}: shape {} is too large", path.string(), shape_repr(out.shape));
   const size_t available = static_cast<size_t>(file_size - data_offset);
   CONVLAB_CHECK(available >= expected, "{}: truncated: shape {} of {} needs {} bytes of data, the file has {}",
-                path.string(), shape_repr(array.shape), descr, expected, available);
+                path.string(), shape_repr(out.shape), descr, expected, available);
   CONVLAB_CHECK(available == expected, "{}: {} unexpected bytes after the data of shape {} of {}", path.string(),
-                available - expected, shape_repr(array.shape), descr);
+                available - expected, shape_repr(out.shape), descr);
+  out.data_bytes = expected;
+  return out;
+}
+
+}  // namespace
+
+NpyHeader read_npy_header(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return read_header(in, path);
+}
+
+NpyArray read_npy(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  const NpyHeader header = read_header(in, path);
+  NpyArray array;
+  array.path = path;
+  array.dtype = header.dtype;
+  array.shape = header.shape;
+  const uint64_t expected = header.data_bytes;
   array.bytes.resize(expected);
   in.read(reinterpret_cast<char*>(array.bytes.data()), static_cast<std::streamsize>(expected));
   CONVLAB_CHECK(in.good() || expected == 0, "{}: error reading {} bytes of data", path.string(), expected);
   return array;
+}
+
+NpyRowReader::NpyRowReader(const std::filesystem::path& path) : in_(path, std::ios::binary) {
+  header_ = read_header(in_, path);
+  CONVLAB_CHECK(!header_.shape.empty(), "{}: a 0-d array has no rows", path.string());
+  rows_ = header_.shape[0];
+  row_bytes_ = rows_ > 0 ? header_.data_bytes / static_cast<uint64_t>(rows_) : 0;
+}
+
+void NpyRowReader::read_rows(int64_t first, int64_t count, void* out) {
+  CONVLAB_CHECK(first >= 0 && count >= 0 && first + count <= rows_, "{}: rows [{}, {}) are outside its {} rows",
+                header_.path.string(), first, first + count, rows_);
+  in_.clear();
+  in_.seekg(static_cast<std::streamoff>(header_.data_offset + static_cast<uint64_t>(first) * row_bytes_));
+  const uint64_t bytes = static_cast<uint64_t>(count) * row_bytes_;
+  in_.read(static_cast<char*>(out), static_cast<std::streamsize>(bytes));
+  CONVLAB_CHECK(in_.good() || bytes == 0, "{}: error reading rows [{}, {}) ({} bytes): was the file changed?",
+                header_.path.string(), first, first + count, bytes);
 }
 
 }  // namespace convlab

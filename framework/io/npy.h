@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -33,6 +34,34 @@ struct NpyArray {
 };
 
 NpyArray read_npy(const std::filesystem::path& path);
+
+// What a .npy file holds, from its header alone (checked against the file's size).
+struct NpyHeader {
+  std::filesystem::path path;
+  DType dtype = DType::f32;
+  std::vector<int64_t> shape;  // C order
+  uint64_t data_offset = 0;    // where the data start
+  uint64_t data_bytes = 0;
+};
+NpyHeader read_npy_header(const std::filesystem::path& path);
+
+// Rows of a C-order .npy array (slices along its first axis) read on demand, so that an
+// array larger than memory can be streamed: only the rows asked for are ever read.
+class NpyRowReader {
+ public:
+  explicit NpyRowReader(const std::filesystem::path& path);  // throws for a 0-d array
+  const NpyHeader& header() const { return header_; }
+  int64_t rows() const { return rows_; }
+  uint64_t row_bytes() const { return row_bytes_; }
+  // Rows [first, first + count) into out (count * row_bytes() bytes).
+  void read_rows(int64_t first, int64_t count, void* out);
+
+ private:
+  std::ifstream in_;
+  NpyHeader header_;
+  int64_t rows_ = 0;
+  uint64_t row_bytes_ = 0;
+};
 
 // Writes data (numel(shape) elements of dtype, C order) atomically: path + ".tmp", flushed,
 // renamed over path. Any rank from 0 to 64 (numpy's limit), so always format version 1.0. The header is byte-for-byte what numpy.save

@@ -46,6 +46,9 @@ Matrix check(const HeatmapSpec& spec) {
                 "heatmap '{}' has {} columns but {} column labels", spec.title, m.cols, spec.col_labels.size());
   CONVLAB_CHECK(spec.values.size() == m.rows * m.cols, "heatmap '{}' is {} x {} but has {} values", spec.title, m.rows,
                 m.cols, spec.values.size());
+  CONVLAB_CHECK(spec.std_devs.empty() || spec.std_devs.size() == spec.values.size(),
+                "heatmap '{}' has {} values but {} standard deviations", spec.title, spec.values.size(),
+                spec.std_devs.size());
   CONVLAB_CHECK(std::isfinite(spec.vmin) && std::isfinite(spec.vmax) && spec.vmin < spec.vmax,
                 "heatmap '{}' colour range [{}, {}] must be finite with vmin < vmax", spec.title, spec.vmin, spec.vmax);
   m.row_labels = spec.row_labels.empty() ? numbered(m.rows) : spec.row_labels;
@@ -56,6 +59,14 @@ Matrix check(const HeatmapSpec& spec) {
 std::string annotation(double value) {
   std::string text = fmt::format("{:.2f}", value);
   if (text == "-0.00") text.erase(0, 1);
+  return text;
+}
+
+// Cell `index`'s text: the value, and with standard deviations "0.82 ± 0.01".
+std::string annotation(const HeatmapSpec& spec, size_t index) {
+  std::string text = annotation(spec.values[index]);
+  if (!spec.std_devs.empty() && std::isfinite(spec.std_devs[index]))
+    text += " \u00b1 " + annotation(spec.std_devs[index]);
   return text;
 }
 
@@ -84,9 +95,9 @@ Layout lay_out(const HeatmapSpec& spec, const Matrix& m, int cell) {
   l.annotation_size = std::clamp(std::round(0.3f * static_cast<float>(cell)), 7.0f, 13.0f);
 
   float widest_annotation = 0;
-  for (double v : spec.values)
-    if (!std::isnan(v))
-      widest_annotation = std::max(widest_annotation, measure_text(annotation(v), l.annotation_size).width);
+  for (size_t i = 0; i < spec.values.size(); ++i)
+    if (!std::isnan(spec.values[i]))
+      widest_annotation = std::max(widest_annotation, measure_text(annotation(spec, i), l.annotation_size).width);
   const bool fits = l.annotation_size >= 9.0f && widest_annotation <= static_cast<float>(cell - 6);
   l.annotate = spec.annotate.value_or(std::max(m.rows, m.cols) <= kAnnotateUpTo && fits);
 
@@ -171,7 +182,7 @@ Rect draw_laid_out(Canvas& canvas, const Rect& area, const HeatmapSpec& spec, co
       if (!l.annotate) continue;
       const float luma = 0.299f * color.r + 0.587f * color.g + 0.114f * color.b;
       draw_text(canvas, static_cast<float>(rect.x) + cell / 2.0f, static_cast<float>(rect.y) + cell / 2.0f,
-                annotation(v), luma < 128.0f ? dark_text : light_text);
+                annotation(spec, i * m.cols + j), luma < 128.0f ? dark_text : light_text);
     }
   canvas.stroke_rect(Rect{matrix.x - 1, matrix.y - 1, matrix.width + 2, matrix.height + 2}, kFrame);
 
@@ -217,8 +228,15 @@ Rect draw_laid_out(Canvas& canvas, const Rect& area, const HeatmapSpec& spec, co
   return matrix;
 }
 
-// About 600 pixels of cells, but cells no smaller than 20 or larger than 64 pixels.
-int preferred_cell(const Matrix& m) { return std::clamp(600 / static_cast<int>(std::max(m.rows, m.cols)), 20, 64); }
+// About 600 pixels of cells, but cells no smaller than 20 or larger than 64 pixels; wider
+// where a small matrix's "0.82 ± 0.01" annotations need it.
+int preferred_cell(const HeatmapSpec& spec, const Matrix& m) {
+  const int cell = std::clamp(600 / static_cast<int>(std::max(m.rows, m.cols)), 20, 64);
+  if (spec.std_devs.empty() || std::max(m.rows, m.cols) > kAnnotateUpTo || spec.annotate == false) return cell;
+  for (int wider = cell; wider <= 2 * cell; wider += 2)
+    if (lay_out(spec, m, wider).annotate) return wider;
+  return cell;
+}
 
 }  // namespace
 
@@ -236,7 +254,7 @@ HeatmapSize heatmap_size(const HeatmapSpec& spec, int cell) {
 Canvas heatmap_canvas(const HeatmapSpec& spec, int width, int height) {
   CONVLAB_CHECK(width >= 0 && height >= 0, "heatmap size {}x{} must not be negative", width, height);
   const Matrix m = check(spec);
-  const Layout l = width == 0 && height == 0 ? lay_out(spec, m, preferred_cell(m)) : fit(spec, m, width, height);
+  const Layout l = width == 0 && height == 0 ? lay_out(spec, m, preferred_cell(spec, m)) : fit(spec, m, width, height);
   Canvas canvas(width ? width : l.width, height ? height : l.height);
   draw_laid_out(canvas, Rect{0, 0, canvas.width(), canvas.height()}, spec, m, l);
   return canvas;

@@ -23,6 +23,8 @@ struct HeatmapSpec {
   std::vector<std::string> row_labels, col_labels;
   size_t rows = 0, cols = 0;   // 0: the number of labels
   std::vector<double> values;  // row-major, rows x cols; NaN is drawn hatched, marked "n/a"
+  // Optional, rows x cols: a standard deviation per cell, annotated as "0.82 ± 0.01".
+  std::vector<double> std_devs;
   double vmin = 0, vmax = 1;   // the colour range; values outside it get the end colours
   // Each value written in its cell with 2 decimals; by default when the matrix is at most
   // 12 x 12 and the cells are big enough for the text.

@@ -2,6 +2,11 @@
 // then every convlab-analyze command on its checkpoints.
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <spawn.h>
+
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -101,7 +106,32 @@ TEST_F(Executables, TrainThenEveryAnalysis) {
       << out;
   EXPECT_EQ(read_npy("a_files/files_linear.npy").shape, (std::vector<int64_t>{2, 1}));
 
+  // Every measure, with a bootstrap: a matrix each, its std and the summary's intervals.
+  ASSERT_EQ(run(analyze("self " + final0 + " --measure cka,rsa --measure procrustes --kernel linear --bootstrap 20 "
+                        "--batch-size 50 --output a_all"),
+                out),
+            0)
+      << out;
+  for (const char* f : {"a_all/self_linear.npy", "a_all/self_linear_std.npy", "a_all/self_rsa.png",
+                        "a_all/self_rsa_std.npy", "a_all/self_procrustes.csv", "a_all/self_procrustes_std.npy"})
+    EXPECT_TRUE(fs::exists(f)) << f;
+  const NpyArray procrustes = read_npy("a_all/self_procrustes.npy");
+  for (int i = 0; i < 10; ++i) EXPECT_NEAR(procrustes.values<double>()[i * 11], 0.0, 1e-9);
+  std::ifstream summary_file("a_all/summary.json");
+  const std::string summary((std::istreambuf_iterator<char>(summary_file)), std::istreambuf_iterator<char>());
+  EXPECT_NE(summary.find("\"q975\""), std::string::npos);
+  EXPECT_NE(summary.find("\"procrustes_forms\""), std::string::npos);
+  ASSERT_EQ(run(analyze("evolution run0 --measure rsa --output a_evo_rsa"), out), 0) << out;
+  EXPECT_TRUE(fs::exists("a_evo_rsa/evolution.gif"));
+  EXPECT_TRUE(fs::exists("a_evo_rsa/epoch_0002.npy"));
+
   // Bad input gets a clear error.
+  EXPECT_NE(run(analyze("self " + final0 + " --rbf-frac abc"), out), 0);
+  EXPECT_NE(out.find("--rbf-frac needs a number, got 'abc'"), std::string::npos) << out;
+  EXPECT_NE(run(fmt::format("{} files layer0.npy --vs", CONVLAB_ANALYZE_EXE), out), 0);
+  EXPECT_NE(out.find("--vs needs the .npy files"), std::string::npos) << out;
+  EXPECT_NE(run(analyze("self " + final0 + " --measure cka,svcca"), out), 0);
+  EXPECT_NE(out.find("'svcca'"), std::string::npos) << out;
   EXPECT_NE(run(analyze("self missing.safetensors"), out), 0);
   EXPECT_NE(out.find("missing.safetensors"), std::string::npos) << out;
   EXPECT_NE(run(fmt::format("{} {}/configs/smoke.yaml --epochs abc", CONVLAB_TRAIN_EXE, CONVLAB_SOURCE_DIR), out), 0);
@@ -135,4 +165,63 @@ TEST_F(Executables, ResNet20TrainsAndEveryAnalysisWorksOnIt) {
   EXPECT_TRUE(fs::exists("r_evo/evolution.gif"));
   ASSERT_EQ(run(analyze("invariance " + resnet + " --output r_inv"), out), 0) << out;
   EXPECT_NE(out.find("layer3.2"), std::string::npos) << out;
+}
+
+extern "C" char** environ;
+
+namespace {
+
+// The peak resident memory (bytes) of one run of argv, from wait4's rusage of that child.
+int64_t peak_rss_of(const std::vector<std::string>& argv, int& status) {
+  std::vector<char*> args;
+  for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 1, "rss.log", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_adddup2(&actions, 1, 2);
+  pid_t pid = 0;
+  EXPECT_EQ(posix_spawn(&pid, args[0], &actions, nullptr, args.data(), environ), 0);
+  posix_spawn_file_actions_destroy(&actions);
+  struct rusage usage {};
+  wait4(pid, &status, 0, &usage);
+  return static_cast<int64_t>(usage.ru_maxrss) * 1024;  // ru_maxrss is in KiB
+}
+
+}  // namespace
+
+// files streams its inputs: memory holds a batch of every layer, not the files. Run on 240 MB
+// and on 120 MB of features (the same width, half the examples), the peak memory grows by far
+// less than the files do; reading them whole, it grew by at least as much (it held each file
+// and a copy of it). Needs no data set.
+TEST(ExecutablesWithoutData, FilesStreamsItsInputs) {
+  const fs::path dir = fs::temp_directory_path() / fmt::format("convlab-streaming-{}", ::getpid());
+  fs::create_directories(dir);
+  const int64_t p = 15000;
+  auto peak_for = [&](int64_t n) {
+    std::vector<std::string> argv{CONVLAB_ANALYZE_EXE, "files"};
+    for (int layer = 0; layer < 2; ++layer) {
+      std::vector<float> x(static_cast<size_t>(n * p));
+      for (size_t i = 0; i < x.size(); ++i)
+        x[i] = kernels::random_uniform({9, static_cast<uint32_t>(layer), 0}, i % 40000 + (i / p) * (layer + 1));
+      const fs::path file = dir / fmt::format("layer{}_{}.npy", layer, n);
+      write_npy(file, std::vector<int64_t>{n, p}, x);
+      argv.push_back(file.string());
+    }
+    for (const char* a : {"--batch-size", "200", "--output"}) argv.push_back(a);
+    argv.push_back((dir / "out").string());
+    const fs::path previous = fs::current_path();
+    fs::current_path(dir);
+    int status = 0;
+    const int64_t peak = peak_rss_of(argv, status);
+    fs::current_path(previous);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    EXPECT_TRUE(fs::exists(dir / "out" / "files_linear.npy"));
+    return peak;
+  };
+  const int64_t half = peak_for(1000), full = peak_for(2000);
+  const int64_t added = 2 * 1000 * p * 4;  // 120 MB more features
+  std::printf("files: peak RSS %.0f MB on 120 MB of features, %.0f MB on 240 MB\n", half / 1e6, full / 1e6);
+  EXPECT_LT(full - half, added / 4) << "peak RSS " << half / 1e6 << " MB, then " << full / 1e6 << " MB";
+  fs::remove_all(dir);
 }

@@ -12,7 +12,8 @@ constexpr int kColumns = 32;
 constexpr int kRowGroups = 16;
 
 __global__ void centre_column_block_kernel(const float* x, int64_t rows, int64_t cols, int64_t first,
-                                           int64_t width, float* out, int32_t* nonfinite) {
+                                           int64_t width, const uint32_t* max_abs_bits, float* out,
+                                           int32_t* nonfinite) {
   __shared__ double partial_sum[kRowGroups][kColumns];
   __shared__ bool partial_constant[kRowGroups][kColumns];
   __shared__ float shift[kColumns];
@@ -47,17 +48,20 @@ __global__ void centre_column_block_kernel(const float* x, int64_t rows, int64_t
   __syncthreads();
   if (!active) return;
   const float s = shift[tx];
-  for (int64_t i = ty; i < rows; i += kRowGroups) out[i * width + local] = x[i * cols + c] - s;
+  const double scale = kernels::range_scale(static_cast<double>(__uint_as_float(*max_abs_bits)));
+  for (int64_t i = ty; i < rows; i += kRowGroups)
+    out[i * width + local] = static_cast<float>(static_cast<double>(x[i * cols + c] - s) * scale);
 }
 
 }  // namespace
 
-void centre_column_block(const float* x, int64_t rows, int64_t cols, int64_t first, int64_t width, float* out,
-                         int32_t* nonfinite, cudaStream_t stream) {
+void centre_column_block(const float* x, int64_t rows, int64_t cols, int64_t first, int64_t width,
+                         const uint32_t* max_abs_bits, float* out, int32_t* nonfinite, cudaStream_t stream) {
   if (rows == 0 || width == 0) return;
   const dim3 block(kColumns, kRowGroups);
   const dim3 grid(static_cast<unsigned>((width + kColumns - 1) / kColumns));
-  centre_column_block_kernel<<<grid, block, 0, stream>>>(x, rows, cols, first, width, out, nonfinite);
+  centre_column_block_kernel<<<grid, block, 0, stream>>>(x, rows, cols, first, width, max_abs_bits, out,
+                                                                           nonfinite);
   CUDA_CHECK_LAUNCH();
 }
 

@@ -1,17 +1,21 @@
 // Minibatch CKA on a CUDA device: the same estimators, kernels, batching rules and result as
 // CkaAccumulator (../accumulator.h), for features that a model on the GPU produced and that
-// stay there. Only one batch of features is read at a time, and only (R, R) numbers come back.
+// stay there. Only one batch of features is read at a time, and only (R, R) numbers per
+// kernel come back per batch.
 //
-// Per batch of k examples, for each layer (one row of G (R, k^2) f64 on the device):
-//   1. blocks of kGramBlock feature columns are centred (f64 column sums) and multiplied by
-//      cuBLAS into an f32 (k, k) product, added into the layer's f64 Gram block by block;
-//   2. RBF: squared distances of the pairs i < j, their median from a device sort, exp();
-//   3. the Gram is centred for the estimator in one fused pass after a sums pass (U-centred
-//      for debiased, HKH for biased), in place in its row of G;
-// then one DGEMM adds G G^T, times the estimator's normaliser, to the (R, R) f64 sum.
-// result() copies the (R, R) sum to the host and ends as the CPU does (LayerPairs::cka).
+// Per batch of k examples, for each layer:
+//   1. its linear Gram (DeviceGram: column-centred, range-scaled f32 blocks by cuBLAS, summed
+//      in f64), once for all kernels;
+//   2. per kernel, a copy into that kernel's row of G (R, k^2) f64; RBF: squared distances of
+//      the pairs i < j, their median from a device sort, exp();
+//   3. the row centred for the estimator in one fused pass after a sums pass (U-centred for
+//      debiased, HKH for biased);
+// then per kernel one DGEMM gives the batch's (R, R) HSIC terms, G G^T times the estimator's
+// normaliser. One copy per batch brings them to the host with R flags that say whether a
+// layer held a NaN or infinity (so that it can throw before the terms are kept); the host
+// keeps them as stats::BatchTerms weighted by k and ends as the CPU does (LayerPairs::cka).
 //
-// Precision: G, the centring and the HSIC sums are f64 as on the CPU (centring subtracts
+// Precision: G, the centring and the HSIC terms are f64 as on the CPU (centring subtracts
 // means of sums of up to 1e5 products; G is R k^2 doubles, e.g. 160 MB for 20 layers at
 // k = 1000). Only the Gram products are f32: GramPrecision::fp32 sums each block of up to
 // 2048 features in f32 FMA, as the CPU's ssyrk does; GramPrecision::tf32 lets tensor cores
@@ -19,35 +23,31 @@
 // stay fp32). tests/test_cka_cuda.cpp holds CKA to 1e-4 of a float64 CPU reference with
 // TF32 and to 1e-6 in fp32.
 //
-// Work is queued on the context's stream; add_batch waits once per batch, for R flags that
-// say whether a layer held a NaN or infinity (so that it can throw before the sum is touched).
+// Cost per batch (R layers of p_l features): sum_l k^2 p_l multiply-adds for the Grams, about
+// 5 k p_l f32 passes over the features, per kernel R k^2 doubles of centring (and RBF: a sort
+// of k(k-1)/2 doubles per layer) and an (R, R, k^2) DGEMM.
+//
 // The context must outlive the accumulator.
 #pragma once
 
 #include <cublas_v2.h>
 
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "framework/cka/cuda/device_features.h"
+#include "framework/cka/cuda/device_gram.h"
 #include "framework/cka/layer_pairs.h"
 #include "framework/cka/options.h"
 #include "framework/core/tensor.h"
+#include "framework/stats/batch_terms.h"
 
 namespace convlab {
 class CudaContext;
 }
 
 namespace convlab::cka {
-
-enum class GramPrecision {
-  tf32,  // TF32 tensor cores for the Gram products (fast; CKA within 1e-4 of float64)
-  fp32,  // fp32 FMA only (CKA within 1e-6 of float64)
-};
-
-// Blocks of fewer feature columns than this use fp32 even in TF32 mode: they gain nothing
-// from tensor cores, and a product of few terms keeps more of the operands' rounding.
-inline constexpr int64_t kTf32MinColumns = 256;
 
 class CudaCkaAccumulator {
  public:
@@ -56,6 +56,10 @@ class CudaCkaAccumulator {
   // L layers of network A against M layers of network B: feed add_batch(a, b); result() is (L, M).
   CudaCkaAccumulator(CudaContext& context, int64_t layers_a, int64_t layers_b, Options options,
                      GramPrecision precision);
+  // Several kernels at once, each layer's linear Gram computed once per batch for all of them.
+  // layers_b 0: A against itself.
+  CudaCkaAccumulator(CudaContext& context, int64_t layers_a, int64_t layers_b, std::vector<Kernel> kernels,
+                     Estimator estimator, GramPrecision precision);
   ~CudaCkaAccumulator();
   CudaCkaAccumulator(const CudaCkaAccumulator&) = delete;
   CudaCkaAccumulator& operator=(const CudaCkaAccumulator&) = delete;
@@ -65,41 +69,44 @@ class CudaCkaAccumulator {
   void add_batch(const std::vector<DeviceFeatureView>& a);
   void add_batch(const std::vector<DeviceFeatureView>& a, const std::vector<DeviceFeatureView>& b);
 
-  // As CkaAccumulator::result() and mean_hsic(): (L, M) CKA and (R, R) mean HSIC, row-major.
-  std::vector<double> result() const;
-  std::vector<double> mean_hsic() const;
+  // As CkaAccumulator's: (L, M) CKA, (R, R) weighted mean HSIC and the per-batch terms.
+  std::vector<double> result(size_t kernel = 0) const;
+  std::vector<double> mean_hsic(size_t kernel = 0) const { return terms_[kernel].weighted_mean(); }
+  const stats::BatchTerms& terms(size_t kernel = 0) const { return terms_[kernel]; }
+  const LayerPairs& pairs() const { return pairs_; }
 
   int64_t layers_a() const { return pairs_.layers_a(); }
   int64_t layers_b() const { return pairs_.layers_b(); }
   bool self() const { return pairs_.self(); }
-  int64_t batches() const { return batches_; }
+  int64_t batches() const { return terms_.front().batches(); }
   int64_t examples() const { return examples_; }
-  const Options& options() const { return options_; }
+  const std::vector<Kernel>& kernels() const { return kernels_; }
+  Options options(size_t kernel = 0) const { return {kernels_[kernel], estimator_}; }
   GramPrecision precision() const { return precision_; }
+  int64_t linear_grams() const { return linear_grams_; }
+  // Frees the per-batch device buffers (the next batch makes them again).
+  void release_workspace();
 
  private:
-  // The zeroed HSIC sum and the cuBLAS handle, for both constructors.
-  void start();
   void accumulate(const std::vector<const DeviceFeatureView*>& layers);
-  // The layer's linear Gram (k, k) f64 of its column-centred features, into gram.
-  void linear_gram(const DeviceFeatureView& x, double* gram, int32_t* nonfinite);
   Device device() const;
 
   CudaContext& context_;
-  Options options_;
+  std::vector<Kernel> kernels_;
+  Estimator estimator_;
   GramPrecision precision_;
   LayerPairs pairs_;
-  int64_t batches_ = 0;
   int64_t examples_ = 0;
+  int64_t linear_grams_ = 0;
+  std::vector<stats::BatchTerms> terms_;  // per kernel: (R, R) per batch
   cublasHandle_t blas_ = nullptr;
+  std::unique_ptr<DeviceGram> gram_;
   // Device buffers, grown on demand and reused across batches (k may change).
-  Tensor hsic_sum_;   // (R, R) f64, column-major as cuBLAS writes it
-  Tensor grams_;      // G (R, k^2) f64
-  Tensor block_;      // (k, w) f32: one centred block of w <= kGramBlock feature columns
-  Tensor partial_;    // (k, k) f32: that block's products
-  Tensor centring_;   // (3k + 4) f64: sums for the Gram centring
-  Tensor rbf_;        // u8: distances, sort and width for the RBF kernel
-  Tensor nonfinite_;  // (R) i32: 1 for a layer with a NaN or infinite feature in this batch
+  std::vector<Tensor> grams_;  // per kernel: G (R, k^2) f64
+  Tensor linear_;              // (k, k) f64: one layer's linear Gram
+  Tensor hsic_;                // (kernels, R, R) f64 then (R) i32 flags: what comes back per batch
+  Tensor centring_;            // (3k + 4) f64: sums for the Gram centring
+  Tensor rbf_;                 // u8: distances, sort and width for the RBF kernel
 };
 
 }  // namespace convlab::cka

@@ -1,0 +1,58 @@
+#include "framework/cka/cuda/device_gram.h"
+
+#include <algorithm>
+
+#include "framework/backend/cuda/cuda_check.h"
+#include "framework/backend/cuda/cuda_context.h"
+#include "framework/cka/cuda/column_centring.h"
+#include "framework/cka/cuda/gram_block.h"
+#include "framework/cka/cuda/range_scale.h"
+#include "framework/cka/gram.h"
+#include "framework/rsa/cuda/row_centring.h"
+
+namespace convlab::cka {
+
+DeviceGram::DeviceGram(CudaContext& context, cublasHandle_t blas, GramPrecision precision)
+    : context_(context), blas_(blas), precision_(precision) {}
+
+void DeviceGram::release() {
+  block_ = Tensor();
+  partial_ = Tensor();
+  shift_ = Tensor();
+}
+
+void DeviceGram::compute(const DeviceFeatureView& x, Centring centring, double* gram, int32_t* nonfinite) {
+  const int64_t k = x.rows(), p = x.cols();
+  const Device device(&context_);
+  const cudaStream_t stream = context_.stream();
+  float* block = reserve<float>(block_, k * std::min(p, kGramBlock), device);  // (k, w)
+  float* partial = reserve<float>(partial_, k * k, device);                     // (k, k)
+  uint32_t* bits = reinterpret_cast<uint32_t*>(reserve<int32_t>(bits_, 1, device));
+  CUDA_CHECK(cudaMemsetAsync(bits, 0, sizeof(uint32_t), stream));
+  cka_cuda::max_abs(x.data(), k * p, bits, stream);
+  float* shift = nullptr;
+  if (centring == Centring::rows) {
+    shift = reserve<float>(shift_, k, device);
+    rsa_cuda::row_shifts(x.data(), k, p, shift, nonfinite, stream);
+  }
+  const float one = 1.0f, zero = 0.0f;
+  for (int64_t first = 0; first < p; first += kGramBlock) {
+    const int64_t width = std::min(kGramBlock, p - first);
+    if (centring == Centring::columns)
+      cka_cuda::centre_column_block(x.data(), k, p, first, width, bits, block, nonfinite, stream);
+    else
+      rsa_cuda::centre_row_block(x.data(), k, p, first, width, shift, bits, block, stream);
+    // The row-major (k, w) block is, to cuBLAS, a column-major (w, k) matrix A with leading
+    // dimension w; partial (k, k) = A^T A holds the inner products of the k examples.
+    const cublasComputeType_t compute = precision_ == GramPrecision::tf32 && width >= kTf32MinColumns
+                                            ? CUBLAS_COMPUTE_32F_FAST_TF32
+                                            : CUBLAS_COMPUTE_32F;
+    const int n = static_cast<int>(k), w = static_cast<int>(width);
+    CUBLAS_CHECK(cublasGemmEx(blas_, CUBLAS_OP_T, CUBLAS_OP_N, n, n, w, &one, block, CUDA_R_32F, w, block, CUDA_R_32F,
+                              w, &zero, partial, CUDA_R_32F, n, compute, CUBLAS_GEMM_DEFAULT));
+    cka_cuda::add_gram_block(partial, k, first == 0, gram, stream);
+  }
+  cka_cuda::unscale_gram(gram, k, bits, stream);
+}
+
+}  // namespace convlab::cka

@@ -1,0 +1,38 @@
+#include "framework/cka/cuda/range_scale.h"
+
+#include "framework/backend/cuda/cuda_check.h"
+#include "framework/cka/cuda/launch.h"
+#include "kernels/gram.h"
+
+namespace convlab::cka_cuda {
+namespace {
+
+__global__ void max_abs_kernel(const float* x, int64_t count, uint32_t* bits) {
+  uint32_t largest = 0;
+  CKA_FOR_EACH(i, count) largest = max(largest, __float_as_uint(fabsf(x[i])));
+  // One atomic per warp: the warp's largest first.
+  for (int offset = 16; offset > 0; offset /= 2) largest = max(largest, __shfl_down_sync(0xffffffffu, largest, offset));
+  if ((threadIdx.x & 31) == 0) atomicMax(bits, largest);
+}
+
+__global__ void unscale_gram_kernel(double* gram, int64_t n, const uint32_t* bits) {
+  const double unscale = kernels::range_unscale(kernels::range_scale(static_cast<double>(__uint_as_float(*bits))));
+  if (unscale == 1.0) return;
+  CKA_FOR_EACH(index, n * n) gram[index] *= unscale;
+}
+
+}  // namespace
+
+void max_abs(const float* x, int64_t count, uint32_t* max_abs_bits, cudaStream_t stream) {
+  if (count == 0) return;
+  max_abs_kernel<<<grid_for(count), kThreads, 0, stream>>>(x, count, max_abs_bits);
+  CUDA_CHECK_LAUNCH();
+}
+
+void unscale_gram(double* gram, int64_t n, const uint32_t* max_abs_bits, cudaStream_t stream) {
+  if (n == 0) return;
+  unscale_gram_kernel<<<grid_for(n * n), kThreads, 0, stream>>>(gram, n, max_abs_bits);
+  CUDA_CHECK_LAUNCH();
+}
+
+}  // namespace convlab::cka_cuda

@@ -1,0 +1,240 @@
+// The orthogonal Procrustes distance against values computed here from the definition (the
+// nuclear norm of the explicit X^T Y, by a Jacobi eigenvalue iteration written for this test,
+// and the closed form for 2 x 2), both forms (features and Gram), the invariances it claims,
+// minibatches, numerical range and constant features.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "framework/core/error.h"
+#include "framework/procrustes/procrustes.h"
+
+namespace convlab::procrustes {
+namespace {
+
+using Matrix = std::vector<double>;  // row-major
+
+Matrix random_normal(int64_t rows, int64_t cols, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<double> normal;
+  Matrix m(static_cast<size_t>(rows * cols));
+  for (double& v : m) v = normal(rng);
+  return m;
+}
+
+Matrix matmul(const Matrix& a, const Matrix& b, int64_t n, int64_t k, int64_t m) {
+  Matrix c(static_cast<size_t>(n * m), 0.0);
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t t = 0; t < k; ++t)
+      for (int64_t j = 0; j < m; ++j) c[i * m + j] += a[i * k + t] * b[t * m + j];
+  return c;
+}
+
+Matrix transpose(const Matrix& a, int64_t rows, int64_t cols) {
+  Matrix t(a.size());
+  for (int64_t i = 0; i < rows; ++i)
+    for (int64_t j = 0; j < cols; ++j) t[j * rows + i] = a[i * cols + j];
+  return t;
+}
+
+// Y = ReLU(X W + 0.2) + noise.
+Matrix related(const Matrix& x, int64_t n, int64_t p, int64_t q, uint64_t seed) {
+  Matrix y = matmul(x, random_normal(p, q, seed), n, p, q);
+  const Matrix noise = random_normal(n, q, seed + 1);
+  for (size_t i = 0; i < y.size(); ++i) y[i] = std::max(0.0, y[i] + 0.2) + 0.3 * noise[i];
+  return y;
+}
+
+// Column-centred, Frobenius-normalised copy.
+Matrix normalised(const Matrix& x, int64_t n, int64_t p) {
+  Matrix c(x);
+  for (int64_t j = 0; j < p; ++j) {
+    double mean = 0;
+    for (int64_t i = 0; i < n; ++i) mean += x[i * p + j] / static_cast<double>(n);
+    for (int64_t i = 0; i < n; ++i) c[i * p + j] -= mean;
+  }
+  double sq = 0;
+  for (double v : c) sq += v * v;
+  for (double& v : c) v /= std::sqrt(sq);
+  return c;
+}
+
+// Eigenvalues of a symmetric matrix by cyclic Jacobi rotations (test reference only).
+std::vector<double> jacobi_eigenvalues(Matrix a, int64_t n) {
+  for (int sweep = 0; sweep < 100; ++sweep) {
+    double off = 0;
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t j = i + 1; j < n; ++j) off += a[i * n + j] * a[i * n + j];
+    if (off < 1e-30) break;
+    for (int64_t p = 0; p < n; ++p)
+      for (int64_t q = p + 1; q < n; ++q) {
+        if (a[p * n + q] == 0.0) continue;
+        const double theta = (a[q * n + q] - a[p * n + p]) / (2 * a[p * n + q]);
+        const double t = (theta >= 0 ? 1 : -1) / (std::abs(theta) + std::sqrt(theta * theta + 1));
+        const double c = 1 / std::sqrt(t * t + 1), s = t * c;
+        for (int64_t k = 0; k < n; ++k) {  // columns p, q
+          const double akp = a[k * n + p], akq = a[k * n + q];
+          a[k * n + p] = c * akp - s * akq;
+          a[k * n + q] = s * akp + c * akq;
+        }
+        for (int64_t k = 0; k < n; ++k) {  // rows p, q
+          const double apk = a[p * n + k], aqk = a[q * n + k];
+          a[p * n + k] = c * apk - s * aqk;
+          a[q * n + k] = s * apk + c * aqk;
+        }
+      }
+  }
+  std::vector<double> w(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) w[i] = a[i * n + i];
+  return w;
+}
+
+// 2 - 2 ||X^T Y||_* with the nuclear norm from the eigenvalues of (X^T Y)^T (X^T Y). X^T Y
+// has rank at most min(n - 1, p1, p2): eigenvalues at rounding level (below 1e-14 of the
+// largest) are its structural zeros, whose square roots would add ~1e-8 of noise each.
+double reference_distance(const Matrix& x, int64_t px, const Matrix& y, int64_t py, int64_t n) {
+  const Matrix xn = normalised(x, n, px), yn = normalised(y, n, py);
+  const Matrix a = matmul(transpose(xn, n, px), yn, px, n, py);  // (px, py)
+  const Matrix ata = matmul(transpose(a, px, py), a, py, px, py);
+  const std::vector<double> lambda = jacobi_eigenvalues(ata, py);
+  const double largest = *std::max_element(lambda.begin(), lambda.end());
+  double nuclear = 0;
+  for (double l : lambda)
+    if (l > 1e-14 * largest) nuclear += std::sqrt(l);
+  return 2 - 2 * nuclear;
+}
+
+// A random orthogonal (p, p) matrix: Gram-Schmidt on a Gaussian matrix's columns.
+Matrix random_orthogonal(int64_t p, uint64_t seed) {
+  Matrix a = random_normal(p, p, seed);
+  for (int64_t j = 0; j < p; ++j) {
+    for (int64_t prev = 0; prev < j; ++prev) {
+      double proj = 0;
+      for (int64_t i = 0; i < p; ++i) proj += a[i * p + j] * a[i * p + prev];
+      for (int64_t i = 0; i < p; ++i) a[i * p + j] -= proj * a[i * p + prev];
+    }
+    double norm = 0;
+    for (int64_t i = 0; i < p; ++i) norm += a[i * p + j] * a[i * p + j];
+    for (int64_t i = 0; i < p; ++i) a[i * p + j] /= std::sqrt(norm);
+  }
+  return a;
+}
+
+TEST(Procrustes, TwoByTwoMatchesTheClosedForm) {
+  // For 2 x 2 A, sigma_1 + sigma_2 = sqrt(||A||_F^2 + 2 |det A|).
+  const int64_t n = 6;
+  const Matrix x = random_normal(n, 2, 1), y = random_normal(n, 2, 2);
+  const Matrix xn = normalised(x, n, 2), yn = normalised(y, n, 2);
+  const Matrix a = matmul(transpose(xn, n, 2), yn, 2, n, 2);
+  const double frob = a[0] * a[0] + a[1] * a[1] + a[2] * a[2] + a[3] * a[3];
+  const double det = a[0] * a[3] - a[1] * a[2];
+  const double expected = 2 - 2 * std::sqrt(frob + 2 * std::abs(det));
+  EXPECT_NEAR(procrustes_distance(cka::FeatureView(x, n, 2), cka::FeatureView(y, n, 2)), expected, 1e-13);
+  EXPECT_NEAR(reference_distance(x, 2, y, 2, n), expected, 1e-13);  // the reference itself
+}
+
+TEST(Procrustes, SmallCasesMatchTheDefinitionInBothForms) {
+  // (n, p1, p2): features below n, above n (the Gram form), and mixed.
+  for (const auto& [n, px, py] : {std::tuple<int64_t, int64_t, int64_t>{8, 3, 5}, {5, 12, 9}, {10, 4, 15}, {20, 20, 3}}) {
+    const Matrix x = random_normal(n, px, 10 + n);
+    const Matrix y = related(x, n, px, py, 20 + n);
+    const cka::FeatureView fx(x, n, px), fy(y, n, py);
+    const double ref = reference_distance(x, px, y, py, n);
+    EXPECT_GT(ref, 1e-3);
+    EXPECT_NEAR(procrustes_distance(fx, fy), ref, 1e-10) << n << " " << px << " " << py;
+    EXPECT_NEAR(procrustes_distance(fx, fy, Form::features), ref, 1e-10);
+    EXPECT_NEAR(procrustes_distance(fx, fy, Form::gram), ref, 1e-10);
+    const std::vector<float> xf(x.begin(), x.end()), yf(y.begin(), y.end());
+    EXPECT_NEAR(procrustes_distance(cka::FeatureView(xf, n, px), cka::FeatureView(yf, n, py)), ref, 1e-5);
+    EXPECT_NEAR(procrustes_distance(fx, fx), 0.0, 1e-12);
+  }
+  EXPECT_EQ(form_for(100, 100), Form::features);
+  EXPECT_EQ(form_for(100, 101), Form::gram);
+}
+
+TEST(Procrustes, InvariantToOrthogonalMapsAndIsotropicScaling) {
+  const int64_t n = 50, p = 8;
+  const Matrix x = random_normal(n, p, 30);
+  const Matrix y = related(x, n, p, p, 31);
+  const Matrix q = random_orthogonal(p, 32);
+  const Matrix rotated = matmul(y, q, n, p, p);
+  Matrix scaled(y), shifted(y), stretched(y);
+  for (double& v : scaled) v *= 0.037;
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t j = 0; j < p; ++j) {
+      shifted[i * p + j] += 3.0 * j - 1.0;
+      stretched[i * p + j] *= j == 0 ? 8.0 : 1.0;
+    }
+  for (const Form form : {Form::features, Form::gram}) {
+    const cka::FeatureView fx(x, n, p);
+    const double base = procrustes_distance(fx, cka::FeatureView(y, n, p), form);
+    EXPECT_GT(base, 0.05);
+    EXPECT_NEAR(procrustes_distance(fx, cka::FeatureView(rotated, n, p), form), base, 1e-10);
+    EXPECT_NEAR(procrustes_distance(fx, cka::FeatureView(scaled, n, p), form), base, 1e-10);
+    EXPECT_NEAR(procrustes_distance(fx, cka::FeatureView(shifted, n, p), form), base, 1e-10);
+    EXPECT_GT(std::abs(procrustes_distance(fx, cka::FeatureView(stretched, n, p), form) - base), 1e-3);
+    // A rotated copy of X itself is at distance 0.
+    const Matrix xq = matmul(x, random_orthogonal(p, 33), n, p, p);
+    EXPECT_NEAR(procrustes_distance(fx, cka::FeatureView(xq, n, p), form), 0.0, 1e-10);
+  }
+}
+
+TEST(Procrustes, MinibatchesAverageThePerBatchDistancesWeightedBySize) {
+  const int64_t n = 23, p = 4, q = 30;  // the second layer takes the Gram form in batches of 10
+  const Matrix x = random_normal(n, p, 40);
+  const Matrix y = related(x, n, p, q, 41);
+  ProcrustesAccumulator acc(1, 1);
+  double weighted = 0;
+  for (const auto& [first, count] : {std::pair<int64_t, int64_t>{0, 10}, {10, 10}, {20, 3}}) {
+    const Matrix xb(x.begin() + first * p, x.begin() + (first + count) * p);
+    const Matrix yb(y.begin() + first * q, y.begin() + (first + count) * q);
+    acc.add_batch({cka::FeatureView(xb, count, p)}, {cka::FeatureView(yb, count, q)});
+    weighted += count * reference_distance(xb, p, yb, q, count);
+  }
+  EXPECT_NEAR(acc.result()[0], weighted / n, 1e-10);
+  EXPECT_EQ(acc.forms()[0], Form::features);
+  EXPECT_EQ(acc.forms()[1], Form::gram);
+  // Self mode (each pair once, mirrored) equals cross mode with the same network.
+  ProcrustesAccumulator self(2, 0), cross(2, 2);
+  const std::vector<cka::FeatureView> layers{cka::FeatureView(x, n, p, "x"), cka::FeatureView(y, n, q, "y")};
+  self.add_batch(layers);
+  cross.add_batch(layers, layers);
+  for (int e = 0; e < 4; ++e) EXPECT_NEAR(self.result()[e], cross.result()[e], 1e-10) << e;
+  EXPECT_NEAR(self.result()[0], 0.0, 1e-12);
+  EXPECT_NEAR(self.result()[1], self.result()[2], 1e-15);
+}
+
+TEST(Procrustes, FeaturesOfAnyScale) {
+  const int64_t n = 12, p = 5, q = 20;
+  const Matrix x = random_normal(n, p, 50);
+  const Matrix y = related(x, n, p, q, 51);
+  const double base = procrustes_distance(cka::FeatureView(x, n, p), cka::FeatureView(y, n, q));
+  for (const double s : {1e-30, 1e30}) {
+    Matrix xs(x), ys(y);
+    for (double& v : xs) v *= s;
+    for (double& v : ys) v *= s;
+    const std::vector<float> xf(xs.begin(), xs.end()), yf(ys.begin(), ys.end());
+    testing::internal::CaptureStderr();
+    EXPECT_NEAR(procrustes_distance(cka::FeatureView(xs, n, p), cka::FeatureView(ys, n, q)), base, 1e-10) << s;
+    EXPECT_NEAR(procrustes_distance(cka::FeatureView(xf, n, p), cka::FeatureView(yf, n, q)), base, 1e-5) << s;
+    EXPECT_EQ(testing::internal::GetCapturedStderr(), "") << s;
+  }
+}
+
+TEST(Procrustes, ConstantFeaturesGiveNanAndAWarning) {
+  const int64_t n = 6, p = 3;
+  const Matrix y = random_normal(n, p, 60);
+  const Matrix constant(static_cast<size_t>(n * p), 2.0);
+  testing::internal::CaptureStderr();
+  EXPECT_TRUE(std::isnan(procrustes_distance(cka::FeatureView(constant, n, p, "flat"), cka::FeatureView(y, n, p))));
+  EXPECT_NE(testing::internal::GetCapturedStderr().find("'flat'"), std::string::npos);
+  Matrix bad(y);
+  bad[2] = INFINITY;
+  EXPECT_THROW(procrustes_distance(cka::FeatureView(bad, n, p), cka::FeatureView(y, n, p)), Error);
+}
+
+}  // namespace
+}  // namespace convlab::procrustes
