@@ -84,6 +84,21 @@ TEST(OpGradients, BatchNormReluFusedTraining) {
   EXPECT_GT(report.checked, 20);
 }
 
+TEST(OpGradients, ConvertBetweenFormatsAndAConvolutionInChannelsLast) {
+  // Input and weight converted to channels_last, convolved there (XLA's stride-2 SAME), the
+  // result converted back: every conversion's backward and the NHWC convolution's.
+  Variable x = param({2, 3, 6, 5}, 20);
+  Variable w = param({4, 3, 3, 3}, 21);
+  const ops::ConvSpec spec{2, Padding::same, 0};
+  expect_gradients(
+      [&] {
+        const Variable xl = ops::convert(x, DType::f64, MemoryFormat::channels_last);
+        const Variable wl = ops::convert(w, DType::f64, MemoryFormat::channels_last);
+        return ops::convert(ops::conv2d(xl, wl, nullptr, spec), DType::f64, MemoryFormat::contiguous);
+      },
+      {&x, &w});
+}
+
 TEST(OpGradients, ReluSkipsOnlyKinks) {
   Variable x = param({2, 3, 4, 4}, 7);
   const auto report = check_gradients([&] { return ops::relu(x); }, {&x});

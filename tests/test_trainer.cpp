@@ -147,3 +147,17 @@ TEST_F(TrainerTest, MissingDataSaysWhereItLooked) {
     EXPECT_NE(std::string(e.what()).find("no-data-here"), std::string::npos) << e.what();
   }
 }
+
+TEST_F(TrainerTest, TrainsInBf16ChannelsLastWithFp32Checkpoints) {
+  TrainOptions o = options("bf16", 1);
+  o.config.train.precision = Precision::bf16;
+  o.config.train.memory_format = ActivationLayout::nhwc;
+  const TrainSummary summary = train(o);
+  EXPECT_EQ(summary.epochs_done, 1);
+  const auto rows = MetricsLog::read_csv(dir_ / "bf16" / "metrics.csv");
+  ASSERT_FALSE(rows.empty());
+  EXPECT_TRUE(std::isfinite(rows.back().train_loss));
+  const SafetensorsFile ckpt = read_safetensors(dir_ / "bf16" / "checkpoints" / "epoch_0001.safetensors");
+  EXPECT_EQ(ckpt.at("conv1.weight").dtype, "F32");  // the master weights, in OIHW
+  EXPECT_EQ(ckpt.at("conv1.weight").shape, (std::vector<int64_t>{96, 3, 3, 3}));
+}

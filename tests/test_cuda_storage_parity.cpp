@@ -1,0 +1,299 @@
+// CPU-vs-CUDA parity of bf16 storage and the channels_last format, like against like: both
+// devices store bf16 and round with kernels/bf16.h, so a CUDA bf16 op is compared with the
+// CPU's bf16 op on the same inputs. Skips when no GPU answers.
+//
+// Tolerances:
+// - exact where both devices run the same per-element code on the same inputs: conversion
+//   (dtype and format), fill, add, axpy, ReLU forward and backward, dropout, batch assembly,
+//   BatchNorm in evaluation;
+// - BatchNorm training and backward: the statistics are double sums in another order, so a
+//   float result may land on the other side of a bf16 rounding boundary: at most 2 bf16 steps
+//   (8e-3) of the largest magnitude; pooling from bf16 into f32: 1e-6;
+// - convolutions in bf16 (NHWC and NCHW, both padding routes): cuDNN multiplies the bf16
+//   operands exactly and sums in fp32 as the CPU's f32 GEMM does, in another order, and both
+//   round the result once: ||gpu - cpu|| / ||cpu|| <= 2e-3;
+// - a few bf16 training steps of a narrow All-CNN-C: losses within 2e-2 relative, parameters
+//   within 2e-2 norm-relative.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+
+#include "framework/backend/backend.h"
+#include "framework/backend/cuda_device.h"
+#include "framework/ops/ops.h"
+#include "framework/train/train_step.h"
+#include "models/all_cnn_c.h"
+#include "tests/support/gradient_check.h"
+
+#if CONVLAB_WITH_CUDA
+#include "framework/backend/cuda/cuda_context.h"
+#endif
+
+using namespace convlab;
+
+namespace {
+
+constexpr MemoryFormat kLast = MemoryFormat::channels_last;
+constexpr MemoryFormat kContiguous = MemoryFormat::contiguous;
+
+// A CPU tensor in the given storage from uniform values.
+Tensor stored(Shape shape, uint64_t seed, DType dtype, MemoryFormat format, double lo = -2, double hi = 2) {
+  const Tensor f32 = test_support::random_tensor(std::move(shape), seed, lo, hi, DType::f32);
+  Tensor out = Tensor::empty(f32.shape(), dtype, cpu(), format);
+  cpu_backend().convert(f32, out);
+  return out;
+}
+
+// f32, contiguous, on the CPU: for comparisons.
+Tensor plain(const Tensor& t) {
+  const Tensor host = t.to(cpu());
+  Tensor out = Tensor::empty(host.shape(), DType::f32, cpu());
+  cpu_backend().convert(host, out);
+  return out;
+}
+
+bool bitwise(const Tensor& a, const Tensor& b) {
+  const Tensor x = a.to(cpu()), y = b.to(cpu());
+  return x.shape() == y.shape() && x.dtype() == y.dtype() && x.format() == y.format() &&
+         std::memcmp(x.raw(), y.raw(), x.nbytes()) == 0;
+}
+
+double max_relative(const Tensor& ref, const Tensor& got) {
+  const Tensor a = plain(ref), b = plain(got);
+  double worst = 0, scale = 0;
+  for (int64_t i = 0; i < a.numel(); ++i) {
+    if (std::isnan(a.host<float>()[i]) != std::isnan(b.host<float>()[i])) return INFINITY;
+    worst = std::max(worst, std::abs(double(a.host<float>()[i]) - b.host<float>()[i]));
+    scale = std::max(scale, std::abs(double(a.host<float>()[i])));
+  }
+  return scale > 0 ? worst / scale : worst;
+}
+
+double norm_relative(const Tensor& ref, const Tensor& got) {
+  const Tensor a = plain(ref), b = plain(got);
+  double diff = 0, norm = 0;
+  for (int64_t i = 0; i < a.numel(); ++i) {
+    const double x = a.host<float>()[i], y = b.host<float>()[i];
+    diff += (x - y) * (x - y);
+    norm += x * x;
+  }
+  return norm > 0 ? std::sqrt(diff / norm) : std::sqrt(diff);
+}
+
+class CudaStorageParity : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!cuda_available()) GTEST_SKIP() << "no CUDA GPU";
+    context_ = create_cuda_context(0);
+  }
+  Device gpu() { return Device(context_.get()); }
+  void set_graph_api_padding(bool on) {
+#if CONVLAB_WITH_CUDA
+    static_cast<CudaContext*>(context_.get())->set_graph_api_padding(on);
+#else
+    (void)on;
+#endif
+  }
+  std::unique_ptr<DeviceContext> context_;
+};
+
+}  // namespace
+
+TEST_F(CudaStorageParity, ConvertBetweenDtypesAndFormatsIsExact) {
+  const Tensor x = stored({3, 5, 7, 9}, 1, DType::f32, kContiguous);
+  for (const DType from : {DType::f32, DType::bf16})
+    for (const DType to : {DType::f32, DType::bf16})
+      for (const MemoryFormat from_format : {kContiguous, kLast})
+        for (const MemoryFormat to_format : {kContiguous, kLast}) {
+          Tensor source = Tensor::empty(x.shape(), from, cpu(), from_format);
+          cpu_backend().convert(x, source);
+          Tensor cpu_out = Tensor::empty(x.shape(), to, cpu(), to_format);
+          Tensor gpu_out = Tensor::empty(x.shape(), to, gpu(), to_format);
+          cpu_backend().convert(source, cpu_out);
+          cuda_backend().convert(source.to(gpu()), gpu_out);
+          EXPECT_TRUE(bitwise(cpu_out, gpu_out)) << dtype_name(from) << " " << format_name(from_format) << " -> "
+                                                 << dtype_name(to) << " " << format_name(to_format);
+        }
+}
+
+TEST_F(CudaStorageParity, ElementwiseBf16IsExact) {
+  // Sizes that are not multiples of 8 exercise the vector loop's tail.
+  for (const int64_t n : {int64_t{1}, int64_t{7}, int64_t{8}, int64_t{1003}, int64_t{65541}}) {
+    SCOPED_TRACE(n);
+    const Tensor a = stored({n}, 10 + n, DType::bf16, kContiguous), b = stored({n}, 11 + n, DType::bf16, kContiguous);
+    const Tensor a_gpu = a.to(gpu()), b_gpu = b.to(gpu());
+    Tensor out = Tensor::empty_like(a), out_gpu = Tensor::empty_like(a_gpu);
+    cpu_backend().add(a, b, out);
+    cuda_backend().add(a_gpu, b_gpu, out_gpu);
+    EXPECT_TRUE(bitwise(out, out_gpu)) << "add";
+    Tensor y = b.clone(), y_gpu = b_gpu.clone();
+    cpu_backend().axpy(0.37, a, y);
+    cuda_backend().axpy(0.37, a_gpu, y_gpu);
+    EXPECT_TRUE(bitwise(y, y_gpu)) << "axpy";
+    cpu_backend().relu_forward(a, out);
+    cuda_backend().relu_forward(a_gpu, out_gpu);
+    EXPECT_TRUE(bitwise(out, out_gpu)) << "relu";
+    Tensor g = Tensor::empty_like(a), g_gpu = Tensor::empty_like(a_gpu);
+    cpu_backend().relu_backward(out, b, g);
+    cuda_backend().relu_backward(out_gpu, b_gpu, g_gpu);
+    EXPECT_TRUE(bitwise(g, g_gpu)) << "relu backward";
+    const RandomKey key{5, 0x101, 3};
+    cpu_backend().dropout_forward(a, 0.3, key, out);
+    cuda_backend().dropout_forward(a_gpu, 0.3, key, out_gpu);
+    EXPECT_TRUE(bitwise(out, out_gpu)) << "dropout";
+    cpu_backend().fill(out, 0.1);
+    cuda_backend().fill(out_gpu, 0.1);
+    EXPECT_TRUE(bitwise(out, out_gpu)) << "fill";
+  }
+}
+
+TEST_F(CudaStorageParity, BatchNormAndPoolingInBf16ChannelsLast) {
+  for (const MemoryFormat format : {kLast, kContiguous})
+    for (const bool relu : {false, true}) {
+      SCOPED_TRACE(std::string(format_name(format)) + (relu ? " with ReLU" : ""));
+      const Shape shape{6, 24, 9, 11};
+      const Tensor x = stored(shape, 30, DType::bf16, format, 0.5, 3.5), gy = stored(shape, 31, DType::bf16, format);
+      const Tensor gamma = test_support::random_tensor({24}, 32, 0.5, 1.5, DType::f32);
+      const Tensor beta = test_support::random_tensor({24}, 33, -0.5, 0.5, DType::f32);
+      Tensor rm = Tensor::zeros({24}, DType::f32, cpu()), rv = Tensor::full({24}, DType::f32, cpu(), 1.0);
+      Tensor rm_gpu = rm.to(gpu()), rv_gpu = rv.to(gpu());
+      Tensor y = Tensor::empty_like(x), mean = Tensor::empty({24}, DType::f32, cpu()), inv = mean.clone();
+      Tensor y_gpu = Tensor::empty(shape, DType::bf16, gpu(), format);
+      Tensor mean_gpu = Tensor::empty({24}, DType::f32, gpu()), inv_gpu = mean_gpu.clone();
+      cpu_backend().batchnorm_forward_train(x, gamma, beta, 1e-5, 0.1, relu, y, mean, inv, rm, rv);
+      cuda_backend().batchnorm_forward_train(x.to(gpu()), gamma.to(gpu()), beta.to(gpu()), 1e-5, 0.1, relu, y_gpu,
+                                             mean_gpu, inv_gpu, rm_gpu, rv_gpu);
+      EXPECT_LE(max_relative(y, y_gpu), 8e-3) << "y";
+      EXPECT_LE(max_relative(mean, mean_gpu), 1e-5) << "mean";
+      EXPECT_LE(max_relative(inv, inv_gpu), 1e-5) << "inv_std";
+      // Backward from the same statistics and output.
+      Tensor gx = Tensor::empty_like(x), gg = Tensor::empty({24}, DType::f32, cpu()), gb = gg.clone();
+      Tensor gx_gpu = Tensor::empty(shape, DType::bf16, gpu(), format);
+      Tensor gg_gpu = Tensor::empty({24}, DType::f32, gpu()), gb_gpu = gg_gpu.clone();
+      const Tensor y_back = y.to(gpu());
+      cpu_backend().batchnorm_backward(x, relu ? &y : nullptr, gamma, mean, inv, gy, gx, gg, gb);
+      cuda_backend().batchnorm_backward(x.to(gpu()), relu ? &y_back : nullptr, gamma.to(gpu()), mean.to(gpu()),
+                                        inv.to(gpu()), gy.to(gpu()), gx_gpu, gg_gpu, gb_gpu);
+      EXPECT_LE(max_relative(gx, gx_gpu), 8e-3) << "grad x";
+      EXPECT_LE(max_relative(gg, gg_gpu), 1e-5) << "grad gamma";
+      EXPECT_LE(max_relative(gb, gb_gpu), 1e-5) << "grad beta";
+      // Evaluation: per element on the same running statistics.
+      Tensor e = Tensor::empty_like(x), e_gpu = Tensor::empty(shape, DType::bf16, gpu(), format);
+      cpu_backend().batchnorm_forward_eval(x, gamma, beta, rm, rv, 1e-5, relu, e);
+      cuda_backend().batchnorm_forward_eval(x.to(gpu()), gamma.to(gpu()), beta.to(gpu()), rm.to(gpu()), rv.to(gpu()),
+                                            1e-5, relu, e_gpu);
+      EXPECT_TRUE(bitwise(e, e_gpu)) << "eval";
+      // Pooling into f32 and back.
+      Tensor pooled = Tensor::empty({6, 24}, DType::f32, cpu()), pooled_gpu = Tensor::empty({6, 24}, DType::f32, gpu());
+      cpu_backend().global_avg_pool_forward(x, pooled);
+      cuda_backend().global_avg_pool_forward(x.to(gpu()), pooled_gpu);
+      EXPECT_LE(max_relative(pooled, pooled_gpu), 1e-6) << "pool";
+      Tensor gp = Tensor::empty_like(x), gp_gpu = Tensor::empty(shape, DType::bf16, gpu(), format);
+      cpu_backend().global_avg_pool_backward(pooled, gp);
+      cuda_backend().global_avg_pool_backward(pooled.to(gpu()), gp_gpu);
+      EXPECT_TRUE(bitwise(gp, gp_gpu)) << "pool backward";
+    }
+}
+
+TEST_F(CudaStorageParity, BatchAssemblyInBf16ChannelsLastIsExact) {
+  ImageSet set;
+  set.images.resize(20 * 3072);
+  set.labels.resize(20);
+  for (size_t i = 0; i < set.images.size(); ++i) set.images[i] = static_cast<uint8_t>(kernels::random_u32({7, 0, 0}, i));
+  const Tensor order = identity_order(20, cpu());
+  const kernels::AugmentConfig augment = kernels::cifar10_augment_config(true, true, true);
+  for (const BatchStorage storage : {BatchStorage{DType::bf16, kLast}, BatchStorage{DType::f32, kLast},
+                                     BatchStorage{DType::bf16, kContiguous}}) {
+    const Batch a = assemble_batch(upload(set, cpu()), order, 3, 13, augment, true, 4, 2, storage);
+    const Batch b = assemble_batch(upload(set, gpu()), order.to(gpu()), 3, 13, augment, true, 4, 2, storage);
+    EXPECT_TRUE(bitwise(a.images, b.images));
+  }
+}
+
+TEST_F(CudaStorageParity, Bf16ConvolutionsInBothFormatsAndOnBothRoutes) {
+  struct Case {
+    int64_t batch, channels, size, out_channels, kernel, stride;
+  };
+  const Case cases[] = {{4, 16, 12, 24, 3, 1}, {4, 16, 12, 24, 3, 2}, {3, 8, 7, 16, 1, 1}, {32, 96, 32, 96, 3, 2}};
+  for (const bool graph_api : {true, false}) {
+    set_graph_api_padding(graph_api);
+    for (const MemoryFormat format : {kLast, kContiguous})
+      for (const Case& c : cases) {
+        SCOPED_TRACE(fmt::format("{}x{}x{} -> {} k{} s{}, {}{}", c.batch, c.channels, c.size, c.out_channels, c.kernel,
+                                 c.stride, format_name(format), graph_api ? "" : ", padded-copy route"));
+        const ConvGeometry g = ConvGeometry::make(c.batch, c.channels, c.size, c.size, c.out_channels, c.kernel,
+                                                  c.kernel, c.stride, Padding::same);
+        const Shape out{g.batch, g.out_channels, g.out_h, g.out_w};
+        const Tensor x = stored({c.batch, c.channels, c.size, c.size}, 40, DType::bf16, format);
+        const Tensor w = stored({c.out_channels, c.channels, c.kernel, c.kernel}, 41, DType::bf16, format, -0.3, 0.3);
+        const Tensor gy = stored(out, 42, DType::bf16, format);
+        Tensor y = Tensor::empty(out, DType::bf16, cpu(), format), y_gpu = Tensor::empty(out, DType::bf16, gpu(), format);
+        cpu_backend().conv2d_forward(x, w, nullptr, y, g);
+        cuda_backend().conv2d_forward(x.to(gpu()), w.to(gpu()), nullptr, y_gpu, g);
+        EXPECT_LE(norm_relative(y, y_gpu), 2e-3) << "forward";
+        Tensor gx = Tensor::empty_like(x), gx_gpu = Tensor::empty(x.shape(), DType::bf16, gpu(), format);
+        cpu_backend().conv2d_backward_data(w, gy, gx, g);
+        cuda_backend().conv2d_backward_data(w.to(gpu()), gy.to(gpu()), gx_gpu, g);
+        EXPECT_LE(norm_relative(gx, gx_gpu), 2e-3) << "backward data";
+        Tensor gw = Tensor::empty_like(w), gw_gpu = Tensor::empty(w.shape(), DType::bf16, gpu(), format);
+        cpu_backend().conv2d_backward_filter(x, gy, gw, g);
+        cuda_backend().conv2d_backward_filter(x.to(gpu()), gy.to(gpu()), gw_gpu, g);
+        EXPECT_LE(norm_relative(gw, gw_gpu), 2e-3) << "backward filter";
+      }
+  }
+  for (const std::string& line : describe_conv_choices(gpu())) std::printf("  %s\n", line.c_str());
+}
+
+namespace {
+
+struct Bf16Run {
+  std::vector<double> losses;
+  std::vector<Tensor> params;
+};
+
+Bf16Run bf16_steps(Device device, int steps) {
+  models::AllCnnCOptions o;
+  o.width1 = 16;
+  o.width2 = 32;
+  o.seed = 12;
+  models::AllCnnC model(o);
+  model.to(device);
+  SgdConfig config{0.9, true, 2.0, 0.0};
+  config.l2 = 1e-4;
+  optim::Sgd sgd(model.parameters(), config);
+  StepOptions options;
+  options.seed = 12;
+  options.batch_size = 16;
+  options.input = {DType::bf16, kLast};
+  TrainStep step(model, sgd, options, device, 0);
+  step.set_lr(0.05);
+  ImageSet set;
+  set.images.resize(32 * 3072);
+  set.labels.resize(32);
+  for (size_t i = 0; i < set.images.size(); ++i) set.images[i] = static_cast<uint8_t>(kernels::random_u32({8, 0, 0}, i));
+  for (int i = 0; i < 32; ++i) set.labels[i] = static_cast<uint8_t>(i % 10);
+  const DeviceImageSet data = upload(set, device);
+  const Tensor order = identity_order(32, device);
+  const kernels::AugmentConfig augment = kernels::cifar10_augment_config(true, true, true);
+  Bf16Run run;
+  for (int s = 0; s < steps; ++s) {
+    step.reset_sums();
+    step.run(assemble_batch(data, order, (s % 2) * 16, 16, augment, true, 12, s / 2, options.input));
+    run.losses.push_back(step.mean_loss(16));
+  }
+  for (Variable* p : model.parameters()) run.params.push_back(p->value().to(cpu()));
+  return run;
+}
+
+}  // namespace
+
+TEST_F(CudaStorageParity, Bf16TrainingStepsMatchTheCpu) {
+  const Bf16Run a = bf16_steps(cpu(), 4), b = bf16_steps(gpu(), 4);
+  for (size_t i = 0; i < a.losses.size(); ++i)
+    EXPECT_NEAR(b.losses[i], a.losses[i], 2e-2 * std::abs(a.losses[i])) << "update " << i;
+  for (size_t i = 0; i < a.params.size(); ++i) {
+    EXPECT_EQ(b.params[i].dtype(), DType::f32) << "master weights stay f32";
+    EXPECT_LE(norm_relative(a.params[i], b.params[i]), 2e-2) << "parameter " << i;
+  }
+}
