@@ -35,4 +35,15 @@ CONVLAB_HD T batchnorm_grad_input(T x, T grad_y, T mean, T inv_std, T gamma, T g
   return gamma * inv_std * (grad_y - grad_beta * inv_count - xhat * grad_gamma * inv_count);
 }
 
+// BatchNorm in evaluation folded into the convolution before it: with
+// scale = gamma / sqrt(var + eps), bn(conv(x, w) + b) = conv(x, w scale) + (b - mean) scale + beta.
+template <class T>
+CONVLAB_HD T batchnorm_fold_scale(T gamma, T running_var, double eps) {
+  return gamma * batchnorm_inv_std(running_var, eps);
+}
+template <class T>
+CONVLAB_HD T batchnorm_fold_bias(T bias, T running_mean, T scale, T beta) {
+  return (bias - running_mean) * scale + beta;
+}
+
 }  // namespace convlab::kernels

@@ -69,6 +69,16 @@ std::vector<std::string> AllCnnC::feature_names() const {
   return names;
 }
 
+void AllCnnC::fold_batchnorm() {
+  for (Layer& layer : layers_)
+    if (layer.bn) layer.bn->fold_into(*layer.conv);
+}
+
+void AllCnnC::unfold_batchnorm() {
+  for (Layer& layer : layers_)
+    if (layer.bn) layer.bn->unfold();
+}
+
 std::vector<nn::Conv2d*> AllCnnC::convs() const {
   std::vector<nn::Conv2d*> out;
   for (const Layer& layer : layers_) out.push_back(layer.conv);

@@ -43,6 +43,8 @@ class AllCnnC : public nn::Model {
   Variable forward(const Variable& x, nn::ForwardContext& ctx) override;
   std::vector<std::string> feature_names() const override;
   std::string description() const override;
+  void fold_batchnorm() override;
+  void unfold_batchnorm() override;
   // The conv layers in order (for benchmarks and inspection).
   std::vector<nn::Conv2d*> convs() const;
 

@@ -23,7 +23,17 @@ class ResNet::BasicBlock : public nn::Module {
     downsample_ = &register_module("downsample", std::make_unique<nn::Sequential>());
     const nn::Conv2dOptions projection{in, out, 1, stride, Padding::valid, 0, /*bias=*/false};
     shortcut_conv_ = &downsample_->add(std::make_unique<nn::Conv2d>(projection, o.seed, init_id++, o.dtype));
-    downsample_->add(std::make_unique<nn::BatchNorm2d>(out, 1e-5, 0.1, o.dtype));
+    shortcut_bn_ = &downsample_->add(std::make_unique<nn::BatchNorm2d>(out, 1e-5, 0.1, o.dtype));
+  }
+
+  void fold_batchnorm() {
+    bn1_->fold_into(*conv1_);
+    bn2_->fold_into(*conv2_);
+    if (shortcut_bn_) shortcut_bn_->fold_into(*shortcut_conv_);
+  }
+  void unfold_batchnorm() {
+    for (nn::BatchNorm2d* bn : {bn1_, bn2_, shortcut_bn_})
+      if (bn) bn->unfold();
   }
 
   Variable forward(const Variable& x, nn::ForwardContext& ctx) override {
@@ -43,6 +53,7 @@ class ResNet::BasicBlock : public nn::Module {
   nn::BatchNorm2d* bn2_;
   nn::Sequential* downsample_ = nullptr;
   nn::Conv2d* shortcut_conv_ = nullptr;
+  nn::BatchNorm2d* shortcut_bn_ = nullptr;
 };
 
 ResNet::ResNet(const ResNetOptions& o) : options_(o) {
@@ -79,6 +90,16 @@ Variable ResNet::forward(const Variable& x, nn::ForwardContext& ctx) {
   Variable logits = fc_->forward(pooled, ctx);
   if (ctx.features) ctx.features->push_back(logits);
   return logits;
+}
+
+void ResNet::fold_batchnorm() {
+  stem_bn_->fold_into(*stem_conv_);
+  for (BasicBlock* block : blocks_) block->fold_batchnorm();
+}
+
+void ResNet::unfold_batchnorm() {
+  stem_bn_->unfold();
+  for (BasicBlock* block : blocks_) block->unfold_batchnorm();
 }
 
 std::vector<std::string> ResNet::feature_names() const {

@@ -45,6 +45,8 @@ class ResNet : public nn::Model {
   Variable forward(const Variable& x, nn::ForwardContext& ctx) override;
   std::vector<std::string> feature_names() const override;
   std::string description() const override;
+  void fold_batchnorm() override;
+  void unfold_batchnorm() override;
 
   // A conv layer with the size of the image it reads, in the order the forward runs them
   // (for benchmarks and inspection).

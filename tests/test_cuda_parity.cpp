@@ -410,6 +410,22 @@ TEST_F(CudaParity, BatchNormTrainEvalBackward) {
     }
 }
 
+TEST_F(CudaParity, FoldBatchNormIsExact) {
+  // Per element on both devices with the same functions (kernels/batchnorm.h).
+  const Tensor w = random({24, 7, 3, 3}, 350), bias = random({24}, 351);
+  const Tensor gamma = random({24}, 352, 0.5, 1.5), beta = random({24}, 353);
+  const Tensor mean = random({24}, 354), var = random({24}, 355, 0.2, 2.0);
+  for (const bool with_bias : {false, true}) {
+    Tensor fw = empty_cpu(w.shape()), fb = empty_cpu({24}), fw_gpu = empty_gpu(w.shape()), fb_gpu = empty_gpu({24});
+    const Tensor bias_gpu = bias.to(gpu());
+    cpu_backend().fold_batchnorm(w, with_bias ? &bias : nullptr, gamma, beta, mean, var, 1e-5, fw, fb);
+    cuda_backend().fold_batchnorm(w.to(gpu()), with_bias ? &bias_gpu : nullptr, gamma.to(gpu()), beta.to(gpu()),
+                                  mean.to(gpu()), var.to(gpu()), 1e-5, fw_gpu, fb_gpu);
+    expect_equal(fw, fw_gpu);
+    expect_equal(fb, fb_gpu);
+  }
+}
+
 // ---- pooling and loss ----
 
 TEST_F(CudaParity, GlobalAvgPool) {

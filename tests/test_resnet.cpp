@@ -302,3 +302,24 @@ TEST(ResNet20, CudaTrainingStepsMatchTheCpu) {
     EXPECT_LE(std::sqrt(diff / norm), 1e-4) << "parameter " << i;
   }
 }
+
+TEST(ResNet20, FoldedBatchNormGivesTheSameLogits) {
+  models::ResNetOptions o;
+  o.width = 8;
+  models::ResNet model(o);
+  const Tensor images = test_support::random_tensor({4, 3, 32, 32}, 92, -2, 2, DType::f32);
+  nn::ForwardContext ctx;
+  for (int i = 0; i < 3; ++i) model.forward(Variable(images.clone()), ctx);
+  model.eval();
+  NoGradGuard no_grad;
+  const Tensor plain = model.forward(Variable(images.clone()), ctx).value().clone();
+  model.fold_batchnorm();  // the stem, every block's two and each projection shortcut's
+  const Tensor folded = model.forward(Variable(images.clone()), ctx).value().clone();
+  double diff = 0, norm = 0;
+  for (int64_t i = 0; i < plain.numel(); ++i) {
+    diff += std::pow(double(plain.host<float>()[i]) - folded.host<float>()[i], 2);
+    norm += std::pow(double(plain.host<float>()[i]), 2);
+  }
+  EXPECT_LT(std::sqrt(diff / norm), 1e-4);  // a few float roundings per layer
+  EXPECT_GT(diff, 0.0) << "the folded path must actually run";
+}

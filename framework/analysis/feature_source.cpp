@@ -25,6 +25,10 @@ std::vector<Tensor> ModelFeatureSource::batch(int64_t first, int64_t count) {
 
 std::vector<Tensor> ModelFeatureSource::device_batch(int64_t first, int64_t count) {
   model_.eval();
+  if (!folded_) {  // once per source, that is per checkpoint: the weights do not change here
+    model_.fold_batchnorm();
+    folded_ = true;
+  }
   NoGradGuard no_grad;
   Batch input = assemble_batch(images_, order_, first, count, kernels::cifar10_augment_config(false, false, false),
                                /*augment=*/false, 0, 0, storage_);

@@ -53,6 +53,7 @@ class ModelFeatureSource final : public FeatureSource {
   const DeviceImageSet& images_;
   std::string description_;
   BatchStorage storage_;
+  bool folded_ = false;
   Tensor order_;  // 0 .. n-1 on the images' device, uploaded once rather than per batch
 };
 

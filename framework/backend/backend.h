@@ -87,6 +87,13 @@ struct Backend {
                              const Tensor& saved_inv_std, const Tensor& grad_y, Tensor& grad_x,
                              Tensor& grad_gamma, Tensor& grad_beta);
 
+  // Evaluation's BatchNorm folded into the convolution before it, once per set of weights:
+  // scale = gamma / sqrt(var + eps), folded_weight (K, C, R, S) = weight * scale[k],
+  // folded_bias (K) = (bias - mean) scale + beta (bias null: 0). All f32 (f64 on the CPU).
+  void (*fold_batchnorm)(const Tensor& weight, const Tensor* bias, const Tensor& gamma, const Tensor& beta,
+                         const Tensor& running_mean, const Tensor& running_var, double eps, Tensor& folded_weight,
+                         Tensor& folded_bias);
+
   // ---- pooling and loss ----
   void (*global_avg_pool_forward)(const Tensor& x, Tensor& y);          // (N, C, H, W) -> (N, C)
   void (*global_avg_pool_backward)(const Tensor& grad_y, Tensor& grad_x);

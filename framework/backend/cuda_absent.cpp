@@ -45,6 +45,7 @@ const Backend& cuda_backend() {
       .batchnorm_forward_train = not_implemented<"cuda-absent", "batchnorm_forward_train">,
       .batchnorm_forward_eval = not_implemented<"cuda-absent", "batchnorm_forward_eval">,
       .batchnorm_backward = not_implemented<"cuda-absent", "batchnorm_backward">,
+      .fold_batchnorm = not_implemented<"cuda-absent", "fold_batchnorm">,
       .global_avg_pool_forward = not_implemented<"cuda-absent", "global_avg_pool_forward">,
       .global_avg_pool_backward = not_implemented<"cuda-absent", "global_avg_pool_backward">,
       .softmax_xent_forward = not_implemented<"cuda-absent", "softmax_xent_forward">,

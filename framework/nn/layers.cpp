@@ -1,5 +1,6 @@
 #include "framework/nn/layers.h"
 
+#include "framework/backend/backend.h"
 #include "framework/nn/init.h"
 
 namespace convlab::nn {
@@ -17,7 +18,23 @@ Conv2d::Conv2d(const Conv2dOptions& o, uint64_t seed, uint32_t init_id, DType dt
 // dtype and format: an explicit, recorded conversion, whose backward turns the gradient back
 // into the master's dtype and layout. The bias stays f32.
 Variable Conv2d::forward(const Variable& x, ForwardContext&) {
+  if (!training() && folded()) {
+    return ops::conv2d(x, ops::convert(folded_weight_, x.dtype(), x.value().format()), &folded_bias_, spec_);
+  }
   return ops::conv2d(x, ops::convert(weight_, x.dtype(), x.value().format()), bias_, spec_);
+}
+
+void Conv2d::set_folded(Tensor weight, Tensor bias) {
+  CONVLAB_CHECK(weight.shape() == weight_.shape() && bias.numel() == weight_.shape()[0],
+                "Conv2d::set_folded: weight {} and bias {} for a weight {}", weight.describe(), bias.describe(),
+                weight_.value().describe());
+  folded_weight_ = Variable(std::move(weight));
+  folded_bias_ = Variable(std::move(bias));
+}
+
+void Conv2d::clear_folded() {
+  folded_weight_ = Variable();
+  folded_bias_ = Variable();
 }
 
 Linear::Linear(const LinearOptions& o, uint64_t seed, uint32_t init_id, DType dtype)
@@ -39,11 +56,36 @@ BatchNorm2d::BatchNorm2d(int64_t channels, double eps, double momentum, DType dt
       running_var_(register_buffer("running_var", Tensor::full({channels}, dtype, cpu(), 1.0))) {}
 
 Variable BatchNorm2d::forward(const Variable& x, ForwardContext&) {
+  if (passes_through()) return x;
   return ops::batchnorm2d(x, gamma_, beta_, running_mean_, running_var_, training(), eps_, momentum_);
 }
 
 Variable BatchNorm2d::forward_relu(const Variable& x, ForwardContext&) {
+  if (passes_through()) return ops::relu(x);
   return ops::batchnorm2d_relu(x, gamma_, beta_, running_mean_, running_var_, training(), eps_, momentum_);
+}
+
+void BatchNorm2d::fold_into(Conv2d& conv) {
+  const Tensor& w = conv.weight().value();
+  Tensor weight = Tensor::empty_like(w), bias = Tensor::empty({w.dim(0)}, w.dtype(), w.device());
+  backend(w.device()).fold_batchnorm(w, conv.bias() ? &conv.bias()->value() : nullptr, gamma_.value(), beta_.value(),
+                                     running_mean_, running_var_, eps_, weight, bias);
+  conv.set_folded(std::move(weight), std::move(bias));
+  folded_into_ = &conv;
+}
+
+void BatchNorm2d::unfold() {
+  if (folded_into_) folded_into_->clear_folded();
+  folded_into_ = nullptr;
+}
+
+bool BatchNorm2d::passes_through() {
+  if (!folded_into_) return false;
+  if (training()) {
+    unfold();
+    return false;
+  }
+  return true;
 }
 
 Variable Dropout::forward(const Variable& x, ForwardContext& ctx) {

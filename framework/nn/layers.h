@@ -19,12 +19,20 @@ class Conv2d : public Module {
   Conv2d(const Conv2dOptions& options, uint64_t seed, uint32_t init_id, DType dtype = DType::f32);
   Variable forward(const Variable& x, ForwardContext& ctx) override;
   Variable& weight() { return weight_; }
+  Variable* bias() { return bias_; }
   const ops::ConvSpec& spec() const { return spec_; }
+
+  // Evaluation with the BatchNorm that follows folded in (BatchNorm2d::fold_into): while
+  // set, eval-mode forwards use this weight (K, C, R, S) and bias (K) instead.
+  void set_folded(Tensor weight, Tensor bias);
+  void clear_folded();
+  bool folded() const { return folded_weight_.defined(); }
 
  private:
   ops::ConvSpec spec_;
   Variable& weight_;
   Variable* bias_ = nullptr;
+  Variable folded_weight_, folded_bias_;
 };
 
 struct LinearOptions {
@@ -54,8 +62,19 @@ class BatchNorm2d : public Module {
   // relu(forward(x)) as one fused op (ops::batchnorm2d_relu).
   Variable forward_relu(const Variable& x, ForwardContext& ctx);
 
+  // Inference: folds this normalisation, with its running statistics as they are now, into
+  // the convolution that feeds it (Backend::fold_batchnorm). Eval-mode forwards of both then
+  // cost one convolution with a bias: this layer passes its input through (or only applies
+  // the ReLU of forward_relu). The first training-mode forward undoes the folding, so a stale
+  // fold never outlives a change of the weights.
+  void fold_into(Conv2d& conv);
+  void unfold();
+
  private:
+  // Whether a forward may skip the normalisation (folded, eval mode); unfolds in training.
+  bool passes_through();
   double eps_, momentum_;
+  Conv2d* folded_into_ = nullptr;
   Variable& gamma_;
   Variable& beta_;
   Tensor& running_mean_;

@@ -14,6 +14,13 @@ class Model : public Module {
   // also appends one Variable per entry of feature_names(), in that order.
   virtual std::vector<std::string> feature_names() const = 0;
   virtual std::string description() const = 0;
+
+  // Inference path: folds every BatchNorm into the convolution before it, from the running
+  // statistics as they are now (BatchNorm2d::fold_into), so an eval-mode forward runs each
+  // pair as one convolution with a bias. Training-mode forwards undo it. Models without
+  // foldable pairs keep the default, which does nothing.
+  virtual void fold_batchnorm() {}
+  virtual void unfold_batchnorm() {}
 };
 
 }  // namespace convlab::nn

@@ -12,6 +12,7 @@ EvalResult evaluate(nn::Model& model, const DeviceImageSet& data, int64_t batch_
   CONVLAB_CHECK(data.size() > 0 && batch_size > 0, "evaluation needs examples ({}) and a batch size ({})",
                 data.size(), batch_size);
   model.eval();
+  model.fold_batchnorm();  // each BatchNorm into its convolution, from the statistics as they are now
   NoGradGuard no_grad;
   const Device device = data.images.device();
   const Backend& be = backend(device);
@@ -30,6 +31,7 @@ EvalResult evaluate(nn::Model& model, const DeviceImageSet& data, int64_t batch_
     be.count_correct(logits.value(), batch.labels, correct);
     be.axpy(1.0, correct, correct_sum);
   }
+  model.unfold_batchnorm();
   EvalResult result;
   result.examples = data.size();
   result.loss = loss_sum.to(cpu()).item() / data.size();

@@ -1,5 +1,6 @@
 // Evaluation: mean loss and accuracy of a model over a data set, in eval mode and without
-// recording a graph.
+// recording a graph, with every BatchNorm folded into its convolution for the duration
+// (nn::Model::fold_batchnorm).
 #pragma once
 
 #include "framework/nn/model.h"

@@ -133,4 +133,27 @@ void batchnorm_backward(const Tensor& x, const Tensor* y, const Tensor& gamma, c
   });
 }
 
+void fold_batchnorm(const Tensor& weight, const Tensor* bias, const Tensor& gamma, const Tensor& beta,
+                    const Tensor& running_mean, const Tensor& running_var, double eps, Tensor& folded_weight,
+                    Tensor& folded_bias) {
+  const char* op = "fold_batchnorm";
+  CONVLAB_CHECK(weight.rank() == 4 && !weight.channels_last(), "{}: weight {} must be a contiguous (K, C, R, S)", op,
+                weight.describe());
+  check_same_shape(weight, folded_weight, op);
+  for (const Tensor* t : std::initializer_list<const Tensor*>{&gamma, &beta, &running_mean, &running_var, &folded_bias, bias})
+    CONVLAB_CHECK(!t || (t->numel() == weight.dim(0) && t->dtype() == weight.dtype()), "{}: {} for {} output channels",
+                  op, t ? t->describe() : "", weight.dim(0));
+  dispatch_floating(weight.dtype(), op, [&]<class T>(T) {
+    const int64_t channels = weight.dim(0), per_channel = weight.numel() / channels;
+    const T* w = weight.host<T>();
+    T* fw = folded_weight.host<T>();
+    for (int64_t k = 0; k < channels; ++k) {
+      const T scale = kernels::batchnorm_fold_scale(gamma.host<T>()[k], running_var.host<T>()[k], eps);
+      for (int64_t i = 0; i < per_channel; ++i) fw[k * per_channel + i] = w[k * per_channel + i] * scale;
+      folded_bias.host<T>()[k] = kernels::batchnorm_fold_bias(bias ? bias->host<T>()[k] : T(0),
+                                                               running_mean.host<T>()[k], scale, beta.host<T>()[k]);
+    }
+  });
+}
+
 }  // namespace convlab::backend_cpu

@@ -33,6 +33,7 @@ const Backend& cpu_backend() {
       .batchnorm_forward_train = via_f32<batchnorm_forward_train>::call,
       .batchnorm_forward_eval = via_f32<batchnorm_forward_eval>::call,
       .batchnorm_backward = via_f32<batchnorm_backward>::call,
+      .fold_batchnorm = fold_batchnorm,
       .global_avg_pool_forward = via_f32<global_avg_pool_forward>::call,
       .global_avg_pool_backward = via_f32<global_avg_pool_backward>::call,
       .softmax_xent_forward = via_f32<softmax_xent_forward>::call,

@@ -29,6 +29,9 @@ void batchnorm_forward_train(const Tensor& x, const Tensor& gamma, const Tensor&
                              bool relu, Tensor& y, Tensor& saved_mean, Tensor& saved_inv_std, Tensor& running_mean, Tensor& running_var);
 void batchnorm_forward_eval(const Tensor& x, const Tensor& gamma, const Tensor& beta, const Tensor& running_mean, const Tensor& running_var, double eps, bool relu, Tensor& y);
 void batchnorm_backward(const Tensor& x, const Tensor* y, const Tensor& gamma, const Tensor& saved_mean, const Tensor& saved_inv_std, const Tensor& grad_y, Tensor& grad_x, Tensor& grad_gamma, Tensor& grad_beta);
+void fold_batchnorm(const Tensor& weight, const Tensor* bias, const Tensor& gamma, const Tensor& beta,
+                    const Tensor& running_mean, const Tensor& running_var, double eps, Tensor& folded_weight,
+                    Tensor& folded_bias);
 void global_avg_pool_forward(const Tensor& x, Tensor& y);
 void global_avg_pool_backward(const Tensor& grad_y, Tensor& grad_x);
 void softmax_xent_forward(const Tensor& logits, const Tensor& labels, Tensor& loss, Tensor& probs);

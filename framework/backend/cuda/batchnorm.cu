@@ -117,6 +117,22 @@ __global__ void backward_input_kernel(const S* x, const S* y, const S* grad_y, C
   }
 }
 
+__global__ void fold_weight_kernel(const float* weight, const float* gamma, const float* running_var, double eps,
+                                   int64_t per_channel, float* folded, int64_t n) {
+  CONVLAB_FOR_EACH(i, n) {
+    const int64_t k = i / per_channel;
+    folded[i] = weight[i] * kernels::batchnorm_fold_scale(gamma[k], running_var[k], eps);
+  }
+}
+
+__global__ void fold_bias_kernel(const float* bias, const float* gamma, const float* beta, const float* running_mean,
+                                 const float* running_var, double eps, int64_t channels, float* folded_bias) {
+  const int64_t k = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
+  if (k >= channels) return;
+  const float scale = kernels::batchnorm_fold_scale(gamma[k], running_var[k], eps);
+  folded_bias[k] = kernels::batchnorm_fold_bias(bias ? bias[k] : 0.0f, running_mean[k], scale, beta[k]);
+}
+
 void check_channels(const ChannelLayout& l, std::initializer_list<const Tensor*> per_channel, const char* op) {
   check_f32(per_channel, op);
   for (const Tensor* t : per_channel)
@@ -192,6 +208,32 @@ void batchnorm_backward(const Tensor& x, const Tensor* y, const Tensor& gamma, c
         gamma.data<float>(), grad_gamma.data<float>(), grad_beta.data<float>(), inv_count, grad_x.data<S>(), n);
     CUDA_CHECK_LAUNCH();
   });
+}
+
+void fold_batchnorm(const Tensor& weight, const Tensor* bias, const Tensor& gamma, const Tensor& beta,
+                    const Tensor& running_mean, const Tensor& running_var, double eps, Tensor& folded_weight,
+                    Tensor& folded_bias) {
+  const char* op = "fold_batchnorm";
+  check_f32({&weight, &folded_weight}, op);
+  CONVLAB_CHECK(weight.rank() == 4 && !weight.channels_last(), "{}: weight {} must be a contiguous (K, C, R, S)", op,
+                weight.describe());
+  check_same_shape(weight, folded_weight, op);
+  const int64_t channels = weight.dim(0);
+  for (const Tensor* t : std::initializer_list<const Tensor*>{&gamma, &beta, &running_mean, &running_var, &folded_bias}) {
+    check_f32({t}, op);
+    CONVLAB_CHECK(t->numel() == channels, "{}: {} for {} channels", op, t->describe(), channels);
+  }
+  if (bias) check_f32({bias}, op);
+  const cudaStream_t stream = stream_of(weight);
+  const int64_t n = weight.numel();
+  fold_weight_kernel<<<blocks_for(n), kThreads, 0, stream>>>(weight.data<float>(), gamma.data<float>(),
+                                                             running_var.data<float>(), eps, n / channels,
+                                                             folded_weight.data<float>(), n);
+  CUDA_CHECK_LAUNCH();
+  fold_bias_kernel<<<static_cast<int>((channels + kThreads - 1) / kThreads), kThreads, 0, stream>>>(
+      bias ? bias->data<float>() : nullptr, gamma.data<float>(), beta.data<float>(), running_mean.data<float>(),
+      running_var.data<float>(), eps, channels, folded_bias.data<float>());
+  CUDA_CHECK_LAUNCH();
 }
 
 }  // namespace convlab::backend_cuda

@@ -94,6 +94,7 @@ const Backend& cuda_backend_checked() {
       .batchnorm_forward_train = checked<"batchnorm_forward_train", batchnorm_forward_train>::call,
       .batchnorm_forward_eval = checked<"batchnorm_forward_eval", batchnorm_forward_eval>::call,
       .batchnorm_backward = checked<"batchnorm_backward", batchnorm_backward>::call,
+      .fold_batchnorm = checked<"fold_batchnorm", fold_batchnorm>::call,
       .global_avg_pool_forward = checked<"global_avg_pool_forward", global_avg_pool_forward>::call,
       .global_avg_pool_backward = checked<"global_avg_pool_backward", global_avg_pool_backward>::call,
       .softmax_xent_forward = checked<"softmax_xent_forward", softmax_xent_forward>::call,

@@ -28,6 +28,7 @@ const Backend& cuda_backend() {
       .batchnorm_forward_train = backend_cuda::batchnorm_forward_train,
       .batchnorm_forward_eval = backend_cuda::batchnorm_forward_eval,
       .batchnorm_backward = backend_cuda::batchnorm_backward,
+      .fold_batchnorm = backend_cuda::fold_batchnorm,
       .global_avg_pool_forward = backend_cuda::global_avg_pool_forward,
       .global_avg_pool_backward = backend_cuda::global_avg_pool_backward,
       .softmax_xent_forward = backend_cuda::softmax_xent_forward,

@@ -47,6 +47,9 @@ void batchnorm_backward(const Tensor& x, const Tensor* y, const Tensor& gamma, c
 
 // pooling_loss.cu. Labels stay on the device, so they are not range-checked (that would
 // wait for the GPU): a label outside 0..K-1 gives a NaN loss and NaN probabilities.
+void fold_batchnorm(const Tensor& weight, const Tensor* bias, const Tensor& gamma, const Tensor& beta,
+                    const Tensor& running_mean, const Tensor& running_var, double eps, Tensor& folded_weight,
+                    Tensor& folded_bias);
 void global_avg_pool_forward(const Tensor& x, Tensor& y);
 void global_avg_pool_backward(const Tensor& grad_y, Tensor& grad_x);
 void softmax_xent_forward(const Tensor& logits, const Tensor& labels, Tensor& loss, Tensor& probs);
