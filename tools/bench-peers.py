@@ -21,10 +21,16 @@ apart), and the mean of --steps steps back to back (pipelined). One line per var
   PEER depth=1 batch=128 variant=flax-jit-tf32 status=skipped reason="..."
 
 With --convlab-ms (convlab-bench's step time from the same call) each line also has
-convlab_ms= and convlab_speedup= (the peer's time over convlab's). --check instead runs
-three steps of every variant from the same weights on the same batch (no augmentation,
-TF32 off) and compares their losses. Exit status: 0 when some variant ran (and, with
---check, all agreed), 1 when none ran, 2 for a bad option, 3 when the check found a mismatch.
+convlab_ms=, convlab_speedup= (the peer's median over convlab's time) and
+convlab_speedup_pipelined= (the peer's pipelined mean over it; convlab-bench times blocks
+of steps with one synchronisation each, so this is the like-for-like ratio).
+
+--check times nothing: it runs three steps of every variant from the same weights on the
+same batch (no augmentation, TF32 off), in float32 and (but for bf16) in float64, compares
+the losses and, in float64, the weights with those of the first variant, and checks each
+variant's augmentation image by image on coded images. Exit status: 0 when some variant
+ran (and, with --check, all agreed), 1 when none ran, 2 for a bad option, 3 when the check
+found a mismatch.
 """
 import argparse
 import importlib
@@ -41,8 +47,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 try:
     from peers import common
-except ImportError as e:  # numpy missing: nothing can run
-    sys.exit(f"bench-peers: cannot start: {e} (the peers need numpy)")
+    CANNOT_RUN = None
+except ImportError as e:  # numpy missing: every variant is skipped
+    common, CANNOT_RUN = None, f"the peers need numpy ({e})"
 
 VARIANTS = {  # name: (module, runner class, framework)
     "torch-eager-tf32": ("peers.torch_peer", "TorchRunner", "PyTorch"),
@@ -73,7 +80,8 @@ def parse_args(argv):
     p.add_argument("--result", help=argparse.SUPPRESS)  # internal: where the worker writes its result
     p.add_argument("--check-dtype", default="float32", help=argparse.SUPPRESS)  # internal: the check's precision
     args = p.parse_args(argv)
-    args.batch = args.batch or (128 if args.depth == 1 else 256)
+    if args.batch is None:
+        args.batch = 128 if args.depth == 1 else 256
     args.variants = [v.strip() for v in args.variants.split(",") if v.strip()]
     unknown = [v for v in args.variants if v not in VARIANTS]
     if unknown or not args.variants:
@@ -84,6 +92,8 @@ def parse_args(argv):
             p.error(f"{name} must be at least {low}, not {value}")
     if args.convlab_ms is not None and not args.convlab_ms > 0:
         p.error(f"--convlab-ms must be a positive time in ms, not {args.convlab_ms}")
+    if args.json and not os.path.isdir(os.path.dirname(os.path.abspath(args.json))):
+        p.error(f"--json {args.json}: its folder does not exist")
     return args
 
 
@@ -126,6 +136,11 @@ def run_worker(args):
         if args.check:
             result["losses"] = [runner.value(runner.step()) for _ in range(CHECK_STEPS)]
             save_weights(args.result + ".npz", runner.weights())
+            if args.check_dtype == "float32":
+                try:
+                    result["augmentation"] = common.check_augmentation(*runner.augmented_sample(*common.coded_images()))
+                except RuntimeError as e:
+                    result["augmentation"] = {"error": str(e)}
         else:
             result.update(common.time_steps(runner, args.warmup, args.steps))
             result["images_per_s"] = args.batch / (result["ms"] / 1e3)
@@ -167,7 +182,8 @@ def run_variant(variant, args, check_dtype=None):
                 result["weights"] = load_weights(result_path + ".npz")
             return result
         last = (err.strip().splitlines() or ["no message"])[-1][:300]
-        return dict(skipped, reason=f"the worker died (exit {proc.returncode}): {last}")
+        how = f"killed by signal {-proc.returncode}" if proc.returncode < 0 else f"exit {proc.returncode}"
+        return dict(skipped, reason=f"the worker died ({how}): {last}")
 
 
 def peer_line(args, r):
@@ -176,7 +192,8 @@ def peer_line(args, r):
         return head + ' reason="' + r["reason"].replace('"', "'") + '"'
     line = f"{head} ms={r['ms']:.3f} images_per_s={r['images_per_s']:.0f} pipelined_ms={r['pipelined_ms']:.3f}"
     if args.convlab_ms:
-        line += f" convlab_ms={args.convlab_ms:.3f} convlab_speedup={r['ms'] / args.convlab_ms:.2f}"
+        line += (f" convlab_ms={args.convlab_ms:.3f} convlab_speedup={r['ms'] / args.convlab_ms:.2f}"
+                 f" convlab_speedup_pipelined={r['pipelined_ms'] / args.convlab_ms:.2f}")
     return line
 
 
@@ -240,9 +257,25 @@ def report_check(args, results):
             print(f"{line} vs={reference['variant']} {'PASS' if ok else 'FAIL'}")
             agree &= ok
             compared += 1
+    for r in results:
+        if r["status"] == "ok" and "augmentation" in r:
+            agree &= report_augmentation(r["variant"], r["augmentation"])
     if compared == 0:
         print("check: fewer than two variants ran: nothing was compared")
     return agree
+
+
+def report_augmentation(variant, seen):
+    """A batch of coded images, augmented by the variant's code, checked image by image
+    (common.check_augmentation); over 256 images every crop offset shows and about half flip."""
+    head = f"AUGMENT variant={variant}"
+    if "error" in seen:
+        print(f"{head} FAIL: {seen['error']}")
+        return False
+    ok = seen["offsets"] == list(range(2 * common.CROP_PAD + 1)) and 0.35 <= seen["flipped"] <= 0.65
+    print(f"{head} images={seen['images']} crop_offsets={seen['offsets'][0]}..{seen['offsets'][-1]} "
+          f"flipped={seen['flipped']:.2f} {'PASS' if ok else 'FAIL'}")
+    return ok
 
 
 def main(argv):
@@ -250,6 +283,13 @@ def main(argv):
     if args.worker:
         run_worker(args)
         return 0
+    if CANNOT_RUN:
+        results = [{"variant": v, "status": "skipped", "reason": CANNOT_RUN} for v in args.variants]
+        print("\n".join(peer_line(args, r) for r in results))
+        if args.json:
+            write_json(args.json, {"depth": args.depth, "batch": args.batch, "device": args.device, "results": results})
+        print("bench-peers: no variant ran", file=sys.stderr)
+        return 1
     params = common.count_params(common.init_params(args.depth, args.seed))
     expected = common.REFERENCE_PARAMS.get(args.depth)
     note = "" if expected is None else (" (as the reference)" if params == expected else f" (the reference: {expected:,})")
@@ -265,7 +305,11 @@ def main(argv):
     for variant, dtype in runs:
         print(f"-- {variant}{f' ({dtype})' if dtype else ''}", flush=True)
         results.append(run_variant(variant, args, dtype))
-    agree = report_check(args, results) if args.check else (report_timing(args, results) or True)
+    if args.check:
+        agree = report_check(args, results)
+    else:
+        report_timing(args, results)
+        agree = True
     if args.json:
         write_json(args.json, {"depth": args.depth, "batch": args.batch, "device": args.device, "steps": args.steps,
                                "warmup": args.warmup, "check": args.check, "convlab_ms": args.convlab_ms,

@@ -87,6 +87,53 @@ def synthetic_data(batch, seed):
     return images, labels
 
 
+def coded_images():
+    """256 images whose pixels tell where they came from: channel 0 holds the row, channel 1
+    the column, channel 2 the image's index; labels index % 10. For check_augmentation."""
+    rows, cols = np.meshgrid(np.arange(IMAGE), np.arange(IMAGE), indexing="ij")
+    images = np.empty((256, IMAGE, IMAGE, 3), np.uint8)
+    images[..., 0], images[..., 1] = rows, cols
+    images[..., 2] = np.arange(256).reshape(256, 1, 1)
+    return images, (np.arange(256) % NUM_CLASSES).astype(np.int32)
+
+
+def check_augmentation(x, y):
+    """Checks an augmented batch x (B, 32, 32, 3), normalised, y (B,), made from coded_images():
+    each image is one source image, normalised, cropped at an offset in [0, 2 CROP_PAD] from
+    the zero-padded image, maybe flipped, with zeros exactly where the crop left the image or
+    a CUTOUT square (centre inside the image, clipped) lies, and its label is the source's.
+    Raises RuntimeError naming the first image that is not; returns what was seen."""
+    raw = (x.astype(np.float64) * np.array(STD) + np.array(MEAN)) * 255.0
+    data = np.abs(raw - np.round(raw)).max(axis=-1) < 1e-2  # zeros in normalised space are 125.3..
+    coords = np.round(raw).astype(int)
+    r = np.arange(IMAGE)
+    centres = np.stack(np.meshgrid(r, r, indexing="ij"), -1).reshape(-1, 1, 1, 2)  # every cutout centre
+    half = CUTOUT // 2
+    ry, rx, cy, cx = r.reshape(1, IMAGE, 1), r.reshape(1, 1, IMAGE), centres[..., 0], centres[..., 1]
+    cutouts = (ry >= cy - half) & (ry < cy + half) & (rx >= cx - half) & (rx < cx + half)  # (1024, 32, 32)
+    tops, lefts, flips = [], [], []
+    for b in range(x.shape[0]):
+        m = data[b]
+        source = np.unique(coords[b, ..., 2][m])
+        top = np.unique(coords[b, ..., 0][m] - r.reshape(IMAGE, 1).repeat(IMAGE, 1)[m]) + CROP_PAD
+        left = np.unique(coords[b, ..., 1][m] - r.reshape(1, IMAGE).repeat(IMAGE, 0)[m]) + CROP_PAD
+        flipped_left = np.unique(coords[b, ..., 1][m] + r.reshape(1, IMAGE).repeat(IMAGE, 0)[m]) + CROP_PAD - (IMAGE - 1)
+        flip = len(left) != 1
+        left = flipped_left if flip else left
+        if len(source) != 1 or len(top) != 1 or len(left) != 1 or y[b] != source[0] % NUM_CLASSES:
+            raise RuntimeError(f"augmented image {b} is no crop/flip of one source image with its label")
+        top, left = int(top[0]), int(left[0])
+        if not (0 <= top <= 2 * CROP_PAD and 0 <= left <= 2 * CROP_PAD):
+            raise RuntimeError(f"augmented image {b}: crop offset ({top}, {left}) out of range")
+        src_row = top - CROP_PAD + r.reshape(IMAGE, 1)
+        src_col = left - CROP_PAD + (IMAGE - 1 - r if flip else r).reshape(1, IMAGE)
+        padding = (src_row < 0) | (src_row >= IMAGE) | (src_col < 0) | (src_col >= IMAGE)
+        if not ((padding | cutouts) == ~m).all(axis=(1, 2)).any():
+            raise RuntimeError(f"augmented image {b}: its zeros are not the padding plus one {CUTOUT}x{CUTOUT} square")
+        tops.append(top), lefts.append(left), flips.append(flip)
+    return {"images": x.shape[0], "offsets": sorted(set(tops) | set(lefts)), "flipped": float(np.mean(flips))}
+
+
 @dataclass
 class RunConfig:
     """What a peer is built from. augment=False (the numerical check) takes the first
@@ -109,11 +156,11 @@ class Skip(Exception):
 
 
 def time_steps(runner, warmup, steps):
-    """Times runner.step() (which returns the step's loss, not waited for; runner.sync()
-    waits for everything the runner started; runner.value(loss) is the loss as a float):
-    the first call alone (compilation, for the compiled peers), the
-    rest of the warm-up, then `steps` steps each synchronised (the median is the result) and
-    `steps` steps back to back with one synchronisation (the mean, as a pipelined figure)."""
+    """Times runner.step(), which returns the step's loss without waiting for it
+    (runner.sync() waits for all the runner started; runner.value(loss) is a float): the
+    first call alone (it compiles, in the compiled peers), the rest of the warm-up, then
+    `steps` steps each synchronised (their median is the result) and `steps` steps back to
+    back with one synchronisation (their mean: the pipelined figure)."""
     start = time.perf_counter()
     loss = runner.step()
     runner.sync()

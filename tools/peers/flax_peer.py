@@ -109,7 +109,7 @@ class FlaxRunner:
                                        dtype=cfg.dtype), donate_argnums=0)
         precision = "fp32 (precision highest)" if cfg.strict_fp32 else "XLA default precision (TF32)"
         precision = "float64" if cfg.dtype == "float64" else precision
-        self.device = device
+        self.device, self.dtype, self.seed = device, cfg.dtype, cfg.seed
         self.description = f"JAX {jax.__version__} / flax {flax.__version__} on {device.device_kind}, {precision}, NHWC, jax.jit"
 
     def step(self):
@@ -117,10 +117,19 @@ class FlaxRunner:
         return self.loss
 
     def sync(self):
-        jax.block_until_ready((self.state, self.loss))
+        # The loss is ready when its step's whole executable has run, and the steps run in
+        # order; waiting on every leaf of the state would add host time per leaf.
+        self.loss.block_until_ready()
 
     def value(self, loss):
         return float(loss)
+
+    def augmented_sample(self, images, labels):
+        """One augmented batch of all of images (N, 32, 32, 3) uint8, as numpy (x, y)."""
+        assemble = jax.jit(assemble_batch, static_argnums=(3, 4, 5))
+        x, y = assemble(jax.device_put(images, self.device), jax.device_put(labels, self.device),
+                        jax.random.key(self.seed + 1), images.shape[0], True, self.dtype)
+        return np.asarray(x), np.asarray(y)
 
     def weights(self):
         """The trainable parameters as numpy, laid out as common.init_params makes them."""

@@ -111,9 +111,10 @@ class TorchRunner:
         self.labels = torch.from_numpy(cfg.labels).to(self.device, torch.int64)   # (N,)
         self.mean = torch.tensor(MEAN, device=self.device, dtype=self.dtype)
         self.std = torch.tensor(STD, device=self.device, dtype=self.dtype)
-        self.forward_loss, self.update = self._forward_loss, self._update
+        self.forward_loss, self.update, self.assemble = self._forward_loss, self._update, assemble_batch
         if compiled:  # the first step compiles both (the warm-up; its time is reported apart)
             self.forward_loss, self.update = torch.compile(self._forward_loss), torch.compile(self._update)
+            self.assemble = torch.compile(assemble_batch)  # for augmented_sample: as it runs in the step
         name = torch.cuda.get_device_name() if self.device.type == "cuda" else "CPU"
         precision = "fp32 (no TF32)" if cfg.strict_fp32 else ("bf16 autocast" if self.bf16 else "TF32")
         precision = "float64" if cfg.dtype == "float64" else precision
@@ -150,6 +151,12 @@ class TorchRunner:
 
     def value(self, loss):
         return float(loss.item())
+
+    def augmented_sample(self, images, labels):
+        """One augmented batch of all of images (N, 32, 32, 3) uint8, as numpy (x, y)."""
+        x, y = self.assemble(torch.from_numpy(images).to(self.device), torch.from_numpy(labels).to(self.device),
+                             images.shape[0], True, self.mean, self.std)
+        return x.cpu().numpy(), y.cpu().numpy()
 
     @torch.no_grad()
     def weights(self):
