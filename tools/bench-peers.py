@@ -68,7 +68,8 @@ def parse_args(argv):
     p.add_argument("--depth", type=int, default=1, choices=range(1, 9), metavar="N", help="All-CNN-C depth (1)")
     p.add_argument("--batch", type=int, help="batch size (128 at depth 1, 256 deeper, as the reference)")
     p.add_argument("--steps", type=int, default=50, help="timed steps (50)")
-    p.add_argument("--warmup", type=int, default=10, help="untimed steps first, compilation included (10)")
+    p.add_argument("--warmup", type=int, default=10,
+                   help="untimed steps first, at least 3: torch.compile compiles in the first two (10)")
     p.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated subset of: " + ", ".join(VARIANTS))
     p.add_argument("--device", default="cuda", choices=("cuda", "cpu"), help="cuda (default) or cpu (smoke test)")
     p.add_argument("--seed", type=int, default=0, help="weights, data and random streams (0)")
@@ -86,7 +87,7 @@ def parse_args(argv):
     unknown = [v for v in args.variants if v not in VARIANTS]
     if unknown or not args.variants:
         p.error(f"unknown variant(s) {', '.join(unknown) or '(none given)'}; known: {', '.join(VARIANTS)}")
-    for name, value, low in (("--batch", args.batch, 1), ("--steps", args.steps, 1), ("--warmup", args.warmup, 1),
+    for name, value, low in (("--batch", args.batch, 1), ("--steps", args.steps, 1), ("--warmup", args.warmup, 3),
                              ("--timeout", args.timeout, 1)):
         if value < low:
             p.error(f"{name} must be at least {low}, not {value}")
@@ -204,9 +205,11 @@ def report_timing(args, results):
             print(f"{r['variant']:<20} skipped: {r['reason']}")
             continue
         print(f"{r['variant']:<20} {r['ms']:8.3f} ms/step (median of {args.steps})  {r['images_per_s']:7.0f} images/s"
-              f"  pipelined {r['pipelined_ms']:.3f} ms  first step {r['first_step_s']:.2f} s   {r['description']}")
+              f"  pipelined {r['pipelined_ms']:.3f} ms  first step {r['first_step_s']:.2f} s"
+              f"  warm-up {r['warmup_s']:.2f} s   {r['description']}")
     if any(r["variant"] == "torch-compile-tf32" and r["status"] == "ok" for r in results):
-        print("torch-compile-tf32: compile time excluded (it is the first step, in the warm-up)")
+        print(f"torch-compile-tf32: compile time excluded (the first step compiles, the second recompiles the "
+              f"optimiser step once it has state; both are in the {args.warmup} warm-up steps)")
     print()
     for r in results:
         print(peer_line(args, r))
@@ -288,7 +291,7 @@ def main(argv):
         print("\n".join(peer_line(args, r) for r in results))
         if args.json:
             write_json(args.json, {"depth": args.depth, "batch": args.batch, "device": args.device, "results": results})
-        print("bench-peers: no variant ran", file=sys.stderr)
+        print("bench-peers: failed: no variant ran (each was skipped, see why above)", file=sys.stderr)
         return 1
     params = common.count_params(common.init_params(args.depth, args.seed))
     expected = common.REFERENCE_PARAMS.get(args.depth)
@@ -316,7 +319,7 @@ def main(argv):
                                "trainable_params": params,
                                "results": [{k: v for k, v in r.items() if k != "weights"} for r in results]})
     if not any(r["status"] == "ok" for r in results):
-        print("bench-peers: no variant ran", file=sys.stderr)
+        print("bench-peers: failed: no variant ran (each was skipped, see why above)", file=sys.stderr)
         return 1
     return 0 if agree else 3
 

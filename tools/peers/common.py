@@ -158,7 +158,7 @@ class Skip(Exception):
 def time_steps(runner, warmup, steps):
     """Times runner.step(), which returns the step's loss without waiting for it
     (runner.sync() waits for all the runner started; runner.value(loss) is a float): the
-    first call alone (it compiles, in the compiled peers), the rest of the warm-up, then
+    first call alone (it compiles, in the compiled peers) and the whole warm-up, then
     `steps` steps each synchronised (their median is the result) and `steps` steps back to
     back with one synchronisation (their mean: the pipelined figure)."""
     start = time.perf_counter()
@@ -168,6 +168,7 @@ def time_steps(runner, warmup, steps):
     for _ in range(warmup - 1):
         loss = runner.step()
     runner.sync()
+    warmup_s = time.perf_counter() - start
     times = []
     for _ in range(steps):
         start = time.perf_counter()
@@ -183,4 +184,4 @@ def time_steps(runner, warmup, steps):
     if not math.isfinite(final_loss):
         raise RuntimeError(f"the loss became {final_loss} during the benchmark")
     return {"ms": 1e3 * statistics.median(times), "pipelined_ms": 1e3 * pipelined_s,
-            "first_step_s": first_s, "final_loss": final_loss}
+            "first_step_s": first_s, "warmup_s": warmup_s, "final_loss": final_loss}

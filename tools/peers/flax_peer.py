@@ -107,7 +107,7 @@ class FlaxRunner:
         self.loss = None
         self.step_fn = jax.jit(partial(train_step, model=model, tx=tx, batch=cfg.batch, augment=cfg.augment,
                                        dtype=cfg.dtype), donate_argnums=0)
-        precision = "fp32 (precision highest)" if cfg.strict_fp32 else "XLA default precision (TF32)"
+        precision = "fp32 (precision highest)" if cfg.strict_fp32 else "XLA default precision (TF32 on GPU)"
         precision = "float64" if cfg.dtype == "float64" else precision
         self.device, self.dtype, self.seed = device, cfg.dtype, cfg.seed
         self.description = f"JAX {jax.__version__} / flax {flax.__version__} on {device.device_kind}, {precision}, NHWC, jax.jit"

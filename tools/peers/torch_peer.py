@@ -71,7 +71,7 @@ def assemble_batch(images, labels, batch, augment, mean, std):
     r = torch.arange(IMAGE, device=device)
     top = torch.randint(0, 2 * CROP_PAD + 1, (batch, 1, 1), device=device)
     left = torch.randint(0, 2 * CROP_PAD + 1, (batch, 1, 1), device=device)
-    flip = torch.randint(0, 2, (batch, 1, 1), device=device, dtype=torch.bool)
+    flip = torch.rand((batch, 1, 1), device=device) < 0.5
     rows = top + r.view(1, IMAGE, 1)                                           # (B, 32, 1)
     cols = left + torch.where(flip, IMAGE - 1 - r.view(1, 1, IMAGE), r.view(1, 1, IMAGE))  # (B, 1, 32)
     x = x[torch.arange(batch, device=device).view(batch, 1, 1), rows, cols]  # crop + flip: (B, 32, 32, 3)
@@ -116,7 +116,7 @@ class TorchRunner:
             self.forward_loss, self.update = torch.compile(self._forward_loss), torch.compile(self._update)
             self.assemble = torch.compile(assemble_batch)  # for augmented_sample: as it runs in the step
         name = torch.cuda.get_device_name() if self.device.type == "cuda" else "CPU"
-        precision = "fp32 (no TF32)" if cfg.strict_fp32 else ("bf16 autocast" if self.bf16 else "TF32")
+        precision = "fp32 (no TF32)" if cfg.strict_fp32 else ("bf16 autocast" if self.bf16 else "TF32 allowed")
         precision = "float64" if cfg.dtype == "float64" else precision
         self.description = (f"PyTorch {torch.__version__} on {name}, {precision}, "
                             f"{'channels_last' if self.channels_last else 'NCHW'}"
