@@ -104,20 +104,22 @@ def check_augmentation(x, y):
     a CUTOUT square (centre inside the image, clipped) lies, and its label is the source's.
     Raises RuntimeError naming the first image that is not; returns what was seen."""
     raw = (x.astype(np.float64) * np.array(STD) + np.array(MEAN)) * 255.0
-    data = np.abs(raw - np.round(raw)).max(axis=-1) < 1e-2  # zeros in normalised space are 125.3..
-    coords = np.round(raw).astype(int)
+    # A zero in normalised space decodes to 255 * MEAN (125.31, 122.96, 113.86), no whole number.
+    data = np.abs(raw - np.round(raw)).max(axis=-1) < 1e-2   # (B, 32, 32): a source pixel
+    coords = np.round(raw).astype(int)                       # (B, 32, 32, 3): row, column, image
     r = np.arange(IMAGE)
-    centres = np.stack(np.meshgrid(r, r, indexing="ij"), -1).reshape(-1, 1, 1, 2)  # every cutout centre
+    grid_row, grid_col = np.meshgrid(r, r, indexing="ij")
     half = CUTOUT // 2
-    ry, rx, cy, cx = r.reshape(1, IMAGE, 1), r.reshape(1, 1, IMAGE), centres[..., 0], centres[..., 1]
-    cutouts = (ry >= cy - half) & (ry < cy + half) & (rx >= cx - half) & (rx < cx + half)  # (1024, 32, 32)
+    cy, cx = grid_row.reshape(-1, 1, 1), grid_col.reshape(-1, 1, 1)    # every possible centre
+    cutouts = ((grid_row >= cy - half) & (grid_row < cy + half)
+               & (grid_col >= cx - half) & (grid_col < cx + half))     # (1024, 32, 32), clipped
     tops, lefts, flips = [], [], []
     for b in range(x.shape[0]):
         m = data[b]
         source = np.unique(coords[b, ..., 2][m])
-        top = np.unique(coords[b, ..., 0][m] - r.reshape(IMAGE, 1).repeat(IMAGE, 1)[m]) + CROP_PAD
-        left = np.unique(coords[b, ..., 1][m] - r.reshape(1, IMAGE).repeat(IMAGE, 0)[m]) + CROP_PAD
-        flipped_left = np.unique(coords[b, ..., 1][m] + r.reshape(1, IMAGE).repeat(IMAGE, 0)[m]) + CROP_PAD - (IMAGE - 1)
+        top = np.unique(coords[b, ..., 0][m] - grid_row[m]) + CROP_PAD
+        left = np.unique(coords[b, ..., 1][m] - grid_col[m]) + CROP_PAD
+        flipped_left = np.unique(coords[b, ..., 1][m] + grid_col[m]) + CROP_PAD - (IMAGE - 1)
         flip = len(left) != 1
         left = flipped_left if flip else left
         if len(source) != 1 or len(top) != 1 or len(left) != 1 or y[b] != source[0] % NUM_CLASSES:
