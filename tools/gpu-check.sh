@@ -9,15 +9,21 @@
 #   memcheck   compute-sanitizer on the small GPU tests (a bounded subset, under 90 s)
 #   bench      training steps, eager and CUDA graph, at depth 1 / batch 128, depth 2 /
 #              batch 256 and ResNet-20 / batch 128, each with deterministic and with all
-#              cuDNN algorithms, plus evaluation images/s and the per-op breakdown
+#              cuDNN algorithms, plus evaluation images/s and the per-op breakdown; and the
+#              depth-1 step in bf16 (NHWC), eager and CUDA graph
+#   peers      the same All-CNN-C steps in PyTorch (eager TF32, eager bf16 channels_last,
+#              torch.compile) and JAX/flax (jit), tools/bench-peers.py, each beside
+#              convlab's fastest time from the bench step of the same call, as a ratio
+#              (ratios count only from one call: run it with bench)
 #   train      one epoch of depth-1 v2 on the real data with --cuda-graph
 #   cka        self CKA of that checkpoint over the 10,000 test images, timed
 #   analysis   CKA + RSA, Procrustes and a bootstrap over the same images, timed
 #
 # Every step runs under its own timeout; $OUT/gpu-check-summary.txt is rewritten after each
-# step (so a killed call keeps it) and $OUT/gpu-check.log holds everything. STEPS="tests
-# memcheck" (say) reruns a subset. The full 350-epoch run is tools/gpu-full-run.sh, in
-# separate calls (docs/gpu.md).
+# step (so a killed call keeps it) and $OUT/gpu-check.log holds everything. The default
+# steps fit a first call of about 6 minutes; STEPS selects others, e.g. the second call,
+# STEPS="preflight bench peers analysis". The full 350-epoch run is tools/gpu-full-run.sh,
+# in separate calls (docs/gpu.md).
 #
 #   DATA=build-gpu/cifar10-jpg.tar.gz tools/gpu-check.sh
 set -uo pipefail
@@ -25,7 +31,7 @@ cd "$(dirname "$0")/.."
 bundle=${BUNDLE:-build-gpu/bundle}
 out=${OUT:-gpu-check-out}                 # what comes back: the log, the summary, small results
 work=${WORK:-/tmp/convlab-gpu-check}      # run folders, the decoded-data cache
-steps=${STEPS:-preflight tests memcheck bench train cka analysis}
+steps=${STEPS:-preflight tests memcheck bench train cka}
 data=${DATA:-}
 mkdir -p "$out" "$work"
 log="$out/gpu-check.log"
@@ -117,6 +123,10 @@ if want memcheck; then
   fi
 fi
 
+# convlab-bench's fastest "training step: X ms" in the last step's output (it prints one per
+# algorithm mode); the peers' ratios use the fastest of all convlab's settings in this call.
+last_step_ms() { grep -oE '^training step: [0-9.]+ ms' "$work/last-step.out" | awk '{print $3}' | sort -g | head -n1; }
+convlab_ms_d1="" convlab_ms_d2=""
 if want bench; then
   bench() {  # bench NAME ARGS...
     local name=$1
@@ -125,11 +135,41 @@ if want bench; then
     quote "^(device|training step|evaluation)"
   }
   bench "depth 1 batch 128" --depth 1 --batch 128 --breakdown --conv-choices
+  convlab_ms_d1+=" $(last_step_ms)"
   bench "depth 1 batch 128, CUDA graph" --depth 1 --batch 128 --cuda-graph
+  convlab_ms_d1+=" $(last_step_ms)"
+  bench "depth 1 batch 128, bf16 NHWC" --depth 1 --batch 128 --precision bf16 --breakdown
+  convlab_ms_d1+=" $(last_step_ms)"
+  bench "depth 1 batch 128, bf16 NHWC, CUDA graph" --depth 1 --batch 128 --precision bf16 --cuda-graph --conv-choices
+  convlab_ms_d1+=" $(last_step_ms)"
   bench "depth 2 batch 256" --depth 2 --batch 256 --breakdown
+  convlab_ms_d2+=" $(last_step_ms)"
   bench "depth 2 batch 256, CUDA graph" --depth 2 --batch 256 --cuda-graph
+  convlab_ms_d2+=" $(last_step_ms)"
+  bench "depth 2 batch 256, bf16 NHWC, CUDA graph" --depth 2 --batch 256 --precision bf16 --cuda-graph
+  convlab_ms_d2+=" $(last_step_ms)"
   bench "ResNet-20 batch 128" --model resnet20 --batch 128 --breakdown
   bench "ResNet-20 batch 128, CUDA graph" --model resnet20 --batch 128 --cuda-graph
+fi
+
+if want peers; then
+  peer_python=${PEER_PYTHON:-/opt/torch/.venv/bin/python3}
+  [[ -x $peer_python ]] || peer_python=python3
+  peers() {  # peers DEPTH BATCH LIMIT [ARGS...] -- [CONVLAB_MS...]: without a convlab time, no ratio
+    local depth=$1 batch=$2 limit=$3 ms args=() ratio=()
+    shift 3
+    while (($#)) && [[ $1 != -- ]]; do args+=("$1"); shift; done
+    (($#)) && shift
+    ms=$(printf '%s\n' "$@" | grep -E '^[0-9]+(\.[0-9]+)?$' | sort -g | head -n1)
+    [[ -n $ms ]] && ratio=(--convlab-ms "$ms")
+    step "peers depth $depth batch $batch (convlab's fastest: ${ms:-not measured in this call} ms)" "$limit" \
+      "$peer_python" tools/bench-peers.py --device cuda --depth "$depth" --batch "$batch" --steps 50 \
+      --timeout $((limit / 2)) --json "$out/peers-depth$depth.json" "${args[@]}" "${ratio[@]}"
+    quote "^PEER "
+  }
+  peers 1 128 300 -- $convlab_ms_d1
+  # Depth 2 without torch.compile (the reference measured none there; it costs minutes cold).
+  peers 2 256 200 --variants torch-eager-tf32,torch-eager-bf16-cl,flax-jit-tf32 -- $convlab_ms_d2
 fi
 
 if [[ -z $data ]] && { want train || want cka; }; then
