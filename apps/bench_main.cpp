@@ -22,6 +22,7 @@
 #include "apps/bench_model.h"
 #include "framework/backend/backend.h"
 #include "framework/backend/cuda_device.h"
+#include "framework/ops/ops.h"
 #include "framework/optim/sgd.h"
 #include "framework/train/batches.h"
 #include "framework/train/precision.h"
@@ -187,6 +188,17 @@ void measure(const Args& args, bool deterministic, bool details) {
   fmt::print("device {}  {} ({:.4f} GFLOP per image forward)  batch {}{}{}  {}\n", device.name(),
              model.description(), gflop, args.batch, train_step.graph_active() ? "  (CUDA graph)" : "", mode,
              describe(precision));
+  // The autograd graph of one step's forward and loss (the penalty is not in it: the optimiser
+  // adds its gradient), and the ops a CUDA graph replays.
+  int64_t autograd_nodes = 0;
+  {
+    Batch batch = assemble_batch(images, order, 0, args.batch, augment, true, 1, 0, precision.batch);
+    nn::ForwardContext ctx;
+    autograd_nodes = count_graph_nodes(
+        ops::softmax_cross_entropy(model.forward(Variable(std::move(batch.images)), ctx), batch.labels));
+  }
+  fmt::print("step graph: {} autograd nodes{}\n", autograd_nodes,
+             train_step.graph_active() ? fmt::format(", {} CUDA graph nodes", train_step.graph_nodes()) : "");
   fmt::print("training step: {:.3f} ms (median of {})  {:.0f} images/s", 1e3 * step_s, times.size(),
              static_cast<double>(args.batch) / step_s);
   if (device.is_cuda()) {

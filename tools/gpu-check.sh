@@ -132,7 +132,7 @@ if want bench; then
     local name=$1
     shift
     step "bench $name" 90 "$bin/convlab-bench" --device cuda --steps 50 "$@"
-    quote "^(device|training step|evaluation)"
+    quote "^(device|step graph|training step|evaluation)"
   }
   bench "depth 1 batch 128" --depth 1 --batch 128 --breakdown --conv-choices
   convlab_ms_d1+=" $(last_step_ms)"

@@ -74,6 +74,13 @@ std::vector<std::shared_ptr<VariableData>> topological_order(const std::shared_p
 
 }  // namespace
 
+int64_t count_graph_nodes(const Variable& root) {
+  if (!root.defined() || !root.requires_grad()) return 0;
+  int64_t nodes = 0;
+  for (const auto& var : topological_order(root.data())) nodes += var->grad_fn != nullptr;
+  return nodes;
+}
+
 void Variable::backward() {
   CONVLAB_CHECK(requires_grad(), "backward() of a value that does not require a gradient");
   CONVLAB_CHECK(value().numel() == 1, "backward() needs a scalar, got {}", value().describe());

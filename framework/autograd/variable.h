@@ -75,6 +75,9 @@ class NoGradGuard {
   bool previous_;
 };
 
+// The recorded ops (Nodes) that root's backward would run: the size of a step's graph.
+int64_t count_graph_nodes(const Variable& root);
+
 // Makes the output Variable of an op: records `node` with `inputs` when recording is on
 // and some input requires a gradient; otherwise the node is dropped.
 Variable make_result(Tensor value, std::shared_ptr<Node> node, std::initializer_list<const Variable*> inputs);

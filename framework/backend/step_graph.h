@@ -18,6 +18,8 @@ class StepGraph {
   virtual ~StepGraph() = default;
   // Queues one replay on the device's stream.
   virtual void replay() = 0;
+  // Kernels, copies and other operations the recording holds.
+  virtual size_t node_count() const = 0;
 };
 
 // Records `step` on `device` (CUDA only; nothing runs during the recording) and returns the

@@ -8,7 +8,7 @@ PrecisionPlan precision_plan(Precision precision, ActivationLayout layout, Devic
   const bool nhwc = layout == ActivationLayout::nhwc ||
                     (layout == ActivationLayout::auto_ && precision == Precision::bf16 && device.is_cuda());
   plan.batch.format = nhwc ? MemoryFormat::channels_last : MemoryFormat::contiguous;
-  plan.allow_tf32 = precision != Precision::fp32;
+  plan.allow_tf32 = precision != Precision::fp32 && device.is_cuda();  // the CPU has no TF32
   return plan;
 }
 
@@ -17,7 +17,7 @@ std::string describe(const PrecisionPlan& plan) {
                      plan.batch.format == MemoryFormat::channels_last ? " channels_last (NHWC)" : " (NCHW)",
                      plan.batch.dtype == DType::bf16 ? "fp32 master weights"
                      : plan.allow_tf32              ? "TF32 convolutions"
-                                                    : "strict fp32 convolutions");
+                                                    : "fp32 convolutions");
 }
 
 }  // namespace convlab

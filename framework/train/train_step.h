@@ -43,6 +43,8 @@ class TrainStep {
   int64_t first_bad_step() const;
   int64_t updates() const { return updates_; }
   bool graph_active() const { return graph_ != nullptr; }
+  // The recorded step's operations (0 before a recording).
+  size_t graph_nodes() const { return graph_ ? graph_->node_count() : 0; }
 
  private:
   void update(Variable input, const Tensor& labels, int64_t count);

@@ -24,6 +24,11 @@ class CudaStepGraph final : public StepGraph {
     context_.graph_destroyed();
   }
   void replay() override { CUDA_CHECK(cudaGraphLaunch(exec_, context_.stream())); }
+  size_t node_count() const override {
+    size_t count = 0;
+    CUDA_CHECK(cudaGraphGetNodes(graph_, nullptr, &count));
+    return count;
+  }
 
  private:
   CudaContext& context_;
