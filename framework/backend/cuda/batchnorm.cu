@@ -8,6 +8,7 @@
 // Deterministic (channel_reduce.cuh).
 #include "framework/backend/cuda/channel_reduce.cuh"
 #include "framework/backend/cuda/cuda_ops.h"
+#include "framework/backend/cuda/elementwise_map.cuh"
 #include "framework/backend/cuda/storage.cuh"
 #include "kernels/activation.h"
 #include "kernels/batchnorm.h"
@@ -47,27 +48,26 @@ __global__ void train_statistics_kernel(const S* x, ChannelLayout l, const doubl
   running_var[c] = kernels::running_average(running_var[c], variance, momentum);
 }
 
-// y = bn(x), or relu(bn(x)) with kRelu: the fused pass writes the tensor once.
-template <bool kRelu, class S>
-__global__ void apply_kernel(const S* x, ChannelLayout l, const float* mean, const float* inv_std, const float* gamma,
-                             const float* beta, S* y, int64_t n) {
-  CONVLAB_FOR_EACH(i, n) {
+// y = bn(x), or relu(bn(x)) with relu set: the fused pass writes the tensor once. Element-wise
+// with per-channel parameters, so it runs through launch_map's 16-byte vector accesses.
+struct Apply {
+  ChannelLayout l;
+  const float *mean, *inv_std, *gamma, *beta;
+  bool relu;
+  __device__ float operator()(int64_t i, const float (&x)[1]) const {
     const int64_t c = l.channel_of(i);
-    const float z = kernels::batchnorm_apply(load(x, i), mean[c], inv_std[c], gamma[c], beta[c]);
-    store(y, i, kRelu ? kernels::relu(z) : z);
+    const float z = kernels::batchnorm_apply(x[0], mean[c], inv_std[c], gamma[c], beta[c]);
+    return relu ? kernels::relu(z) : z;
   }
-}
+};
 
 void apply(const Tensor& x, const ChannelLayout& l, const float* mean, const float* inv_std, const Tensor& gamma,
            const Tensor& beta, bool relu, Tensor& y, cudaStream_t stream) {
-  const int64_t n = x.numel();
   dispatch_storage(x, "batchnorm", [&](auto tag) {
     using S = decltype(tag);
-    auto kernel = relu ? apply_kernel<true, S> : apply_kernel<false, S>;
-    kernel<<<blocks_for(n), kThreads, 0, stream>>>(x.data<S>(), l, mean, inv_std, gamma.data<float>(),
-                                                   beta.data<float>(), y.data<S>(), n);
+    launch_map<S, 1>({x.data<S>()}, y.data<S>(), x.numel(), stream,
+                     Apply{l, mean, inv_std, gamma.data<float>(), beta.data<float>(), relu});
   });
-  CUDA_CHECK_LAUNCH();
 }
 
 // 1 / sqrt(var + eps) of each channel, once (not once per element).
@@ -105,17 +105,20 @@ __global__ void backward_totals_kernel(ChannelLayout l, const double* partials, 
   grad_beta[c] = static_cast<float>(sum_gy);
 }
 
-template <class S>
-__global__ void backward_input_kernel(const S* x, const S* y, const S* grad_y, ChannelLayout l, const float* mean,
-                                      const float* inv_std, const float* gamma, const float* grad_gamma,
-                                      const float* grad_beta, float inv_count, S* grad_x, int64_t n) {
-  CONVLAB_FOR_EACH(i, n) {
+// The input gradient, element-wise with per-channel statistics: inputs x and grad_y, or
+// with the fused ReLU x, y and grad_y.
+template <bool kGated>
+struct InputGradient {
+  ChannelLayout l;
+  const float *mean, *inv_std, *gamma, *grad_gamma, *grad_beta;
+  float inv_count;
+  __device__ float operator()(int64_t i, const float (&v)[kGated ? 3 : 2]) const {
     const int64_t c = l.channel_of(i);
-    store(grad_x, i,
-          kernels::batchnorm_grad_input(load(x, i), gated(y, grad_y, i), mean[c], inv_std[c], gamma[c],
-                                        grad_gamma[c], grad_beta[c], inv_count));
+    const float g = kGated ? kernels::relu_grad(v[1], v[kGated ? 2 : 1]) : v[1];
+    return kernels::batchnorm_grad_input(v[0], g, mean[c], inv_std[c], gamma[c], grad_gamma[c], grad_beta[c],
+                                         inv_count);
   }
-}
+};
 
 __global__ void fold_weight_kernel(const float* weight, const float* gamma, const float* running_var, double eps,
                                    int64_t per_channel, float* folded, int64_t n) {
@@ -203,10 +206,15 @@ void batchnorm_backward(const Tensor& x, const Tensor* y, const Tensor& gamma, c
                                                                        grad_gamma.data<float>(),
                                                                        grad_beta.data<float>());
     CUDA_CHECK_LAUNCH();
-    backward_input_kernel<<<blocks_for(n), kThreads, 0, stream>>>(
-        x.data<S>(), py, grad_y.data<S>(), l, saved_mean.data<float>(), saved_inv_std.data<float>(),
-        gamma.data<float>(), grad_gamma.data<float>(), grad_beta.data<float>(), inv_count, grad_x.data<S>(), n);
-    CUDA_CHECK_LAUNCH();
+    const float *mean = saved_mean.data<float>(), *inv = saved_inv_std.data<float>(), *g = gamma.data<float>();
+    const float *gg = grad_gamma.data<float>(), *gb = grad_beta.data<float>();
+    if (py) {
+      launch_map<S, 3>({x.data<S>(), py, grad_y.data<S>()}, grad_x.data<S>(), n, stream,
+                       InputGradient<true>{l, mean, inv, g, gg, gb, inv_count});
+    } else {
+      launch_map<S, 2>({x.data<S>(), grad_y.data<S>()}, grad_x.data<S>(), n, stream,
+                       InputGradient<false>{l, mean, inv, g, gg, gb, inv_count});
+    }
   });
 }
 

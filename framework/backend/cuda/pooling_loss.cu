@@ -5,6 +5,7 @@
 
 #include "framework/backend/cuda/block_reduce.cuh"
 #include "framework/backend/cuda/cuda_ops.h"
+#include "framework/backend/cuda/elementwise_map.cuh"
 #include "framework/backend/cuda/kernel_launch.h"
 #include "framework/backend/cuda/reduce.h"
 #include "framework/backend/cuda/storage.cuh"
@@ -40,15 +41,17 @@ __global__ void avg_pool_forward_last_kernel(const S* x, int64_t batch, int64_t 
   y[row] = static_cast<float>(total / static_cast<double>(plane));
 }
 
-template <class S>
-__global__ void avg_pool_backward_kernel(const float* grad_y, int64_t channels, int64_t plane, bool channels_last,
-                                         S* grad_x, int64_t n) {
-  const float count = static_cast<float>(plane);
-  CONVLAB_FOR_EACH(i, n) {
+// Every element of the plane gets its row's gradient over the plane's size (an element-wise
+// write, through launch_map's 16-byte stores).
+struct PoolGradient {
+  const float* grad_y;
+  int64_t channels, plane;
+  bool channels_last;
+  __device__ float operator()(int64_t i, const float (&)[1]) const {
     const int64_t row = channels_last ? i / (plane * channels) * channels + i % channels : i / plane;
-    store(grad_x, i, grad_y[row] / count);
+    return grad_y[row] / static_cast<float>(plane);
   }
-}
+};
 
 // One thread per row: the row's loss and probabilities, then a block sum of the losses.
 __global__ void softmax_xent_rows_kernel(const float* logits, const int32_t* labels, int64_t batch, int classes,
@@ -141,10 +144,9 @@ void global_avg_pool_backward(const Tensor& grad_y, Tensor& grad_x) {
   if (rows == 0 || n == 0) return;
   dispatch_storage(grad_x, "global_avg_pool_backward", [&](auto tag) {
     using S = decltype(tag);
-    avg_pool_backward_kernel<<<blocks_for(n), kThreads, 0, stream_of(grad_x)>>>(
-        grad_y.data<float>(), grad_x.dim(1), n / rows, grad_x.channels_last(), grad_x.data<S>(), n);
+    launch_map<S, 0>({}, grad_x.data<S>(), n, stream_of(grad_x),
+                     PoolGradient{grad_y.data<float>(), grad_x.dim(1), n / rows, grad_x.channels_last()});
   });
-  CUDA_CHECK_LAUNCH();
 }
 
 void softmax_xent_forward(const Tensor& logits, const Tensor& labels, Tensor& loss, Tensor& probs) {
