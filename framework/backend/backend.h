@@ -56,6 +56,8 @@ struct Backend {
   void (*dropout_backward)(const Tensor& grad_y, double p, RandomKey key, Tensor& grad_x);
 
   // ---- convolution ----  x (N, C, H, W), w (K, C, R, S), bias (K), y (N, K, OH, OW)
+  // x, w and y share one dtype (f32, bf16; f64 on the CPU) and one format: contiguous, or
+  // channels_last (x and y NHWC, w KRSC). The bias (and its gradient) stays f32.
   void (*conv2d_forward)(const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& y,
                          const ConvGeometry& g);
   void (*conv2d_backward_data)(const Tensor& w, const Tensor& grad_y, Tensor& grad_x,
@@ -64,14 +66,16 @@ struct Backend {
                                  const ConvGeometry& g);
   void (*conv2d_backward_bias)(const Tensor& grad_y, Tensor& grad_bias);
 
-  // ---- fully connected ----  x (N, in), w (out, in), bias (out), y (N, out)
+  // ---- fully connected ----  x (N, in), w (out, in), bias (out), y (N, out); f32 (f64 on
+  // the CPU), 2-D so contiguous.
   // y = x w^T + bias: one GEMM (BLAS on the CPU, cuBLAS on CUDA) plus the bias.
   void (*linear_forward)(const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& y);
   void (*linear_backward_data)(const Tensor& w, const Tensor& grad_y, Tensor& grad_x);    // grad_y w
   void (*linear_backward_weight)(const Tensor& x, const Tensor& grad_y, Tensor& grad_w);  // grad_y^T x
   void (*linear_backward_bias)(const Tensor& grad_y, Tensor& grad_bias);                  // column sums
 
-  // ---- batch normalisation ----  x, y (N, C, H, W); per-channel tensors (C)
+  // ---- batch normalisation ----  x, y (N, C, H, W), f32 or bf16 in either format;
+  // per-channel tensors (C), f32 (f64 on the CPU, with x f64)
   // Training: normalise with the batch statistics, save mean and 1/sqrt(var + eps) for the
   // backward, and update running = (1 - momentum) running + momentum batch (biased var).
   // With `relu`, y = max(bn(x), 0) in the same pass (no separate ReLU over the tensor).
@@ -95,7 +99,10 @@ struct Backend {
                          Tensor& folded_bias);
 
   // ---- pooling and loss ----
-  void (*global_avg_pool_forward)(const Tensor& x, Tensor& y);          // (N, C, H, W) -> (N, C)
+  // x (N, C, H, W) f32 or bf16 in either format -> y (N, C) f32 (summed in double); the
+  // backward takes y's gradient f32 and writes x's in x's dtype and format. Softmax and
+  // the counts take 2-D f32 (f64 on the CPU) tensors.
+  void (*global_avg_pool_forward)(const Tensor& x, Tensor& y);
   void (*global_avg_pool_backward)(const Tensor& grad_y, Tensor& grad_x);
   // Mean softmax cross-entropy over the batch. logits (N, K), labels (N) i32, loss (1),
   // probs (N, K) saved for the backward.
@@ -125,8 +132,9 @@ struct Backend {
                      const Tensor& lr, const SgdConfig& config);
 
   // ---- data ----
-  // Gathers images[order[first + i]] (u8 (M, 3, 32, 32)) for i < B into batch (B, 3, 32, 32)
-  // f32, normalised, and, if `augment`, cropped, flipped and cut out as kernels/augment.h
+  // Gathers images[order[first + i]] (u8 (M, 3, 32, 32)) for i < B into batch (B, 3, 32, 32),
+  // f32 or bf16 (rounded once), contiguous or channels_last: normalised and, if `augment`,
+  // cropped, flipped and cut out as kernels/augment.h
   // draws them for (seed, epoch, order[first + i]); labels_out[i] = labels[order[first + i]].
   // The whole epoch's order (i32) stays on the device: a step uploads nothing.
   void (*gather_batch)(const Tensor& images, const Tensor& labels, const Tensor& order, int64_t first,
