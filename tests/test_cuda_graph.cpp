@@ -15,6 +15,7 @@
 
 #if CONVLAB_WITH_CUDA
 #include "framework/backend/cuda/cuda_context.h"
+#include "tests/support/synthetic_data.h"
 #endif
 
 using namespace convlab;
@@ -39,11 +40,7 @@ std::vector<std::vector<float>> train(Device device, bool use_graph, int steps) 
   options.use_graph = use_graph;
   TrainStep step(model, sgd, options, device, 0);
   step.set_lr(0.05);
-  ImageSet set;
-  set.images.resize(32 * 3072);
-  set.labels.resize(32);
-  for (size_t i = 0; i < set.images.size(); ++i) set.images[i] = static_cast<uint8_t>(kernels::random_u32({4, 0, 0}, i));
-  for (int i = 0; i < 32; ++i) set.labels[i] = static_cast<uint8_t>(i % 10);
+  const ImageSet set = test_support::random_image_set(32, 4);
   const DeviceImageSet data = upload(set, device);
   const Tensor order = identity_order(32, device);
   const kernels::AugmentConfig augment = kernels::cifar10_augment_config(true, true, true);
@@ -98,11 +95,7 @@ Sequence interleaved_run(Device device, bool use_graph) {
   options.use_graph = use_graph;
   TrainStep step(model, sgd, options, device, 0);
   step.set_lr(0.05);
-  ImageSet set;
-  set.images.resize(45 * 3072);
-  set.labels.resize(45);
-  for (size_t i = 0; i < set.images.size(); ++i) set.images[i] = static_cast<uint8_t>(kernels::random_u32({8, 0, 0}, i));
-  for (int i = 0; i < 45; ++i) set.labels[i] = static_cast<uint8_t>(i % 10);
+  const ImageSet set = test_support::random_image_set(45, 8);
   const DeviceImageSet data = upload(set, device);
   const Tensor order = identity_order(45, device);
   const kernels::AugmentConfig augment = kernels::cifar10_augment_config(true, true, true);

@@ -33,6 +33,7 @@
 #include "framework/optim/sgd.h"
 #include "models/all_cnn_c.h"
 #include "tests/support/gradient_check.h"
+#include "tests/support/tensor_compare.h"
 
 #if CONVLAB_WITH_CUDA
 #include "framework/backend/cuda/conv_report.h"
@@ -43,37 +44,9 @@ using namespace convlab;
 
 namespace {
 
-std::vector<double> values(const Tensor& t) { return t.to(cpu()).to(DType::f64).to_vector<double>(); }
-
-// max |got - ref| / max |ref|: errors measured against the scale of the whole result.
-double max_relative_error(const Tensor& ref, const Tensor& got) {
-  const std::vector<double> a = values(ref), b = values(got);
-  EXPECT_EQ(a.size(), b.size());
-  double worst = 0, scale = 0;
-  for (size_t i = 0; i < a.size() && i < b.size(); ++i) {
-    worst = std::max(worst, std::abs(a[i] - b[i]));
-    if (std::isnan(b[i]) != std::isnan(a[i])) return INFINITY;
-    scale = std::max(scale, std::abs(a[i]));
-  }
-  return scale > 0 ? worst / scale : worst;
-}
-
-// ||got - ref||_2 / ||ref||_2.
-double norm_relative_error(const Tensor& ref, const Tensor& got) {
-  const std::vector<double> a = values(ref), b = values(got);
-  EXPECT_EQ(a.size(), b.size());
-  double diff = 0, norm = 0;
-  for (size_t i = 0; i < a.size() && i < b.size(); ++i) {
-    diff += (a[i] - b[i]) * (a[i] - b[i]);
-    norm += a[i] * a[i];
-  }
-  return norm > 0 ? std::sqrt(diff / norm) : std::sqrt(diff);
-}
-
-bool bitwise_equal(const Tensor& a, const Tensor& b) {
-  const Tensor x = a.to(cpu()), y = b.to(cpu());
-  return x.shape() == y.shape() && x.dtype() == y.dtype() && std::memcmp(x.raw(), y.raw(), x.nbytes()) == 0;
-}
+using test_support::bitwise_equal;
+using test_support::max_relative_error;
+using test_support::norm_relative_error;
 
 class CudaParity : public ::testing::Test {
  protected:

@@ -25,9 +25,11 @@
 #include "framework/train/train_step.h"
 #include "models/all_cnn_c.h"
 #include "tests/support/gradient_check.h"
+#include "tests/support/tensor_compare.h"
 
 #if CONVLAB_WITH_CUDA
 #include "framework/backend/cuda/cuda_context.h"
+#include "tests/support/synthetic_data.h"
 #endif
 
 using namespace convlab;
@@ -45,41 +47,9 @@ Tensor stored(Shape shape, uint64_t seed, DType dtype, MemoryFormat format, doub
   return out;
 }
 
-// f32, contiguous, on the CPU: for comparisons.
-Tensor plain(const Tensor& t) {
-  const Tensor host = t.to(cpu());
-  Tensor out = Tensor::empty(host.shape(), DType::f32, cpu());
-  cpu_backend().convert(host, out);
-  return out;
-}
-
-bool bitwise(const Tensor& a, const Tensor& b) {
-  const Tensor x = a.to(cpu()), y = b.to(cpu());
-  return x.shape() == y.shape() && x.dtype() == y.dtype() && x.format() == y.format() &&
-         std::memcmp(x.raw(), y.raw(), x.nbytes()) == 0;
-}
-
-double max_relative(const Tensor& ref, const Tensor& got) {
-  const Tensor a = plain(ref), b = plain(got);
-  double worst = 0, scale = 0;
-  for (int64_t i = 0; i < a.numel(); ++i) {
-    if (std::isnan(a.host<float>()[i]) != std::isnan(b.host<float>()[i])) return INFINITY;
-    worst = std::max(worst, std::abs(double(a.host<float>()[i]) - b.host<float>()[i]));
-    scale = std::max(scale, std::abs(double(a.host<float>()[i])));
-  }
-  return scale > 0 ? worst / scale : worst;
-}
-
-double norm_relative(const Tensor& ref, const Tensor& got) {
-  const Tensor a = plain(ref), b = plain(got);
-  double diff = 0, norm = 0;
-  for (int64_t i = 0; i < a.numel(); ++i) {
-    const double x = a.host<float>()[i], y = b.host<float>()[i];
-    diff += (x - y) * (x - y);
-    norm += x * x;
-  }
-  return norm > 0 ? std::sqrt(diff / norm) : std::sqrt(diff);
-}
+using test_support::bitwise_equal;
+using test_support::max_relative_error;
+using test_support::norm_relative_error;
 
 class CudaStorageParity : public ::testing::Test {
  protected:
@@ -112,7 +82,7 @@ TEST_F(CudaStorageParity, ConvertBetweenDtypesAndFormatsIsExact) {
           Tensor gpu_out = Tensor::empty(x.shape(), to, gpu(), to_format);
           cpu_backend().convert(source, cpu_out);
           cuda_backend().convert(source.to(gpu()), gpu_out);
-          EXPECT_TRUE(bitwise(cpu_out, gpu_out)) << dtype_name(from) << " " << format_name(from_format) << " -> "
+          EXPECT_TRUE(bitwise_equal(cpu_out, gpu_out)) << dtype_name(from) << " " << format_name(from_format) << " -> "
                                                  << dtype_name(to) << " " << format_name(to_format);
         }
 }
@@ -126,25 +96,25 @@ TEST_F(CudaStorageParity, ElementwiseBf16IsExact) {
     Tensor out = Tensor::empty_like(a), out_gpu = Tensor::empty_like(a_gpu);
     cpu_backend().add(a, b, out);
     cuda_backend().add(a_gpu, b_gpu, out_gpu);
-    EXPECT_TRUE(bitwise(out, out_gpu)) << "add";
+    EXPECT_TRUE(bitwise_equal(out, out_gpu)) << "add";
     Tensor y = b.clone(), y_gpu = b_gpu.clone();
     cpu_backend().axpy(0.37, a, y);
     cuda_backend().axpy(0.37, a_gpu, y_gpu);
-    EXPECT_TRUE(bitwise(y, y_gpu)) << "axpy";
+    EXPECT_TRUE(bitwise_equal(y, y_gpu)) << "axpy";
     cpu_backend().relu_forward(a, out);
     cuda_backend().relu_forward(a_gpu, out_gpu);
-    EXPECT_TRUE(bitwise(out, out_gpu)) << "relu";
+    EXPECT_TRUE(bitwise_equal(out, out_gpu)) << "relu";
     Tensor g = Tensor::empty_like(a), g_gpu = Tensor::empty_like(a_gpu);
     cpu_backend().relu_backward(out, b, g);
     cuda_backend().relu_backward(out_gpu, b_gpu, g_gpu);
-    EXPECT_TRUE(bitwise(g, g_gpu)) << "relu backward";
+    EXPECT_TRUE(bitwise_equal(g, g_gpu)) << "relu backward";
     const RandomKey key{5, 0x101, 3};
     cpu_backend().dropout_forward(a, 0.3, key, out);
     cuda_backend().dropout_forward(a_gpu, 0.3, key, out_gpu);
-    EXPECT_TRUE(bitwise(out, out_gpu)) << "dropout";
+    EXPECT_TRUE(bitwise_equal(out, out_gpu)) << "dropout";
     cpu_backend().fill(out, 0.1);
     cuda_backend().fill(out_gpu, 0.1);
-    EXPECT_TRUE(bitwise(out, out_gpu)) << "fill";
+    EXPECT_TRUE(bitwise_equal(out, out_gpu)) << "fill";
   }
 }
 
@@ -164,9 +134,9 @@ TEST_F(CudaStorageParity, BatchNormAndPoolingInBf16ChannelsLast) {
       cpu_backend().batchnorm_forward_train(x, gamma, beta, 1e-5, 0.1, relu, y, mean, inv, rm, rv);
       cuda_backend().batchnorm_forward_train(x.to(gpu()), gamma.to(gpu()), beta.to(gpu()), 1e-5, 0.1, relu, y_gpu,
                                              mean_gpu, inv_gpu, rm_gpu, rv_gpu);
-      EXPECT_LE(max_relative(y, y_gpu), 8e-3) << "y";
-      EXPECT_LE(max_relative(mean, mean_gpu), 1e-5) << "mean";
-      EXPECT_LE(max_relative(inv, inv_gpu), 1e-5) << "inv_std";
+      EXPECT_LE(max_relative_error(y, y_gpu), 8e-3) << "y";
+      EXPECT_LE(max_relative_error(mean, mean_gpu), 1e-5) << "mean";
+      EXPECT_LE(max_relative_error(inv, inv_gpu), 1e-5) << "inv_std";
       // Backward from the same statistics and output.
       Tensor gx = Tensor::empty_like(x), gg = Tensor::empty({24}, DType::f32, cpu()), gb = gg.clone();
       Tensor gx_gpu = Tensor::empty(shape, DType::bf16, gpu(), format);
@@ -175,39 +145,36 @@ TEST_F(CudaStorageParity, BatchNormAndPoolingInBf16ChannelsLast) {
       cpu_backend().batchnorm_backward(x, relu ? &y : nullptr, gamma, mean, inv, gy, gx, gg, gb);
       cuda_backend().batchnorm_backward(x.to(gpu()), relu ? &y_back : nullptr, gamma.to(gpu()), mean.to(gpu()),
                                         inv.to(gpu()), gy.to(gpu()), gx_gpu, gg_gpu, gb_gpu);
-      EXPECT_LE(max_relative(gx, gx_gpu), 8e-3) << "grad x";
-      EXPECT_LE(max_relative(gg, gg_gpu), 1e-5) << "grad gamma";
-      EXPECT_LE(max_relative(gb, gb_gpu), 1e-5) << "grad beta";
+      EXPECT_LE(max_relative_error(gx, gx_gpu), 8e-3) << "grad x";
+      EXPECT_LE(max_relative_error(gg, gg_gpu), 1e-5) << "grad gamma";
+      EXPECT_LE(max_relative_error(gb, gb_gpu), 1e-5) << "grad beta";
       // Evaluation: per element on the same running statistics.
       Tensor e = Tensor::empty_like(x), e_gpu = Tensor::empty(shape, DType::bf16, gpu(), format);
       cpu_backend().batchnorm_forward_eval(x, gamma, beta, rm, rv, 1e-5, relu, e);
       cuda_backend().batchnorm_forward_eval(x.to(gpu()), gamma.to(gpu()), beta.to(gpu()), rm.to(gpu()), rv.to(gpu()),
                                             1e-5, relu, e_gpu);
-      EXPECT_TRUE(bitwise(e, e_gpu)) << "eval";
+      EXPECT_TRUE(bitwise_equal(e, e_gpu)) << "eval";
       // Pooling into f32 and back.
       Tensor pooled = Tensor::empty({6, 24}, DType::f32, cpu()), pooled_gpu = Tensor::empty({6, 24}, DType::f32, gpu());
       cpu_backend().global_avg_pool_forward(x, pooled);
       cuda_backend().global_avg_pool_forward(x.to(gpu()), pooled_gpu);
-      EXPECT_LE(max_relative(pooled, pooled_gpu), 1e-6) << "pool";
+      EXPECT_LE(max_relative_error(pooled, pooled_gpu), 1e-6) << "pool";
       Tensor gp = Tensor::empty_like(x), gp_gpu = Tensor::empty(shape, DType::bf16, gpu(), format);
       cpu_backend().global_avg_pool_backward(pooled, gp);
       cuda_backend().global_avg_pool_backward(pooled.to(gpu()), gp_gpu);
-      EXPECT_TRUE(bitwise(gp, gp_gpu)) << "pool backward";
+      EXPECT_TRUE(bitwise_equal(gp, gp_gpu)) << "pool backward";
     }
 }
 
 TEST_F(CudaStorageParity, BatchAssemblyInBf16ChannelsLastIsExact) {
-  ImageSet set;
-  set.images.resize(20 * 3072);
-  set.labels.resize(20);
-  for (size_t i = 0; i < set.images.size(); ++i) set.images[i] = static_cast<uint8_t>(kernels::random_u32({7, 0, 0}, i));
+  const ImageSet set = test_support::random_image_set(20, 7);
   const Tensor order = identity_order(20, cpu());
   const kernels::AugmentConfig augment = kernels::cifar10_augment_config(true, true, true);
   for (const BatchStorage storage : {BatchStorage{DType::bf16, kLast}, BatchStorage{DType::f32, kLast},
                                      BatchStorage{DType::bf16, kContiguous}}) {
     const Batch a = assemble_batch(upload(set, cpu()), order, 3, 13, augment, true, 4, 2, storage);
     const Batch b = assemble_batch(upload(set, gpu()), order.to(gpu()), 3, 13, augment, true, 4, 2, storage);
-    EXPECT_TRUE(bitwise(a.images, b.images));
+    EXPECT_TRUE(bitwise_equal(a.images, b.images));
   }
 }
 
@@ -231,15 +198,15 @@ TEST_F(CudaStorageParity, Bf16ConvolutionsInBothFormatsAndOnBothRoutes) {
         Tensor y = Tensor::empty(out, DType::bf16, cpu(), format), y_gpu = Tensor::empty(out, DType::bf16, gpu(), format);
         cpu_backend().conv2d_forward(x, w, nullptr, y, g);
         cuda_backend().conv2d_forward(x.to(gpu()), w.to(gpu()), nullptr, y_gpu, g);
-        EXPECT_LE(norm_relative(y, y_gpu), 2e-3) << "forward";
+        EXPECT_LE(norm_relative_error(y, y_gpu), 2e-3) << "forward";
         Tensor gx = Tensor::empty_like(x), gx_gpu = Tensor::empty(x.shape(), DType::bf16, gpu(), format);
         cpu_backend().conv2d_backward_data(w, gy, gx, g);
         cuda_backend().conv2d_backward_data(w.to(gpu()), gy.to(gpu()), gx_gpu, g);
-        EXPECT_LE(norm_relative(gx, gx_gpu), 2e-3) << "backward data";
+        EXPECT_LE(norm_relative_error(gx, gx_gpu), 2e-3) << "backward data";
         Tensor gw = Tensor::empty_like(w), gw_gpu = Tensor::empty(w.shape(), DType::bf16, gpu(), format);
         cpu_backend().conv2d_backward_filter(x, gy, gw, g);
         cuda_backend().conv2d_backward_filter(x.to(gpu()), gy.to(gpu()), gw_gpu, g);
-        EXPECT_LE(norm_relative(gw, gw_gpu), 2e-3) << "backward filter";
+        EXPECT_LE(norm_relative_error(gw, gw_gpu), 2e-3) << "backward filter";
       }
   }
   for (const std::string& line : describe_conv_choices(gpu())) std::printf("  %s\n", line.c_str());
@@ -268,11 +235,7 @@ Bf16Run bf16_steps(Device device, int steps) {
   options.input = {DType::bf16, kLast};
   TrainStep step(model, sgd, options, device, 0);
   step.set_lr(0.05);
-  ImageSet set;
-  set.images.resize(32 * 3072);
-  set.labels.resize(32);
-  for (size_t i = 0; i < set.images.size(); ++i) set.images[i] = static_cast<uint8_t>(kernels::random_u32({8, 0, 0}, i));
-  for (int i = 0; i < 32; ++i) set.labels[i] = static_cast<uint8_t>(i % 10);
+  const ImageSet set = test_support::random_image_set(32, 8);
   const DeviceImageSet data = upload(set, device);
   const Tensor order = identity_order(32, device);
   const kernels::AugmentConfig augment = kernels::cifar10_augment_config(true, true, true);
@@ -294,6 +257,6 @@ TEST_F(CudaStorageParity, Bf16TrainingStepsMatchTheCpu) {
     EXPECT_NEAR(b.losses[i], a.losses[i], 2e-2 * std::abs(a.losses[i])) << "update " << i;
   for (size_t i = 0; i < a.params.size(); ++i) {
     EXPECT_EQ(b.params[i].dtype(), DType::f32) << "master weights stay f32";
-    EXPECT_LE(norm_relative(a.params[i], b.params[i]), 2e-2) << "parameter " << i;
+    EXPECT_LE(norm_relative_error(a.params[i], b.params[i]), 2e-2) << "parameter " << i;
   }
 }

@@ -19,6 +19,7 @@
 #include "framework/train/evaluate.h"
 #include "framework/train/train_step.h"
 #include "models/all_cnn_c.h"
+#include "tests/support/synthetic_data.h"
 
 #if CONVLAB_WITH_CUDA
 #include "framework/backend/cuda/cuda_context.h"
@@ -31,10 +32,7 @@ namespace {
 constexpr int64_t kBatch = 32;
 
 ImageSet synthetic_set(int64_t count, uint64_t key) {
-  ImageSet set;
-  set.images.resize(static_cast<size_t>(count) * 3072);
-  set.labels.resize(static_cast<size_t>(count));
-  for (size_t i = 0; i < set.images.size(); ++i) set.images[i] = static_cast<uint8_t>(kernels::random_u32({key, 0, 0}, i));
+  ImageSet set = test_support::random_image_set(count, key);
   for (int64_t i = 0; i < count; ++i) set.labels[i] = static_cast<uint8_t>(kernels::random_below({key, 1, 0}, i, 10));
   return set;
 }

@@ -10,6 +10,7 @@
 
 #include "framework/train/train_step.h"
 #include "models/all_cnn_c.h"
+#include "tests/support/synthetic_data.h"
 
 using namespace convlab;
 
@@ -38,11 +39,7 @@ Outcome train(bool nesterov, bool fused, int steps, double w_decay = 5e-3) {
   options.batch_size = 8;
   TrainStep step(model, sgd, options, cpu(), 0);
   step.set_lr(0.05);
-  ImageSet set;
-  set.images.resize(24 * 3072);
-  set.labels.resize(24);
-  for (size_t i = 0; i < set.images.size(); ++i) set.images[i] = static_cast<uint8_t>(kernels::random_u32({6, 0, 0}, i));
-  for (int i = 0; i < 24; ++i) set.labels[i] = static_cast<uint8_t>(i % 10);
+  const ImageSet set = test_support::random_image_set(24, 6);
   const DeviceImageSet data = upload(set, cpu());
   const Tensor order = identity_order(24, cpu());
   const kernels::AugmentConfig augment = kernels::cifar10_augment_config(true, true, true);

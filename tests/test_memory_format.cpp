@@ -15,6 +15,7 @@
 #include "framework/train/batches.h"
 #include "models/all_cnn_c.h"
 #include "tests/support/gradient_check.h"
+#include "tests/support/synthetic_data.h"
 
 using namespace convlab;
 
@@ -142,10 +143,7 @@ TEST(MemoryFormat, EveryOpAgreesWithTheContiguousResult) {
 }
 
 TEST(MemoryFormat, BatchesAreAssembledInTheRequestedStorage) {
-  ImageSet set;
-  set.images.resize(6 * 3072);
-  set.labels.resize(6);
-  for (size_t i = 0; i < set.images.size(); ++i) set.images[i] = static_cast<uint8_t>(kernels::random_u32({2, 0, 0}, i));
+  const ImageSet set = test_support::random_image_set(6, 2);
   const DeviceImageSet data = upload(set, cpu());
   const Tensor order = identity_order(6, cpu());
   const kernels::AugmentConfig augment = kernels::cifar10_augment_config(true, true, true);
@@ -165,19 +163,15 @@ struct Pass {
   std::vector<Tensor> grads;
 };
 
-Pass forward_backward(const BatchStorage& storage) {
+Pass forward_backward(const BatchStorage& storage, int64_t batch_size = 4) {
   models::AllCnnCOptions o;
   o.width1 = 8;
   o.width2 = 12;
   o.seed = 4;
   models::AllCnnC model(o);
-  ImageSet set;
-  set.images.resize(4 * 3072);
-  set.labels = {1, 5, 7, 2};
-  for (size_t i = 0; i < set.images.size(); ++i) set.images[i] = static_cast<uint8_t>(kernels::random_u32({3, 0, 0}, i));
-  const DeviceImageSet data = upload(set, cpu());
-  Batch batch = assemble_batch(data, identity_order(4, cpu()), 0, 4, kernels::cifar10_augment_config(true, true, true),
-                               true, 1, 1, storage);
+  const DeviceImageSet data = upload(test_support::random_image_set(batch_size, 3), cpu());
+  Batch batch = assemble_batch(data, identity_order(batch_size, cpu()), 0, batch_size,
+                               kernels::cifar10_augment_config(true, true, true), true, 1, 1, storage);
   nn::ForwardContext ctx;
   const Variable logits = model.forward(Variable(std::move(batch.images)), ctx);
   ops::softmax_cross_entropy(logits, batch.labels).backward();
@@ -202,12 +196,14 @@ TEST(MemoryFormat, AllCnnCInChannelsLastMatchesContiguousBitwise) {
 
 TEST(MemoryFormat, AllCnnCInBf16StaysCloseToFp32) {
   // bf16 keeps 8 significant bits. The logits move by about 1e-2 of their scale. The
-  // gradients point the same way (cosine > 0.9 per parameter) but their size is off by
-  // 20-45 % at this tiny batch: BatchNorm's backward subtracts per-channel means of gradients
-  // that bf16 has rounded, and at batch 4 those differences are small. The same run in NCHW
-  // and NHWC agrees bitwise.
-  const Pass fp32 = forward_backward({}), bf16 = forward_backward({DType::bf16, kLast});
-  const Pass bf16_nchw = forward_backward({DType::bf16, MemoryFormat::contiguous});
+  // gradients of this untrained net point the same way (cosine 0.9-0.99 per parameter at
+  // batch 16) but their size is off by 15-45 %: BatchNorm's backward removes from the
+  // gradient its components along 1 and x-hat, and what is left is small next to what bf16's
+  // rounding of x (0.4 %) puts into those components (PyTorch's bf16 autocast stores
+  // BatchNorm's input in bf16 the same way). The same run in NCHW and NHWC agrees bitwise;
+  // learning in bf16 is tested in test_all_cnn_c.cpp.
+  const Pass fp32 = forward_backward({}, 16), bf16 = forward_backward({DType::bf16, kLast}, 16);
+  const Pass bf16_nchw = forward_backward({DType::bf16, MemoryFormat::contiguous}, 16);
   EXPECT_EQ(bf16.logits.dtype(), DType::f32);  // pooled logits are f32
   EXPECT_TRUE(same_values(bf16.logits, bf16_nchw.logits));
   for (size_t i = 0; i < bf16.grads.size(); ++i) EXPECT_TRUE(same_values(bf16.grads[i], bf16_nchw.grads[i])) << i;
@@ -228,8 +224,8 @@ TEST(MemoryFormat, AllCnnCInBf16StaysCloseToFp32) {
   EXPECT_LT(agreement(fp32.logits, bf16.logits).relative, 5e-2);
   for (size_t i = 0; i < fp32.grads.size(); ++i) {
     const Agreement g = agreement(fp32.grads[i], bf16.grads[i]);
-    EXPECT_GT(g.cosine, 0.9) << "parameter " << i;
-    EXPECT_LT(g.relative, 0.6) << "parameter " << i;
+    EXPECT_GT(g.cosine, 0.8) << "parameter " << i;
+    EXPECT_LT(g.relative, 0.7) << "parameter " << i;
     EXPECT_GT(g.relative, 0.0) << "bf16 must round somewhere";
   }
 }
@@ -241,10 +237,7 @@ TEST(MemoryFormat, CkaOfFeaturesInEitherFormatAgrees) {
   o.width1 = 8;
   o.width2 = 12;
   models::AllCnnC model(o);
-  ImageSet set;
-  set.images.resize(24 * 3072);
-  set.labels.resize(24);
-  for (size_t i = 0; i < set.images.size(); ++i) set.images[i] = static_cast<uint8_t>(kernels::random_u32({5, 0, 0}, i));
+  const ImageSet set = test_support::random_image_set(24, 5);
   const DeviceImageSet data = upload(set, cpu());
   ModelFeatureSource nchw(model, data, "nchw"), nhwc(model, data, "nhwc");
   nhwc.set_input_storage({DType::f32, kLast});
