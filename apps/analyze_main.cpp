@@ -16,6 +16,7 @@
 #include "framework/analysis/model_loader.h"
 #include "framework/analysis/report.h"
 #include "framework/backend/cuda_device.h"
+#include "framework/core/version.h"
 #include "framework/data/cifar10.h"
 #include "framework/plot/gif_writer.h"
 #include "framework/plot/heatmap_grid.h"
@@ -47,7 +48,8 @@ options:
                           Nguyen et al. 2021; biased = Kornblith et al. 2019 per batch)
   --examples N            test images to use (default 10000; invariance: 512)
   --batch-size K          examples per CKA minibatch (default 1000)
-  --device cpu|cuda       where the networks run (default cpu)
+  --device auto|cpu|cuda  where the networks run (default auto: CUDA when a GPU
+                          answers, else the CPU)
   --data PATH             CIFAR-10 (as for convlab-train; default: searched)
   --cache-dir DIR         decoded-data cache
   --output DIR            where to write (default analysis/COMMAND)
@@ -61,7 +63,7 @@ struct Args {
   double rbf_frac = 1.0;
   cka::Estimator estimator = cka::Estimator::debiased;
   int64_t examples = 0, batch_size = 1000;
-  std::string device = "cpu";
+  std::string device = "auto";
   std::optional<fs::path> data;
   fs::path cache_dir, output;
 };
@@ -116,6 +118,7 @@ std::string kernel_tag(const cka::Options& o) { return o.kernel.kind == cka::Ker
 class Networks {
  public:
   explicit Networks(const Args& a) : handle_(a.device), device_(handle_.device()) {
+    fmt::print("convlab {}: device {}\n", version(), handle_.choice());
     const Cifar10 cifar = load_cifar10(find_cifar10(a.data), a.cache_dir.empty() ? default_cache_dir() : a.cache_dir);
     const int64_t n = a.examples > 0 ? std::min<int64_t>(a.examples, cifar.test.size()) : cifar.test.size();
     images_ = upload(cifar.test, device_, choose_examples(cifar.test.size(), n, 0));

@@ -2,7 +2,7 @@
 // clipped Nesterov SGD, with GPU-side batch assembly and augmentation) on synthetic data
 // already on the device, evaluation throughput, and a per-op breakdown of one step.
 //
-//   convlab-bench [--device cpu|cuda] [--model all_cnn_c|resnet20] [--depth 1] [--batch 128]
+//   convlab-bench [--device auto|cpu|cuda] [--model all_cnn_c|resnet20] [--depth 1] [--batch 128]
 //                 [--steps 20] [--warmup 3] [--eval-batch 1000] [--breakdown] [--cuda-graph]
 #include <fmt/core.h>
 
@@ -16,6 +16,7 @@
 
 #include "framework/backend/backend.h"
 #include "framework/backend/cuda_device.h"
+#include "framework/core/version.h"
 #include "framework/nn/init.h"
 #include "framework/ops/ops.h"
 #include "framework/optim/sgd.h"
@@ -31,7 +32,7 @@ using namespace convlab;
 using Clock = std::chrono::steady_clock;
 
 struct Args {
-  std::string device = "cpu";
+  std::string device = "auto";  // CUDA when a GPU answers, else the CPU
   std::string model = "all_cnn_c";  // a name models::make_model knows
   int depth = 1;
   int64_t batch = 128;
@@ -246,6 +247,7 @@ int main(int argc, char** argv) try {
   const Args args = parse(argc, argv);
   const DeviceHandle handle(args.device);
   const Device device = handle.device();
+  fmt::print("convlab {}: device {}\n", version(), handle.choice());
   ModelSection section;
   section.name = args.model;
   section.depth = args.depth;  // All-CNN-C only

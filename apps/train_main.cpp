@@ -22,7 +22,8 @@ options (each overrides the config):
                          default: $CIFAR10_DIR, then ./data/..., ../shared/data/...
   --cache-dir DIR        where the decoded data set is cached ($CONVLAB_CACHE_DIR,
                          default ~/.cache/convlab)
-  --device cpu|cuda      where to train (default cpu)
+  --device auto|cpu|cuda where to train (default auto: CUDA when a GPU answers, else
+                         the CPU; the first line says which)
   --epochs N             train_config.num_epochs
   --train-size N         train_config.train_data_size (a fixed random subset)
   --batch-size N         train_config.batch_size

@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "framework/backend/cuda_device.h"
+#include "framework/core/version.h"
 #include "framework/data/cifar10.h"
 #include "framework/data/shuffle.h"
 #include "framework/io/metrics_log.h"
@@ -41,6 +42,11 @@ void prepare_run_dir(const fs::path& dir) {
   fs::remove(probe, error);
 }
 
+// config.yaml's first lines: YAML comments, so the file still reads back as the run's config.
+std::string run_record_comment(const std::string& device_choice) {
+  return fmt::format("# convlab {}\n# device: {}\n", version(), device_choice);
+}
+
 fs::path checkpoint_path(const fs::path& run_dir, int64_t epoch) {
   return run_dir / "checkpoints" / fmt::format("epoch_{:04d}.safetensors", epoch);
 }
@@ -59,9 +65,10 @@ TrainSummary train(const TrainOptions& options) {
     if (!options.quiet) fmt::print(options.log, "{}\n", line);
   };
 
-  // Device and data.
+  // Device and data. The device line comes first, even when quiet: logs must say where a run ran.
   const DeviceHandle handle(options.device);
   const Device device = handle.device();
+  fmt::print(options.log, "convlab {}: device {}\n", version(), handle.choice());
   const fs::path source = find_cifar10(options.data);
   const Cifar10 cifar = load_cifar10(source, options.cache_dir.empty() ? default_cache_dir() : options.cache_dir);
   const uint64_t seed = static_cast<uint64_t>(tc.seed_id);
@@ -103,7 +110,7 @@ TrainSummary train(const TrainOptions& options) {
   if (options.resume) metrics.truncate_after(epoch);
   {
     std::ofstream out(summary.run_dir / "config.yaml");
-    out << to_yaml(config);
+    out << run_record_comment(handle.choice()) << to_yaml(config);
   }
   auto metadata = [&](int64_t at_epoch) {
     return std::map<std::string, std::string>{{"format", "convlab-checkpoint-1"},

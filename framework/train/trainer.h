@@ -3,7 +3,8 @@
 // evaluation every epoch, metrics, checkpoints and exact resume.
 //
 // A run folder (log_config.experiment_dir) holds:
-//   config.yaml                     the resolved config
+//   config.yaml                     the resolved config, after comments naming convlab's
+//                                   version and the device
 //   metrics.csv, metrics.jsonl      one row per epoch
 //   learning_curve.png              accuracy and loss against epoch
 //   checkpoints/epoch_NNNN.safetensors  at init (0), every save_every_k_ckpt epochs, and last
@@ -28,7 +29,7 @@ struct TrainOptions {
   std::string config_source = "(defaults)";         // for messages and records
   std::optional<std::filesystem::path> data;        // CIFAR-10 source; searched for when empty
   std::filesystem::path cache_dir;                  // decoded-data cache; default_cache_dir() when empty
-  std::string device = "cpu";                       // cpu or cuda
+  std::string device = "auto";                      // auto (CUDA when a GPU answers), cpu or cuda
   int64_t eval_examples = 0;                        // test images per evaluation; 0 = all
   int64_t eval_batch = 500;
   bool resume = false;
