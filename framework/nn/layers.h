@@ -51,6 +51,8 @@ class BatchNorm2d : public Module {
  public:
   explicit BatchNorm2d(int64_t channels, double eps = 1e-5, double momentum = 0.1, DType dtype = DType::f32);
   Variable forward(const Variable& x, ForwardContext& ctx) override;
+  double eps() const { return eps_; }
+  double momentum() const { return momentum_; }  // PyTorch's convention: new = (1 - m) old + m batch
 
  private:
   double eps_, momentum_;

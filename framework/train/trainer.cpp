@@ -113,15 +113,7 @@ TrainSummary train(const TrainOptions& options) {
     out << run_record_comment(handle.choice()) << to_yaml(config);
   }
   auto metadata = [&](int64_t at_epoch) {
-    return std::map<std::string, std::string>{{"format", "convlab-checkpoint-1"},
-                                              {"model", model->description()},
-                                              {"model_name", config.model.name},
-                                              {"depth", std::to_string(config.model.depth)},
-                                              {"num_classes", std::to_string(config.model.num_classes)},
-                                              {"batchnorm", config.model.batchnorm ? "true" : "false"},
-                                              {"epoch", std::to_string(at_epoch)},
-                                              {"updates", std::to_string(updates)},
-                                              {"seed", std::to_string(seed)}};
+    return checkpoint_metadata(*model, config, cifar.class_names, handle.choice(), at_epoch, updates);
   };
   if (!options.resume) save_checkpoint(checkpoint_path(summary.run_dir, 0), *model, nullptr, metadata(0));
 
