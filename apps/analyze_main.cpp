@@ -6,11 +6,13 @@
 #include <fstream>
 #include <map>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <vector>
 
 #include "framework/analysis/compare.h"
 #include "framework/analysis/evolution.h"
+#include "framework/analysis/feature_export.h"
 #include "framework/analysis/feature_source.h"
 #include "framework/analysis/invariance.h"
 #include "framework/analysis/model_loader.h"
@@ -39,6 +41,9 @@ commands:
   files A.npy B.npy ... [--vs C.npy D.npy ...]
                           CKA between feature files (n x p each, float32 or float64; one
                           file per layer), e.g. exported from PyTorch or JAX
+  features CKPT           export for numpy, PyTorch or JAX: one (n, p) float32 .npy per
+                          layer, logits.npy, labels.npy, indices.npy and manifest.json
+                          (--layers, --examples or --indices, --split, --output)
 
 options:
   --kernel linear|rbf|both   (default: both for self and invariance, linear otherwise)
@@ -46,7 +51,13 @@ options:
   --estimator debiased|biased
                           HSIC estimator (default debiased, the minibatch CKA of
                           Nguyen et al. 2021; biased = Kornblith et al. 2019 per batch)
-  --examples N            test images to use (default 10000; invariance: 512)
+  --examples N            test images to use (default 10000; invariance: 512): the first
+                          N of one fixed permutation, the images convlab-train's
+                          --eval-examples N evaluates on
+  --layers A,B,...        features: the layers to export (default all), by name
+                          (conv1, layer1.0, logits, ...)
+  --indices FILE          features: the examples, as a .npy of integers or a text file
+  --split test|train      features: the split the examples come from (default test)
   --batch-size K          examples per CKA minibatch (default 1000)
   --device auto|cpu|cuda  where the networks run (default auto: CUDA when a GPU
                           answers, else the CPU)
@@ -66,6 +77,9 @@ struct Args {
   std::string device = "auto";
   std::optional<fs::path> data;
   fs::path cache_dir, output;
+  std::vector<std::string> layers;  // features
+  fs::path indices;
+  std::string split = "test";
 };
 
 Args parse(int argc, char** argv) {
@@ -92,6 +106,12 @@ Args parse(int argc, char** argv) {
     else if (arg == "--data") a.data = value();
     else if (arg == "--cache-dir") a.cache_dir = value();
     else if (arg == "--output") a.output = value();
+    else if (arg == "--layers") {
+      std::stringstream list(value());
+      for (std::string layer; std::getline(list, layer, ',');)
+        if (!layer.empty()) a.layers.push_back(layer);
+    } else if (arg == "--indices") a.indices = value();
+    else if (arg == "--split") a.split = value();
     else if (arg == "--vs") after_vs = true;
     else if (!arg.empty() && arg[0] == '-') CONVLAB_FAIL("unknown option '{}' (see --help)", arg);
     else if (a.command.empty()) a.command = arg;
@@ -139,6 +159,41 @@ class Networks {
   DeviceImageSet images_;
 };
 
+// features CKPT: what the network computes for chosen images, as .npy files and a manifest.
+void export_checkpoint_features(const Args& a) {
+  CONVLAB_CHECK(a.inputs.size() == 1, "features takes one checkpoint file, got {}", a.inputs.size());
+  CONVLAB_CHECK(a.split == "test" || a.split == "train", "--split is test or train, not '{}'", a.split);
+  CONVLAB_CHECK(a.indices.empty() || a.examples == 0, "--examples and --indices both choose the examples: give one");
+  const DeviceHandle handle(a.device);
+  fmt::print("convlab {}: device {}\n", version(), handle.choice());
+  const Cifar10 cifar = load_cifar10(find_cifar10(a.data), a.cache_dir.empty() ? default_cache_dir() : a.cache_dir);
+  const ImageSet& split = a.split == "test" ? cifar.test : cifar.train;
+  const std::vector<int32_t> indices =
+      a.indices.empty() ? select_examples(split.size(), a.examples) : read_example_indices(a.indices, split.size());
+  FeatureExportRequest request;
+  request.output = a.output;
+  request.layers = a.layers;
+  request.batch_size = a.batch_size;
+  request.checkpoint = a.inputs[0];
+  request.split = a.split;
+  request.device = handle.choice();
+  const int64_t n = static_cast<int64_t>(indices.size());
+  request.selection =
+      !a.indices.empty()      ? fmt::format("--indices {}, in the file's order", a.indices.string())
+      : n < split.size()      ? fmt::format("--examples {}: the first {} of one fixed pseudo-random permutation of the "
+                                            "{} split{}, in index order", n, n, a.split,
+                                            a.split == "test" ? fmt::format(" (the images convlab-train "
+                                                                            "--eval-examples {} evaluates on)", n)
+                                                              : "")
+                              : fmt::format("all {} images of the {} split, in index order", n, a.split);
+  LoadedModel loaded = load_model(a.inputs[0], models::make_model, handle.device());
+  request.checkpoint_metadata = loaded.metadata;
+  fmt::print("{} {} images of {} through {}\n", n, a.split, cifar.source_description, loaded.model->description());
+  for (const ExportedArray& array : export_features(*loaded.model, handle.device(), cifar, split, indices, request))
+    fmt::print("  {}\n", array.file.string());
+  fmt::print("  {}\n", (a.output / "manifest.json").string());
+}
+
 void print_matrix(const CkaMatrix& m) {
   fmt::print("{}: {} vs {} ({:.1f} s)\n", describe_settings(m), m.row_source, m.col_source, m.seconds);
   for (int64_t i = 0; i < m.rows; ++i) {
@@ -156,6 +211,10 @@ int main(int argc, char** argv) try {
   fs::create_directories(a.output);
   std::string command_line;
   for (int i = 0; i < argc; ++i) command_line += (i ? " " : "") + std::string(argv[i]);
+  if (a.command == "features") {
+    export_checkpoint_features(a);
+    return 0;
+  }
   std::vector<std::unique_ptr<CkaMatrix>> kept;
   std::vector<AnalysisRecord> records;
   auto record = [&](CkaMatrix m, const std::string& name, const std::string& title) {
@@ -265,7 +324,7 @@ int main(int argc, char** argv) try {
       }
     }
   } else {
-    CONVLAB_FAIL("unknown command '{}' (self, pair, evolution, invariance, files; see --help)", a.command);
+    CONVLAB_FAIL("unknown command '{}' (self, pair, evolution, invariance, files, features; see --help)", a.command);
   }
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   write_summary(a.output / "summary.json", command_line, a.inputs, records, seconds);
