@@ -116,6 +116,12 @@ TEST_F(FeatureExport, AllCnnCLayersLogitsLabelsAndIndicesInTheGivenOrder) {
   EXPECT_TRUE(fs::exists(dir_ / "out" / "conv3_1b.npy"));
   expect_file_holds(dir_ / "out" / "logits.npy", expected.back());
 
+  const NpyArray images = read_npy(dir_ / "out" / "images.npy");
+  ASSERT_EQ(images.shape, (std::vector<int64_t>{7, 3, 32, 32}));
+  for (size_t i = 0; i < indices.size(); ++i)
+    EXPECT_TRUE(std::equal(images.bytes.begin() + i * 3072, images.bytes.begin() + (i + 1) * 3072,
+                           data().test.image(indices[i])))
+        << "image " << i;
   const NpyArray labels = read_npy(dir_ / "out" / "labels.npy");
   const NpyArray order = read_npy(dir_ / "out" / "indices.npy");
   EXPECT_EQ(order.values<int32_t>(), indices);
@@ -144,7 +150,8 @@ TEST_F(FeatureExport, AllCnnCLayersLogitsLabelsAndIndicesInTheGivenOrder) {
   EXPECT_EQ(manifest["layers"].back()["file"], "logits.npy");
   EXPECT_EQ(manifest["logits"]["shape"], Json::parse("[10]"));
   EXPECT_NE(manifest["flattening"].get<std::string>().find("(c * H + h) * W + w"), std::string::npos);
-  EXPECT_EQ(written.size(), names.size() + 2);  // the layers (logits among them), labels, indices
+  EXPECT_EQ(written.size(), names.size() + 3);  // the layers (logits among them), images, labels, indices
+  EXPECT_EQ(manifest["images"]["file"], "images.npy");
 
   // `files` reads the exported layers back.
   NpyFeatureSource back({dir_ / "out" / "conv3_1b.npy", dir_ / "out" / "logits.npy"});

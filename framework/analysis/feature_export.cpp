@@ -35,7 +35,7 @@ constexpr const char* kIndexOrder =
 
 // Names the export's own files take; a layer cannot have them.
 const std::set<std::string>& reserved_stems() {
-  static const std::set<std::string> names = {"labels", "indices", "manifest"};
+  static const std::set<std::string> names = {"labels", "indices", "images", "manifest"};
   return names;
 }
 
@@ -192,6 +192,8 @@ std::vector<ExportedArray> export_features(nn::Model& model, Device device, cons
   std::unique_ptr<NpyStreamWriter> logits_writer;
   std::vector<ExportedArray> layers(chosen.size());
   ExportedArray logits{"logits", request.output / "logits.npy", {}};
+  const ExportedArray images_file{"images", request.output / "images.npy", {3, 32, 32}};
+  NpyStreamWriter images_writer(images_file.file, DType::u8, {n, 3, 32, 32});
   for (int64_t first = 0; first < n; first += request.batch_size) {
     const int64_t count = std::min(request.batch_size, n - first);
     Batch batch = assemble_batch(images, order, first, count, normalise, /*augment=*/false, 0, 0);
@@ -215,6 +217,7 @@ std::vector<ExportedArray> export_features(nn::Model& model, Device device, cons
       }
     }
     append_rows(*logits_writer, out.value(), count);
+    for (int64_t i = first; i < first + count; ++i) images_writer.append(split.image(indices[i]), 1);
     for (size_t k = 0; k < chosen.size(); ++k) {
       if (!writers[k]) continue;
       const Tensor& value = features[chosen[k]].value();
@@ -230,9 +233,11 @@ std::vector<ExportedArray> export_features(nn::Model& model, Device device, cons
   for (auto& w : writers)
     if (w) w->finish();
   logits_writer->finish();
+  images_writer.finish();
   for (auto& w : writers)
     if (w) w->commit();
   logits_writer->commit();
+  images_writer.commit();
   const ExportedArray labels_file{"labels", request.output / "labels.npy", {}};
   const ExportedArray indices_file{"indices", request.output / "indices.npy", {}};
   write_npy(labels_file.file, {n}, labels);
@@ -262,6 +267,8 @@ std::vector<ExportedArray> export_features(nn::Model& model, Device device, cons
   for (const ExportedArray& layer : layers) layer_list.push_back(array_entry(layer, "float32"));
   manifest["layers"] = layer_list;
   manifest["logits"] = array_entry(logits, "float32");
+  manifest["images"] = array_entry(images_file, "uint8");
+  manifest["images"]["description"] = "the pixels the network saw, before normalisation: planar RGB, (n, 3, 32, 32)";
   manifest["labels"] = array_entry(labels_file, "int32");
   manifest["indices"] = array_entry(indices_file, "int32");
   manifest["device"] = request.device;
@@ -272,6 +279,7 @@ std::vector<ExportedArray> export_features(nn::Model& model, Device device, cons
   std::vector<ExportedArray> written = layers;
   if (std::none_of(layers.begin(), layers.end(), [&](const ExportedArray& a) { return a.file == logits.file; }))
     written.push_back(logits);
+  written.push_back(images_file);
   written.push_back(labels_file);
   written.push_back(indices_file);
   return written;

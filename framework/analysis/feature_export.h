@@ -1,6 +1,7 @@
 // Exporting what a trained network computes, for numpy, PyTorch, JAX or convlab-analyze
 // files: for chosen examples of a split, one (n, p) float32 .npy per layer, the logits, the
-// labels and the indices of the examples, and a manifest.json that says what is where.
+// input pixels, the labels and the indices of the examples, and a manifest.json that says
+// what is where.
 //
 // It streams: each batch's activations are appended to the open files and dropped, so memory
 // holds one batch whatever n is. The files are written under hidden names and renamed into
@@ -33,15 +34,15 @@ struct FeatureExportRequest {
 
 // One file of an export.
 struct ExportedArray {
-  std::string name;             // the layer's feature name ("conv1 (1a)"), or "logits", "labels", "indices"
+  std::string name;             // the layer's feature name ("conv1 (1a)"), or logits, images, labels, indices
   std::filesystem::path file;
   std::vector<int64_t> shape;   // of one example before flattening ((C, H, W) or (p)); empty for labels, indices
 };
 
 // Runs `model` (in eval mode, on `device`) over the examples `indices` of `split` in that
 // order and writes into request.output: one <feature_file_stem(layer)>.npy (n, p) float32 per
-// chosen layer, logits.npy (n, classes) float32, labels.npy and indices.npy (n) int32 and
-// manifest.json. `data` supplies the class names, source and fingerprint for the manifest.
+// chosen layer, logits.npy (n, classes) float32, images.npy (n, 3, 32, 32) uint8 (the pixels
+// before normalisation), labels.npy and indices.npy (n) int32, and manifest.json. `data` supplies the class names, source and fingerprint for the manifest.
 // Returns the files written, layers first (the model's "logits" layer is logits.npy).
 std::vector<ExportedArray> export_features(nn::Model& model, Device device, const Cifar10& data, const ImageSet& split,
                                            const std::vector<int32_t>& indices, const FeatureExportRequest& request);
