@@ -17,6 +17,7 @@ packages=(
   libgif-dev          # animated GIFs
   nlohmann-json3-dev  # safetensors headers, JSON summaries
   fonts-dejavu-core   # the font drawn into plots
+  python3 python3-venv  # the interop tests' venv (tools/make-venv.sh), tools/sweep
 )
 
 missing=()
