@@ -18,6 +18,7 @@ packages=(
   nlohmann-json3-dev  # safetensors headers, JSON summaries
   fonts-dejavu-core   # the font drawn into plots
   python3 python3-venv  # the interop tests' venv (tools/make-venv.sh), tools/sweep
+  curl ca-certificates  # downloading CIFAR-10 where no copy is found (tools/fetch-cifar10.sh)
 )
 
 missing=()

@@ -9,6 +9,7 @@
 #include "framework/backend/cuda_device.h"
 #include "framework/core/version.h"
 #include "framework/data/cifar10.h"
+#include "framework/data/cifar10_fetch.h"
 #include "framework/data/shuffle.h"
 #include "framework/io/metrics_log.h"
 #include "framework/optim/schedule.h"
@@ -69,7 +70,7 @@ TrainSummary train(const TrainOptions& options) {
   const DeviceHandle handle(options.device);
   const Device device = handle.device();
   fmt::print(options.log, "convlab {}: device {}\n", version(), handle.choice());
-  const fs::path source = find_cifar10(options.data);
+  const fs::path source = options.fetch_missing_data ? find_or_fetch_cifar10(options.data) : find_cifar10(options.data);
   const Cifar10 cifar = load_cifar10(source, options.cache_dir.empty() ? default_cache_dir() : options.cache_dir);
   const uint64_t seed = static_cast<uint64_t>(tc.seed_id);
   CONVLAB_CHECK(tc.train_data_size <= cifar.train.size(), "{}: train_data_size {} exceeds the {} training images",

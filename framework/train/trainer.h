@@ -28,6 +28,7 @@ struct TrainOptions {
   ModelFactory make_model;  // models::make_model
   std::string config_source = "(defaults)";         // for messages and records
   std::optional<std::filesystem::path> data;        // CIFAR-10 source; searched for when empty
+  bool fetch_missing_data = false;                  // when none is found, download it (data/cifar10_fetch.h)
   std::filesystem::path cache_dir;                  // decoded-data cache; default_cache_dir() when empty
   std::string device = "auto";                      // auto (CUDA when a GPU answers), cpu or cuda
   int64_t eval_examples = 0;                        // test images per evaluation; 0 = all
