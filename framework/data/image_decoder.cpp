@@ -69,6 +69,9 @@ void ImageDecoder::decode_jpeg(const std::vector<uint8_t>& bytes, const std::str
   int width = 0, height = 0, subsampling = 0, colourspace = 0;
   if (tjDecompressHeader3(handle, source, size, &width, &height, &subsampling, &colourspace) != 0)
     CONVLAB_FAIL("cannot decode the JPEG image {} ({} bytes): {}", name, bytes.size(), tjGetErrorStr2(handle));
+  if (width < 1 || height < 1)
+    CONVLAB_FAIL("cannot decode the JPEG image {} ({} bytes): its header gives no image size (corrupt file?)", name,
+                 bytes.size());
   if (width != kSide || height != kSide || (colourspace != TJCS_YCbCr && colourspace != TJCS_RGB))
     CONVLAB_FAIL("image {} is a {}x{} {} JPEG; CIFAR-10 images must be 32x32 RGB (3 channels)", name, width, height,
                  colourspace_name(colourspace));
