@@ -42,8 +42,8 @@ commands:
                           CKA between feature files (n x p each, float32 or float64; one
                           file per layer), e.g. exported from PyTorch or JAX
   features CKPT           export for numpy, PyTorch or JAX: one (n, p) float32 .npy per
-                          layer, logits.npy, labels.npy, indices.npy and manifest.json
-                          (--layers, --examples or --indices, --split, --output)
+                          layer, logits.npy, images.npy, labels.npy, indices.npy and
+                          manifest.json (--layers, --examples or --indices, --split)
 
 options:
   --kernel linear|rbf|both   (default: both for self and invariance, linear otherwise)
@@ -58,7 +58,8 @@ options:
                           (conv1, layer1.0, logits, ...)
   --indices FILE          features: the examples, as a .npy of integers or a text file
   --split test|train      features: the split the examples come from (default test)
-  --batch-size K          examples per CKA minibatch (default 1000)
+  --batch-size K          examples per CKA minibatch, or per forward pass of features
+                          (default 1000)
   --device auto|cpu|cuda  where the networks run (default auto: CUDA when a GPU
                           answers, else the CPU)
   --data PATH             CIFAR-10 (as for convlab-train; default: searched)
@@ -178,14 +179,14 @@ void export_checkpoint_features(const Args& a) {
   request.split = a.split;
   request.device = handle.choice();
   const int64_t n = static_cast<int64_t>(indices.size());
-  request.selection =
-      !a.indices.empty()      ? fmt::format("--indices {}, in the file's order", a.indices.string())
-      : n < split.size()      ? fmt::format("--examples {}: the first {} of one fixed pseudo-random permutation of the "
-                                            "{} split{}, in index order", n, n, a.split,
-                                            a.split == "test" ? fmt::format(" (the images convlab-train "
-                                                                            "--eval-examples {} evaluates on)", n)
-                                                              : "")
-                              : fmt::format("all {} images of the {} split, in index order", n, a.split);
+  if (!a.indices.empty())
+    request.selection = fmt::format("--indices {}, in the file's order", a.indices.string());
+  else if (n == split.size())
+    request.selection = fmt::format("all {} images of the {} split, in index order", n, a.split);
+  else
+    request.selection = fmt::format("--examples {0}: the first {0} of one fixed pseudo-random permutation of the {1} "
+                                    "split{2}, in index order", n, a.split,
+                                    a.split == "test" ? " (the images convlab-train --eval-examples N evaluates on)" : "");
   LoadedModel loaded = load_model(a.inputs[0], models::make_model, handle.device());
   request.checkpoint_metadata = loaded.metadata;
   fmt::print("{} {} images of {} through {}\n", n, a.split, cifar.source_description, loaded.model->description());
