@@ -9,16 +9,19 @@
 #include <fstream>
 #include <map>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <vector>
 
 #include "framework/analysis/compare.h"
 #include "framework/analysis/evolution.h"
+#include "framework/analysis/feature_export.h"
 #include "framework/analysis/feature_source.h"
 #include "framework/analysis/invariance.h"
 #include "framework/analysis/model_loader.h"
 #include "framework/analysis/report.h"
 #include "framework/backend/cuda_device.h"
+#include "framework/core/version.h"
 #include "framework/data/cifar10.h"
 #include "framework/plot/gif_writer.h"
 #include "framework/plot/heatmap_grid.h"
@@ -41,6 +44,9 @@ commands:
   files A.npy B.npy ... [--vs C.npy D.npy ...]
                           similarity between feature files (n x p each, float32 or float64;
                           one file per layer), e.g. exported from PyTorch or JAX
+  features CKPT           export for numpy, PyTorch or JAX: one (n, p) float32 .npy per
+                          layer, logits.npy, images.npy, labels.npy, indices.npy and
+                          manifest.json (--layers, --examples or --indices, --split)
 
 options:
   --measure cka|rsa|procrustes
@@ -50,15 +56,23 @@ options:
   --estimator debiased|biased
                           CKA's HSIC estimator (default debiased, the minibatch CKA of
                           Nguyen et al. 2021; biased = Kornblith et al. 2019 per batch)
-  --examples N            test images to use (default 10000; invariance: 512)
-  --batch-size K          examples per minibatch (default 1000)
+  --examples N            test images to use (default 10000; invariance: 512): the first
+                          N of one fixed permutation, the images convlab-train's
+                          --eval-examples N evaluates on
+  --layers A,B,...        features: the layers to export (default all), by name
+                          (conv1, layer1.0, logits, ...)
+  --indices FILE          features: the examples, as a .npy of integers or a text file
+  --split test|train      features: the split the examples come from (default test)
+  --batch-size K          examples per minibatch, or per forward pass of features
+                          (default 1000)
   --last-batch weight|drop
                           a last batch smaller than K counts for its examples (weight,
                           the default) or is left out (drop)
   --bootstrap B           B bootstrap replicates over the batches: mean, std and 95 %
                           interval of every cell (default 0: none)
   --seed S                seed of the bootstrap (default 0)
-  --device cpu|cuda       where the networks run (default cpu)
+  --device auto|cpu|cuda  where the networks run (default auto: CUDA when a GPU
+                          answers, else the CPU)
   --data PATH             CIFAR-10 (as for convlab-train; default: searched)
   --cache-dir DIR         decoded-data cache
   --output DIR            where to write (default analysis/COMMAND)
@@ -76,9 +90,12 @@ struct Args {
   int64_t examples = 0, batch_size = 1000, bootstrap = 0;
   uint64_t seed = 0;
   LastBatch last_batch = LastBatch::weight;
-  std::string device = "cpu";
+  std::string device = "auto";
   std::optional<fs::path> data;
   fs::path cache_dir, output;
+  std::vector<std::string> layers;  // features
+  fs::path indices;
+  std::string split = "test";
 };
 
 // A whole number, or an error naming the option.
@@ -149,6 +166,12 @@ Args parse(int argc, char** argv) {
     else if (arg == "--data") a.data = value();
     else if (arg == "--cache-dir") a.cache_dir = value();
     else if (arg == "--output") a.output = value();
+    else if (arg == "--layers") {
+      std::stringstream list(value());
+      for (std::string layer; std::getline(list, layer, ',');)
+        if (!layer.empty()) a.layers.push_back(layer);
+    } else if (arg == "--indices") a.indices = value();
+    else if (arg == "--split") a.split = value();
     else if (arg == "--vs") {
       CONVLAB_CHECK(!a.vs_given, "--vs is given twice: list every file of the second network after one --vs");
       a.vs_given = true;
@@ -201,6 +224,7 @@ std::string matrix_tag(const CkaMatrix& m) { return m.measure == Measure::cka ? 
 class Networks {
  public:
   explicit Networks(const Args& a) : handle_(a.device), device_(handle_.device()) {
+    fmt::print("convlab {}: device {}\n", version(), handle_.choice());
     const Cifar10 cifar = load_cifar10(find_cifar10(a.data), a.cache_dir.empty() ? default_cache_dir() : a.cache_dir);
     const int64_t n = a.examples > 0 ? std::min<int64_t>(a.examples, cifar.test.size()) : cifar.test.size();
     images_ = upload(cifar.test, device_, choose_examples(cifar.test.size(), n, 0));
@@ -220,6 +244,41 @@ class Networks {
   Device device_;
   DeviceImageSet images_;
 };
+
+// features CKPT: what the network computes for chosen images, as .npy files and a manifest.
+void export_checkpoint_features(const Args& a) {
+  CONVLAB_CHECK(a.inputs.size() == 1, "features takes one checkpoint file, got {}", a.inputs.size());
+  CONVLAB_CHECK(a.split == "test" || a.split == "train", "--split is test or train, not '{}'", a.split);
+  CONVLAB_CHECK(a.indices.empty() || a.examples == 0, "--examples and --indices both choose the examples: give one");
+  const DeviceHandle handle(a.device);
+  fmt::print("convlab {}: device {}\n", version(), handle.choice());
+  const Cifar10 cifar = load_cifar10(find_cifar10(a.data), a.cache_dir.empty() ? default_cache_dir() : a.cache_dir);
+  const ImageSet& split = a.split == "test" ? cifar.test : cifar.train;
+  const std::vector<int32_t> indices =
+      a.indices.empty() ? select_examples(split.size(), a.examples) : read_example_indices(a.indices, split.size());
+  FeatureExportRequest request;
+  request.output = a.output;
+  request.layers = a.layers;
+  request.batch_size = a.batch_size;
+  request.checkpoint = a.inputs[0];
+  request.split = a.split;
+  request.device = handle.choice();
+  const int64_t n = static_cast<int64_t>(indices.size());
+  if (!a.indices.empty())
+    request.selection = fmt::format("--indices {}, in the file's order", a.indices.string());
+  else if (n == split.size())
+    request.selection = fmt::format("all {} images of the {} split, in index order", n, a.split);
+  else
+    request.selection = fmt::format("--examples {0}: the first {0} of one fixed pseudo-random permutation of the {1} "
+                                    "split{2}, in index order", n, a.split,
+                                    a.split == "test" ? " (the images convlab-train --eval-examples N evaluates on)" : "");
+  LoadedModel loaded = load_model(a.inputs[0], models::make_model, handle.device());
+  request.checkpoint_metadata = loaded.metadata;
+  fmt::print("{} {} images of {} through {}\n", n, a.split, cifar.source_description, loaded.model->description());
+  for (const ExportedArray& array : export_features(*loaded.model, handle.device(), cifar, split, indices, request))
+    fmt::print("  {}\n", array.file.string());
+  fmt::print("  {}\n", (a.output / "manifest.json").string());
+}
 
 void print_matrix(const CkaMatrix& m) {
   fmt::print("{}: {} vs {} ({:.1f} s)\n", describe_settings(m), m.row_source, m.col_source, m.seconds);
@@ -241,6 +300,10 @@ int main(int argc, char** argv) try {
   fs::create_directories(a.output);
   std::string command_line;
   for (int i = 0; i < argc; ++i) command_line += (i ? " " : "") + std::string(argv[i]);
+  if (a.command == "features") {
+    export_checkpoint_features(a);
+    return 0;
+  }
   std::vector<std::unique_ptr<CkaMatrix>> kept;
   std::vector<AnalysisRecord> records;
   auto record = [&](CkaMatrix m, const std::string& name, const std::string& title) {
@@ -365,7 +428,7 @@ int main(int argc, char** argv) try {
       }
     }
   } else {
-    CONVLAB_FAIL("unknown command '{}' (self, pair, evolution, invariance, files; see --help)", a.command);
+    CONVLAB_FAIL("unknown command '{}' (self, pair, evolution, invariance, files, features; see --help)", a.command);
   }
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   write_summary(a.output / "summary.json", command_line, a.inputs, records, seconds);

@@ -4,7 +4,7 @@
 // step. On CUDA it times the step with deterministic convolution algorithms only and, with
 // --algorithms both (the default there), again with non-deterministic ones admitted.
 //
-//   convlab-bench [--device cpu|cuda] [--model all_cnn_c|resnet20] [--depth 1] [--batch 128]
+//   convlab-bench [--device auto|cpu|cuda] [--model all_cnn_c|resnet20] [--depth 1] [--batch 128]
 //                 [--steps 20] [--warmup 3] [--eval-batch 1000] [--breakdown] [--cuda-graph]
 //                 [--algorithms deterministic|all|both] [--conv-choices] [--sync-each-op]
 //                 [--versions]
@@ -22,6 +22,7 @@
 #include "apps/bench_model.h"
 #include "framework/backend/backend.h"
 #include "framework/backend/cuda_device.h"
+#include "framework/core/version.h"
 #include "framework/ops/ops.h"
 #include "framework/optim/sgd.h"
 #include "framework/train/batches.h"
@@ -60,7 +61,7 @@ options:
 )";
 
 struct Args {
-  std::string device = "cpu";
+  std::string device = "auto";  // CUDA when a GPU answers, else the CPU
   std::string model = "all_cnn_c";  // a name models::make_model knows
   int depth = 1;
   int64_t batch = 128;
@@ -144,6 +145,7 @@ void measure(const Args& args, bool deterministic, bool details) {
   const DeviceHandle handle(args.device, cuda);
   const Device device = handle.device();
   const PrecisionPlan precision = precision_plan(args.precision, args.memory_format, device);
+  fmt::print("convlab {}: device {}\n", version(), handle.choice());
   ModelSection section;
   section.name = args.model;
   section.depth = args.depth;  // All-CNN-C only

@@ -19,10 +19,14 @@ metrics, checkpoints and a learning-curve plot into log_config.experiment_dir.
 options (each overrides the config):
   --data PATH            CIFAR-10: the binary release folder, an image folder
                          (train/<class>/*, test/<class>/*) or a .tar.gz of either;
-                         default: $CIFAR10_DIR, then ./data/..., ../shared/data/...
+                         default: $CIFAR10_DIR, then ./data/..., ../shared/data/...;
+                         when none holds a copy, the official binary release is
+                         downloaded into ./data once (tools/fetch-cifar10.sh)
+  --no-download          never download CIFAR-10: fail when no copy is found
   --cache-dir DIR        where the decoded data set is cached ($CONVLAB_CACHE_DIR,
                          default ~/.cache/convlab)
-  --device cpu|cuda      where to train (default cpu)
+  --device auto|cpu|cuda where to train (default auto: CUDA when a GPU answers, else
+                         the CPU; the first line says which)
   --epochs N             train_config.num_epochs
   --train-size N         train_config.train_data_size (a fixed random subset)
   --batch-size N         train_config.batch_size
@@ -60,6 +64,7 @@ int main(int argc, char** argv) try {
   TrainOptions options;
   options.make_model = models::make_model;
   std::string config_path;
+  bool download = true;
   struct Overrides {
     std::optional<int64_t> epochs, train_size, batch_size, seed;
     std::optional<std::string> output;
@@ -80,6 +85,7 @@ int main(int argc, char** argv) try {
       fmt::print("{}", describe_config_keys());
       return 0;
     } else if (arg == "--data") options.data = value();
+    else if (arg == "--no-download") download = false;
     else if (arg == "--cache-dir") options.cache_dir = value();
     else if (arg == "--device") options.device = value();
     else if (arg == "--epochs") overrides.epochs = parse_int(arg, value());
@@ -113,6 +119,7 @@ int main(int argc, char** argv) try {
   if (overrides.precision) c.train.precision = *overrides.precision;
   if (overrides.memory_format) c.train.memory_format = *overrides.memory_format;
   validate_config(c, options.config_source + " with command-line overrides");
+  options.fetch_missing_data = download;
 
   const TrainSummary summary = train(options);
   fmt::print("finished {} epochs ({} updates) in {:.1f} s: test accuracy {:.2f}%\n", summary.epochs_done,

@@ -28,10 +28,13 @@ struct AugmentConfig {
   float shift[3];
 };
 
-// The reference's normalisation: mean (0.4914, 0.4822, 0.4465), std (0.2023, 0.1994, 0.2010).
+// The reference's normalisation of RGB values in [0, 1] (checkpoints record it).
+inline constexpr double kCifar10Mean[3] = {0.4914, 0.4822, 0.4465};
+inline constexpr double kCifar10Std[3] = {0.2023, 0.1994, 0.2010};
+
 inline AugmentConfig cifar10_augment_config(bool crop, bool flip, bool cutout) {
-  const double mean[3] = {0.4914, 0.4822, 0.4465};
-  const double stddev[3] = {0.2023, 0.1994, 0.2010};
+  const double (&mean)[3] = kCifar10Mean;
+  const double (&stddev)[3] = kCifar10Std;
   AugmentConfig config;
   config.crop = crop;
   config.flip = flip;

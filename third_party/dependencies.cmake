@@ -17,6 +17,9 @@ find_library(STB_LIBRARY stb REQUIRED)
 add_library(convlab_stb INTERFACE)
 target_include_directories(convlab_stb INTERFACE ${STB_INCLUDE_DIR})
 target_link_libraries(convlab_stb INTERFACE ${STB_LIBRARY})
+# libturbojpeg0-dev: JPEG decoding with libjpeg-turbo, as Pillow and torchvision decode.
+find_package(PkgConfig REQUIRED)      # pkg-config
+pkg_check_modules(TURBOJPEG REQUIRED IMPORTED_TARGET libturbojpeg)
 find_path(CBLAS_INCLUDE_DIR cblas.h PATHS /usr/include/${CMAKE_LIBRARY_ARCHITECTURE}/openblas-openmp
           NO_DEFAULT_PATH REQUIRED)
 # LAPACK's C interface (liblapacke-dev): eigendecompositions for the Procrustes distance. The

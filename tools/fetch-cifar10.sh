@@ -5,15 +5,17 @@
 #   tools/fetch-cifar10.sh [folder]     (default: ./data)
 #
 # The archive is kept next to the extracted folder: convlab can also read it directly.
+# $CIFAR10_URL may name a mirror of the same file; its MD5 is checked all the same.
+# convlab-train runs this script by itself when it finds no CIFAR-10.
 set -euo pipefail
 
-readonly URL="https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz"
+readonly URL="${CIFAR10_URL:-https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz}"
 readonly MD5="c32a1d4ab5d03f1284b67883e8d87530"
 readonly ARCHIVE_NAME="cifar-10-binary.tar.gz"
 
 folder="${1:-./data}"
 if [[ "$folder" == "-h" || "$folder" == "--help" ]]; then
-  sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'
   exit 0
 fi
 mkdir -p "$folder"

@@ -18,6 +18,7 @@ std::string required(const std::map<std::string, std::string>& meta, const std::
 LoadedModel load_model(const std::filesystem::path& checkpoint, const ModelFactory& factory, Device device) {
   CONVLAB_CHECK(std::filesystem::exists(checkpoint), "checkpoint {} does not exist", checkpoint.string());
   const SafetensorsFile file = read_safetensors(checkpoint);
+  check_checkpoint_format(file);  // before anything that a newer format may mean differently
   const auto& meta = file.metadata;
   ModelSection section;
   section.name = required(meta, "model_name", checkpoint);

@@ -37,16 +37,21 @@ std::string cuda_versions();
 // algorithm chosen and its time (empty for the CPU).
 std::vector<std::string> describe_conv_choices(Device device);
 
-// A device named as on the command line: "cpu" or "cuda" (GPU 0). Owns the CUDA context, if
-// any; tensors on the device must be destroyed before the handle.
+// A device named as on the command line: "cpu", "cuda" (GPU 0) or "auto" (GPU 0 when a GPU
+// answers and its context starts, else the CPU; any CUDA error means no GPU). Owns the CUDA
+// context, if any; tensors on the device must be destroyed before the handle.
 class DeviceHandle {
  public:
   explicit DeviceHandle(const std::string& name, const CudaOptions& options = {});
   Device device() const { return device_; }
+  // What was chosen and why, for a run's first line and its records:
+  // "cpu", "cuda:0 (NVIDIA H200)", "cpu, chosen by --device auto: no GPU answered".
+  const std::string& choice() const { return choice_; }
 
  private:
   std::unique_ptr<DeviceContext> owned_;
   Device device_ = cpu();
+  std::string choice_;
 };
 
 }  // namespace convlab

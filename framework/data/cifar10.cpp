@@ -10,6 +10,7 @@
 #include "framework/data/cifar10_binary.h"
 #include "framework/data/dataset_cache.h"
 #include "framework/data/fingerprint.h"
+#include "framework/data/image_decoder.h"
 #include "framework/data/image_folder.h"
 #include "framework/data/tar_reader.h"
 
@@ -104,9 +105,11 @@ PreparedSource prepare(const DataRoot& root, const std::string& where) {
 Cifar10 load_cached(const fs::path& cache_file, uint64_t fingerprint, const std::function<Cifar10()>& decode) {
   if (std::optional<Cifar10> cached = read_dataset_cache(cache_file, fingerprint)) {
     cached->source_description += fmt::format(", read from the cache {}", cache_file.string());
+    cached->fingerprint = fingerprint;
     return std::move(*cached);
   }
   Cifar10 data = decode();
+  data.fingerprint = fingerprint;
   try {
     write_dataset_cache(cache_file, fingerprint, data);
   } catch (const std::exception& error) {
@@ -118,10 +121,12 @@ Cifar10 load_cached(const fs::path& cache_file, uint64_t fingerprint, const std:
 
 Cifar10 load_archive(const fs::path& archive, const fs::path& cache_dir) {
   // The archive's own identity keys both caches, so a cached set needs no extraction at all.
+  // Whatever it holds may be images, so the decoders count too.
   Fnv1a hash;
   hash.add(fs::weakly_canonical(archive).generic_string());
   hash.add(static_cast<uint64_t>(fs::file_size(archive)));
   hash.add(static_cast<uint64_t>(fs::last_write_time(archive).time_since_epoch().count()));
+  hash.add(image_decoder_identity());
   const uint64_t fingerprint = hash.value();
   return load_cached(dataset_cache_file(cache_dir, fingerprint), fingerprint, [&] {
     const fs::path extracted = cache_dir / fmt::format("extracted-{:016x}", fingerprint);
@@ -141,7 +146,14 @@ Cifar10 load_folder(const fs::path& dir, const fs::path& cache_dir) {
   const std::optional<DataRoot> root = find_data_root(dir);
   if (!root) CONVLAB_FAIL("{} holds none of: {}. {}", dir.string(), kExpectedLayouts, kHowToGet);
   PreparedSource prepared = prepare(*root, root->dir.string());
-  const uint64_t fingerprint = fingerprint_files(root->dir, prepared.files);
+  uint64_t fingerprint = fingerprint_files(root->dir, prepared.files);
+  if (root->layout == Layout::image_folder) {
+    // Pixels decoded by another decoder (or with other settings) must not be reused.
+    Fnv1a hash;
+    hash.add(fingerprint);
+    hash.add(image_decoder_identity());
+    fingerprint = hash.value();
+  }
   return load_cached(dataset_cache_file(cache_dir, fingerprint), fingerprint, prepared.decode);
 }
 

@@ -1,7 +1,5 @@
 #include "framework/data/image_folder.h"
 
-#include <stb_image.h>
-
 #include <algorithm>
 #include <atomic>
 #include <cctype>
@@ -9,11 +7,13 @@
 #include <cstdio>
 #include <cstring>
 #include <exception>
+#include <memory>
 #include <mutex>
 #include <thread>
 
 #include "framework/core/error.h"
 #include "framework/data/cifar10_classes.h"
+#include "framework/data/image_decoder.h"
 
 namespace convlab {
 namespace fs = std::filesystem;
@@ -76,24 +76,6 @@ std::vector<uint8_t> read_file(const fs::path& path) {
   return bytes;
 }
 
-// Decodes one image into `planar` (3, 32, 32).
-void decode_image(const fs::path& path, uint8_t* planar) {
-  const std::vector<uint8_t> bytes = read_file(path);
-  int width = 0, height = 0, channels = 0;
-  uint8_t* pixels = stbi_load_from_memory(bytes.data(), static_cast<int>(bytes.size()), &width, &height, &channels, 0);
-  CONVLAB_CHECK(pixels != nullptr, "cannot decode image {} ({} bytes): {}", path.string(), bytes.size(),
-                stbi_failure_reason());
-  if (width != 32 || height != 32 || channels != 3) {
-    stbi_image_free(pixels);
-    CONVLAB_FAIL("image {} is {}x{} with {} channel(s); CIFAR-10 images must be 32x32 RGB (3 channels)", path.string(),
-                 width, height, channels);
-  }
-  // Interleaved (32, 32, 3) to planar (3, 32, 32), the binary release's layout.
-  for (int c = 0; c < 3; ++c)
-    for (int i = 0; i < 32 * 32; ++i) planar[c * 32 * 32 + i] = pixels[i * 3 + c];
-  stbi_image_free(pixels);
-}
-
 }  // namespace
 
 bool is_image_folder(const fs::path& dir) { return fs::is_directory(dir / "train") && fs::is_directory(dir / "test"); }
@@ -127,11 +109,13 @@ ImageSet decode_image_files(const std::vector<LabelledFile>& files) {
   std::exception_ptr first_error;
   std::mutex error_mutex;
   auto work = [&] {
+    std::unique_ptr<ImageDecoder> decoder;
     while (!failed.load(std::memory_order_relaxed)) {
       const size_t i = next.fetch_add(1);
       if (i >= files.size()) return;
       try {
-        decode_image(files[i].path, set.images.data() + i * kCifarImageBytes);
+        if (!decoder) decoder = std::make_unique<ImageDecoder>();
+        decoder->decode(read_file(files[i].path), files[i].path.string(), set.images.data() + i * kCifarImageBytes);
       } catch (...) {
         std::lock_guard<std::mutex> lock(error_mutex);
         if (!first_error) first_error = std::current_exception();

@@ -1,5 +1,5 @@
 // An image folder data set: <root>/train/<class>/<image> and <root>/test/<class>/<image>,
-// PNG or JPEG files of 32x32 RGB, decoded with stb_image.
+// PNG or JPEG files of 32x32 RGB (decoded as data/image_decoder.h says).
 #pragma once
 
 #include <cstdint>

@@ -22,6 +22,7 @@ struct Cifar10 {
   ImageSet train, test;
   std::vector<std::string> class_names;  // label i is class_names[i]
   std::string source_description;        // where the pixels came from, for logs and reports
+  uint64_t fingerprint = 0;              // of the source and its decoding (the cache key); 0 if unknown
 };
 
 }  // namespace convlab

@@ -2,7 +2,9 @@
 
 #include <bit>
 #include <cctype>
+#include <cstdint>
 #include <fstream>
+#include <iterator>
 #include <string_view>
 
 #include "framework/io/atomic_file.h"
@@ -289,6 +291,58 @@ void NpyRowReader::read_rows(int64_t first, int64_t count, void* out) {
   in_.read(static_cast<char*>(out), static_cast<std::streamsize>(bytes));
   CONVLAB_CHECK(in_.good() || bytes == 0, "{}: error reading rows [{}, {}) ({} bytes): was the file changed?",
                 header_.path.string(), first, first + count, bytes);
+}
+
+}  // namespace convlab
+
+namespace convlab {
+
+std::vector<int64_t> read_npy_integers(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  CONVLAB_CHECK(in.good(), "cannot open {}", path.string());
+  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  CONVLAB_CHECK(!in.bad(), "error reading {}", path.string());
+  const size_t prefix = kMagic.size() + 2;
+  CONVLAB_CHECK(bytes.size() >= prefix + 2 && std::string_view(bytes).substr(0, kMagic.size()) == kMagic,
+                "{} is not a .npy file (it does not start with \\x93NUMPY)", path.string());
+  const int major = static_cast<unsigned char>(bytes[kMagic.size()]);
+  CONVLAB_CHECK(major >= 1 && major <= 3, "{}: unsupported .npy format version {}", path.string(), major);
+  const size_t length_bytes = major == 1 ? 2 : 4;
+  CONVLAB_CHECK(bytes.size() >= prefix + length_bytes, "{}: truncated .npy header", path.string());
+  size_t header_length = 0;
+  for (size_t b = 0; b < length_bytes; ++b)
+    header_length |= static_cast<size_t>(static_cast<unsigned char>(bytes[prefix + b])) << (8 * b);
+  const size_t data_offset = prefix + length_bytes + header_length;
+  CONVLAB_CHECK(data_offset <= bytes.size(), "{}: truncated .npy header", path.string());
+  std::string descr;
+  bool fortran_order = false;
+  std::vector<int64_t> shape;
+  HeaderParser(std::string_view(bytes).substr(prefix + length_bytes, header_length), path)
+      .parse(descr, fortran_order, shape);
+  CONVLAB_CHECK(shape.size() == 1, "{}: expected a 1-d array of indices, got {} dimensions", path.string(),
+                shape.size());
+
+  // numpy's integer types: '|i1', '<i2', '<i4', '<i8' and the unsigned 'u' ones.
+  const bool known = descr.size() == 3 && (descr[0] == '<' || descr[0] == '|') && (descr[1] == 'i' || descr[1] == 'u') &&
+                     (descr[2] == '1' || descr[2] == '2' || descr[2] == '4' || descr[2] == '8');
+  CONVLAB_CHECK(known, "{}: expected integers (int8 .. int64, uint8 .. uint64, little-endian), got dtype '{}'",
+                path.string(), descr);
+  const size_t width = static_cast<size_t>(descr[2] - '0');
+  const bool is_signed = descr[1] == 'i';
+  const uint64_t count = static_cast<uint64_t>(shape[0]);
+  CONVLAB_CHECK(bytes.size() - data_offset == count * width,
+                "{}: {} bytes of data for {} elements of {} (truncated or padded)", path.string(),
+                bytes.size() - data_offset, count, descr);
+  std::vector<int64_t> values(count);
+  for (uint64_t i = 0; i < count; ++i) {
+    uint64_t raw = 0;
+    for (size_t b = 0; b < width; ++b)
+      raw |= static_cast<uint64_t>(static_cast<unsigned char>(bytes[data_offset + i * width + b])) << (8 * b);
+    if (is_signed && width < 8 && (raw >> (8 * width - 1)) != 0) raw |= ~uint64_t{0} << (8 * width);  // sign-extend
+    CONVLAB_CHECK(is_signed || raw <= static_cast<uint64_t>(INT64_MAX), "{}: element {} is too large", path.string(), i);
+    values[i] = static_cast<int64_t>(raw);
+  }
+  return values;
 }
 
 }  // namespace convlab

@@ -78,6 +78,10 @@ void write_npy(const std::filesystem::path& path, const std::vector<int64_t>& sh
   write_npy(path, dtype_of<T>(), shape, values.data());
 }
 
+// A 1-d array of any numpy integer type (int8 .. int64, uint8 .. uint64; np.save of np.arange
+// writes int64) as int64: lists of example indices.
+std::vector<int64_t> read_npy_integers(const std::filesystem::path& path);
+
 // Everything before the data: magic, version, length, dict and padding.
 std::string npy_header(DType dtype, const std::vector<int64_t>& shape);
 

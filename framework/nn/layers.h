@@ -70,6 +70,9 @@ class BatchNorm2d : public Module {
   void fold_into(Conv2d& conv);
   void unfold();
 
+  double eps() const { return eps_; }
+  double momentum() const { return momentum_; }  // PyTorch's convention: new = (1 - m) old + m batch
+
  private:
   // Whether a forward may skip the normalisation (folded, eval mode); unfolds in training.
   bool passes_through();

@@ -23,6 +23,15 @@ std::vector<std::pair<std::string, Tensor*>> Module::named_buffers() {
   return out;
 }
 
+std::vector<std::pair<std::string, Module*>> Module::named_modules() {
+  std::vector<std::pair<std::string, Module*>> out;
+  for (auto& [prefix, child] : children_) {
+    out.emplace_back(prefix, child.get());
+    for (auto& [name, module] : child->named_modules()) out.emplace_back(prefix + "." + name, module);
+  }
+  return out;
+}
+
 std::vector<Variable*> Module::parameters() {
   std::vector<Variable*> out;
   for (auto& [name, param] : named_parameters()) out.push_back(param);

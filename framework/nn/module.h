@@ -35,6 +35,8 @@ class Module {
   // Depth-first, in registration order, with dotted names ("conv1.weight").
   std::vector<std::pair<std::string, Variable*>> named_parameters();
   std::vector<std::pair<std::string, Tensor*>> named_buffers();
+  // Every module below this one (not this one), depth-first, with dotted names ("layer1.0.conv1").
+  std::vector<std::pair<std::string, Module*>> named_modules();
   std::vector<Variable*> parameters();
   int64_t parameter_count();
   void zero_grad();

@@ -1,12 +1,44 @@
 #include "framework/train/checkpoint.h"
 
+#include <nlohmann/json.hpp>
+
+#include <charconv>
 #include <cstring>
 
+#include "framework/core/version.h"
+#include "framework/nn/layers.h"
+#include "kernels/augment.h"
 
 namespace convlab {
 namespace {
 
+using Json = nlohmann::ordered_json;
+
 constexpr const char* kMomentumPrefix = "optimizer.momentum.";
+constexpr const char* kFormatPrefix = "convlab-checkpoint-";
+
+// Per layer what the tensors alone do not say: strides, padding, BatchNorm's epsilon.
+Json layer_settings(nn::Model& model) {
+  Json layers = Json::object();
+  for (const auto& [name, module] : model.named_modules()) {
+    if (auto* conv = dynamic_cast<nn::Conv2d*>(module)) {
+      const ops::ConvSpec& spec = conv->spec();
+      Json padding = spec.padding == Padding::same    ? Json("same")
+                     : spec.padding == Padding::valid ? Json("valid")
+                                                      : Json(spec.pad);
+      const int64_t kernel = conv->weight().value().dim(2);
+      layers[name] = Json{{"type", "conv2d"}, {"kernel", kernel}, {"stride", spec.stride}, {"padding", padding}};
+    } else if (const auto* bn = dynamic_cast<const nn::BatchNorm2d*>(module)) {
+      layers[name] = Json{{"type", "batchnorm2d"}, {"eps", bn->eps()}, {"momentum", bn->momentum()}};
+    } else if (dynamic_cast<const nn::Linear*>(module)) {
+      layers[name] = Json{{"type", "linear"}};
+    }
+  }
+  return layers;
+}
+
+// A JSON list of the three channel values.
+std::string rgb_list(const double (&values)[3]) { return Json(std::vector<double>(values, values + 3)).dump(); }
 
 NamedArray to_array(const std::string& name, const Tensor& t) {
   CONVLAB_CHECK(t.dtype() == DType::f32, "checkpoint tensor {} is {}, expected f32", name, t.describe());
@@ -27,6 +59,64 @@ void from_array(const SafetensorsFile& file, const std::string& name, Tensor& ta
 }
 
 }  // namespace
+
+std::map<std::string, std::string> checkpoint_metadata(nn::Model& model, const TrainConfig& config,
+                                                       const std::vector<std::string>& class_names,
+                                                       const std::string& device, int64_t epoch, int64_t updates) {
+  return {{"format", kFormatPrefix + std::to_string(kCheckpointFormatVersion)},
+          {"format_version", std::to_string(kCheckpointFormatVersion)},
+          {"convlab_version", version()},
+          {"model", model.description()},
+          {"model_name", config.model.name},
+          {"depth", std::to_string(config.model.depth)},
+          {"num_classes", std::to_string(config.model.num_classes)},
+          {"batchnorm", config.model.batchnorm ? "true" : "false"},
+          {"seed", std::to_string(config.train.seed_id)},
+          {"epoch", std::to_string(epoch)},
+          {"updates", std::to_string(updates)},
+          {"same_padding", "xla"},
+          {"activations", "NCHW"},
+          {"conv_weight", "OIHW"},
+          {"linear_weight", "OI"},
+          {"layers", layer_settings(model).dump()},
+          {"input", "RGB pixels (0..255) / 255, then (x - input_mean) / input_std per channel, as (N, 3, 32, 32)"},
+          {"input_mean", rgb_list(kernels::kCifar10Mean)},
+          {"input_std", rgb_list(kernels::kCifar10Std)},
+          {"class_names", Json(class_names).dump()},
+          {"feature_names", Json(model.feature_names()).dump()},
+          {"config", to_yaml(config)},
+          {"device", device}};
+}
+
+int checkpoint_format_version(const std::map<std::string, std::string>& metadata) {
+  std::string text;
+  if (const auto it = metadata.find("format_version"); it != metadata.end()) {
+    text = it->second;
+  } else if (const auto format = metadata.find("format");
+             format != metadata.end() && format->second.rfind(kFormatPrefix, 0) == 0) {
+    text = format->second.substr(std::char_traits<char>::length(kFormatPrefix));
+  } else {
+    return 1;
+  }
+  int value = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size() || value < 1)
+    CONVLAB_FAIL("the checkpoint's format version '{}' is not a positive whole number", text);
+  return value;
+}
+
+void check_checkpoint_format(const SafetensorsFile& file) {
+  int declared = 0;
+  try {
+    declared = checkpoint_format_version(file.metadata);
+  } catch (const Error& error) {
+    CONVLAB_FAIL("{}: {}", file.path.string(), error.what());
+  }
+  if (declared > kCheckpointFormatVersion)
+    CONVLAB_FAIL("{} is a convlab checkpoint of format version {}, newer than this convlab ({}) reads (format "
+                 "versions 1 to {}); update convlab to load it",
+                 file.path.string(), declared, version(), kCheckpointFormatVersion);
+}
 
 void save_checkpoint(const std::filesystem::path& path, nn::Module& model, optim::Sgd* optimizer,
                      const std::map<std::string, std::string>& metadata) {
@@ -51,6 +141,7 @@ std::map<std::string, std::string> load_checkpoint(const std::filesystem::path& 
 }
 
 void load_checkpoint(const SafetensorsFile& file, nn::Module& model, optim::Sgd* optimizer) {
+  check_checkpoint_format(file);
   const auto params = model.named_parameters();
   for (const auto& [name, param] : params) from_array(file, name, param->mutable_value());
   for (const auto& [name, buffer] : model.named_buffers()) from_array(file, name, *buffer);

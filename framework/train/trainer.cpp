@@ -7,7 +7,9 @@
 #include <memory>
 
 #include "framework/backend/cuda_device.h"
+#include "framework/core/version.h"
 #include "framework/data/cifar10.h"
+#include "framework/data/cifar10_fetch.h"
 #include "framework/data/shuffle.h"
 #include "framework/io/metrics_log.h"
 #include "framework/optim/schedule.h"
@@ -41,6 +43,11 @@ void prepare_run_dir(const fs::path& dir) {
   fs::remove(probe, error);
 }
 
+// config.yaml's first lines: YAML comments, so the file still reads back as the run's config.
+std::string run_record_comment(const std::string& device_choice) {
+  return fmt::format("# convlab {}\n# device: {}\n", version(), device_choice);
+}
+
 fs::path checkpoint_path(const fs::path& run_dir, int64_t epoch) {
   return run_dir / "checkpoints" / fmt::format("epoch_{:04d}.safetensors", epoch);
 }
@@ -59,15 +66,16 @@ TrainSummary train(const TrainOptions& options) {
     if (!options.quiet) fmt::print(options.log, "{}\n", line);
   };
 
-  // Device and data.
+  // Device and data. The device line comes first, even when quiet: logs must say where a run ran.
   CudaOptions cuda_options;
   cuda_options.deterministic = tc.deterministic;
   cuda_options.sync_each_op = options.sync_each_op;
   cuda_options.allow_tf32 = tc.precision != Precision::fp32;
   const DeviceHandle handle(options.device, cuda_options);
   const Device device = handle.device();
+  fmt::print(options.log, "convlab {}: device {}\n", version(), handle.choice());
   const PrecisionPlan precision = precision_plan(tc.precision, tc.memory_format, device);
-  const fs::path source = find_cifar10(options.data);
+  const fs::path source = options.fetch_missing_data ? find_or_fetch_cifar10(options.data) : find_cifar10(options.data);
   const Cifar10 cifar = load_cifar10(source, options.cache_dir.empty() ? default_cache_dir() : options.cache_dir);
   const uint64_t seed = static_cast<uint64_t>(tc.seed_id);
   CONVLAB_CHECK(tc.train_data_size <= cifar.train.size(), "{}: train_data_size {} exceeds the {} training images",
@@ -111,18 +119,10 @@ TrainSummary train(const TrainOptions& options) {
   if (options.resume) metrics.truncate_after(epoch);
   {
     std::ofstream out(summary.run_dir / "config.yaml");
-    out << to_yaml(config);
+    out << run_record_comment(handle.choice()) << to_yaml(config);
   }
   auto metadata = [&](int64_t at_epoch) {
-    return std::map<std::string, std::string>{{"format", "convlab-checkpoint-1"},
-                                              {"model", model->description()},
-                                              {"model_name", config.model.name},
-                                              {"depth", std::to_string(config.model.depth)},
-                                              {"num_classes", std::to_string(config.model.num_classes)},
-                                              {"batchnorm", config.model.batchnorm ? "true" : "false"},
-                                              {"epoch", std::to_string(at_epoch)},
-                                              {"updates", std::to_string(updates)},
-                                              {"seed", std::to_string(seed)}};
+    return checkpoint_metadata(*model, config, cifar.class_names, handle.choice(), at_epoch, updates);
   };
   if (!options.resume) save_checkpoint(checkpoint_path(summary.run_dir, 0), *model, nullptr, metadata(0));
 

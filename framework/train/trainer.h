@@ -3,7 +3,8 @@
 // evaluation every epoch, metrics, checkpoints and exact resume.
 //
 // A run folder (log_config.experiment_dir) holds:
-//   config.yaml                     the resolved config
+//   config.yaml                     the resolved config, after comments naming convlab's
+//                                   version and the device
 //   metrics.csv, metrics.jsonl      one row per epoch
 //   learning_curve.png              accuracy and loss against epoch
 //   checkpoints/epoch_NNNN.safetensors  at init (0), every save_every_k_ckpt epochs, and last
@@ -27,8 +28,9 @@ struct TrainOptions {
   ModelFactory make_model;  // models::make_model
   std::string config_source = "(defaults)";         // for messages and records
   std::optional<std::filesystem::path> data;        // CIFAR-10 source; searched for when empty
+  bool fetch_missing_data = false;                  // when none is found, download it (data/cifar10_fetch.h)
   std::filesystem::path cache_dir;                  // decoded-data cache; default_cache_dir() when empty
-  std::string device = "cpu";                       // cpu or cuda
+  std::string device = "auto";                      // auto (CUDA when a GPU answers), cpu or cuda
   int64_t eval_examples = 0;                        // test images per evaluation; 0 = all
   int64_t eval_batch = 500;
   bool resume = false;
