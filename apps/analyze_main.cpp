@@ -51,6 +51,8 @@ options:
   --data PATH             CIFAR-10 (as for convlab-train; default: searched)
   --cache-dir DIR         decoded-data cache
   --output DIR            where to write (default analysis/COMMAND)
+  --figure-format LIST    the figures' formats, comma-separated from png, pdf, svg
+                          (default png), e.g. png,pdf,svg
   -h, --help
 )";
 
@@ -64,6 +66,7 @@ struct Args {
   std::string device = "cpu";
   std::optional<fs::path> data;
   fs::path cache_dir, output;
+  FigureFormats figure_formats = {FigureFormat::png};
 };
 
 Args parse(int argc, char** argv) {
@@ -90,6 +93,7 @@ Args parse(int argc, char** argv) {
     else if (arg == "--data") a.data = value();
     else if (arg == "--cache-dir") a.cache_dir = value();
     else if (arg == "--output") a.output = value();
+    else if (arg == "--figure-format") a.figure_formats = parse_figure_formats(value());
     else if (arg == "--vs") after_vs = true;
     else if (!arg.empty() && arg[0] == '-') CONVLAB_FAIL("unknown option '{}' (see --help)", arg);
     else if (a.command.empty()) a.command = arg;
@@ -157,7 +161,7 @@ int main(int argc, char** argv) try {
   std::vector<AnalysisRecord> records;
   auto record = [&](CkaMatrix m, const std::string& name, const std::string& title) {
     kept.push_back(std::make_unique<CkaMatrix>(std::move(m)));
-    records.push_back({name, kept.back().get(), write_cka_matrix(*kept.back(), a.output / name, title)});
+    records.push_back({name, kept.back().get(), write_cka_matrix(*kept.back(), a.output / name, title, a.figure_formats)});
     print_matrix(*kept.back());
   };
 
@@ -203,7 +207,7 @@ int main(int argc, char** argv) try {
     for (const auto& [epoch, m] : by_epoch) {
       const HeatmapSpec spec =
           heatmap_of(*m, fmt::format("epoch {} vs final (epoch {})", epoch, checkpoints.back().epoch));
-      const Canvas frame = gif ? heatmap_canvas(spec, gif_width, gif_height) : heatmap_canvas(spec);
+      const Figure frame = gif ? heatmap_figure(spec, gif_width, gif_height) : heatmap_figure(spec);
       if (!gif) {
         gif_width = frame.width();
         gif_height = frame.height();
@@ -216,9 +220,12 @@ int main(int argc, char** argv) try {
     for (const auto& [epoch, m] : by_epoch) epochs.push_back(epoch);
     std::vector<HeatmapSpec> panels;
     for (int64_t e : grid_epochs(epochs)) panels.push_back(heatmap_of(*by_epoch[e], fmt::format("epoch {}", e)));
-    plot_heatmap_grid(panels, 3, fmt::format("{} against the final network", describe_settings(*by_epoch.begin()->second)),
-                      a.output / "evolution_grid.png");
-    fmt::print("animation: {}\ngrid: {}\n", (a.output / "evolution.gif").string(), (a.output / "evolution_grid.png").string());
+    const auto grid = save_heatmap_grid(
+        panels, 3, fmt::format("{} against the final network", describe_settings(*by_epoch.begin()->second)),
+        a.output / "evolution_grid", a.figure_formats);
+    std::string grid_files;
+    for (const fs::path& f : grid) grid_files += (grid_files.empty() ? "" : " ") + f.string();
+    fmt::print("animation: {}\ngrid: {}\n", (a.output / "evolution.gif").string(), grid_files);
   } else if (a.command == "invariance" || a.command == "files") {
     std::unique_ptr<Networks> nets;
     std::unique_ptr<LoadedModel> model;

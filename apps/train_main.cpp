@@ -32,6 +32,8 @@ options (each overrides the config):
   --resume               continue the run in the output folder after its last epoch
   --stop-after-epoch N   end after epoch N as if interrupted (resume later)
   --cuda-graph           on CUDA, replay each full-batch step as one CUDA graph
+  --figure-format LIST   the learning curve's formats, comma-separated from png,
+                         pdf, svg (default png)
   --quiet                no progress bar or per-epoch lines
   --list-keys            print every config key with its default and exit
   -h, --help             this text
@@ -83,6 +85,7 @@ int main(int argc, char** argv) try {
     else if (arg == "--stop-after-epoch") options.stop_after_epoch = parse_int(arg, value());
     else if (arg == "--quiet") options.quiet = true;
     else if (arg == "--cuda-graph") options.cuda_graph = true;
+    else if (arg == "--figure-format") options.figure_formats = parse_figure_formats(value());
     else if (!arg.empty() && arg[0] != '-' && config_path.empty()) config_path = arg;
     else CONVLAB_FAIL("unknown option '{}' (see --help)", arg);
   }
@@ -103,7 +106,9 @@ int main(int argc, char** argv) try {
              summary.updates, summary.seconds, 100 * summary.final_test_acc);
   fmt::print("metrics:     {}\n", (summary.run_dir / "metrics.csv").string());
   fmt::print("checkpoints: {}\n", (summary.run_dir / "checkpoints").string());
-  fmt::print("plot:        {}\n", (summary.run_dir / "learning_curve.png").string());
+  std::string plots;
+  for (const auto& file : summary.learning_curve) plots += (plots.empty() ? "" : " ") + file.string();
+  fmt::print("plot:        {}\n", plots);
   return 0;
 } catch (const std::exception& e) {
   fmt::print(stderr, "convlab-train: error: {}\n", e.what());

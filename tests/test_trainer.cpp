@@ -2,6 +2,7 @@
 // NaN handling and bad output folders.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 
@@ -9,6 +10,7 @@
 #include "framework/io/safetensors.h"
 #include "framework/train/trainer.h"
 #include "models/registry.h"
+#include "tests/support/figure_files.h"
 #include "tests/support/tiny_image_folder.h"
 
 namespace fs = std::filesystem;
@@ -49,7 +51,9 @@ class TrainerTest : public ::testing::Test {
 }  // namespace
 
 TEST_F(TrainerTest, WritesMetricsCheckpointsAndPlot) {
-  const TrainSummary summary = train(options("run", 3));
+  TrainOptions o = options("run", 3);
+  o.figure_formats = {FigureFormat::png, FigureFormat::pdf, FigureFormat::svg};
+  const TrainSummary summary = train(o);
   EXPECT_EQ(summary.epochs_done, 3);
   EXPECT_EQ(summary.updates, 9);
   const fs::path run = dir_ / "run";
@@ -73,7 +77,17 @@ TEST_F(TrainerTest, WritesMetricsCheckpointsAndPlot) {
   EXPECT_FALSE(ckpt.contains("optimizer.momentum.conv1.weight"));
   EXPECT_EQ(ckpt.metadata.at("epoch"), "3");
   EXPECT_TRUE(read_safetensors(run / "resume.safetensors").contains("optimizer.momentum.conv1.weight"));
-  EXPECT_TRUE(fs::exists(run / "learning_curve.png"));
+  // The learning curve in each format asked for, with the learning-rate drop.
+  EXPECT_EQ(summary.learning_curve, (std::vector<fs::path>{run / "learning_curve.png", run / "learning_curve.pdf",
+                                                            run / "learning_curve.svg"}));
+  EXPECT_GT(test_support::png_size(run / "learning_curve.png").width, 0);
+  EXPECT_GT(test_support::pdf_page_size(run / "learning_curve.pdf").width, 0);
+  const auto texts = test_support::svg_texts(run / "learning_curve.svg");
+  auto has = [&](const std::string& t) { return std::find(texts.begin(), texts.end(), t) != texts.end(); };
+  EXPECT_TRUE(has("test: 20 images"));  // the whole tiny test set
+  EXPECT_TRUE(has("train: running mean over the epoch's augmented batches"));
+  EXPECT_TRUE(has("learning-rate drop"));  // after epoch 2
+  EXPECT_TRUE(has("lr 0.01"));
   EXPECT_TRUE(fs::exists(run / "config.yaml"));
   EXPECT_TRUE(fs::exists(run / "metrics.jsonl"));
 }
@@ -90,6 +104,8 @@ TEST_F(TrainerTest, ResumeReproducesTheUninterruptedRun) {
   const auto a = MetricsLog::read_csv(dir_ / "straight" / "metrics.csv");
   const auto b = MetricsLog::read_csv(dir_ / "interrupted" / "metrics.csv");
   ASSERT_EQ(a.size(), b.size());
+  EXPECT_TRUE(fs::exists(dir_ / "interrupted" / "learning_curve.png"));
+  EXPECT_FALSE(fs::exists(dir_ / "interrupted" / "learning_curve.pdf"));  // PNG only by default
   for (size_t i = 0; i < a.size(); ++i) {
     EXPECT_EQ(a[i].updates, b[i].updates);
     EXPECT_EQ(a[i].lr, b[i].lr);

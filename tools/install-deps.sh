@@ -10,11 +10,13 @@ packages=(
   libgtest-dev        # tests
   libyaml-cpp-dev     # the reference's YAML configs
   libopenblas-openmp-dev  # CPU GEMM (the OpenMP build, sharing convlab's thread pool)
-  libstb-dev          # PNG/JPEG decoding, PNG writing, TrueType text
+  libstb-dev          # PNG/JPEG decoding of data sets
   zlib1g-dev          # .tar.gz data archives
+  libcairo2-dev       # figures: PNG, PDF and SVG, anti-aliased, with real font metrics
   libgif-dev          # animated GIFs
   nlohmann-json3-dev  # safetensors headers, JSON summaries
-  fonts-dejavu-core   # the font drawn into plots
+  fonts-dejavu-core   # the font of figures
+  poppler-utils       # tests: pdftotext checks that the text in PDF figures is extractable
 )
 
 missing=()

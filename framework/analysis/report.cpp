@@ -40,9 +40,9 @@ std::string csv_cell(const std::string& text) {
 }  // namespace
 
 std::vector<std::filesystem::path> write_cka_matrix(const CkaMatrix& m, const std::filesystem::path& stem,
-                                                    const std::string& title) {
+                                                    const std::string& title, const FigureFormats& formats) {
   std::filesystem::create_directories(stem.parent_path().empty() ? "." : stem.parent_path());
-  const std::filesystem::path npy = stem.string() + ".npy", csv = stem.string() + ".csv", png = stem.string() + ".png";
+  const std::filesystem::path npy = stem.string() + ".npy", csv = stem.string() + ".csv";
   write_npy(npy, std::vector<int64_t>{m.rows, m.cols}, m.values);
   write_file_atomically(csv, [&](std::ostream& out) {
     out << "layer";
@@ -54,8 +54,9 @@ std::vector<std::filesystem::path> write_cka_matrix(const CkaMatrix& m, const st
       out << '\n';
     }
   });
-  plot_heatmap(heatmap_of(m, title), png);
-  return {npy, csv, png};
+  std::vector<std::filesystem::path> files = {npy, csv};
+  for (const std::filesystem::path& figure : save_heatmap(heatmap_of(m, title), stem, formats)) files.push_back(figure);
+  return files;
 }
 
 void write_summary(const std::filesystem::path& path, const std::string& command, const std::vector<std::string>& inputs,

@@ -1,5 +1,6 @@
 // Writing a CKA matrix: .npy (float64, rows x cols, numpy.load reads it), .csv (layer names
-// on both edges) and a PNG heatmap; and the JSON summary of an analysis.
+// on both edges) and a heatmap figure (PNG, and PDF and SVG on request); and the JSON summary
+// of an analysis.
 #pragma once
 
 #include <filesystem>
@@ -17,9 +18,11 @@ std::string describe_settings(const CkaMatrix& m);
 // The heatmap of a matrix, titled `title`, axes named after its sources.
 HeatmapSpec heatmap_of(const CkaMatrix& m, const std::string& title);
 
-// stem.npy, stem.csv and stem.png; returns the three paths.
+// stem.npy, stem.csv and the heatmap as stem.png (and .pdf, .svg: one per format); returns
+// the paths.
 std::vector<std::filesystem::path> write_cka_matrix(const CkaMatrix& m, const std::filesystem::path& stem,
-                                                    const std::string& title);
+                                                    const std::string& title,
+                                                    const FigureFormats& formats = {FigureFormat::png});
 
 // One entry of summary.json.
 struct AnalysisRecord {

@@ -116,6 +116,12 @@ TrainSummary train(const TrainOptions& options) {
                                               {"updates", std::to_string(updates)},
                                               {"seed", std::to_string(seed)}};
   };
+  const LearningCurveInfo curve{fmt::format("{} ({})", model->description(), summary.run_dir.filename().string()),
+                                test_set.size(), tc.use_augment};
+  auto plot = [&] {
+    summary.learning_curve =
+        save_learning_curve(metrics.rows(), summary.run_dir / "learning_curve", curve, options.figure_formats);
+  };
   if (!options.resume) save_checkpoint(checkpoint_path(summary.run_dir, 0), *model, nullptr, metadata(0));
 
   StepOptions step_options;
@@ -169,8 +175,7 @@ TrainSummary train(const TrainOptions& options) {
     save_checkpoint(resume_file, *model, &sgd, metadata(epoch));
     if (epoch % config.log.save_every_k_ckpt == 0 || epoch == tc.num_epochs)
       save_checkpoint(checkpoint_path(summary.run_dir, epoch), *model, nullptr, metadata(epoch));
-    plot_learning_curve(metrics.rows(), summary.run_dir / "learning_curve.png",
-                        fmt::format("{} ({})", model->description(), summary.run_dir.filename().string()));
+    plot();
     say(fmt::format("epoch {:4d}/{}  updates {:7d}  lr {:.4g}  train loss {:.4f} acc {:5.2f}%  test loss {:.4f} acc "
                     "{:5.2f}%  {:.1f}s  {:.0f} img/s",
                     epoch, tc.num_epochs, updates, last_lr, row.train_loss, 100 * row.train_acc, row.test_loss,
@@ -179,6 +184,7 @@ TrainSummary train(const TrainOptions& options) {
     summary.final_test_acc = row.test_acc;
     summary.final_test_loss = row.test_loss;
   }
+  if (summary.learning_curve.empty() && !metrics.rows().empty()) plot();  // a resumed run that had nothing left
   summary.epochs_done = epoch;
   summary.updates = updates;
   summary.seconds = std::chrono::duration<double>(Clock::now() - run_start).count();

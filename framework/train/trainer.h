@@ -5,7 +5,7 @@
 // A run folder (log_config.experiment_dir) holds:
 //   config.yaml                     the resolved config
 //   metrics.csv, metrics.jsonl      one row per epoch
-//   learning_curve.png              accuracy and loss against epoch
+//   learning_curve.png              accuracy and loss against epoch (also .pdf, .svg on request)
 //   checkpoints/epoch_NNNN.safetensors  at init (0), every save_every_k_ckpt epochs, and last
 //   resume.safetensors              the latest epoch with momentum buffers, for --resume
 #pragma once
@@ -16,9 +16,11 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "framework/io/config.h"
 #include "framework/nn/model_factory.h"
+#include "framework/plot/figure_format.h"
 
 namespace convlab {
 
@@ -36,6 +38,7 @@ struct TrainOptions {
   bool cuda_graph = false;                          // replay each full-batch step as a CUDA graph
   int64_t stop_after_epoch = -1;                    // end early after this epoch (-1: never)
   std::FILE* log = stdout;
+  FigureFormats figure_formats = {FigureFormat::png};  // the learning curve's
 };
 
 struct TrainSummary {
@@ -44,6 +47,7 @@ struct TrainSummary {
   int64_t updates = 0;
   double final_train_acc = 0, final_test_acc = 0, final_test_loss = 0;
   double seconds = 0;
+  std::vector<std::filesystem::path> learning_curve;  // the figure's files
 };
 
 TrainSummary train(const TrainOptions& options);
