@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <fstream>
+#include <limits>
 #include <memory>
 
 #include "framework/backend/cuda_device.h"
@@ -122,7 +123,26 @@ TrainSummary train(const TrainOptions& options) {
     summary.learning_curve =
         save_learning_curve(metrics.rows(), summary.run_dir / "learning_curve", curve, options.figure_formats);
   };
-  if (!options.resume) save_checkpoint(checkpoint_path(summary.run_dir, 0), *model, nullptr, metadata(0));
+  if (!options.resume) {
+    save_checkpoint(checkpoint_path(summary.run_dir, 0), *model, nullptr, metadata(0));
+    // Epoch 0: the network at init, evaluated like every epoch; no batch has been trained on,
+    // so the train columns are NaN. Evaluation draws no random numbers and leaves the weights
+    // and running statistics alone, so a resumed run, which skips this, stays exact.
+    const auto eval_start = Clock::now();
+    const EvalResult test = evaluate(*model, test_set, options.eval_batch, augment);
+    EpochMetrics row;
+    row.lr = schedule.lr(0);
+    row.train_loss = row.train_acc = row.images_per_second = std::numeric_limits<double>::quiet_NaN();
+    row.test_loss = test.loss;
+    row.test_acc = test.accuracy;
+    row.seconds = std::chrono::duration<double>(Clock::now() - eval_start).count();
+    metrics.append(row);
+    plot();
+    say(fmt::format("epoch {:4d}/{}  at init: test loss {:.4f} acc {:5.2f}%  {:.1f}s", 0, tc.num_epochs, row.test_loss,
+                    100 * row.test_acc, row.seconds));
+    summary.final_test_acc = row.test_acc;
+    summary.final_test_loss = row.test_loss;
+  }
 
   StepOptions step_options;
   step_options.l2_penalty = decoupled ? 0.0 : tc.w_decay;

@@ -4,7 +4,7 @@
 //
 // A run folder (log_config.experiment_dir) holds:
 //   config.yaml                     the resolved config
-//   metrics.csv, metrics.jsonl      one row per epoch
+//   metrics.csv, metrics.jsonl      one row per epoch, from epoch 0 (the network at init)
 //   learning_curve.png              accuracy and loss against epoch (also .pdf, .svg on request)
 //   checkpoints/epoch_NNNN.safetensors  at init (0), every save_every_k_ckpt epochs, and last
 //   resume.safetensors              the latest epoch with momentum buffers, for --resume
