@@ -259,13 +259,16 @@ TEST_F(PlotTest, LinePlotDrawsSeriesAxesMarkersAndLegend) {
   plot.y_label = "y axis";
   plot.series = {make_series("rising", {0, 1, 2, 3}, {0, 1, 4, 9}, Rgb{200, 0, 0}),
                  make_series("flat", {0, 3}, {5, 5}, Rgb{0, 0, 200})};
-  plot.x_markers = {1.5};
+  plot.x_markers = {1.5, 2.97};
   plot.x_markers_name = "an event";
-  plot.x_marker_labels = {"lr 0.01"};
+  plot.x_marker_labels = {"lr 0.01", "lr 0.0001"};
   draw_line_plot(figure, Rect{0, 0, 500, 360}, plot);
+  // A marker's label near the plot's right end goes left of its line, inside the plot.
+  for (const PlacedText& t : figure.texts())
+    if (t.text == "lr 0.0001") EXPECT_LT(t.x + t.width, 500 - 14);
   figure.write(dir_ / "plot.svg");
   const auto texts = svg_texts(dir_ / "plot.svg");
-  for (const char* t : {"title", "x axis", "y axis", "rising", "flat", "an event", "lr 0.01", "0.0", "3.0", "8"})
+  for (const char* t : {"title", "x axis", "y axis", "rising", "flat", "an event", "lr 0.01", "lr 0.0001", "0.0", "3.0", "8"})
     EXPECT_TRUE(contains(texts, t)) << t;
   // The series' colours are drawn.
   const RgbImage image = figure.render();
@@ -278,7 +281,7 @@ TEST_F(PlotTest, LinePlotDrawsSeriesAxesMarkersAndLegend) {
   EXPECT_GT(red, 100);
   EXPECT_GT(blue, 100);
 
-  plot.x_marker_labels = {"one", "two"};
+  plot.x_marker_labels = {"one"};
   EXPECT_THROW(draw_line_plot(figure, Rect{0, 0, 500, 360}, plot), Error);
   plot.x_marker_labels.clear();
   plot.series.push_back(make_series("bad", {0, 1}, {0}, kBlack));

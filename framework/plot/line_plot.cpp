@@ -94,9 +94,11 @@ void draw_line_plot(Figure& figure, const Rect& area, const LinePlot& plot, cons
                      kMarkerColor, kMarkerWidth, kMarkerDash);
     for (int y = box.y; y < box.bottom(); y += 2) drawn.push_back(PointF{column, static_cast<float>(y)});
     if (plot.x_marker_labels.empty() || plot.x_marker_labels[k].empty()) continue;
-    const float label_x = column + 4.0f, label_y = static_cast<float>(box.y + 4);
+    // Right of its line, or left of it where the plot ends too soon.
     const TextExtent label = measure_text(plot.x_marker_labels[k], marker_label_size);
     const float length = label.width;
+    const bool room_right = column + 4.0f + length <= static_cast<float>(box.right() - 2);
+    const float label_x = room_right ? column + 4.0f : column - 4.0f - length, label_y = static_cast<float>(box.y + 4);
     figure.fill_box(label_x - 2, label_y - 1, length + 4, label.height() + 2, kWhite, 0.8f);  // readable over a curve
     figure.draw_text(label_x, label_y, plot.x_marker_labels[k],
                      TextStyle{marker_label_size, kMarkerColor, HAlign::left, VAlign::top});
