@@ -35,7 +35,9 @@ std::string add_svg_text_layer(const std::string& svg, const std::vector<PlacedT
     layer += fmt::format("<text x=\"{:.2f}\" y=\"{:.2f}\" font-size=\"{:.2f}\"", t.x, t.y, t.size);
     if (t.width > 0) layer += fmt::format(" textLength=\"{:.2f}\" lengthAdjust=\"spacingAndGlyphs\"", t.width);
     if (t.vertical) layer += fmt::format(" transform=\"rotate(-90 {:.2f} {:.2f})\"", t.x, t.y);
-    layer += ">" + xml_escape(t.text) + "</text>\n";
+    layer += '>';
+    layer += xml_escape(t.text);
+    layer += "</text>\n";
   }
   layer += "</g>\n";
   std::string out = svg;
