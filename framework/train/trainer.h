@@ -1,6 +1,6 @@
 // The training loop of the reference protocol: per-epoch shuffle, augmentation, softmax
 // cross-entropy (+ the L2 penalty), clipped Nesterov SGD on the multistep schedule, test
-// evaluation every epoch, metrics, checkpoints and exact resume.
+// evaluation at init and every epoch, metrics, checkpoints and exact resume.
 //
 // A run folder (log_config.experiment_dir) holds:
 //   config.yaml                     the resolved config
