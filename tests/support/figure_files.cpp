@@ -1,6 +1,7 @@
 #include "tests/support/figure_files.h"
 
 #include <stb/stb_image.h>
+#include <zlib.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -33,6 +34,34 @@ std::string xml_unescape(const std::string& text) {
   return out;
 }
 
+// The PDF's bytes with every Flate-compressed stream inflated after them: a writer may keep
+// page dictionaries in compressed object streams (PDF 1.5), where /MediaBox is not plain text.
+std::string with_streams_inflated(const std::string& pdf) {
+  std::string out = pdf;
+  for (size_t at = pdf.find("stream"); at != std::string::npos; at = pdf.find("stream", at + 6)) {
+    if (at >= 3 && pdf.compare(at - 3, 3, "end") == 0) continue;
+    size_t begin = at + 6;
+    if (begin < pdf.size() && pdf[begin] == '\r') ++begin;
+    if (begin < pdf.size() && pdf[begin] == '\n') ++begin;
+    const size_t end = pdf.find("endstream", begin);
+    if (end == std::string::npos) break;
+    z_stream z{};
+    if (inflateInit(&z) != Z_OK) continue;
+    z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(pdf.data() + begin));
+    z.avail_in = static_cast<uInt>(end - begin);
+    char buffer[1 << 14];
+    int status = Z_OK;
+    while (status == Z_OK) {
+      z.next_out = reinterpret_cast<Bytef*>(buffer);
+      z.avail_out = sizeof buffer;
+      status = inflate(&z, Z_NO_FLUSH);
+      out.append(buffer, sizeof buffer - z.avail_out);
+    }
+    inflateEnd(&z);
+  }
+  return out;
+}
+
 }  // namespace
 
 std::string read_bytes(const std::filesystem::path& file) {
@@ -51,7 +80,7 @@ FileSize png_size(const std::filesystem::path& png) {
 }
 
 FileSize pdf_page_size(const std::filesystem::path& pdf) {
-  const std::string bytes = read_bytes(pdf);
+  const std::string bytes = with_streams_inflated(read_bytes(pdf));
   const size_t at = bytes.find("/MediaBox");
   if (at == std::string::npos) return {};
   std::istringstream box(bytes.substr(bytes.find('[', at) + 1, 100));
