@@ -76,6 +76,8 @@ options:
   --data PATH             CIFAR-10 (as for convlab-train; default: searched)
   --cache-dir DIR         decoded-data cache
   --output DIR            where to write (default analysis/COMMAND)
+  --figure-format LIST    the figures' formats, comma-separated from png, pdf, svg
+                          (default png), e.g. png,pdf,svg
   -h, --help
 )";
 
@@ -96,6 +98,7 @@ struct Args {
   std::vector<std::string> layers;  // features
   fs::path indices;
   std::string split = "test";
+  FigureFormats figure_formats = {FigureFormat::png};
 };
 
 // A whole number, or an error naming the option.
@@ -172,6 +175,7 @@ Args parse(int argc, char** argv) {
         if (!layer.empty()) a.layers.push_back(layer);
     } else if (arg == "--indices") a.indices = value();
     else if (arg == "--split") a.split = value();
+    else if (arg == "--figure-format") a.figure_formats = parse_figure_formats(value());
     else if (arg == "--vs") {
       CONVLAB_CHECK(!a.vs_given, "--vs is given twice: list every file of the second network after one --vs");
       a.vs_given = true;
@@ -308,7 +312,7 @@ int main(int argc, char** argv) try {
   std::vector<AnalysisRecord> records;
   auto record = [&](CkaMatrix m, const std::string& name, const std::string& title) {
     kept.push_back(std::make_unique<CkaMatrix>(std::move(m)));
-    records.push_back({name, kept.back().get(), write_cka_matrix(*kept.back(), a.output / name, title)});
+    records.push_back({name, kept.back().get(), write_cka_matrix(*kept.back(), a.output / name, title, a.figure_formats)});
     print_matrix(*kept.back());
   };
 
@@ -362,12 +366,11 @@ int main(int argc, char** argv) try {
       }
       // The animation: one labelled frame per checkpoint, all of the first frame's size.
       const fs::path gif_path = a.output / ("evolution" + suffix + ".gif");
-      const fs::path grid_path = a.output / ("evolution_grid" + suffix + ".png");
       std::unique_ptr<GifWriter> gif;
       int gif_width = 0, gif_height = 0;
       for (const auto& [epoch, m] : by_epoch) {
         const HeatmapSpec spec = heatmap_of(*m, fmt::format("epoch {} vs final (epoch {})", epoch, final_epoch));
-        const Canvas frame = gif ? heatmap_canvas(spec, gif_width, gif_height) : heatmap_canvas(spec);
+        const Figure frame = gif ? heatmap_figure(spec, gif_width, gif_height) : heatmap_figure(spec);
         if (!gif) {
           gif_width = frame.width();
           gif_height = frame.height();
@@ -380,10 +383,12 @@ int main(int argc, char** argv) try {
       for (const auto& [epoch, m] : by_epoch) epochs.push_back(epoch);
       std::vector<HeatmapSpec> panels;
       for (int64_t e : grid_epochs(epochs)) panels.push_back(heatmap_of(*by_epoch[e], fmt::format("epoch {}", e)));
-      plot_heatmap_grid(panels, 3,
-                        fmt::format("{} against the final network", describe_settings(*by_epoch.begin()->second)),
-                        grid_path);
-      fmt::print("animation: {}\ngrid: {}\n", gif_path.string(), grid_path.string());
+      const auto grid = save_heatmap_grid(
+          panels, 3, fmt::format("{} against the final network", describe_settings(*by_epoch.begin()->second)),
+          a.output / ("evolution_grid" + suffix), a.figure_formats);
+      std::string grid_files;
+      for (const fs::path& f : grid) grid_files += (grid_files.empty() ? "" : " ") + f.string();
+      fmt::print("animation: {}\ngrid: {}\n", gif_path.string(), grid_files);
     }
   } else if (a.command == "invariance" || a.command == "files") {
     std::unique_ptr<Networks> nets;

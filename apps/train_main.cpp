@@ -42,6 +42,8 @@ options (each overrides the config):
   --memory-format F      train_config.memory_format: auto (default), nchw or nhwc
   --sync-each-op         on CUDA, wait for and check every op, so that a fault names
                          its op and shapes (slow; also CONVLAB_SYNC_EACH_OP=1)
+  --figure-format LIST   the learning curve's formats, comma-separated from png,
+                         pdf, svg (default png)
   --quiet                no progress bar or per-epoch lines
   --list-keys            print every config key with its default and exit
   -h, --help             this text
@@ -102,6 +104,7 @@ int main(int argc, char** argv) try {
     else if (arg == "--sync-each-op") options.sync_each_op = true;
     else if (arg == "--precision") overrides.precision = parse_precision(value());
     else if (arg == "--memory-format") overrides.memory_format = parse_activation_layout(value());
+    else if (arg == "--figure-format") options.figure_formats = parse_figure_formats(value());
     else if (!arg.empty() && arg[0] != '-' && config_path.empty()) config_path = arg;
     else CONVLAB_FAIL("unknown option '{}' (see --help)", arg);
   }
@@ -126,7 +129,9 @@ int main(int argc, char** argv) try {
              summary.updates, summary.seconds, 100 * summary.final_test_acc);
   fmt::print("metrics:     {}\n", (summary.run_dir / "metrics.csv").string());
   fmt::print("checkpoints: {}\n", (summary.run_dir / "checkpoints").string());
-  fmt::print("plot:        {}\n", (summary.run_dir / "learning_curve.png").string());
+  std::string plots;
+  for (const auto& file : summary.learning_curve) plots += (plots.empty() ? "" : " ") + file.string();
+  fmt::print("plot:        {}\n", plots);
   return 0;
 } catch (const std::exception& e) {
   fmt::print(stderr, "convlab-train: error: {}\n", e.what());

@@ -201,7 +201,7 @@ TEST(ExtendingExamples, TheTrainingLoopTakesTheModelThroughItsFactory) {
                                         example::make_model, cpu());
   // [/docs:train]
   EXPECT_EQ(summary.epochs_done, 2);
-  EXPECT_EQ(MetricsLog::read_csv(dir / "run" / "metrics.csv").size(), 2u);
+  EXPECT_EQ(MetricsLog::read_csv(dir / "run" / "metrics.csv").size(), 3u);  // epochs 0 (at init), 1, 2
   EXPECT_EQ(loaded.model->description(), "TinyNet (conv 8, scaled tanh, linear)");
   EXPECT_EQ(loaded.metadata.at("model_name"), "tiny_net");
   fs::remove_all(dir);

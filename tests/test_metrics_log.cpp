@@ -119,6 +119,30 @@ TEST_F(MetricsLogTest, NonFiniteValuesSurvive) {
   EXPECT_NE(read_all(log.jsonl_path()).find(R"("train_loss":null)"), std::string::npos);
 }
 
+TEST_F(MetricsLogTest, TheEpochZeroRowRoundTripsAndSurvivesTruncation) {
+  // What the trainer writes at init: evaluated, not trained.
+  EpochMetrics init = row(0);
+  init.train_loss = init.train_acc = init.images_per_second = std::numeric_limits<double>::quiet_NaN();
+  {
+    MetricsLog log(dir_, false);
+    log.append(init);
+    log.append(row(1));
+    log.append(row(2));
+  }
+  MetricsLog resumed(dir_, true);
+  resumed.truncate_after(0);  // resuming from the checkpoint at init keeps its row
+  const auto rows = resumed.rows();
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].epoch, 0);
+  EXPECT_TRUE(std::isnan(rows[0].train_loss));
+  EXPECT_TRUE(std::isnan(rows[0].train_acc));
+  EXPECT_TRUE(std::isnan(rows[0].images_per_second));
+  EXPECT_EQ(rows[0].test_loss, init.test_loss);
+  const std::string jsonl = read_all(resumed.jsonl_path());
+  EXPECT_NE(jsonl.find(R"("epoch":0,)"), std::string::npos) << jsonl;
+  EXPECT_NE(jsonl.find(R"("train_acc":null)"), std::string::npos) << jsonl;
+}
+
 TEST_F(MetricsLogTest, RowCutOffByACrashIsDropped) {
   {
     MetricsLog log(dir_, false);

@@ -81,7 +81,7 @@ TEST_F(Sweep, RunsTwoConfigsAtOnceAndSummarises) {
     EXPECT_NE(line.find(" 1/1 "), std::string::npos) << line;
     EXPECT_NE(line.find('%'), std::string::npos) << line;
     EXPECT_NE(line.find(" ok"), std::string::npos) << line;
-    EXPECT_EQ(MetricsLog::read_csv(dir_ / "out" / name / "metrics.csv").size(), 1u);
+    EXPECT_EQ(MetricsLog::read_csv(dir_ / "out" / name / "metrics.csv").size(), 2u);  // epochs 0 and 1
     EXPECT_TRUE(fs::exists(dir_ / "logs" / fmt::format("{}.log", name)));
   }
   EXPECT_TRUE(fs::exists(dir_ / "logs" / "summary.txt"));

@@ -2,6 +2,8 @@
 // NaN handling and bad output folders.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 
@@ -9,6 +11,7 @@
 #include "framework/io/safetensors.h"
 #include "framework/train/trainer.h"
 #include "models/registry.h"
+#include "tests/support/figure_files.h"
 #include "tests/support/tiny_image_folder.h"
 
 namespace fs = std::filesystem;
@@ -49,19 +52,30 @@ class TrainerTest : public ::testing::Test {
 }  // namespace
 
 TEST_F(TrainerTest, WritesMetricsCheckpointsAndPlot) {
-  const TrainSummary summary = train(options("run", 3));
+  TrainOptions o = options("run", 3);
+  o.figure_formats = {FigureFormat::png, FigureFormat::pdf, FigureFormat::svg};
+  const TrainSummary summary = train(o);
   EXPECT_EQ(summary.epochs_done, 3);
   EXPECT_EQ(summary.updates, 9);
   const fs::path run = dir_ / "run";
   const auto rows = MetricsLog::read_csv(run / "metrics.csv");
-  ASSERT_EQ(rows.size(), 3u);
-  EXPECT_EQ(rows[2].updates, 9);
+  ASSERT_EQ(rows.size(), 4u);  // epoch 0 (at init), 1, 2, 3
+  // Epoch 0: the network at init, evaluated but not trained.
+  EXPECT_EQ(rows[0].epoch, 0);
+  EXPECT_EQ(rows[0].updates, 0);
   EXPECT_NEAR(rows[0].lr, 0.1, 1e-12);
-  EXPECT_NEAR(rows[2].lr, 0.01, 1e-12);  // decayed after epoch 2
-  for (const auto& row : rows) {
-    EXPECT_TRUE(std::isfinite(row.train_loss));
-    EXPECT_GE(row.test_acc, 0.0);
-    EXPECT_LE(row.test_acc, 1.0);
+  EXPECT_TRUE(std::isnan(rows[0].train_loss));
+  EXPECT_TRUE(std::isnan(rows[0].train_acc));
+  EXPECT_TRUE(std::isnan(rows[0].images_per_second));
+  EXPECT_TRUE(std::isfinite(rows[0].test_loss));
+  EXPECT_EQ(rows[3].updates, 9);
+  EXPECT_NEAR(rows[1].lr, 0.1, 1e-12);
+  EXPECT_NEAR(rows[3].lr, 0.01, 1e-12);  // decayed after epoch 2
+  for (size_t i = 0; i < rows.size(); ++i) {
+    EXPECT_EQ(rows[i].epoch, static_cast<int64_t>(i));
+    if (i > 0) EXPECT_TRUE(std::isfinite(rows[i].train_loss));
+    EXPECT_GE(rows[i].test_acc, 0.0);
+    EXPECT_LE(rows[i].test_acc, 1.0);
   }
   // Checkpoints at init, every 2 epochs, and the last.
   for (const char* name : {"epoch_0000", "epoch_0002", "epoch_0003"})
@@ -73,7 +87,17 @@ TEST_F(TrainerTest, WritesMetricsCheckpointsAndPlot) {
   EXPECT_FALSE(ckpt.contains("optimizer.momentum.conv1.weight"));
   EXPECT_EQ(ckpt.metadata.at("epoch"), "3");
   EXPECT_TRUE(read_safetensors(run / "resume.safetensors").contains("optimizer.momentum.conv1.weight"));
-  EXPECT_TRUE(fs::exists(run / "learning_curve.png"));
+  // The learning curve in each format asked for, with epoch 0 and the learning-rate drop.
+  EXPECT_EQ(summary.learning_curve, (std::vector<fs::path>{run / "learning_curve.png", run / "learning_curve.pdf",
+                                                            run / "learning_curve.svg"}));
+  EXPECT_GT(test_support::png_size(run / "learning_curve.png").width, 0);
+  EXPECT_GT(test_support::pdf_page_size(run / "learning_curve.pdf").width, 0);
+  const auto texts = test_support::svg_texts(run / "learning_curve.svg");
+  auto has = [&](const std::string& t) { return std::find(texts.begin(), texts.end(), t) != texts.end(); };
+  EXPECT_TRUE(has("test: 20 images (epoch 0: the network at init)"));  // the whole tiny test set
+  EXPECT_TRUE(has("train: running mean over the epoch's augmented batches"));
+  EXPECT_TRUE(has("learning-rate drop"));  // after epoch 2
+  EXPECT_TRUE(has("lr 0.01"));
   EXPECT_TRUE(fs::exists(run / "config.yaml"));
   EXPECT_TRUE(fs::exists(run / "metrics.jsonl"));
 }
@@ -89,14 +113,20 @@ TEST_F(TrainerTest, ResumeReproducesTheUninterruptedRun) {
 
   const auto a = MetricsLog::read_csv(dir_ / "straight" / "metrics.csv");
   const auto b = MetricsLog::read_csv(dir_ / "interrupted" / "metrics.csv");
+  ASSERT_EQ(a.size(), 4u);  // the epoch-0 row is kept across the resume
+  EXPECT_TRUE(fs::exists(dir_ / "interrupted" / "learning_curve.png"));
+  EXPECT_FALSE(fs::exists(dir_ / "interrupted" / "learning_curve.pdf"));  // PNG only by default
   ASSERT_EQ(a.size(), b.size());
+  // Equal, or both NaN (the train columns of epoch 0).
+  auto same = [](double x, double y) { return x == y || (std::isnan(x) && std::isnan(y)); };
   for (size_t i = 0; i < a.size(); ++i) {
+    EXPECT_EQ(a[i].epoch, b[i].epoch);
     EXPECT_EQ(a[i].updates, b[i].updates);
     EXPECT_EQ(a[i].lr, b[i].lr);
-    EXPECT_EQ(a[i].train_loss, b[i].train_loss) << "epoch " << i + 1;
-    EXPECT_EQ(a[i].train_acc, b[i].train_acc);
-    EXPECT_EQ(a[i].test_loss, b[i].test_loss);
-    EXPECT_EQ(a[i].test_acc, b[i].test_acc);
+    EXPECT_TRUE(same(a[i].train_loss, b[i].train_loss)) << "epoch " << i;
+    EXPECT_TRUE(same(a[i].train_acc, b[i].train_acc)) << "epoch " << i;
+    EXPECT_EQ(a[i].test_loss, b[i].test_loss) << "epoch " << i;
+    EXPECT_EQ(a[i].test_acc, b[i].test_acc) << "epoch " << i;
   }
   const auto final_a = read_safetensors(dir_ / "straight" / "checkpoints" / "epoch_0003.safetensors");
   const auto final_b = read_safetensors(dir_ / "interrupted" / "checkpoints" / "epoch_0003.safetensors");
@@ -122,7 +152,7 @@ TEST_F(TrainerTest, NanLossStopsAndKeepsTheLastGoodCheckpoint) {
     EXPECT_NE(what.find("resume.safetensors (epoch 3)"), std::string::npos) << what;
   }
   EXPECT_EQ(fs::last_write_time(dir_ / "diverges" / "resume.safetensors"), good);
-  EXPECT_EQ(MetricsLog::read_csv(dir_ / "diverges" / "metrics.csv").size(), 3u);
+  EXPECT_EQ(MetricsLog::read_csv(dir_ / "diverges" / "metrics.csv").size(), 4u);  // epochs 0 to 3
 }
 
 TEST_F(TrainerTest, UnwritableOutputFailsBeforeTraining) {

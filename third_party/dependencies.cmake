@@ -12,7 +12,7 @@ find_package(OpenMP REQUIRED)         # gcc's libgomp: CPU backend threads
 find_library(OPENBLAS_LIBRARY openblas PATHS /usr/lib/${CMAKE_LIBRARY_ARCHITECTURE}/openblas-openmp
              NO_DEFAULT_PATH REQUIRED)
 set(BLAS_LIBRARIES ${OPENBLAS_LIBRARY})
-find_path(STB_INCLUDE_DIR stb_image.h PATH_SUFFIXES stb REQUIRED)  # libstb-dev
+find_path(STB_INCLUDE_DIR stb_image.h PATH_SUFFIXES stb REQUIRED)  # libstb-dev: PNG/JPEG decoding
 find_library(STB_LIBRARY stb REQUIRED)
 add_library(convlab_stb INTERFACE)
 target_include_directories(convlab_stb INTERFACE ${STB_INCLUDE_DIR})
@@ -20,6 +20,13 @@ target_link_libraries(convlab_stb INTERFACE ${STB_LIBRARY})
 # libturbojpeg0-dev: JPEG decoding with libjpeg-turbo, as Pillow and torchvision decode.
 find_package(PkgConfig REQUIRED)      # pkg-config
 pkg_check_modules(TURBOJPEG REQUIRED IMPORTED_TARGET libturbojpeg)
+# libcairo2-dev: figures as PNG, PDF and SVG; its FreeType (libfreetype-dev) loads the font.
+find_path(CAIRO_INCLUDE_DIR cairo.h PATH_SUFFIXES cairo REQUIRED)
+find_library(CAIRO_LIBRARY cairo REQUIRED)
+find_package(Freetype REQUIRED)
+add_library(convlab_cairo INTERFACE)
+target_include_directories(convlab_cairo INTERFACE ${CAIRO_INCLUDE_DIR})
+target_link_libraries(convlab_cairo INTERFACE ${CAIRO_LIBRARY} Freetype::Freetype)
 find_path(CBLAS_INCLUDE_DIR cblas.h PATHS /usr/include/${CMAKE_LIBRARY_ARCHITECTURE}/openblas-openmp
           NO_DEFAULT_PATH REQUIRED)
 # LAPACK's C interface (liblapacke-dev): eigendecompositions for the Procrustes distance. The

@@ -11,13 +11,15 @@ packages=(
   libyaml-cpp-dev     # the reference's YAML configs
   libopenblas-openmp-dev  # CPU GEMM (the OpenMP build, sharing convlab's thread pool)
   liblapacke-dev      # LAPACK's C interface: eigendecompositions (Procrustes distance)
-  libstb-dev          # PNG decoding, PNG writing, TrueType text
+  libstb-dev          # PNG decoding of data sets
   libturbojpeg0-dev   # JPEG decoding (libjpeg-turbo, as Pillow decodes)
   pkg-config          # finds libturbojpeg
   zlib1g-dev          # .tar.gz data archives
+  libcairo2-dev       # figures: PNG, PDF and SVG, anti-aliased, with real font metrics
   libgif-dev          # animated GIFs
   nlohmann-json3-dev  # safetensors headers, JSON summaries
-  fonts-dejavu-core   # the font drawn into plots
+  fonts-dejavu-core   # the font of figures
+  poppler-utils       # tests: pdftotext checks that the text in PDF figures is extractable
   python3 python3-venv  # the interop tests' venv (tools/make-venv.sh), tools/sweep
   curl ca-certificates  # downloading CIFAR-10 where no copy is found (tools/fetch-cifar10.sh)
 )

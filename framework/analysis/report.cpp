@@ -31,7 +31,7 @@ HeatmapSpec heatmap_of(const CkaMatrix& m, const std::string& title) {
     spec.colorbar_label = "Procrustes distance";
     spec.vmax = 2;
   }
-  if (m.bootstrap) spec.std_devs = m.bootstrap->std;
+  if (m.bootstrap) spec.stddev = m.bootstrap->std;
   return spec;
 }
 
@@ -76,9 +76,9 @@ std::string estimator_note(const CkaMatrix& m) {
 }  // namespace
 
 std::vector<std::filesystem::path> write_cka_matrix(const CkaMatrix& m, const std::filesystem::path& stem,
-                                                    const std::string& title) {
+                                                    const std::string& title, const FigureFormats& formats) {
   std::filesystem::create_directories(stem.parent_path().empty() ? "." : stem.parent_path());
-  const std::filesystem::path npy = stem.string() + ".npy", csv = stem.string() + ".csv", png = stem.string() + ".png";
+  const std::filesystem::path npy = stem.string() + ".npy", csv = stem.string() + ".csv";
   write_npy(npy, std::vector<int64_t>{m.rows, m.cols}, m.values);
   write_file_atomically(csv, [&](std::ostream& out) {
     out << "layer";
@@ -90,11 +90,13 @@ std::vector<std::filesystem::path> write_cka_matrix(const CkaMatrix& m, const st
       out << '\n';
     }
   });
-  plot_heatmap(heatmap_of(m, title), png);
-  if (!m.bootstrap) return {npy, csv, png};
+  std::vector<std::filesystem::path> files = {npy, csv};
+  for (const std::filesystem::path& figure : save_heatmap(heatmap_of(m, title), stem, formats)) files.push_back(figure);
+  if (!m.bootstrap) return files;
   const std::filesystem::path std_npy = stem.string() + "_std.npy";
   write_npy(std_npy, std::vector<int64_t>{m.rows, m.cols}, m.bootstrap->std);
-  return {npy, csv, png, std_npy};
+  files.push_back(std_npy);
+  return files;
 }
 
 void write_summary(const std::filesystem::path& path, const std::string& command, const std::vector<std::string>& inputs,

@@ -1,7 +1,7 @@
 // Writing a similarity matrix (CKA, RSA or Procrustes): .npy (float64, rows x cols,
-// numpy.load reads it), .csv (layer names on both edges), a PNG heatmap and, with a bootstrap,
-// the per-cell standard deviations as stem_std.npy (and "0.82 ± 0.01" in the heatmap); and
-// the JSON summary of an analysis.
+// numpy.load reads it), .csv (layer names on both edges), a heatmap figure (PNG, and PDF and
+// SVG on request) and, with a bootstrap, the per-cell standard deviations as stem_std.npy
+// (and "0.82 ± 0.01" in the heatmap); and the JSON summary of an analysis.
 #pragma once
 
 #include <filesystem>
@@ -19,9 +19,11 @@ std::string describe_settings(const CkaMatrix& m);
 // The heatmap of a matrix, titled `title`, axes named after its sources.
 HeatmapSpec heatmap_of(const CkaMatrix& m, const std::string& title);
 
-// stem.npy, stem.csv, stem.png and with a bootstrap stem_std.npy; returns the paths.
+// stem.npy, stem.csv, the heatmap as stem.png (and .pdf, .svg: one per format) and with a
+// bootstrap stem_std.npy; returns the paths.
 std::vector<std::filesystem::path> write_cka_matrix(const CkaMatrix& m, const std::filesystem::path& stem,
-                                                    const std::string& title);
+                                                    const std::string& title,
+                                                    const FigureFormats& formats = {FigureFormat::png});
 
 // One entry of summary.json.
 struct AnalysisRecord {

@@ -11,15 +11,16 @@
 namespace convlab {
 
 struct EpochMetrics {
-  int64_t epoch = 0;    // 1-based: the epoch just finished
+  int64_t epoch = 0;    // the epoch just finished; 0: the network at init, before any update
   int64_t updates = 0;  // optimiser steps taken so far
-  double lr = 0;        // learning rate of the epoch's last update
+  double lr = 0;        // learning rate of the epoch's last update (epoch 0: of the first)
+  // Running means over the epoch's training batches; NaN at epoch 0.
   double train_loss = 0;
   double train_acc = 0;  // fraction in [0, 1]
   double test_loss = 0;
   double test_acc = 0;  // fraction in [0, 1]
-  double seconds = 0;   // wall time of the epoch
-  double images_per_second = 0;
+  double seconds = 0;   // wall time of the epoch (epoch 0: of the evaluation)
+  double images_per_second = 0;  // training throughput; NaN at epoch 0
 
   bool operator==(const EpochMetrics&) const = default;
 };

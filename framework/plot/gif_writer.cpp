@@ -186,15 +186,20 @@ GifWriter::GifWriter(std::filesystem::path path, int width, int height, int dela
   sums_.assign(kBins, {0, 0, 0});
 }
 
-void GifWriter::add_frame(const Canvas& frame, std::optional<int> delay_centiseconds) {
+void GifWriter::add_frame(const Figure& frame, std::optional<int> delay_centiseconds) {
+  add_frame(frame.render(), delay_centiseconds);
+}
+
+void GifWriter::add_frame(const RgbImage& frame, std::optional<int> delay_centiseconds) {
   CONVLAB_CHECK(!finished_, "GIF {} is already written; it takes no more frames", path_.string());
-  CONVLAB_CHECK(frame.width() == width_ && frame.height() == height_,
-                "GIF {}: frame {} is {}x{} but the animation is {}x{}", path_.string(), frames_.size(), frame.width(),
-                frame.height(), width_, height_);
+  CONVLAB_CHECK(frame.width == width_ && frame.height == height_ &&
+                    frame.pixels.size() == static_cast<size_t>(width_) * height_ * 3,
+                "GIF {}: frame {} is {}x{} but the animation is {}x{}", path_.string(), frames_.size(), frame.width,
+                frame.height, width_, height_);
   const int delay = delay_centiseconds.value_or(delay_);
   CONVLAB_CHECK(delay >= 0 && delay <= 65535,
                 "GIF {}: frame delay {} must be between 0 and 65535 hundredths of a second", path_.string(), delay);
-  const std::vector<uint8_t>& pixels = frame.pixels();
+  const std::vector<uint8_t>& pixels = frame.pixels;
   std::vector<uint16_t> bins(static_cast<size_t>(width_) * height_);
   for (size_t i = 0; i < bins.size(); ++i) {
     const Rgb c{pixels[3 * i], pixels[3 * i + 1], pixels[3 * i + 2]};
@@ -275,11 +280,11 @@ void GifWriter::finish() {
   frames_.shrink_to_fit();
 }
 
-void write_gif(const std::filesystem::path& path, const std::vector<Canvas>& frames, int delay_centiseconds,
+void write_gif(const std::filesystem::path& path, const std::vector<RgbImage>& frames, int delay_centiseconds,
                bool loop) {
   CONVLAB_CHECK(!frames.empty(), "GIF {} has no frames to write", path.string());
-  GifWriter writer(path, frames.front().width(), frames.front().height(), delay_centiseconds, loop);
-  for (const Canvas& frame : frames) writer.add_frame(frame);
+  GifWriter writer(path, frames.front().width, frames.front().height, delay_centiseconds, loop);
+  for (const RgbImage& frame : frames) writer.add_frame(frame);
   writer.finish();
 }
 

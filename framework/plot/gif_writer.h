@@ -1,4 +1,4 @@
-// Animated GIFs of canvases, e.g. a heatmap per training checkpoint. A GIF holds at most 256
+// Animated GIFs of figures rendered by cairo, e.g. a heatmap per training checkpoint. A GIF holds at most 256
 // colours, so the frames are kept until finish() and one palette is chosen for all of them
 // by median cut: heatmaps are mostly viridis cells, white and grey text, which 256 colours
 // reproduce closely, and one shared palette keeps colours from flickering between frames.
@@ -11,7 +11,7 @@
 #include <optional>
 #include <vector>
 
-#include "framework/plot/canvas.h"
+#include "framework/plot/figure.h"
 
 namespace convlab {
 
@@ -25,7 +25,9 @@ class GifWriter {
 
   // Adds a frame, which must be the writer's size; delay_centiseconds overrides the delay for
   // this frame only (e.g. to hold the last one).
-  void add_frame(const Canvas& frame, std::optional<int> delay_centiseconds = std::nullopt);
+  void add_frame(const RgbImage& frame, std::optional<int> delay_centiseconds = std::nullopt);
+  // The figure rendered at one pixel per unit.
+  void add_frame(const Figure& frame, std::optional<int> delay_centiseconds = std::nullopt);
   size_t frame_count() const { return frames_.size(); }
 
   // Chooses the palette, encodes the frames and writes the file atomically; nothing is
@@ -47,7 +49,7 @@ class GifWriter {
 };
 
 // All frames at once, each shown for delay_centiseconds.
-void write_gif(const std::filesystem::path& path, const std::vector<Canvas>& frames, int delay_centiseconds,
+void write_gif(const std::filesystem::path& path, const std::vector<RgbImage>& frames, int delay_centiseconds,
                bool loop = true);
 
 }  // namespace convlab

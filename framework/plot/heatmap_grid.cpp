@@ -5,18 +5,17 @@
 
 #include "framework/core/error.h"
 #include "framework/plot/colorbar.h"
-#include "framework/plot/text.h"
 
 namespace convlab {
 namespace {
 
 constexpr int kPad = 12;
 constexpr int kColorbarGap = 22;
-constexpr float kTitleSize = 22.0f;
+constexpr float kTitleSize = 17.0f;
 
 }  // namespace
 
-Canvas heatmap_grid_canvas(const std::vector<HeatmapSpec>& panels, int columns, const std::string& title) {
+Figure heatmap_grid_figure(const std::vector<HeatmapSpec>& panels, int columns, const std::string& title) {
   CONVLAB_CHECK(!panels.empty(), "no heatmaps to put in the grid '{}'", title);
   CONVLAB_CHECK(columns >= 1, "a heatmap grid needs at least one column, got {}", columns);
   const HeatmapSpec& first = panels.front();
@@ -48,36 +47,48 @@ Canvas heatmap_grid_canvas(const std::vector<HeatmapSpec>& panels, int columns, 
   const int grid_rows = (count + grid_columns - 1) / grid_columns;
 
   ColorbarStyle bar;
-  bar.label_size = 16.0f;
+  bar.label_size = 14.0f;
   bar.missing_note = missing;
   const int bar_width = colorbar_width(first.vmin, first.vmax, first.colorbar_label, bar);
-  const int title_height =
-      title.empty() ? 0 : static_cast<int>(std::ceil(measure_text(title, kTitleSize).height())) + kPad;
   const int grid_width = grid_columns * panel_width;
-  const int width = std::max(grid_width + kColorbarGap + bar_width + 2 * kPad,
-                             static_cast<int>(std::ceil(measure_text(title, kTitleSize).width)) + 2 * kPad);
+  const int content_width = grid_width + kColorbarGap + bar_width + 2 * kPad;
+  const std::vector<std::string> title_lines = wrap_text(title, kTitleSize, static_cast<float>(content_width - 2 * kPad));
+  const int line = static_cast<int>(std::ceil(measure_text("Ag", kTitleSize).height()));
+  int widest_title = 0;
+  for (const std::string& l : title_lines)
+    widest_title = std::max(widest_title, static_cast<int>(std::ceil(measure_text(l, kTitleSize).width)));
+  const int title_height = title_lines.empty() ? 0 : static_cast<int>(title_lines.size()) * line + kPad;
+  const int width = std::max(content_width, widest_title + 2 * kPad);
   const int height = kPad + title_height + grid_rows * panel_height;
-  Canvas canvas(width, height);
+  const int shift_x = (width - content_width) / 2;
+  Figure figure(width, height);
+  figure.set_title(title);
 
-  if (!title.empty())
-    draw_text(canvas, static_cast<float>(width) / 2.0f, static_cast<float>(kPad), title,
-              TextStyle{kTitleSize, kBlack, HAlign::center, VAlign::top});
+  for (size_t k = 0; k < title_lines.size(); ++k)
+    figure.draw_text(static_cast<float>(width) / 2.0f, static_cast<float>(kPad + static_cast<int>(k) * line),
+                     title_lines[k], TextStyle{kTitleSize, kBlack, HAlign::center, VAlign::top});
   int top = height, bottom = 0, right = 0;
   for (int k = 0; k < count; ++k) {
     const int r = k / grid_columns, c = k % grid_columns;
-    const Rect area{c * panel_width, kPad + title_height + r * panel_height, panel_width, panel_height};
-    const Rect matrix = draw_heatmap(canvas, area, bare[static_cast<size_t>(k)]);
+    const Rect area{shift_x + kPad + c * panel_width, kPad + title_height + r * panel_height, panel_width, panel_height};
+    const Rect matrix = draw_heatmap(figure, area, bare[static_cast<size_t>(k)]);
     if (r == 0) top = std::min(top, matrix.y);
     if (r == grid_rows - 1) bottom = std::max(bottom, matrix.bottom());
     right = std::max(right, area.right());
   }
-  draw_colorbar(canvas, right + kColorbarGap, top, bottom, first.vmin, first.vmax, first.colorbar_label, bar);
-  return canvas;
+  draw_colorbar(figure, right + kColorbarGap, top, bottom, first.vmin, first.vmax, first.colorbar_label, bar);
+  return figure;
 }
 
 void plot_heatmap_grid(const std::vector<HeatmapSpec>& panels, int columns, const std::string& title,
-                       const std::filesystem::path& png) {
-  heatmap_grid_canvas(panels, columns, title).save_png(png);
+                       const std::filesystem::path& file) {
+  heatmap_grid_figure(panels, columns, title).write(file);
+}
+
+std::vector<std::filesystem::path> save_heatmap_grid(const std::vector<HeatmapSpec>& panels, int columns,
+                                                     const std::string& title, const std::filesystem::path& stem,
+                                                     const FigureFormats& formats) {
+  return heatmap_grid_figure(panels, columns, title).save(stem, formats);
 }
 
 }  // namespace convlab

@@ -6,7 +6,7 @@
 
 #include "framework/core/error.h"
 #include "framework/plot/colormap.h"
-#include "framework/plot/text.h"
+#include "framework/plot/legend.h"
 #include "framework/plot/ticks.h"
 
 namespace convlab {
@@ -17,7 +17,7 @@ constexpr Rgb kGrid{228, 228, 228};
 constexpr Rgb kLabel{30, 30, 30};
 constexpr int kPad = 10;
 constexpr int kTickLength = 5;
-constexpr int kMarkersUpTo = 30;  // series with at most this many points get dots by default
+constexpr size_t kMarkersUpTo = 30;  // series with at most this many points get dots by default
 
 // Limits and ticks of one axis: the data range plus a 4% margin, as matplotlib does, except
 // where the plot fixes a limit; ticks at round values inside.
@@ -31,17 +31,11 @@ Ticks axis_ticks(double data_low, double data_high, std::optional<double> fixed_
   return nice_ticks(low, high, max_intervals, false, integer_steps);
 }
 
-struct Legend {
-  std::vector<size_t> entries;  // indices of the series shown
-  int width = 0, height = 0, row_height = 0;
-  static constexpr int kInner = 9;
-  static constexpr int kSample = 28;
-  static constexpr int kGap = 8;
-};
-
 }  // namespace
 
-void draw_line_plot(Canvas& canvas, const Rect& area, const LinePlot& plot, const PlotFonts& fonts) {
+bool shows_markers(const Series& series) { return series.markers.value_or(series.x.size() <= kMarkersUpTo); }
+
+void draw_line_plot(Figure& figure, const Rect& area, const LinePlot& plot, const PlotFonts& fonts) {
   double x_low = INFINITY, x_high = -INFINITY, y_low = INFINITY, y_high = -INFINITY;
   for (const Series& series : plot.series) {
     CONVLAB_CHECK(series.x.size() == series.y.size(), "series '{}' has {} x values but {} y values", series.name,
@@ -57,13 +51,15 @@ void draw_line_plot(Canvas& canvas, const Rect& area, const LinePlot& plot, cons
   const Ticks xt = axis_ticks(x_low, x_high, plot.x_min, plot.x_max, plot.x_integer_ticks, 9);
   const Ticks yt = axis_ticks(y_low, y_high, plot.y_min, plot.y_max, false, 6);
 
-  // Margins from the sizes of what goes around the plot box.
+  // Margins from the measured sizes of what goes around the plot box.
   const TextExtent tick_extent = measure_text("0", fonts.tick_label);
   float y_tick_width = 0;
-  for (double v : yt.values) y_tick_width = std::max(y_tick_width, measure_text(format_tick(v, yt.step), fonts.tick_label).width);
+  for (double v : yt.values)
+    y_tick_width = std::max(y_tick_width, measure_text(format_tick(v, yt.step), fonts.tick_label).width);
   const float last_x_tick_width =
       xt.values.empty() ? 0.0f : measure_text(format_tick(xt.values.back(), xt.step), fonts.tick_label).width;
-  const int title_height = plot.title.empty() ? 0 : static_cast<int>(std::ceil(measure_text(plot.title, fonts.title).height())) + 8;
+  const int title_height =
+      plot.title.empty() ? 0 : static_cast<int>(std::ceil(measure_text(plot.title, fonts.title).height())) + 8;
   const int axis_label_height = static_cast<int>(std::ceil(measure_text("Ag", fonts.axis_label).height()));
   const int left = area.x + kPad + (plot.y_label.empty() ? 0 : axis_label_height + 8) +
                    static_cast<int>(std::ceil(y_tick_width)) + 6 + kTickLength;
@@ -75,22 +71,39 @@ void draw_line_plot(Canvas& canvas, const Rect& area, const LinePlot& plot, cons
                 area.height, plot.title);
   const Rect box{left, top, right - left, bottom - top};
 
-  auto to_x = [&](double x) {
-    return static_cast<float>(box.x + (x - xt.low) / (xt.high - xt.low) * box.width);
-  };
-  auto to_y = [&](double y) {
-    return static_cast<float>(box.bottom() - (y - yt.low) / (yt.high - yt.low) * box.height);
-  };
+  auto to_x = [&](double x) { return static_cast<float>(box.x + (x - xt.low) / (xt.high - xt.low) * box.width); };
+  auto to_y = [&](double y) { return static_cast<float>(box.bottom() - (y - yt.low) / (yt.high - yt.low) * box.height); };
   auto column_of = [&](double x) { return std::clamp(static_cast<int>(std::floor(to_x(x))), box.x, box.right() - 1); };
   auto row_of = [&](double y) { return std::clamp(static_cast<int>(std::floor(to_y(y))), box.y, box.bottom() - 1); };
 
-  for (double v : xt.values) canvas.fill_rect(Rect{column_of(v), box.y, 1, box.height}, kGrid);
-  for (double v : yt.values) canvas.fill_rect(Rect{box.x, row_of(v), box.width, 1}, kGrid);
+  for (double v : xt.values) figure.fill_rect(Rect{column_of(v), box.y, 1, box.height}, kGrid);
+  for (double v : yt.values) figure.fill_rect(Rect{box.x, row_of(v), box.width, 1}, kGrid);
 
-  // The series, clipped to the plot box; screen points are kept for placing the legend.
+  // Markers and series, clipped to the plot box; screen points are kept for placing the legend.
   std::vector<PointF> drawn;
-  const Rect previous_clip = canvas.clip();
-  canvas.set_clip(box);
+  figure.push_clip(box);
+  CONVLAB_CHECK(plot.x_marker_labels.empty() || plot.x_marker_labels.size() == plot.x_markers.size(),
+                "plot '{}' has {} x markers but {} marker labels", plot.title, plot.x_markers.size(),
+                plot.x_marker_labels.size());
+  const float marker_label_size = fonts.tick_label * 0.9f;
+  for (size_t k = 0; k < plot.x_markers.size(); ++k) {
+    const double x = plot.x_markers[k];
+    if (!std::isfinite(x)) continue;
+    const float column = static_cast<float>(column_of(x)) + 0.5f;
+    figure.draw_line(PointF{column, static_cast<float>(box.y)}, PointF{column, static_cast<float>(box.bottom())},
+                     kMarkerColor, kMarkerWidth, kMarkerDash);
+    for (int y = box.y; y < box.bottom(); y += 2) drawn.push_back(PointF{column, static_cast<float>(y)});
+    if (plot.x_marker_labels.empty() || plot.x_marker_labels[k].empty()) continue;
+    // Right of its line, or left of it where the plot ends too soon.
+    const TextExtent label = measure_text(plot.x_marker_labels[k], marker_label_size);
+    const float length = label.width;
+    const bool room_right = column + 4.0f + length <= static_cast<float>(box.right() - 2);
+    const float label_x = room_right ? column + 4.0f : column - 4.0f - length, label_y = static_cast<float>(box.y + 4);
+    figure.fill_box(label_x - 2, label_y - 1, length + 4, label.height() + 2, kWhite, 0.8f);  // readable over a curve
+    figure.draw_text(label_x, label_y, plot.x_marker_labels[k],
+                     TextStyle{marker_label_size, kMarkerColor, HAlign::left, VAlign::top});
+    for (float dx = 0; dx < length; dx += 2) drawn.push_back(PointF{label_x + dx, label_y + marker_label_size / 2});
+  }
   for (size_t s = 0; s < plot.series.size(); ++s) {
     const Series& series = plot.series[s];
     const Rgb color = series.color.value_or(series_color(s));
@@ -99,9 +112,9 @@ void draw_line_plot(Canvas& canvas, const Rect& area, const LinePlot& plot, cons
       const bool ok = std::isfinite(series.x[i]) && std::isfinite(series.y[i]);
       points.push_back(ok ? PointF{to_x(series.x[i]), to_y(series.y[i])} : PointF{NAN, NAN});
     }
-    canvas.draw_polyline(points, color, series.line_width);
-    if (series.markers.value_or(series.x.size() <= kMarkersUpTo))
-      for (const PointF& p : points) canvas.fill_circle(p, series.line_width + 1.5f, color);
+    figure.draw_polyline(points, color, series.line_width);
+    if (shows_markers(series))
+      for (const PointF& p : points) figure.fill_circle(p, series.line_width + 1.5f, color);
     for (size_t i = 0; i < points.size(); ++i) {
       drawn.push_back(points[i]);
       if (i + 1 == points.size()) break;
@@ -113,77 +126,65 @@ void draw_line_plot(Canvas& canvas, const Rect& area, const LinePlot& plot, cons
       }
     }
   }
-  canvas.set_clip(previous_clip);
+  figure.pop_clip();
 
   // Frame just outside the box, with outward ticks and their labels.
-  canvas.stroke_rect(Rect{box.x - 1, box.y - 1, box.width + 2, box.height + 2}, kFrame);
+  figure.frame_rect(box, kFrame);
   const TextStyle x_tick_style{fonts.tick_label, kLabel, HAlign::center, VAlign::top};
   const TextStyle y_tick_style{fonts.tick_label, kLabel, HAlign::right, VAlign::center};
   for (double v : xt.values) {
     const int column = column_of(v);
-    canvas.fill_rect(Rect{column, box.bottom() + 1, 1, kTickLength}, kFrame);
-    draw_text(canvas, static_cast<float>(column) + 0.5f, static_cast<float>(box.bottom() + 2 + kTickLength),
-              format_tick(v, xt.step), x_tick_style);
+    figure.fill_rect(Rect{column, box.bottom() + 1, 1, kTickLength}, kFrame);
+    figure.draw_text(static_cast<float>(column) + 0.5f, static_cast<float>(box.bottom() + 2 + kTickLength),
+                     format_tick(v, xt.step), x_tick_style);
   }
   for (double v : yt.values) {
     const int row = row_of(v);
-    canvas.fill_rect(Rect{box.x - 1 - kTickLength, row, kTickLength, 1}, kFrame);
-    draw_text(canvas, static_cast<float>(box.x - 4 - kTickLength), static_cast<float>(row) + 0.5f,
-              format_tick(v, yt.step), y_tick_style);
+    figure.fill_rect(Rect{box.x - 1 - kTickLength, row, kTickLength, 1}, kFrame);
+    figure.draw_text(static_cast<float>(box.x - 4 - kTickLength), static_cast<float>(row) + 0.5f,
+                     format_tick(v, yt.step), y_tick_style);
   }
   const float box_centre_x = static_cast<float>(box.x) + static_cast<float>(box.width) / 2.0f;
   const float box_centre_y = static_cast<float>(box.y) + static_cast<float>(box.height) / 2.0f;
   if (!plot.x_label.empty())
-    draw_text(canvas, box_centre_x, static_cast<float>(area.bottom() - kPad), plot.x_label,
-              TextStyle{fonts.axis_label, kLabel, HAlign::center, VAlign::bottom});
+    figure.draw_text(box_centre_x, static_cast<float>(area.bottom() - kPad), plot.x_label,
+                     TextStyle{fonts.axis_label, kLabel, HAlign::center, VAlign::bottom});
   if (!plot.y_label.empty())
-    draw_text(canvas, static_cast<float>(area.x + kPad), box_centre_y, plot.y_label,
-              TextStyle{fonts.axis_label, kLabel, HAlign::center, VAlign::top, true});
+    figure.draw_text(static_cast<float>(area.x + kPad), box_centre_y, plot.y_label,
+                     TextStyle{fonts.axis_label, kLabel, HAlign::center, VAlign::top, true});
   if (!plot.title.empty())
-    draw_text(canvas, box_centre_x, static_cast<float>(area.y + kPad), plot.title,
-              TextStyle{fonts.title, kBlack, HAlign::center, VAlign::top});
+    figure.draw_text(box_centre_x, static_cast<float>(area.y + kPad), plot.title,
+                     TextStyle{fonts.title, kBlack, HAlign::center, VAlign::top});
 
   if (!plot.legend) return;
-  Legend legend;
-  float name_width = 0;
+  std::vector<LegendEntry> entries;
   for (size_t s = 0; s < plot.series.size(); ++s) {
-    if (plot.series[s].name.empty()) continue;
-    legend.entries.push_back(s);
-    name_width = std::max(name_width, measure_text(plot.series[s].name, fonts.legend).width);
+    const Series& series = plot.series[s];
+    if (series.name.empty()) continue;
+    entries.push_back(LegendEntry{series.name, series.color.value_or(series_color(s)), series.line_width,
+                                  shows_markers(series)});
   }
-  if (legend.entries.empty()) return;
-  legend.row_height = static_cast<int>(std::ceil(fonts.legend * 1.45f));
-  legend.width = 2 * Legend::kInner + Legend::kSample + Legend::kGap + static_cast<int>(std::ceil(name_width));
-  legend.height = 2 * Legend::kInner - 4 + legend.row_height * static_cast<int>(legend.entries.size());
+  if (!plot.x_markers.empty() && !plot.x_markers_name.empty())
+    entries.push_back(LegendEntry{plot.x_markers_name, kMarkerColor, kMarkerWidth, false, kMarkerDash});
+  if (entries.empty()) return;
+  const LegendStyle style{fonts.legend, LegendFlow::column};
+  const LegendSize size = legend_size(entries, style);
 
   // The corner (or edge middle) that covers the fewest drawn points, in matplotlib's order of preference.
   const int inset = 10;
-  const int lx[3] = {box.right() - inset - legend.width, box.x + inset, box.x + (box.width - legend.width) / 2};
-  const int ly[3] = {box.y + inset, box.bottom() - inset - legend.height, box.y + (box.height - legend.height) / 2};
+  const int lx[3] = {box.right() - inset - size.width, box.x + inset, box.x + (box.width - size.width) / 2};
+  const int ly[3] = {box.y + inset, box.bottom() - inset - size.height, box.y + (box.height - size.height) / 2};
   const std::pair<int, int> candidates[] = {{0, 0}, {1, 0}, {1, 1}, {0, 1}, {0, 2}, {1, 2}, {2, 1}, {2, 0}};
   Rect best{};
   size_t best_hidden = std::numeric_limits<size_t>::max();
   for (const auto& [column, row] : candidates) {
-    const Rect place{lx[column], ly[row], legend.width, legend.height};
+    const Rect place{lx[column], ly[row], size.width, size.height};
     const Rect guard{place.x - 4, place.y - 4, place.width + 8, place.height + 8};
     const size_t hidden = static_cast<size_t>(
         std::count_if(drawn.begin(), drawn.end(), [&](const PointF& p) { return guard.contains(p.x, p.y); }));
     if (hidden < best_hidden) best_hidden = hidden, best = place;
   }
-  canvas.fill_rect(best, kWhite, 0.88f);
-  canvas.stroke_rect(best, Rgb{200, 200, 200});
-  for (size_t e = 0; e < legend.entries.size(); ++e) {
-    const Series& series = plot.series[legend.entries[e]];
-    const Rgb color = series.color.value_or(series_color(legend.entries[e]));
-    const float centre_y = static_cast<float>(best.y + Legend::kInner - 2) +
-                           (static_cast<float>(e) + 0.5f) * static_cast<float>(legend.row_height);
-    const float sample_x = static_cast<float>(best.x + Legend::kInner);
-    canvas.draw_line(PointF{sample_x, centre_y}, PointF{sample_x + Legend::kSample, centre_y}, color, series.line_width);
-    if (series.markers.value_or(series.x.size() <= kMarkersUpTo))
-      canvas.fill_circle(PointF{sample_x + Legend::kSample / 2.0f, centre_y}, series.line_width + 1.5f, color);
-    draw_text(canvas, sample_x + Legend::kSample + Legend::kGap, centre_y, series.name,
-              TextStyle{fonts.legend, kLabel, HAlign::left, VAlign::center});
-  }
+  draw_legend(figure, best.x, best.y, entries, style);
 }
 
 }  // namespace convlab

@@ -1,12 +1,13 @@
-// Line plots on a Canvas: a framed plot area with round-number ticks, grid, tick labels, axis
-// labels, a title, any number of named series and a legend placed where it hides the least data.
+// Line plots on a Figure: a framed plot area with round-number ticks, grid, tick labels, axis
+// labels, a title, any number of named series, dashed vertical markers (events such as a
+// learning-rate drop) and a legend placed where it hides the least data.
 #pragma once
 
 #include <optional>
 #include <string>
 #include <vector>
 
-#include "framework/plot/canvas.h"
+#include "framework/plot/figure.h"
 
 namespace convlab {
 
@@ -26,16 +27,30 @@ struct LinePlot {
   std::optional<double> x_min, x_max, y_min, y_max;
   bool x_integer_ticks = false;  // ticks at whole numbers only (epochs)
   bool legend = true;
+  // Dashed vertical lines across the plot at these x values, drawn under the series, their
+  // legend entry (none when the name is empty) and, optionally, one small label per line
+  // written at its top (e.g. the new learning rate).
+  std::vector<double> x_markers;
+  std::string x_markers_name;
+  std::vector<std::string> x_marker_labels;
 };
 
 struct PlotFonts {
-  float title = 19.0f;
-  float axis_label = 16.0f;
-  float tick_label = 14.0f;
-  float legend = 14.0f;
+  float title = 15.0f;
+  float axis_label = 13.0f;
+  float tick_label = 11.5f;
+  float legend = 12.0f;
 };
 
-// Draws plot into area of canvas. Points with a non-finite coordinate break their line.
-void draw_line_plot(Canvas& canvas, const Rect& area, const LinePlot& plot, const PlotFonts& fonts = {});
+// The look of the x markers, for legends drawn elsewhere.
+inline constexpr Rgb kMarkerColor{110, 110, 110};
+inline constexpr float kMarkerWidth = 1.25f;
+inline constexpr float kMarkerDash = 5.0f;
+
+// Whether a series gets dots at its points.
+bool shows_markers(const Series& series);
+
+// Draws plot into area of figure. Points with a non-finite coordinate break their line.
+void draw_line_plot(Figure& figure, const Rect& area, const LinePlot& plot, const PlotFonts& fonts = {});
 
 }  // namespace convlab

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <fstream>
+#include <limits>
 #include <memory>
 
 #include "framework/backend/cuda_device.h"
@@ -124,7 +125,32 @@ TrainSummary train(const TrainOptions& options) {
   auto metadata = [&](int64_t at_epoch) {
     return checkpoint_metadata(*model, config, cifar.class_names, handle.choice(), at_epoch, updates);
   };
-  if (!options.resume) save_checkpoint(checkpoint_path(summary.run_dir, 0), *model, nullptr, metadata(0));
+  const LearningCurveInfo curve{fmt::format("{} ({})", model->description(), summary.run_dir.filename().string()),
+                                test_set.size(), tc.use_augment};
+  auto plot = [&] {
+    summary.learning_curve =
+        save_learning_curve(metrics.rows(), summary.run_dir / "learning_curve", curve, options.figure_formats);
+  };
+  if (!options.resume) {
+    save_checkpoint(checkpoint_path(summary.run_dir, 0), *model, nullptr, metadata(0));
+    // Epoch 0: the network at init, evaluated like every epoch; no batch has been trained on,
+    // so the train columns are NaN. Evaluation draws no random numbers and leaves the weights
+    // and running statistics alone, so a resumed run, which skips this, stays exact.
+    const auto eval_start = Clock::now();
+    const EvalResult test = evaluate(*model, test_set, options.eval_batch, augment);
+    EpochMetrics row;
+    row.lr = schedule.lr(0);
+    row.train_loss = row.train_acc = row.images_per_second = std::numeric_limits<double>::quiet_NaN();
+    row.test_loss = test.loss;
+    row.test_acc = test.accuracy;
+    row.seconds = std::chrono::duration<double>(Clock::now() - eval_start).count();
+    metrics.append(row);
+    plot();
+    say(fmt::format("epoch {:4d}/{}  at init: test loss {:.4f} acc {:5.2f}%  {:.1f}s", 0, tc.num_epochs, row.test_loss,
+                    100 * row.test_acc, row.seconds));
+    summary.final_test_acc = row.test_acc;
+    summary.final_test_loss = row.test_loss;
+  }
 
   StepOptions step_options;
   step_options.seed = seed;
@@ -178,8 +204,7 @@ TrainSummary train(const TrainOptions& options) {
     save_checkpoint(resume_file, *model, &sgd, metadata(epoch));
     if (epoch % config.log.save_every_k_ckpt == 0 || epoch == tc.num_epochs)
       save_checkpoint(checkpoint_path(summary.run_dir, epoch), *model, nullptr, metadata(epoch));
-    plot_learning_curve(metrics.rows(), summary.run_dir / "learning_curve.png",
-                        fmt::format("{} ({})", model->description(), summary.run_dir.filename().string()));
+    plot();
     say(fmt::format("epoch {:4d}/{}  updates {:7d}  lr {:.4g}  train loss {:.4f} acc {:5.2f}%  test loss {:.4f} acc "
                     "{:5.2f}%  {:.1f}s  {:.0f} img/s",
                     epoch, tc.num_epochs, updates, last_lr, row.train_loss, 100 * row.train_acc, row.test_loss,
@@ -188,6 +213,7 @@ TrainSummary train(const TrainOptions& options) {
     summary.final_test_acc = row.test_acc;
     summary.final_test_loss = row.test_loss;
   }
+  if (summary.learning_curve.empty() && !metrics.rows().empty()) plot();  // a resumed run that had nothing left
   summary.epochs_done = epoch;
   summary.updates = updates;
   summary.seconds = std::chrono::duration<double>(Clock::now() - run_start).count();

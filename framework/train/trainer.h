@@ -1,12 +1,12 @@
 // The training loop of the reference protocol: per-epoch shuffle, augmentation, softmax
 // cross-entropy (+ the L2 penalty), clipped Nesterov SGD on the multistep schedule, test
-// evaluation every epoch, metrics, checkpoints and exact resume.
+// evaluation at init and every epoch, metrics, checkpoints and exact resume.
 //
 // A run folder (log_config.experiment_dir) holds:
 //   config.yaml                     the resolved config, after comments naming convlab's
 //                                   version and the device
-//   metrics.csv, metrics.jsonl      one row per epoch
-//   learning_curve.png              accuracy and loss against epoch
+//   metrics.csv, metrics.jsonl      one row per epoch, from epoch 0 (the network at init)
+//   learning_curve.png              accuracy and loss against epoch (also .pdf, .svg on request)
 //   checkpoints/epoch_NNNN.safetensors  at init (0), every save_every_k_ckpt epochs, and last
 //   resume.safetensors              the latest epoch with momentum buffers, for --resume
 #pragma once
@@ -17,9 +17,11 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "framework/io/config.h"
 #include "framework/nn/model_factory.h"
+#include "framework/plot/figure_format.h"
 
 namespace convlab {
 
@@ -39,6 +41,7 @@ struct TrainOptions {
   bool sync_each_op = false;                        // CUDA: wait for and check every op (diagnosis)
   int64_t stop_after_epoch = -1;                    // end early after this epoch (-1: never)
   std::FILE* log = stdout;
+  FigureFormats figure_formats = {FigureFormat::png};  // the learning curve's
 };
 
 struct TrainSummary {
@@ -47,6 +50,7 @@ struct TrainSummary {
   int64_t updates = 0;
   double final_train_acc = 0, final_test_acc = 0, final_test_loss = 0;
   double seconds = 0;
+  std::vector<std::filesystem::path> learning_curve;  // the figure's files
 };
 
 TrainSummary train(const TrainOptions& options);

@@ -12,6 +12,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "framework/io/metrics_log.h"
 #include "framework/io/npy.h"
 #include "framework/io/safetensors.h"
 #include "tests/integration/cifar10_source.h"
@@ -72,6 +73,10 @@ TEST_F(Executables, TrainThenEveryAnalysis) {
   for (const char* f : {"run0/metrics.csv", "run0/metrics.jsonl", "run0/learning_curve.png", "run0/config.yaml",
                         "run0/checkpoints/epoch_0000.safetensors", "run0/checkpoints/epoch_0002.safetensors"})
     EXPECT_TRUE(fs::exists(f)) << f;
+  const auto rows = MetricsLog::read_csv("run0/metrics.csv");
+  ASSERT_EQ(rows.size(), 3u);  // epoch 0, the network at init, then 1 and 2
+  EXPECT_EQ(rows[0].epoch, 0);
+  EXPECT_EQ(rows[0].updates, 0);
   ASSERT_EQ(run(train("run1", 1), out), 0) << out;
   const std::string final0 = "run0/checkpoints/epoch_0002.safetensors";
   const std::string final1 = "run1/checkpoints/epoch_0002.safetensors";
@@ -89,8 +94,10 @@ TEST_F(Executables, TrainThenEveryAnalysis) {
   const NpyArray pair = read_npy("a_pair/pair_rbf.npy");
   EXPECT_LT(pair.values<double>()[0], 1.0);  // two seeds differ
 
-  ASSERT_EQ(run(analyze("evolution run0 --output a_evo"), out), 0) << out;
-  for (const char* f : {"a_evo/epoch_0000.png", "a_evo/epoch_0002.npy", "a_evo/evolution.gif", "a_evo/evolution_grid.png"})
+  ASSERT_EQ(run(analyze("evolution run0 --output a_evo --figure-format png,pdf,svg"), out), 0) << out;
+  for (const char* f : {"a_evo/epoch_0000.png", "a_evo/epoch_0000.pdf", "a_evo/epoch_0002.svg", "a_evo/epoch_0002.npy",
+                        "a_evo/evolution.gif", "a_evo/evolution_grid.png", "a_evo/evolution_grid.pdf",
+                        "a_evo/evolution_grid.svg"})
     EXPECT_TRUE(fs::exists(f)) << f;
 
   ASSERT_EQ(run(analyze("invariance " + final0 + " --output a_inv"), out), 0) << out;
@@ -136,6 +143,8 @@ TEST_F(Executables, TrainThenEveryAnalysis) {
   EXPECT_NE(out.find("missing.safetensors"), std::string::npos) << out;
   EXPECT_NE(run(fmt::format("{} {}/configs/smoke.yaml --epochs abc", CONVLAB_TRAIN_EXE, CONVLAB_SOURCE_DIR), out), 0);
   EXPECT_NE(out.find("--epochs"), std::string::npos) << out;
+  EXPECT_NE(run(analyze("self " + final0 + " --figure-format png,jpg"), out), 0);
+  EXPECT_NE(out.find("'jpg'"), std::string::npos) << out;
 }
 
 TEST_F(Executables, ResNet20TrainsAndEveryAnalysisWorksOnIt) {

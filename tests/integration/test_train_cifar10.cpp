@@ -6,6 +6,7 @@
 // either the tests skip.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 
@@ -61,6 +62,12 @@ TEST_F(Cifar10Training, DepthOneV2LearnsOnASubset) {
   std::fprintf(stderr, "test accuracy after %lld updates: %.2f%% (%.0f s)\n", static_cast<long long>(summary.updates),
                100 * summary.final_test_acc, summary.seconds);
   EXPECT_GE(summary.final_test_acc, 0.30);
+  // Epoch 0 is the network at init: about chance, below where training got it.
+  const auto rows = MetricsLog::read_csv(dir_ / "learn" / "metrics.csv");
+  ASSERT_EQ(rows.size(), 4u);
+  EXPECT_EQ(rows[0].epoch, 0);
+  EXPECT_LT(rows[0].test_acc, 0.2);
+  EXPECT_LT(rows[0].test_acc, summary.final_test_acc);
 }
 
 TEST_F(Cifar10Training, ResumeIsBitExact) {
@@ -82,12 +89,13 @@ TEST_F(Cifar10Training, ResumeIsBitExact) {
   train(rest);
   const auto a = MetricsLog::read_csv(dir_ / "straight" / "metrics.csv");
   const auto b = MetricsLog::read_csv(dir_ / "resumed" / "metrics.csv");
-  ASSERT_EQ(a.size(), 3u);
-  ASSERT_EQ(b.size(), 3u);
+  ASSERT_EQ(a.size(), 4u);  // epochs 0 (at init) to 3
+  ASSERT_EQ(b.size(), 4u);
+  EXPECT_TRUE(std::isnan(a[0].train_loss) && std::isnan(b[0].train_loss));  // nothing trained at init
   for (size_t i = 0; i < a.size(); ++i) {
-    EXPECT_EQ(a[i].train_loss, b[i].train_loss);
-    EXPECT_EQ(a[i].test_loss, b[i].test_loss);
-    EXPECT_EQ(a[i].test_acc, b[i].test_acc);
+    if (i > 0) EXPECT_EQ(a[i].train_loss, b[i].train_loss) << "epoch " << i;
+    EXPECT_EQ(a[i].test_loss, b[i].test_loss) << "epoch " << i;
+    EXPECT_EQ(a[i].test_acc, b[i].test_acc) << "epoch " << i;
   }
   const auto x = read_safetensors(dir_ / "straight" / "checkpoints" / "epoch_0003.safetensors");
   const auto y = read_safetensors(dir_ / "resumed" / "checkpoints" / "epoch_0003.safetensors");
