@@ -137,7 +137,7 @@ TrainSummary train(const TrainOptions& options) {
     // so the train columns are NaN. Evaluation draws no random numbers and leaves the weights
     // and running statistics alone, so a resumed run, which skips this, stays exact.
     const auto eval_start = Clock::now();
-    const EvalResult test = evaluate(*model, test_set, options.eval_batch, augment);
+    const EvalResult test = evaluate(*model, test_set, options.eval_batch, augment, precision.batch);
     EpochMetrics row;
     row.lr = schedule.lr(0);
     row.train_loss = row.train_acc = row.images_per_second = std::numeric_limits<double>::quiet_NaN();
