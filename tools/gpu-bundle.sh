@@ -23,6 +23,10 @@ ldd "$bundle"/convlab_tests "$bundle"/convlab-analyze | awk '/=>/ {print $1, $3}
   [[ "$name" =~ $keep_out ]] && continue
   cp -L "$path" "$bundle/$name"
 done
+# The font of figures: the GPU machine may have no Debian fonts (gpu-check.sh points
+# CONVLAB_FONT at this copy).
+font=/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf
+[[ -f $font ]] && cp "$font" "$bundle/"
 tar -C "$build" -cJf "$build/bundle.tar.xz" bundle
 data=${DATA:-../shared/data/cifar10-jpg.tar.gz}
 [[ -f $data ]] && cp "$data" "$build/cifar10-jpg.tar.gz"

@@ -81,6 +81,7 @@ for d in /opt/torch/.venv/lib/python3.12/site-packages/nvidia/cudnn/lib; do
 done
 export LD_LIBRARY_PATH="$PWD/$bundle:${LD_LIBRARY_PATH:-}"
 export CONVLAB_CACHE_DIR="$work/cache"
+[[ -f $PWD/$bundle/DejaVuSans.ttf ]] && export CONVLAB_FONT="$PWD/$bundle/DejaVuSans.ttf"  # figures' font
 export OMP_WAIT_POLICY=PASSIVE
 bin=$bundle
 

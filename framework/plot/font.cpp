@@ -6,6 +6,7 @@
 #include FT_FREETYPE_H
 
 #include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 #include <mutex>
 
@@ -24,12 +25,14 @@ class LoadedFont {
   explicit LoadedFont(const char* path) {
     if (!std::filesystem::exists(path))
       CONVLAB_FAIL("font {} not found: install the Debian package fonts-dejavu-core "
-                   "(apt-get install fonts-dejavu-core), or build with -DCONVLAB_FONT_PATH=<a .ttf file>",
+                   "(apt-get install fonts-dejavu-core), or name a .ttf file in the environment variable "
+                   "CONVLAB_FONT",
                    path);
     if (FT_Init_FreeType(&library_) != 0) CONVLAB_FAIL("FreeType could not start, so figures cannot have text");
     if (FT_New_Face(library_, path, 0, &face_) != 0) {
       FT_Done_FreeType(library_);
-      CONVLAB_FAIL("{} is not a font FreeType can read: reinstall fonts-dejavu-core or set CONVLAB_FONT_PATH", path);
+      CONVLAB_FAIL("{} is not a font FreeType can read: reinstall fonts-dejavu-core or name another in CONVLAB_FONT",
+                   path);
     }
     cairo_face_ = cairo_ft_font_face_create_for_ft_face(face_, 0);
     CONVLAB_CHECK(cairo_font_face_status(cairo_face_) == CAIRO_STATUS_SUCCESS, "cairo cannot use the font {}: {}",
@@ -69,9 +72,14 @@ class LoadedFont {
   std::mutex mutex_;
 };
 
-// Loaded on first use; a failed load throws and is retried by the next call.
+// Loaded on first use, from $CONVLAB_FONT when set (a machine without Debian's fonts, such
+// as a GPU machine the bundle is carried to), else the path built in; a failed load throws and
+// is retried by the next call.
 LoadedFont& loaded_font() {
-  static LoadedFont font(CONVLAB_FONT_PATH);
+  static LoadedFont font([] {
+    const char* chosen = std::getenv("CONVLAB_FONT");
+    return chosen && *chosen ? chosen : CONVLAB_FONT_PATH;
+  }());
   return font;
 }
 

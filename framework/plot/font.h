@@ -1,5 +1,6 @@
-// The text of figures: one font, DejaVu Sans, loaded with FreeType from the compile
-// definition CONVLAB_FONT_PATH (Debian's fonts-dejavu-core by default) and drawn by cairo.
+// The text of figures: one font, DejaVu Sans, loaded with FreeType from $CONVLAB_FONT or else
+// the compile definition CONVLAB_FONT_PATH (Debian's fonts-dejavu-core by default) and drawn
+// by cairo.
 // Sizes are cairo font sizes (the em square) in figure units, which are PNG pixels. Metrics
 // come from cairo with hinting off, so a text measures the same in PNG, PDF and SVG.
 #pragma once

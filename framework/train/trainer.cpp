@@ -127,9 +127,19 @@ TrainSummary train(const TrainOptions& options) {
   };
   const LearningCurveInfo curve{fmt::format("{} ({})", model->description(), summary.run_dir.filename().string()),
                                 test_set.size(), tc.use_augment};
+  // The plot is derived from metrics.csv, which has every row: a plot that cannot be drawn
+  // (no font on the machine, say) is a warning, never the end of a run.
+  bool plot_warned = false;
   auto plot = [&] {
-    summary.learning_curve =
-        save_learning_curve(metrics.rows(), summary.run_dir / "learning_curve", curve, options.figure_formats);
+    try {
+      summary.learning_curve =
+          save_learning_curve(metrics.rows(), summary.run_dir / "learning_curve", curve, options.figure_formats);
+    } catch (const std::exception& e) {
+      if (!plot_warned)
+        fmt::print(stderr, "convlab-train: warning: the learning curve was not drawn ({}); metrics.csv holds every "
+                   "row, and training goes on\n", e.what());
+      plot_warned = true;
+    }
   };
   if (!options.resume) {
     save_checkpoint(checkpoint_path(summary.run_dir, 0), *model, nullptr, metadata(0));
