@@ -10,13 +10,6 @@
 #include "kernels/gram.h"
 
 namespace convlab::cka {
-namespace {
-
-LayerPairs make_pairs(int64_t layers_a, int64_t layers_b) {
-  return layers_b == 0 ? LayerPairs(layers_a) : LayerPairs(layers_a, layers_b);
-}
-
-}  // namespace
 
 CkaAccumulator::CkaAccumulator(int64_t layers, Options options)
     : CkaAccumulator(layers, 0, {options.kernel}, options.estimator) {}
@@ -27,32 +20,17 @@ CkaAccumulator::CkaAccumulator(int64_t layers_a, int64_t layers_b, Options optio
 }
 
 CkaAccumulator::CkaAccumulator(int64_t layers_a, int64_t layers_b, std::vector<Kernel> kernels, Estimator estimator)
-    : kernels_(std::move(kernels)), estimator_(estimator), pairs_(make_pairs(layers_a, layers_b)) {
+    : kernels_(std::move(kernels)), estimator_(estimator), pairs_(LayerPairs::of(layers_a, layers_b)) {
   CONVLAB_CHECK(!kernels_.empty(), "a CKA accumulator needs at least one kernel");
   const int64_t r = pairs_.rows();
   terms_.assign(kernels_.size(), stats::BatchTerms(r * r));
   grams_.resize(kernels_.size());
 }
 
-void CkaAccumulator::add_batch(const std::vector<FeatureView>& a) {
-  CONVLAB_CHECK(self(), "this CKA accumulator compares two networks: pass the features of both to add_batch(a, b)");
-  CONVLAB_CHECK(static_cast<int64_t>(a.size()) == layers_a(), "expected features of {} layers, got {}", layers_a(),
-                a.size());
-  std::vector<const FeatureView*> layers;
-  for (const FeatureView& v : a) layers.push_back(&v);
-  accumulate(layers);
-}
+void CkaAccumulator::add_batch(const std::vector<FeatureView>& a) { accumulate(pairs_.batch_rows(a, "CKA")); }
 
 void CkaAccumulator::add_batch(const std::vector<FeatureView>& a, const std::vector<FeatureView>& b) {
-  CONVLAB_CHECK(!self(), "this CKA accumulator compares one network with itself: pass its features to add_batch(a)");
-  CONVLAB_CHECK(static_cast<int64_t>(a.size()) == layers_a(), "expected features of {} layers of network A, got {}",
-                layers_a(), a.size());
-  CONVLAB_CHECK(static_cast<int64_t>(b.size()) == layers_b(), "expected features of {} layers of network B, got {}",
-                layers_b(), b.size());
-  std::vector<const FeatureView*> layers;
-  for (const FeatureView& v : a) layers.push_back(&v);
-  for (const FeatureView& v : b) layers.push_back(&v);
-  accumulate(layers);
+  accumulate(pairs_.batch_rows(a, b, "CKA"));
 }
 
 void CkaAccumulator::accumulate(const std::vector<const FeatureView*>& layers) {

@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "framework/core/error.h"
+
 namespace convlab::cka {
 
 class LayerPairs {
@@ -22,6 +24,39 @@ class LayerPairs {
   bool self() const { return self_; }
   // The row of G that holds layer j of network B.
   int64_t row_of_b(int64_t j) const { return self_ ? j : layers_a_ + j; }
+
+  // Network A against itself when layers_b is 0, else A's layers against B's.
+  static LayerPairs of(int64_t layers_a, int64_t layers_b) {
+    return layers_b == 0 ? LayerPairs(layers_a) : LayerPairs(layers_a, layers_b);
+  }
+
+  // One batch's layers in G's row order (A's, then B's) once they match these pairs;
+  // `measure` ("CKA", "RSA", ...) names the caller in the error. View: FeatureView or
+  // DeviceFeatureView.
+  template <class View>
+  std::vector<const View*> batch_rows(const std::vector<View>& a, const char* measure) const {
+    CONVLAB_CHECK(self_, "this {} accumulator compares two networks: pass the features of both to add_batch(a, b)",
+                  measure);
+    CONVLAB_CHECK(static_cast<int64_t>(a.size()) == layers_a_, "expected features of {} layers, got {}", layers_a_,
+                  a.size());
+    std::vector<const View*> rows;
+    for (const View& v : a) rows.push_back(&v);
+    return rows;
+  }
+  template <class View>
+  std::vector<const View*> batch_rows(const std::vector<View>& a, const std::vector<View>& b,
+                                      const char* measure) const {
+    CONVLAB_CHECK(!self_, "this {} accumulator compares one network with itself: pass its features to add_batch(a)",
+                  measure);
+    CONVLAB_CHECK(static_cast<int64_t>(a.size()) == layers_a_, "expected features of {} layers of network A, got {}",
+                  layers_a_, a.size());
+    CONVLAB_CHECK(static_cast<int64_t>(b.size()) == layers_b_, "expected features of {} layers of network B, got {}",
+                  layers_b_, b.size());
+    std::vector<const View*> rows;
+    for (const View& v : a) rows.push_back(&v);
+    for (const View& v : b) rows.push_back(&v);
+    return rows;
+  }
 
   // Remembers a row's layer name; an empty name keeps the one seen before.
   void set_name(int64_t row, const std::string& name);

@@ -19,29 +19,15 @@ double rsa(const cka::FeatureView& x, const cka::FeatureView& y) {
 }
 
 RsaAccumulator::RsaAccumulator(int64_t layers_a, int64_t layers_b)
-    : pairs_(layers_b == 0 ? cka::LayerPairs(layers_a) : cka::LayerPairs(layers_a, layers_b)),
+    : pairs_(cka::LayerPairs::of(layers_a, layers_b)),
       terms_(pairs_.layers_a() * pairs_.layers_b()),
       warned_examples_(static_cast<size_t>(pairs_.rows()), false),
       warned_constant_(static_cast<size_t>(pairs_.rows()), false) {}
 
-void RsaAccumulator::add_batch(const std::vector<cka::FeatureView>& a) {
-  CONVLAB_CHECK(pairs_.self(), "this RSA accumulator compares two networks: pass the features of both");
-  CONVLAB_CHECK(static_cast<int64_t>(a.size()) == pairs_.layers_a(), "expected features of {} layers, got {}",
-                pairs_.layers_a(), a.size());
-  std::vector<const cka::FeatureView*> layers;
-  for (const auto& v : a) layers.push_back(&v);
-  accumulate(layers);
-}
+void RsaAccumulator::add_batch(const std::vector<cka::FeatureView>& a) { accumulate(pairs_.batch_rows(a, "RSA")); }
 
 void RsaAccumulator::add_batch(const std::vector<cka::FeatureView>& a, const std::vector<cka::FeatureView>& b) {
-  CONVLAB_CHECK(!pairs_.self(), "this RSA accumulator compares one network with itself: pass its features alone");
-  CONVLAB_CHECK(static_cast<int64_t>(a.size()) == pairs_.layers_a() && static_cast<int64_t>(b.size()) == pairs_.layers_b(),
-                "expected features of {} and {} layers, got {} and {}", pairs_.layers_a(), pairs_.layers_b(), a.size(),
-                b.size());
-  std::vector<const cka::FeatureView*> layers;
-  for (const auto& v : a) layers.push_back(&v);
-  for (const auto& v : b) layers.push_back(&v);
-  accumulate(layers);
+  accumulate(pairs_.batch_rows(a, b, "RSA"));
 }
 
 void RsaAccumulator::accumulate(const std::vector<const cka::FeatureView*>& layers) {

@@ -14,10 +14,6 @@
 namespace convlab::cka {
 namespace {
 
-LayerPairs make_pairs(int64_t layers_a, int64_t layers_b) {
-  return layers_b == 0 ? LayerPairs(layers_a) : LayerPairs(layers_a, layers_b);
-}
-
 // A cuBLAS handle that queues its work on the context's stream, after the features' producers.
 cublasHandle_t stream_handle(CudaContext& context) {
   cublasHandle_t handle = nullptr;
@@ -46,7 +42,7 @@ CudaCkaAccumulator::CudaCkaAccumulator(CudaContext& context, int64_t layers_a, i
       kernels_(std::move(kernels)),
       estimator_(estimator),
       precision_(precision),
-      pairs_(make_pairs(layers_a, layers_b)) {
+      pairs_(LayerPairs::of(layers_a, layers_b)) {
   CONVLAB_CHECK(!kernels_.empty(), "a CKA accumulator needs at least one kernel");
   const int64_t r = pairs_.rows();
   terms_.assign(kernels_.size(), stats::BatchTerms(r * r));
@@ -69,25 +65,10 @@ void CudaCkaAccumulator::release_workspace() {
   gram_->release();
 }
 
-void CudaCkaAccumulator::add_batch(const std::vector<DeviceFeatureView>& a) {
-  CONVLAB_CHECK(self(), "this CKA accumulator compares two networks: pass the features of both to add_batch(a, b)");
-  CONVLAB_CHECK(static_cast<int64_t>(a.size()) == layers_a(), "expected features of {} layers, got {}", layers_a(),
-                a.size());
-  std::vector<const DeviceFeatureView*> layers;
-  for (const DeviceFeatureView& v : a) layers.push_back(&v);
-  accumulate(layers);
-}
+void CudaCkaAccumulator::add_batch(const std::vector<DeviceFeatureView>& a) { accumulate(pairs_.batch_rows(a, "CKA")); }
 
 void CudaCkaAccumulator::add_batch(const std::vector<DeviceFeatureView>& a, const std::vector<DeviceFeatureView>& b) {
-  CONVLAB_CHECK(!self(), "this CKA accumulator compares one network with itself: pass its features to add_batch(a)");
-  CONVLAB_CHECK(static_cast<int64_t>(a.size()) == layers_a(), "expected features of {} layers of network A, got {}",
-                layers_a(), a.size());
-  CONVLAB_CHECK(static_cast<int64_t>(b.size()) == layers_b(), "expected features of {} layers of network B, got {}",
-                layers_b(), b.size());
-  std::vector<const DeviceFeatureView*> layers;
-  for (const DeviceFeatureView& v : a) layers.push_back(&v);
-  for (const DeviceFeatureView& v : b) layers.push_back(&v);
-  accumulate(layers);
+  accumulate(pairs_.batch_rows(a, b, "CKA"));
 }
 
 void CudaCkaAccumulator::accumulate(const std::vector<const DeviceFeatureView*>& layers) {

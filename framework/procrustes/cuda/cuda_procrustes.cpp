@@ -21,7 +21,7 @@ namespace convlab::procrustes {
 CudaProcrustesAccumulator::CudaProcrustesAccumulator(CudaContext& context, int64_t layers_a, int64_t layers_b,
                                                      cka::GramPrecision precision)
     : context_(context),
-      pairs_(layers_b == 0 ? cka::LayerPairs(layers_a) : cka::LayerPairs(layers_a, layers_b)),
+      pairs_(cka::LayerPairs::of(layers_a, layers_b)),
       terms_(pairs_.layers_a() * pairs_.layers_b()),
       forms_(static_cast<size_t>(pairs_.rows()), Form::automatic),
       warned_(static_cast<size_t>(pairs_.rows()), false) {
@@ -50,25 +50,10 @@ void CudaProcrustesAccumulator::release_workspace() {
   gram_->release();
 }
 
-void CudaProcrustesAccumulator::add_batch(const std::vector<cka::DeviceFeatureView>& a) {
-  CONVLAB_CHECK(pairs_.self(), "this Procrustes accumulator compares two networks: pass the features of both");
-  CONVLAB_CHECK(static_cast<int64_t>(a.size()) == pairs_.layers_a(), "expected features of {} layers, got {}",
-                pairs_.layers_a(), a.size());
-  std::vector<const cka::DeviceFeatureView*> layers;
-  for (const auto& v : a) layers.push_back(&v);
-  accumulate(layers);
-}
+void CudaProcrustesAccumulator::add_batch(const std::vector<cka::DeviceFeatureView>& a) { accumulate(pairs_.batch_rows(a, "Procrustes")); }
 
-void CudaProcrustesAccumulator::add_batch(const std::vector<cka::DeviceFeatureView>& a,
-                                          const std::vector<cka::DeviceFeatureView>& b) {
-  CONVLAB_CHECK(!pairs_.self(), "this Procrustes accumulator compares one network with itself: pass its features alone");
-  CONVLAB_CHECK(static_cast<int64_t>(a.size()) == pairs_.layers_a() && static_cast<int64_t>(b.size()) == pairs_.layers_b(),
-                "expected features of {} and {} layers, got {} and {}", pairs_.layers_a(), pairs_.layers_b(), a.size(),
-                b.size());
-  std::vector<const cka::DeviceFeatureView*> layers;
-  for (const auto& v : a) layers.push_back(&v);
-  for (const auto& v : b) layers.push_back(&v);
-  accumulate(layers);
+void CudaProcrustesAccumulator::add_batch(const std::vector<cka::DeviceFeatureView>& a, const std::vector<cka::DeviceFeatureView>& b) {
+  accumulate(pairs_.batch_rows(a, b, "Procrustes"));
 }
 
 void CudaProcrustesAccumulator::eigen(double* a, int64_t n, double* w, bool vectors, int* info) {

@@ -17,7 +17,7 @@ namespace convlab::rsa {
 CudaRsaAccumulator::CudaRsaAccumulator(CudaContext& context, int64_t layers_a, int64_t layers_b,
                                        cka::GramPrecision precision)
     : context_(context),
-      pairs_(layers_b == 0 ? cka::LayerPairs(layers_a) : cka::LayerPairs(layers_a, layers_b)),
+      pairs_(cka::LayerPairs::of(layers_a, layers_b)),
       terms_(pairs_.layers_a() * pairs_.layers_b()),
       warned_examples_(static_cast<size_t>(pairs_.rows()), false),
       warned_constant_(static_cast<size_t>(pairs_.rows()), false) {
@@ -43,25 +43,10 @@ void CudaRsaAccumulator::release_workspace() {
   gram_->release();
 }
 
-void CudaRsaAccumulator::add_batch(const std::vector<cka::DeviceFeatureView>& a) {
-  CONVLAB_CHECK(pairs_.self(), "this RSA accumulator compares two networks: pass the features of both");
-  CONVLAB_CHECK(static_cast<int64_t>(a.size()) == pairs_.layers_a(), "expected features of {} layers, got {}",
-                pairs_.layers_a(), a.size());
-  std::vector<const cka::DeviceFeatureView*> layers;
-  for (const auto& v : a) layers.push_back(&v);
-  accumulate(layers);
-}
+void CudaRsaAccumulator::add_batch(const std::vector<cka::DeviceFeatureView>& a) { accumulate(pairs_.batch_rows(a, "RSA")); }
 
-void CudaRsaAccumulator::add_batch(const std::vector<cka::DeviceFeatureView>& a,
-                                   const std::vector<cka::DeviceFeatureView>& b) {
-  CONVLAB_CHECK(!pairs_.self(), "this RSA accumulator compares one network with itself: pass its features alone");
-  CONVLAB_CHECK(static_cast<int64_t>(a.size()) == pairs_.layers_a() && static_cast<int64_t>(b.size()) == pairs_.layers_b(),
-                "expected features of {} and {} layers, got {} and {}", pairs_.layers_a(), pairs_.layers_b(), a.size(),
-                b.size());
-  std::vector<const cka::DeviceFeatureView*> layers;
-  for (const auto& v : a) layers.push_back(&v);
-  for (const auto& v : b) layers.push_back(&v);
-  accumulate(layers);
+void CudaRsaAccumulator::add_batch(const std::vector<cka::DeviceFeatureView>& a, const std::vector<cka::DeviceFeatureView>& b) {
+  accumulate(pairs_.batch_rows(a, b, "RSA"));
 }
 
 void CudaRsaAccumulator::accumulate(const std::vector<const cka::DeviceFeatureView*>& layers) {
