@@ -17,35 +17,16 @@
 #include "framework/cka/hsic.h"
 #include "framework/cka/linear_cka.h"
 #include "framework/core/error.h"
+#include "tests/support/dense_matrix.h"
 
 namespace convlab::cka {
 namespace {
 
-using Matrix = std::vector<double>;  // row-major
-
-Matrix random_normal(int64_t rows, int64_t cols, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::normal_distribution<double> normal;
-  Matrix m(static_cast<size_t>(rows * cols));
-  for (double& v : m) v = normal(rng);
-  return m;
-}
-
-// a (n, k) times b (k, m).
-Matrix matmul(const Matrix& a, const Matrix& b, int64_t n, int64_t k, int64_t m) {
-  Matrix c(static_cast<size_t>(n * m), 0.0);
-  for (int64_t i = 0; i < n; ++i)
-    for (int64_t t = 0; t < k; ++t)
-      for (int64_t j = 0; j < m; ++j) c[i * m + j] += a[i * k + t] * b[t * m + j];
-  return c;
-}
-
-Matrix transpose(const Matrix& a, int64_t rows, int64_t cols) {
-  Matrix t(a.size());
-  for (int64_t i = 0; i < rows; ++i)
-    for (int64_t j = 0; j < cols; ++j) t[j * rows + i] = a[i * cols + j];
-  return t;
-}
+using test_support::Matrix;
+using test_support::random_normal;
+using test_support::matmul;
+using test_support::transpose;
+using test_support::random_orthogonal;
 
 // ReLU(X W + 0.3): a "next layer" of X, so that layers are related but not linearly.
 Matrix next_layer(const Matrix& x, int64_t n, int64_t p, int64_t q, uint64_t seed) {
@@ -123,22 +104,6 @@ double reference_median_distance(const Matrix& x, int64_t n, int64_t p) {
   std::sort(d.begin(), d.end());
   const size_t m = d.size();
   return m % 2 ? d[m / 2] : 0.5 * (d[m / 2 - 1] + d[m / 2]);
-}
-
-// A random orthogonal (p, p) matrix: Gram-Schmidt on the columns of a Gaussian matrix.
-Matrix random_orthogonal(int64_t p, uint64_t seed) {
-  Matrix a = random_normal(p, p, seed);
-  for (int64_t j = 0; j < p; ++j) {
-    for (int64_t prev = 0; prev < j; ++prev) {
-      double proj = 0.0;
-      for (int64_t i = 0; i < p; ++i) proj += a[i * p + j] * a[i * p + prev];
-      for (int64_t i = 0; i < p; ++i) a[i * p + j] -= proj * a[i * p + prev];
-    }
-    double norm = 0.0;
-    for (int64_t i = 0; i < p; ++i) norm += a[i * p + j] * a[i * p + j];
-    for (int64_t i = 0; i < p; ++i) a[i * p + j] /= std::sqrt(norm);
-  }
-  return a;
 }
 
 const Options kLinearBiased{Kernel::linear(), Estimator::biased};

@@ -10,19 +10,13 @@
 #include "framework/core/error.h"
 #include "framework/rsa/rdm.h"
 #include "framework/rsa/rsa.h"
+#include "tests/support/dense_matrix.h"
 
 namespace convlab::rsa {
 namespace {
 
-using Matrix = std::vector<double>;  // row-major
-
-Matrix random_normal(int64_t rows, int64_t cols, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::normal_distribution<double> normal;
-  Matrix m(static_cast<size_t>(rows * cols));
-  for (double& v : m) v = normal(rng);
-  return m;
-}
+using test_support::Matrix;
+using test_support::random_normal;
 
 // Y = tanh(X W) + noise: related to X, not linearly.
 Matrix related(const Matrix& x, int64_t n, int64_t p, int64_t q, uint64_t seed) {
