@@ -17,6 +17,8 @@
 #include "framework/analysis/report.h"
 #include "framework/backend/cuda_device.h"
 #include "framework/data/cifar10.h"
+#include "framework/io/atomic_file.h"
+#include "framework/io/cli_numbers.h"
 #include "framework/plot/gif_writer.h"
 #include "framework/plot/heatmap_grid.h"
 #include "models/registry.h"
@@ -79,13 +81,13 @@ Args parse(int argc, char** argv) {
       fmt::print("{}", kUsage);
       std::exit(0);
     } else if (arg == "--kernel") a.kernel = value();
-    else if (arg == "--rbf-frac") a.rbf_frac = std::stod(value());
+    else if (arg == "--rbf-frac") a.rbf_frac = parse_number_flag(arg, value(), 0, 1e6, /*min_exclusive=*/true);
     else if (arg == "--estimator") {
       const std::string e = value();
       CONVLAB_CHECK(e == "debiased" || e == "biased", "--estimator is debiased or biased, not '{}'", e);
       a.estimator = e == "debiased" ? cka::Estimator::debiased : cka::Estimator::biased;
-    } else if (arg == "--examples") a.examples = std::stoll(value());
-    else if (arg == "--batch-size") a.batch_size = std::stoll(value());
+    } else if (arg == "--examples") a.examples = parse_int_flag(arg, value(), 1, 100'000'000);
+    else if (arg == "--batch-size") a.batch_size = parse_int_flag(arg, value(), 1, 1'000'000);
     else if (arg == "--device") a.device = value();
     else if (arg == "--data") a.data = value();
     else if (arg == "--cache-dir") a.cache_dir = value();
@@ -258,7 +260,8 @@ int main(int argc, char** argv) try {
                              r.orthogonal, r.invertible);
         }
         fmt::print("  (columns: 1 - CKA; the first three stay near 0, the stretch does not)\n");
-        std::ofstream(a.output / fmt::format("invariance_{}.csv", kernel_tag(o))) << csv;
+        write_file_atomically(a.output / fmt::format("invariance_{}.csv", kernel_tag(o)),
+                              [&](std::ostream& out) { out << csv; });
       }
     }
   } else {

@@ -16,6 +16,7 @@
 
 #include "framework/backend/backend.h"
 #include "framework/backend/cuda_device.h"
+#include "framework/io/cli_numbers.h"
 #include "framework/nn/init.h"
 #include "framework/ops/ops.h"
 #include "framework/optim/sgd.h"
@@ -52,11 +53,11 @@ Args parse(int argc, char** argv) {
     };
     if (key == "--device") a.device = value();
     else if (key == "--model") a.model = value();
-    else if (key == "--depth") a.depth = std::stoi(value());
-    else if (key == "--batch") a.batch = std::stoll(value());
-    else if (key == "--steps") a.steps = std::stoi(value());
-    else if (key == "--warmup") a.warmup = std::stoi(value());
-    else if (key == "--eval-batch") a.eval_batch = std::stoll(value());
+    else if (key == "--depth") a.depth = static_cast<int>(parse_int_flag(key, value(), 1, 64));
+    else if (key == "--batch") a.batch = parse_int_flag(key, value(), 1, 65536);
+    else if (key == "--steps") a.steps = static_cast<int>(parse_int_flag(key, value(), 1, 1'000'000));
+    else if (key == "--warmup") a.warmup = static_cast<int>(parse_int_flag(key, value(), 0, 1'000'000));
+    else if (key == "--eval-batch") a.eval_batch = parse_int_flag(key, value(), 1, 65536);
     else if (key == "--breakdown") a.breakdown = true;
     else if (key == "--cuda-graph") a.cuda_graph = true;
     else CONVLAB_FAIL("unknown option {} (options: --device, --model, --depth, --batch, --steps, --warmup, --eval-batch, "
