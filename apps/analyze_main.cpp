@@ -123,7 +123,9 @@ class Networks {
     images_ = upload(cifar.test, device_, choose_examples(cifar.test.size(), n, 0));
     fmt::print("{} test images of {}, networks on {}\n", images_.size(), cifar.source_description, device_.name());
   }
-  LoadedModel load(const fs::path& checkpoint) { return load_model(checkpoint, models::make_model, device_); }
+  LoadedModel load(const fs::path& checkpoint) {
+    return load_model(checkpoint, models::make_model, device_, models::state_size);
+  }
   ModelFeatureSource features(LoadedModel& m) {
     const std::string name = m.path.parent_path().filename() == "checkpoints"
                                  ? m.path.parent_path().parent_path().filename().string()

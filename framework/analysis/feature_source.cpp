@@ -1,5 +1,6 @@
 #include "framework/analysis/feature_source.h"
 
+#include <cmath>
 #include <cstring>
 #include <numeric>
 
@@ -8,6 +9,19 @@
 #include "framework/train/batches.h"
 
 namespace convlab {
+namespace {
+
+// The index of the first NaN or infinity of an f32 or f64 CPU tensor, or -1.
+int64_t first_non_finite(const Tensor& t) {
+  for (int64_t i = 0; i < t.numel(); ++i) {
+    const double value = t.dtype() == DType::f32 ? static_cast<const float*>(t.raw())[i]
+                                                 : static_cast<const double*>(t.raw())[i];
+    if (!std::isfinite(value)) return i;
+  }
+  return -1;
+}
+
+}  // namespace
 
 ModelFeatureSource::ModelFeatureSource(nn::Model& model, const DeviceImageSet& images, std::string description)
     : model_(model),
@@ -49,11 +63,20 @@ NpyFeatureSource::NpyFeatureSource(const std::vector<std::filesystem::path>& fil
     CONVLAB_CHECK(!array.shape.empty() && array.shape[0] > 0, "{}: features need a first dimension of examples",
                   file.string());
     const int64_t n = array.shape[0];
+    const int64_t width = array.numel() / n;
+    CONVLAB_CHECK(width > 0, "{}: shape {} holds no features for its {} examples; every layer needs at least one "
+                  "feature per example", file.string(), Shape(array.shape).str(), n);
     CONVLAB_CHECK(layers_.empty() || n == examples_, "{} has {} examples but {} has {}: every feature file needs "
                   "the same examples", file.string(), n, files.front().string(), examples_);
     examples_ = n;
-    Tensor t = Tensor::empty({n, array.numel() / n}, array.dtype, cpu());
+    Tensor t = Tensor::empty({n, width}, array.dtype, cpu());
     std::memcpy(t.raw(), array.bytes.data(), t.nbytes());
+    // A NaN would turn every CKA value with this layer into NaN, reported as "constant features".
+    const int64_t bad = first_non_finite(t);
+    CONVLAB_CHECK(bad < 0, "{}: feature {} of example {} is not finite ({}); CKA needs finite features",
+                  file.string(), bad % width, bad / width,
+                  t.dtype() == DType::f32 ? static_cast<double>(static_cast<const float*>(t.raw())[bad])
+                                          : static_cast<const double*>(t.raw())[bad]);
     layers_.push_back(std::move(t));
     names_.push_back(file.stem().string());
   }

@@ -63,7 +63,7 @@ class HeaderParser {
         shape = int_tuple();
         have_shape = true;
       } else {
-        fail(fmt::format("unexpected key '{}'", key));
+        fail(fmt::format("unexpected key '{}'", key.substr(0, 200)));
       }
       if (!peek('}')) expect(',');
     }
@@ -73,7 +73,11 @@ class HeaderParser {
 
  private:
   [[noreturn]] void fail(const std::string& what) const {
-    CONVLAB_FAIL("{}: bad .npy header ({}) at byte {} of: {}", path_.string(), what, pos_, text_);
+    constexpr size_t kMaxShown = 200;  // a header can be long; the message need not be
+    const std::string shown = text_.size() <= kMaxShown ? std::string(text_)
+                                                        : fmt::format("{}... ({} bytes)", text_.substr(0, kMaxShown),
+                                                                      text_.size());
+    CONVLAB_FAIL("{}: bad .npy header ({}) at byte {} of: {}", path_.string(), what, pos_, shown);
   }
   void skip_space() {
     while (pos_ < text_.size() && std::isspace(static_cast<unsigned char>(text_[pos_]))) ++pos_;
@@ -136,7 +140,7 @@ DType dtype_from_descr(const std::string& descr, const std::filesystem::path& pa
   if (descr == "<i4") return DType::i32;
   if (descr == "|u1" || descr == "<u1") return DType::u8;
   CONVLAB_FAIL("{}: unsupported .npy dtype '{}' (supported: <f4, <f8, <i4, |u1, little-endian)", path.string(),
-               descr);
+               descr.substr(0, 200));
 }
 
 }  // namespace
@@ -203,7 +207,10 @@ NpyArray read_npy(const std::filesystem::path& path) {
   std::error_code ec;
   const uintmax_t file_size = std::filesystem::file_size(path, ec);
   CONVLAB_CHECK(!ec, "cannot read the size of {}: {}", path.string(), ec.message());
+  return read_npy(in, file_size, path);
+}
 
+NpyArray read_npy(std::istream& in, uint64_t file_size, const std::filesystem::path& path) {
   // Magic, version, and the header length (2 or 4 bytes).
   std::string prefix(kMagic.size() + 2, '\0');
   in.read(prefix.data(), static_cast<std::streamsize>(prefix.size()));

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
+#include <istream>
 #include <string>
 #include <vector>
 
@@ -33,6 +34,8 @@ struct NpyArray {
 };
 
 NpyArray read_npy(const std::filesystem::path& path);
+// The same from a stream of `size` bytes; `path` names it in messages.
+NpyArray read_npy(std::istream& in, uint64_t size, const std::filesystem::path& path);
 
 // Writes data (numel(shape) elements of dtype, C order) atomically: path + ".tmp", flushed,
 // renamed over path. Any rank from 0 to 64 (numpy's limit), so always format version 1.0. The header is byte-for-byte what numpy.save
