@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstring>
 #include <exception>
+#include <limits>
 #include <mutex>
 #include <thread>
 
@@ -76,25 +77,54 @@ std::vector<uint8_t> read_file(const fs::path& path) {
   return bytes;
 }
 
-// Decodes one image into `planar` (3, 32, 32).
+// The format by its signature, whatever the file is called.
+const char* image_format(const uint8_t* data, size_t size) {
+  static const uint8_t kPng[] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+  static const uint8_t kJpeg[] = {0xff, 0xd8, 0xff};
+  if (size >= sizeof(kPng) && std::memcmp(data, kPng, sizeof(kPng)) == 0) return "PNG";
+  if (size >= sizeof(kJpeg) && std::memcmp(data, kJpeg, sizeof(kJpeg)) == 0) return "JPEG";
+  return nullptr;
+}
+
 void decode_image(const fs::path& path, uint8_t* planar) {
   const std::vector<uint8_t> bytes = read_file(path);
+  decode_image_bytes(bytes.data(), bytes.size(), path.string(), planar);
+}
+
+}  // namespace
+
+void decode_image_bytes(const uint8_t* data, size_t size, const std::string& name, uint8_t* planar) {
+  const char* format = image_format(data, size);
+  if (format == nullptr) {
+    std::string start;
+    for (size_t i = 0; i < std::min<size_t>(size, 8); ++i) start += fmt::format(" {:02x}", data[i]);
+    CONVLAB_FAIL("image {} ({} bytes) is neither PNG nor JPEG (it starts with{})", name, size,
+                 size == 0 ? " nothing" : start);
+  }
+  CONVLAB_CHECK(size <= static_cast<size_t>(std::numeric_limits<int>::max()), "image {} ({} bytes) is too large",
+                name, size);
+  // The header first: a small file can promise a huge image, and stb would allocate it.
   int width = 0, height = 0, channels = 0;
-  uint8_t* pixels = stbi_load_from_memory(bytes.data(), static_cast<int>(bytes.size()), &width, &height, &channels, 0);
-  CONVLAB_CHECK(pixels != nullptr, "cannot decode image {} ({} bytes): {}", path.string(), bytes.size(),
-                stbi_failure_reason());
+  if (!stbi_info_from_memory(data, static_cast<int>(size), &width, &height, &channels))
+    CONVLAB_FAIL("cannot read the {} header of image {} ({} bytes): truncated or corrupt (stb_image: {})", format, name,
+                 size, stbi_failure_reason());
+  if (width != 32 || height != 32 || channels != 3)
+    CONVLAB_FAIL("image {} is a {}x{} {} with {} channel(s); CIFAR-10 images must be 32x32 RGB (3 channels)", name,
+                 width, height, format, channels);
+  uint8_t* pixels = stbi_load_from_memory(data, static_cast<int>(size), &width, &height, &channels, 0);
+  if (pixels == nullptr)
+    CONVLAB_FAIL("cannot decode {} image {} ({} bytes): truncated or corrupt (stb_image: {})", format, name, size,
+                 stbi_failure_reason());
   if (width != 32 || height != 32 || channels != 3) {
     stbi_image_free(pixels);
-    CONVLAB_FAIL("image {} is {}x{} with {} channel(s); CIFAR-10 images must be 32x32 RGB (3 channels)", path.string(),
-                 width, height, channels);
+    CONVLAB_FAIL("image {} is {}x{} with {} channel(s); CIFAR-10 images must be 32x32 RGB (3 channels)", name, width,
+                 height, channels);
   }
   // Interleaved (32, 32, 3) to planar (3, 32, 32), the binary release's layout.
   for (int c = 0; c < 3; ++c)
     for (int i = 0; i < 32 * 32; ++i) planar[c * 32 * 32 + i] = pixels[i * 3 + c];
   stbi_image_free(pixels);
 }
-
-}  // namespace
 
 bool is_image_folder(const fs::path& dir) { return fs::is_directory(dir / "train") && fs::is_directory(dir / "test"); }
 
@@ -112,6 +142,8 @@ ImageFolder list_image_folder(const fs::path& root) {
   list_split(root / "train", folder.class_names, folder.train, folder.any_jpeg);
   list_split(root / "test", folder.class_names, folder.test, folder.any_jpeg);
   CONVLAB_CHECK(!folder.train.empty(), "{} holds no .png or .jpg images", (root / "train").string());
+  CONVLAB_CHECK(!folder.test.empty(), "{} holds no .png or .jpg images: the test split is empty",
+                (root / "test").string());
   return folder;
 }
 

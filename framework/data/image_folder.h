@@ -28,10 +28,16 @@ bool is_image_folder(const std::filesystem::path& dir);
 
 // Lists the images (.png, .jpg, .jpeg; other files are ignored). Classes are the folders of
 // train/, in CIFAR-10's canonical order when they are exactly its ten classes, else sorted.
+// Neither split may be empty.
 ImageFolder list_image_folder(const std::filesystem::path& root);
 
 // Decodes the files (on all cores) into one set, in order. Throws naming the file when one
 // cannot be decoded or is not 32x32 RGB.
 ImageSet decode_image_files(const std::vector<LabelledFile>& files);
+
+// Decodes one PNG or JPEG (told apart by signature) held in memory into `planar` (3, 32, 32).
+// Its size is read from the header before anything is decoded. Errors name `name` and the
+// format.
+void decode_image_bytes(const uint8_t* data, size_t size, const std::string& name, uint8_t* planar);
 
 }  // namespace convlab
