@@ -1,0 +1,13 @@
+// Image decoding: the PNG/JPEG signature, the header read before decoding, and stb_image's
+// decoders on what passes it.
+#include <vector>
+
+#include "framework/data/image_folder.h"
+#include "tests/fuzz/fuzz_support.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  return convlab::fuzz::guarded([&] {
+    std::vector<uint8_t> planar(3 * 32 * 32);
+    convlab::decode_image_bytes(data, size, "fuzz-image", planar.data());
+  });
+}
