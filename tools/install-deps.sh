@@ -15,6 +15,9 @@ packages=(
   libgif-dev          # animated GIFs
   nlohmann-json3-dev  # safetensors headers, JSON summaries
   fonts-dejavu-core   # the font drawn into plots
+  clang               # the sanitizer and fuzzing build (.ci/run, tools/fuzz.sh)
+  libclang-rt-dev     # clang's AddressSanitizer, UBSan and libFuzzer runtimes
+  libomp-dev          # OpenMP for clang
 )
 
 missing=()
