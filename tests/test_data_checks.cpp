@@ -127,6 +127,17 @@ TEST_F(DataChecks, TruncatedJpegNamesItsRealFormat) {
   }
 }
 
+TEST_F(DataChecks, JpegWithAnOverfullHuffmanTableIsRefusedBeforeDecoding) {
+  // Found by the image fuzzer: code counts adding up to more than 256 make Debian's
+  // stb_image 2.27 write past its Huffman table.
+  const std::string bytes = read_all(kImageCorpus / "jpeg_huffman_table_over_256_codes_stb_overflow.jpg");
+  ASSERT_FALSE(bytes.empty());
+  const std::string message = decode_error(bytes);
+  EXPECT_NE(message.find("cannot decode JPEG image img: the Huffman table at byte offset 181 has 323 codes"), std::string::npos)
+      << message;
+  EXPECT_NE(message.find("more than the 256 a table can hold"), std::string::npos) << message;
+}
+
 TEST_F(DataChecks, ImageSizeIsReadFromTheHeaderBeforeDecoding) {
   // 0.8 MB of PNG once decoded to 1.9 GB before it was refused; the header alone says enough.
   const std::string message = decode_error(png_header(17000, 17000));
