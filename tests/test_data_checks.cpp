@@ -138,6 +138,21 @@ TEST_F(DataChecks, JpegWithAnOverfullHuffmanTableIsRefusedBeforeDecoding) {
   EXPECT_NE(message.find("more than the 256 a table can hold"), std::string::npos) << message;
 }
 
+TEST_F(DataChecks, OtherInputsTheImageFuzzerFoundAreRefused) {
+  // A Huffman table that runs past its DHT segment (stb_image still reads all of it), and a
+  // PNG chunk that claims 2 GB in a 1 KB file (stb_image allocated it).
+  const std::pair<const char*, const char*> cases[] = {
+      {"jpeg_huffman_table_past_its_segment_stb_overflow.jpg", "the Huffman table at byte offset 214 has"},
+      {"png_idat_longer_than_the_file_stb_2gb_alloc.png",
+       "its chunk at byte offset 1008 claims 2030061863 bytes, but the file ends 49 bytes later"},
+      {"png_empty_chunk_stb_null_memcpy.png", "cannot decode PNG image img"},
+  };
+  for (const auto& [name, expected] : cases) {
+    const std::string message = decode_error(read_all(kImageCorpus / name));
+    EXPECT_NE(message.find(expected), std::string::npos) << name << ": " << message;
+  }
+}
+
 TEST_F(DataChecks, ImageSizeIsReadFromTheHeaderBeforeDecoding) {
   // 0.8 MB of PNG once decoded to 1.9 GB before it was refused; the header alone says enough.
   const std::string message = decode_error(png_header(17000, 17000));

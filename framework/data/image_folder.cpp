@@ -15,7 +15,7 @@
 
 #include "framework/core/error.h"
 #include "framework/data/cifar10_classes.h"
-#include "framework/data/jpeg_check.h"
+#include "framework/data/image_guard.h"
 
 namespace convlab {
 namespace fs = std::filesystem;
@@ -104,7 +104,10 @@ void decode_image_bytes(const uint8_t* data, size_t size, const std::string& nam
   }
   CONVLAB_CHECK(size <= static_cast<size_t>(std::numeric_limits<int>::max()), "image {} ({} bytes) is too large",
                 name, size);
-  if (format[0] == 'J') check_jpeg_huffman_tables(data, size, name);
+  if (format[0] == 'J')
+    check_jpeg_huffman_tables(data, size, name);
+  else
+    check_png_chunk_lengths(data, size, name);
   // The header first: a small file can promise a huge image, and stb would allocate it.
   int width = 0, height = 0, channels = 0;
   if (!stbi_info_from_memory(data, static_cast<int>(size), &width, &height, &channels))
