@@ -12,7 +12,14 @@ find_package(OpenMP REQUIRED)         # gcc's libgomp: CPU backend threads
 find_library(OPENBLAS_LIBRARY openblas PATHS /usr/lib/${CMAKE_LIBRARY_ARCHITECTURE}/openblas-openmp
              NO_DEFAULT_PATH REQUIRED)
 set(BLAS_LIBRARIES ${OPENBLAS_LIBRARY})
-find_path(STB_INCLUDE_DIR stb_image.h PATH_SUFFIXES stb REQUIRED)  # libstb-dev
+find_package(PNG REQUIRED)            # libpng-dev: decoding PNG images
+# libturbojpeg0-dev: decoding JPEG images (its CMake package also wants libjpeg62-turbo-dev)
+find_path(TURBOJPEG_INCLUDE_DIR turbojpeg.h REQUIRED)
+find_library(TURBOJPEG_LIBRARY turbojpeg REQUIRED)
+add_library(convlab_turbojpeg INTERFACE)
+target_include_directories(convlab_turbojpeg INTERFACE ${TURBOJPEG_INCLUDE_DIR})
+target_link_libraries(convlab_turbojpeg INTERFACE ${TURBOJPEG_LIBRARY})
+find_path(STB_INCLUDE_DIR stb_image_write.h PATH_SUFFIXES stb REQUIRED)  # libstb-dev
 find_library(STB_LIBRARY stb REQUIRED)
 add_library(convlab_stb INTERFACE)
 target_include_directories(convlab_stb INTERFACE ${STB_INCLUDE_DIR})

@@ -10,7 +10,9 @@ packages=(
   libgtest-dev        # tests
   libyaml-cpp-dev     # the reference's YAML configs
   libopenblas-openmp-dev  # CPU GEMM (the OpenMP build, sharing convlab's thread pool)
-  libstb-dev          # PNG/JPEG decoding, PNG writing, TrueType text
+  libstb-dev          # PNG writing, TrueType text
+  libpng-dev          # PNG decoding
+  libturbojpeg0-dev   # JPEG decoding
   zlib1g-dev          # .tar.gz data archives
   libgif-dev          # animated GIFs
   nlohmann-json3-dev  # safetensors headers, JSON summaries

@@ -18,7 +18,8 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr char kMagic[8] = {'C', 'V', 'L', 'B', 'C', 'F', '1', '0'};
-constexpr uint32_t kVersion = 1;
+// 2: JPEGs decoded by libjpeg-turbo (1: stb_image, whose pixels differ by up to 4 levels).
+constexpr uint32_t kVersion = 2;
 constexpr uint64_t kMaxImages = 100'000'000;  // sanity bound on counts read from a file
 constexpr uint32_t kMaxString = 1 << 16;
 

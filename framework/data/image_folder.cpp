@@ -1,7 +1,5 @@
 #include "framework/data/image_folder.h"
 
-#include <stb_image.h>
-
 #include <algorithm>
 #include <atomic>
 #include <cctype>
@@ -9,13 +7,12 @@
 #include <cstdio>
 #include <cstring>
 #include <exception>
-#include <limits>
 #include <mutex>
 #include <thread>
 
 #include "framework/core/error.h"
 #include "framework/data/cifar10_classes.h"
-#include "framework/data/image_guard.h"
+#include "framework/data/image_decoder.h"
 
 namespace convlab {
 namespace fs = std::filesystem;
@@ -78,58 +75,12 @@ std::vector<uint8_t> read_file(const fs::path& path) {
   return bytes;
 }
 
-// The format by its signature, whatever the file is called.
-const char* image_format(const uint8_t* data, size_t size) {
-  static const uint8_t kPng[] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
-  static const uint8_t kJpeg[] = {0xff, 0xd8, 0xff};
-  if (size >= sizeof(kPng) && std::memcmp(data, kPng, sizeof(kPng)) == 0) return "PNG";
-  if (size >= sizeof(kJpeg) && std::memcmp(data, kJpeg, sizeof(kJpeg)) == 0) return "JPEG";
-  return nullptr;
-}
-
 void decode_image(const fs::path& path, uint8_t* planar) {
   const std::vector<uint8_t> bytes = read_file(path);
   decode_image_bytes(bytes.data(), bytes.size(), path.string(), planar);
 }
 
 }  // namespace
-
-void decode_image_bytes(const uint8_t* data, size_t size, const std::string& name, uint8_t* planar) {
-  const char* format = image_format(data, size);
-  if (format == nullptr) {
-    std::string start;
-    for (size_t i = 0; i < std::min<size_t>(size, 8); ++i) start += fmt::format(" {:02x}", data[i]);
-    CONVLAB_FAIL("image {} ({} bytes) is neither PNG nor JPEG (it starts with{})", name, size,
-                 size == 0 ? " nothing" : start);
-  }
-  CONVLAB_CHECK(size <= static_cast<size_t>(std::numeric_limits<int>::max()), "image {} ({} bytes) is too large",
-                name, size);
-  if (format[0] == 'J')
-    check_jpeg_huffman_tables(data, size, name);
-  else
-    check_png_chunk_lengths(data, size, name);
-  // The header first: a small file can promise a huge image, and stb would allocate it.
-  int width = 0, height = 0, channels = 0;
-  if (!stbi_info_from_memory(data, static_cast<int>(size), &width, &height, &channels))
-    CONVLAB_FAIL("cannot read the {} header of image {} ({} bytes): truncated or corrupt (stb_image: {})", format, name,
-                 size, stbi_failure_reason());
-  if (width != 32 || height != 32 || channels != 3)
-    CONVLAB_FAIL("image {} is a {}x{} {} with {} channel(s); CIFAR-10 images must be 32x32 RGB (3 channels)", name,
-                 width, height, format, channels);
-  uint8_t* pixels = stbi_load_from_memory(data, static_cast<int>(size), &width, &height, &channels, 0);
-  if (pixels == nullptr)
-    CONVLAB_FAIL("cannot decode {} image {} ({} bytes): truncated or corrupt (stb_image: {})", format, name, size,
-                 stbi_failure_reason());
-  if (width != 32 || height != 32 || channels != 3) {
-    stbi_image_free(pixels);
-    CONVLAB_FAIL("image {} is {}x{} with {} channel(s); CIFAR-10 images must be 32x32 RGB (3 channels)", name, width,
-                 height, channels);
-  }
-  // Interleaved (32, 32, 3) to planar (3, 32, 32), the binary release's layout.
-  for (int c = 0; c < 3; ++c)
-    for (int i = 0; i < 32 * 32; ++i) planar[c * 32 * 32 + i] = pixels[i * 3 + c];
-  stbi_image_free(pixels);
-}
 
 bool is_image_folder(const fs::path& dir) { return fs::is_directory(dir / "train") && fs::is_directory(dir / "test"); }
 

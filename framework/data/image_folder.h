@@ -1,5 +1,5 @@
 // An image folder data set: <root>/train/<class>/<image> and <root>/test/<class>/<image>,
-// PNG or JPEG files of 32x32 RGB, decoded with stb_image.
+// PNG or JPEG files of 32x32 RGB, decoded by framework/data/image_decoder.
 #pragma once
 
 #include <cstdint>
@@ -34,10 +34,5 @@ ImageFolder list_image_folder(const std::filesystem::path& root);
 // Decodes the files (on all cores) into one set, in order. Throws naming the file when one
 // cannot be decoded or is not 32x32 RGB.
 ImageSet decode_image_files(const std::vector<LabelledFile>& files);
-
-// Decodes one PNG or JPEG (told apart by signature) held in memory into `planar` (3, 32, 32).
-// Its size is read from the header before anything is decoded. Errors name `name` and the
-// format.
-void decode_image_bytes(const uint8_t* data, size_t size, const std::string& name, uint8_t* planar);
 
 }  // namespace convlab

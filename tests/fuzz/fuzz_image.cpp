@@ -1,8 +1,8 @@
-// Image decoding: the PNG/JPEG signature, the header read before decoding, and stb_image's
-// decoders on what passes it.
+// Image decoding: the PNG/JPEG signature, the header read before decoding, then libpng and
+// libjpeg-turbo on what passes it.
 #include <vector>
 
-#include "framework/data/image_folder.h"
+#include "framework/data/image_decoder.h"
 #include "tests/fuzz/fuzz_support.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
