@@ -242,10 +242,13 @@ NpyArray read_npy(std::istream& in, uint64_t file_size, const std::filesystem::p
   CONVLAB_CHECK(!fortran_order || array.shape.size() <= 1,
                 "{}: Fortran-order arrays are not supported (save np.ascontiguousarray(a) instead)", path.string());
 
-  // A corrupt shape must not overflow the size computation into a small number.
+  // A corrupt shape must not overflow the size computation into a small number, nor the
+  // element count (an int64, also when a later dimension is 0).
   uint64_t expected = element_size(array.dtype);
+  int64_t count = 1;
   for (int64_t d : array.shape)
-    CONVLAB_CHECK(!__builtin_mul_overflow(expected, static_cast<uint64_t>(d), &expected),
+    CONVLAB_CHECK(!__builtin_mul_overflow(expected, static_cast<uint64_t>(d), &expected) &&
+                      !__builtin_mul_overflow(count, d, &count),
                   "{}: shape {} is too large", path.string(), shape_repr(array.shape));
   const size_t available = static_cast<size_t>(file_size - data_offset);
   CONVLAB_CHECK(available >= expected, "{}: truncated: shape {} of {} needs {} bytes of data, the file has {}",
