@@ -108,6 +108,28 @@ TEST_F(Archives, CorruptDataAndTrailingBytesAreErrors) {
       << extract_error(gz + "junk");
 }
 
+TEST_F(Archives, MalformedPaxRecordsAreErrorsNotHangs) {
+  // Found by the tar fuzzer: a record length of 171 digits wrapped the reader's position
+  // around to 0, forever.
+  const std::string hang =
+      read_all(fs::path(CONVLAB_SOURCE_DIR) / "tests/fuzz/corpus/tar/pax_record_length_overflow_hang.tar.gz");
+  ASSERT_FALSE(hang.empty());
+  EXPECT_NE(extract_error(hang).find("malformed pax record"), std::string::npos) << extract_error(hang);
+  for (const std::string& records : {std::string("1 5555\n"), std::string("99 path=a\n"), std::string("x path=a\n"),
+                                     std::string("13 path=abc\n"), std::string("12 path=abcX")}) {
+    const std::string tar = tar_header("pax", 'x', records.size()) + records +
+                            std::string((512 - records.size() % 512) % 512, '\0') + tar_bytes({{"f", "data"}});
+    EXPECT_NE(extract_error(gzip_bytes(tar)).find("malformed pax record"), std::string::npos) << records;
+  }
+  // A good one names the next entry.
+  const std::string records = "15 path=long/b\n";
+  fs::remove_all(dir_ / "out");
+  EXPECT_EQ(extract_error(gzip_bytes(tar_header("pax", 'x', records.size()) + records + std::string(512 - 15, '\0') +
+                                     tar_bytes({{"short", "data"}}))),
+            "");
+  EXPECT_EQ(read_all(dir_ / "out/long/b"), "data");
+}
+
 TEST_F(Archives, ExtractionStopsAtItsLimits) {
   // One entry that claims 2 GiB: refused before a byte of it is written.
   const std::string bomb = gzip_bytes(tar_header("set/big.bin", '0', 2ull << 30) + std::string(1 << 20, '\0'));

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <charconv>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -133,14 +134,19 @@ bool header_checksum_ok(const std::array<char, kBlock>& header, uint64_t stored)
 
 // The value of the "path" record in a pax extended header, if any. Records are
 // "<length> <key>=<value>\n".
-std::optional<std::string> pax_path(const std::string& records) {
+std::optional<std::string> pax_path(const std::string& records, const TarInput& in, uint64_t header_offset) {
   size_t pos = 0;
   while (pos < records.size()) {
+    // The length counts the whole record: its digits, the space, key=value and the '\n'.
     const size_t space = records.find(' ', pos);
-    if (space == std::string::npos) break;
-    const size_t length = std::strtoull(records.c_str() + pos, nullptr, 10);
-    if (length == 0 || pos + length > records.size()) break;
-    const std::string record = records.substr(space + 1, pos + length - space - 2);  // drops the '\n'
+    size_t length = 0;
+    const char* digits_end = records.data() + (space == std::string::npos ? pos : space);
+    const auto [end, ec] = std::from_chars(records.data() + pos, digits_end, length);
+    if (space == std::string::npos || ec != std::errc() || end != digits_end || length <= space - pos + 1 ||
+        length > records.size() - pos || records[pos + length - 1] != '\n')
+      CONVLAB_FAIL("archive {}: malformed pax record at byte {} of the extended header at tar byte offset {}",
+                   in.name(), pos, header_offset);
+    const std::string record = records.substr(space + 1, pos + length - 1 - (space + 1));
     if (record.rfind("path=", 0) == 0) return record.substr(5);
     pos += length;
   }
@@ -243,7 +249,7 @@ void extract_tar(ArchiveStream& stream, const fs::path& destination, const Extra
       in.skip(padding(size), "a long-name record");
       if (type == 'L') {
         long_name = text.substr(0, strnlen(text.data(), text.size()));
-      } else if (auto path = pax_path(text)) {
+      } else if (auto path = pax_path(text, in, header_offset)) {
         long_name = *path;
       }
       continue;
