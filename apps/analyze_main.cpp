@@ -3,7 +3,6 @@
 #include <fmt/core.h>
 
 #include <algorithm>
-#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <fstream>
@@ -23,6 +22,8 @@
 #include "framework/backend/cuda_device.h"
 #include "framework/core/version.h"
 #include "framework/data/cifar10.h"
+#include "framework/io/atomic_file.h"
+#include "framework/io/cli_numbers.h"
 #include "framework/plot/gif_writer.h"
 #include "framework/plot/heatmap_grid.h"
 #include "models/registry.h"
@@ -101,25 +102,6 @@ struct Args {
   FigureFormats figure_formats = {FigureFormat::png};
 };
 
-// A whole number, or an error naming the option.
-int64_t parse_integer(const std::string& option, const std::string& text, int64_t smallest) {
-  int64_t v = 0;
-  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-  CONVLAB_CHECK(ec == std::errc() && end == text.data() + text.size() && !text.empty(),
-                "{} needs a whole number, got '{}'", option, text);
-  CONVLAB_CHECK(v >= smallest, "{} must be at least {}, got {}", option, smallest, v);
-  return v;
-}
-
-// A finite number, or an error naming the option.
-double parse_number(const std::string& option, const std::string& text) {
-  double v = 0;
-  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-  CONVLAB_CHECK(ec == std::errc() && end == text.data() + text.size() && !text.empty() && std::isfinite(v),
-                "{} needs a number, got '{}'", option, text);
-  return v;
-}
-
 void add_measures(const std::string& list, std::vector<Measure>& out) {
   size_t begin = 0;
   while (begin <= list.size()) {
@@ -150,17 +132,15 @@ Args parse(int argc, char** argv) {
       std::exit(0);
     } else if (arg == "--kernel") a.kernel = value();
     else if (arg == "--measure") add_measures(value(), a.measures);
-    else if (arg == "--rbf-frac") {
-      a.rbf_frac = parse_number(arg, value());
-      CONVLAB_CHECK(a.rbf_frac > 0, "--rbf-frac must be positive, got {}", a.rbf_frac);
-    } else if (arg == "--estimator") {
+    else if (arg == "--rbf-frac") a.rbf_frac = parse_number_flag(arg, value(), 0, 1e6, /*min_exclusive=*/true);
+    else if (arg == "--estimator") {
       const std::string e = value();
       CONVLAB_CHECK(e == "debiased" || e == "biased", "--estimator is debiased or biased, not '{}'", e);
       a.estimator = e == "debiased" ? cka::Estimator::debiased : cka::Estimator::biased;
-    } else if (arg == "--examples") a.examples = parse_integer(arg, value(), 1);
-    else if (arg == "--batch-size") a.batch_size = parse_integer(arg, value(), 1);
-    else if (arg == "--bootstrap") a.bootstrap = parse_integer(arg, value(), 0);
-    else if (arg == "--seed") a.seed = static_cast<uint64_t>(parse_integer(arg, value(), 0));
+    } else if (arg == "--examples") a.examples = parse_int_flag(arg, value(), 1, 100'000'000);
+    else if (arg == "--batch-size") a.batch_size = parse_int_flag(arg, value(), 1, 1'000'000);
+    else if (arg == "--bootstrap") a.bootstrap = parse_int_flag(arg, value(), 0, 1'000'000);
+    else if (arg == "--seed") a.seed = static_cast<uint64_t>(parse_int_flag(arg, value(), 0, INT64_MAX));
     else if (arg == "--last-batch") {
       const std::string p = value();
       CONVLAB_CHECK(p == "weight" || p == "drop", "--last-batch is weight or drop, not '{}'", p);
@@ -234,7 +214,9 @@ class Networks {
     images_ = upload(cifar.test, device_, choose_examples(cifar.test.size(), n, 0));
     fmt::print("{} test images of {}, networks on {}\n", images_.size(), cifar.source_description, device_.name());
   }
-  LoadedModel load(const fs::path& checkpoint) { return load_model(checkpoint, models::make_model, device_); }
+  LoadedModel load(const fs::path& checkpoint) {
+    return load_model(checkpoint, models::make_model, device_, models::state_size);
+  }
   ModelFeatureSource features(LoadedModel& m) {
     const std::string name = m.path.parent_path().filename() == "checkpoints"
                                  ? m.path.parent_path().parent_path().filename().string()
@@ -429,7 +411,8 @@ int main(int argc, char** argv) try {
                              r.orthogonal, r.invertible);
         }
         fmt::print("  (columns: 1 - CKA; the first three stay near 0, the stretch does not)\n");
-        std::ofstream(a.output / fmt::format("invariance_{}.csv", kernel_tag(o))) << csv;
+        write_file_atomically(a.output / fmt::format("invariance_{}.csv", kernel_tag(o)),
+                              [&](std::ostream& out) { out << csv; });
       }
     }
   } else {

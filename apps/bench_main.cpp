@@ -11,7 +11,6 @@
 #include <fmt/core.h>
 
 #include <algorithm>
-#include <charconv>
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -23,6 +22,7 @@
 #include "framework/backend/backend.h"
 #include "framework/backend/cuda_device.h"
 #include "framework/core/version.h"
+#include "framework/io/cli_numbers.h"
 #include "framework/ops/ops.h"
 #include "framework/optim/sgd.h"
 #include "framework/train/batches.h"
@@ -78,14 +78,6 @@ struct Args {
   ActivationLayout memory_format = ActivationLayout::auto_;
 };
 
-int64_t parse_count(const std::string& option, const std::string& text, int64_t lo, int64_t hi) {
-  int64_t value = 0;
-  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
-  CONVLAB_CHECK(error == std::errc() && end == text.data() + text.size() && value >= lo && value <= hi,
-                "{} takes a whole number from {} to {}, not '{}'", option, lo, hi, text);
-  return value;
-}
-
 Args parse(int argc, char** argv) {
   Args a;
   for (int i = 1; i < argc; ++i) {
@@ -99,11 +91,11 @@ Args parse(int argc, char** argv) {
       std::exit(0);
     } else if (key == "--device") a.device = value();
     else if (key == "--model") a.model = value();
-    else if (key == "--depth") a.depth = static_cast<int>(parse_count(key, value(), 1, 64));
-    else if (key == "--batch") a.batch = parse_count(key, value(), 1, 1 << 20);
-    else if (key == "--steps") a.steps = static_cast<int>(parse_count(key, value(), 1, 1000000));
-    else if (key == "--warmup") a.warmup = static_cast<int>(parse_count(key, value(), 1, 1000000));
-    else if (key == "--eval-batch") a.eval_batch = parse_count(key, value(), 1, 1 << 20);
+    else if (key == "--depth") a.depth = static_cast<int>(parse_int_flag(key, value(), 1, 64));
+    else if (key == "--batch") a.batch = parse_int_flag(key, value(), 1, 65536);
+    else if (key == "--steps") a.steps = static_cast<int>(parse_int_flag(key, value(), 1, 1'000'000));
+    else if (key == "--warmup") a.warmup = static_cast<int>(parse_int_flag(key, value(), 1, 1'000'000));
+    else if (key == "--eval-batch") a.eval_batch = parse_int_flag(key, value(), 1, 65536);
     else if (key == "--breakdown") a.breakdown = true;
     else if (key == "--cuda-graph") a.cuda_graph = true;
     else if (key == "--algorithms") {

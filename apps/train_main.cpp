@@ -5,6 +5,7 @@
 #include <string>
 
 #include "framework/core/error.h"
+#include "framework/io/cli_numbers.h"
 #include "framework/io/config.h"
 #include "framework/train/trainer.h"
 #include "models/registry.h"
@@ -32,7 +33,7 @@ options (each overrides the config):
   --batch-size N         train_config.batch_size
   --seed N               train_config.seed_id
   --output DIR           log_config.experiment_dir
-  --eval-examples N      test images per evaluation (default: all 10,000)
+  --eval-examples N      test images per evaluation, 1..10000000 (default: all 10,000)
   --resume               continue the run in the output folder after its last epoch
   --stop-after-epoch N   end after epoch N as if interrupted (resume later)
   --cuda-graph           on CUDA, replay each full-batch step as one CUDA graph
@@ -49,14 +50,11 @@ options (each overrides the config):
   -h, --help             this text
 )";
 
-int64_t parse_int(const std::string& option, const std::string& text) {
-  try {
-    size_t used = 0;
-    const long long value = std::stoll(text, &used);
-    if (used == text.size()) return value;
-  } catch (const std::exception&) {
-  }
-  CONVLAB_FAIL("{} expects a whole number, got '{}'", option, text);
+// A flag that overrides a config key accepts that key's range.
+int parse_key_flag(const std::string& flag, const std::string& text, const std::string& key) {
+  const convlab::KeyRange& range = convlab::config_key_range(key);
+  return static_cast<int>(convlab::parse_int_flag(flag, text, static_cast<int64_t>(range.min),
+                                                  static_cast<int64_t>(range.max)));
 }
 
 }  // namespace
@@ -68,7 +66,7 @@ int main(int argc, char** argv) try {
   std::string config_path;
   bool download = true;
   struct Overrides {
-    std::optional<int64_t> epochs, train_size, batch_size, seed;
+    std::optional<int> epochs, train_size, batch_size, seed;
     std::optional<std::string> output;
     bool nondeterministic = false;
     std::optional<Precision> precision;
@@ -90,14 +88,15 @@ int main(int argc, char** argv) try {
     else if (arg == "--no-download") download = false;
     else if (arg == "--cache-dir") options.cache_dir = value();
     else if (arg == "--device") options.device = value();
-    else if (arg == "--epochs") overrides.epochs = parse_int(arg, value());
-    else if (arg == "--train-size") overrides.train_size = parse_int(arg, value());
-    else if (arg == "--batch-size") overrides.batch_size = parse_int(arg, value());
-    else if (arg == "--seed") overrides.seed = parse_int(arg, value());
+    else if (arg == "--epochs") overrides.epochs = parse_key_flag(arg, value(), "train_config.num_epochs");
+    else if (arg == "--train-size") overrides.train_size = parse_key_flag(arg, value(), "train_config.train_data_size");
+    else if (arg == "--batch-size") overrides.batch_size = parse_key_flag(arg, value(), "train_config.batch_size");
+    else if (arg == "--seed") overrides.seed = parse_key_flag(arg, value(), "train_config.seed_id");
     else if (arg == "--output") overrides.output = value();
-    else if (arg == "--eval-examples") options.eval_examples = parse_int(arg, value());
+    else if (arg == "--eval-examples") options.eval_examples = parse_int_flag(arg, value(), 1, 10'000'000);
     else if (arg == "--resume") options.resume = true;
-    else if (arg == "--stop-after-epoch") options.stop_after_epoch = parse_int(arg, value());
+    else if (arg == "--stop-after-epoch")
+      options.stop_after_epoch = parse_key_flag(arg, value(), "train_config.num_epochs");
     else if (arg == "--quiet") options.quiet = true;
     else if (arg == "--cuda-graph") options.cuda_graph = true;
     else if (arg == "--nondeterministic") overrides.nondeterministic = true;
@@ -113,10 +112,10 @@ int main(int argc, char** argv) try {
     options.config_source = config_path;
   }
   TrainConfig& c = options.config;
-  if (overrides.epochs) c.train.num_epochs = static_cast<int>(*overrides.epochs);
-  if (overrides.train_size) c.train.train_data_size = static_cast<int>(*overrides.train_size);
-  if (overrides.batch_size) c.train.batch_size = static_cast<int>(*overrides.batch_size);
-  if (overrides.seed) c.train.seed_id = static_cast<int>(*overrides.seed);
+  if (overrides.epochs) c.train.num_epochs = *overrides.epochs;
+  if (overrides.train_size) c.train.train_data_size = *overrides.train_size;
+  if (overrides.batch_size) c.train.batch_size = *overrides.batch_size;
+  if (overrides.seed) c.train.seed_id = *overrides.seed;
   if (overrides.output) c.log.experiment_dir = *overrides.output;
   if (overrides.nondeterministic) c.train.deterministic = false;
   if (overrides.precision) c.train.precision = *overrides.precision;

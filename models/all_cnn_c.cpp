@@ -3,16 +3,20 @@
 #include "framework/ops/ops.h"
 
 namespace convlab::models {
+namespace {
 
-AllCnnC::AllCnnC(const AllCnnCOptions& o) : options_(o) {
-  CONVLAB_CHECK(o.depth >= 1, "All-CNN-C depth must be >= 1, got {}", o.depth);
+// One conv layer of the net, in order.
+struct Plan {
+  int64_t out, kernel, stride;
+  Padding padding;
+  bool dropout_after;
+  std::string block;
+};
+
+std::vector<Plan> conv_plan(const AllCnnCOptions& o) {
+  CONVLAB_CHECK(o.depth >= 1 && o.depth <= kMaxAllCnnCDepth, "All-CNN-C depth must be in 1..{}, got {}",
+                kMaxAllCnnCDepth, o.depth);
   CONVLAB_CHECK(o.num_classes >= 1, "All-CNN-C needs num_classes >= 1, got {}", o.num_classes);
-  struct Plan {
-    int64_t out, kernel, stride;
-    Padding padding;
-    bool dropout_after;
-    std::string block;
-  };
   std::vector<Plan> plan;
   for (int i = 0; i < 3 * o.depth - 1; ++i) plan.push_back({o.width1, 3, 1, Padding::same, false, "1a"});
   plan.push_back({o.width1, 3, 2, Padding::same, true, "1b"});
@@ -22,7 +26,22 @@ AllCnnC::AllCnnC(const AllCnnCOptions& o) : options_(o) {
   plan.push_back({o.width2, 3, 1, Padding::valid, false, "3b"});
   plan.push_back({o.width2, 1, 1, Padding::valid, false, "4"});
   plan.push_back({o.num_classes, 1, 1, Padding::valid, false, "5"});
+  return plan;
+}
 
+}  // namespace
+
+int64_t AllCnnC::state_size(const AllCnnCOptions& o) {
+  int64_t values = 0, channels = 3;
+  for (const Plan& p : conv_plan(o)) {
+    values += p.out * channels * p.kernel * p.kernel + (o.batchnorm ? 4 * p.out : p.out);  // weight; BN or bias
+    channels = p.out;
+  }
+  return values;
+}
+
+AllCnnC::AllCnnC(const AllCnnCOptions& o) : options_(o) {
+  const std::vector<Plan> plan = conv_plan(o);
   input_dropout_ = &register_module("dropout_input", std::make_unique<nn::Dropout>(o.dropout_input, 0));
   int64_t channels = 3;
   for (size_t i = 0; i < plan.size(); ++i) {

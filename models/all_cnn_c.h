@@ -25,6 +25,9 @@
 
 namespace convlab::models {
 
+// Depth 64 is 449 conv layers and about 100 million parameters: far beyond any use.
+inline constexpr int kMaxAllCnnCDepth = 64;
+
 struct AllCnnCOptions {
   int depth = 1;
   int num_classes = 10;
@@ -40,6 +43,8 @@ struct AllCnnCOptions {
 class AllCnnC : public nn::Model {
  public:
   explicit AllCnnC(const AllCnnCOptions& options);
+  // The f32 values its parameters and buffers hold, counted without building it.
+  static int64_t state_size(const AllCnnCOptions& options);
   Variable forward(const Variable& x, nn::ForwardContext& ctx) override;
   std::vector<std::string> feature_names() const override;
   std::string description() const override;

@@ -56,6 +56,23 @@ class ResNet::BasicBlock : public nn::Module {
   nn::BatchNorm2d* shortcut_bn_ = nullptr;
 };
 
+int64_t ResNet::state_size(const ResNetOptions& o) {
+  const auto conv = [](int64_t in, int64_t out, int64_t k) { return in * out * k * k; };
+  const auto bn = [](int64_t channels) { return 4 * channels; };  // weight, bias, running mean and variance
+  int64_t values = conv(3, o.width, 3) + bn(o.width);
+  int64_t channels = o.width;
+  for (int stage = 0; stage < 3; ++stage) {
+    const int64_t width = o.width << stage;
+    for (int b = 0; b < o.blocks_per_stage; ++b) {
+      values += conv(channels, width, 3) + bn(width) + conv(width, width, 3) + bn(width);
+      const int64_t stride = stage > 0 && b == 0 ? 2 : 1;
+      if (stride != 1 || channels != width) values += conv(channels, width, 1) + bn(width);  // projection
+      channels = width;
+    }
+  }
+  return values + channels * o.num_classes + o.num_classes;  // fc
+}
+
 ResNet::ResNet(const ResNetOptions& o) : options_(o) {
   CONVLAB_CHECK(o.blocks_per_stage >= 1, "ResNet needs blocks_per_stage >= 1, got {}", o.blocks_per_stage);
   CONVLAB_CHECK(o.num_classes >= 1, "ResNet needs num_classes >= 1, got {}", o.num_classes);

@@ -42,6 +42,8 @@ struct ResNetOptions {
 class ResNet : public nn::Model {
  public:
   explicit ResNet(const ResNetOptions& options);
+  // The f32 values its parameters and buffers hold, counted without building it.
+  static int64_t state_size(const ResNetOptions& options);
   Variable forward(const Variable& x, nn::ForwardContext& ctx) override;
   std::vector<std::string> feature_names() const override;
   std::string description() const override;

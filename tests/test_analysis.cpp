@@ -96,6 +96,31 @@ TEST_F(AnalysisTest, MismatchedExampleCountsAreAnError) {
   EXPECT_THROW(NpyFeatureSource({dir_ / "missing.npy"}), Error);
 }
 
+TEST_F(AnalysisTest, EmptyOrNonFiniteFeaturesAreRefused) {
+  // Shape (200, 0): once a memcpy from null. Now an error naming the file.
+  const fs::path audit = fs::path(CONVLAB_SOURCE_DIR) / "tests/fuzz/corpus/npy/npy_n_by_0_ubsan_memcpy_null.npy";
+  try {
+    NpyFeatureSource source({audit});
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find(audit.string() + ": shape (200, 0) holds no features for its 200 examples"),
+              std::string::npos)
+        << e.what();
+  }
+  // A NaN would make every CKA value of the layer NaN, reported as constant features.
+  std::vector<double> values(4 * 3, 1.0);
+  values[7] = std::nan("");
+  write_npy(dir_ / "nan.npy", std::vector<int64_t>{4, 3}, values);
+  try {
+    NpyFeatureSource source({dir_ / "nan.npy"});  // streamed: found when its rows are read
+    source.batch(0, 4);
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("nan.npy: feature 1 of example 2 is not finite"), std::string::npos)
+        << e.what();
+  }
+}
+
 TEST_F(AnalysisTest, InvarianceChecksOnFeatures) {
   const std::vector<float> x = layer_features(40, 12, 0, 1);
   Tensor t = Tensor::from_vector<float>({40, 12}, x);

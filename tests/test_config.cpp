@@ -98,7 +98,7 @@ TEST(Config, EveryFileInConfigsParsesAndRoundTrips) {
 
 TEST(Config, MissingKeysTakeDefaults) {
   const TrainConfig defaults;
-  EXPECT_EQ(parse_config("", "empty.yaml"), defaults);
+  EXPECT_EQ(parse_config("train_config: {}\n", "every_default.yaml"), defaults);
   EXPECT_EQ(parse_config("train_config:\nlog_config:\n", "empty_sections.yaml"), defaults);
 
   const TrainConfig c = parse_config("train_config:\n  batch_size: 64\nmodel_config:\n  depth: 2\n", "partial.yaml");
@@ -117,6 +117,112 @@ TEST(Config, MissingKeysTakeDefaults) {
   EXPECT_EQ(c.model.num_classes, 10);
   EXPECT_EQ(c.model.name, "all_cnn_c");
   EXPECT_TRUE(c.model.batchnorm);
+}
+
+TEST(Config, EmptyFileIsAnError) {
+  // It would otherwise train the 350-epoch defaults without a word.
+  for (const char* text : {"", "\n\n", "# only a comment\n"}) {
+    const std::string message = parse_error(text, "empty.yaml");
+    EXPECT_NE(message.find("empty.yaml: the config is empty"), std::string::npos) << message;
+    EXPECT_NE(message.find("train_config: {}"), std::string::npos) << message;
+  }
+}
+
+TEST(Config, EveryNumericKeyHasItsRangeChecked) {
+  // Each numeric key with a value just outside its range, at both ends where the type allows.
+  struct Key {
+    const char *section, *key;
+    bool is_float, is_list;
+  };
+  const Key keys[] = {
+      {"train_config", "seed_id", false, false},       {"train_config", "max_norm", true, false},
+      {"train_config", "lrate", true, false},           {"train_config", "momentum", true, false},
+      {"train_config", "w_decay", true, false},         {"train_config", "batch_size", false, false},
+      {"train_config", "train_data_size", false, false}, {"train_config", "lrate_decay", true, false},
+      {"train_config", "num_epochs", false, false},     {"train_config", "decay_after_epochs", false, true},
+      {"log_config", "print_every_k_updates", false, false}, {"log_config", "save_every_k_ckpt", false, false},
+      {"model_config", "num_classes", false, false},    {"model_config", "dropout_input", true, false},
+      {"model_config", "dropout_hidden", true, false},  {"model_config", "depth", false, false},
+  };
+  for (const Key& k : keys) {
+    const std::string full = std::string(k.section) + "." + k.key;
+    SCOPED_TRACE(full);
+    const KeyRange& range = config_key_range(full);
+    const std::string range_text = range.text(!k.is_float);
+    EXPECT_NE(describe_config_keys().find(range_text), std::string::npos) << range_text;
+    std::vector<double> outside;
+    if (k.is_float) {
+      outside = {range.min_open ? range.min : range.min - 1e-3, range.max_open ? range.max : range.max * 2};
+    } else {
+      outside = {range.min - 1, range.max + 1};
+    }
+    for (double value : outside) {
+      if (!k.is_float && (value < -2147483648.0 || value > 2147483647.0)) continue;  // an int's own limit
+      const std::string text = k.is_float ? fmt::format("{}", value) : fmt::format("{}", static_cast<int64_t>(value));
+      const std::string yaml = fmt::format("{}:\n  {}: {}\n", k.section, k.key, k.is_list ? "[" + text + "]" : text);
+      const std::string message = parse_error(yaml, "ranges.yaml");
+      EXPECT_NE(message.find("ranges.yaml:2: " + full + ": must be in " + range_text), std::string::npos)
+          << yaml << message;
+    }
+  }
+  EXPECT_EQ(config_key_range("model_config.depth").text(true), "1..64");
+  EXPECT_THROW(config_key_range("model_config.name"), Error);
+}
+
+TEST(Config, DepthAtIntMaxIsRefusedBeforeAnyModelIsBuilt) {
+  // Once a signed overflow at 3 * depth in All-CNN-C, then bad_alloc.
+  const auto file =
+      std::filesystem::path(CONVLAB_SOURCE_DIR) / "tests/fuzz/corpus/config/config_depth_intmax_ubsan_overflow.yaml";
+  try {
+    load_config(file);
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("model_config.depth: must be in 1..64, got 2147483647"), std::string::npos)
+        << e.what();
+  }
+}
+
+TEST(Config, DecayEpochsAfterTheLastEpochWarn) {
+  TrainConfig c;
+  EXPECT_TRUE(config_warnings(c).empty());
+  c.train.num_epochs = 250;
+  const std::vector<std::string> warnings = config_warnings(c);
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_NE(warnings[0].find("train_config.decay_after_epochs: epochs 250, 300 are not before the last epoch"),
+            std::string::npos)
+      << warnings[0];
+  EXPECT_NO_THROW(validate_config(c, "warned, not refused"));
+}
+
+TEST(Config, DeeplyNestedYamlSaysSo) {
+  // yaml-cpp's own message is "bad file".
+  const std::string flow = "train_config: " + std::string(5000, '[') + std::string(5000, ']') + "\n";
+  std::string block = "a:\n";
+  for (int i = 1; i < 3000; ++i) block += std::string(i, ' ') + fmt::format("a{}:\n", i);
+  for (const std::string& text : {flow, block}) {
+    const std::string message = parse_error(text, "deep.yaml");
+    EXPECT_NE(message.find("deep.yaml:"), std::string::npos) << message;
+    EXPECT_NE(message.find("levels deep"), std::string::npos) << message;
+    EXPECT_EQ(message.find("bad file"), std::string::npos) << message;
+  }
+}
+
+TEST(Config, LongValuesAreCutInMessages) {
+  const std::string huge(1'000'000, 'x');
+  const std::string long_key(1000, 'k');  // YAML keys stop at 1024 characters
+  const std::pair<std::string, size_t> cases[] = {
+      {"train_config:\n  lrate: " + huge + "\n", huge.size()},
+      {"model_config:\n  depth: \"" + huge + "\"\n", huge.size()},
+      {"log_config:\n  what_to_track: [" + huge + "]\n", huge.size()},
+      {"log_config:\n  ckpt_time_to_track: " + huge + "\n", huge.size()},
+      {"train_config:\n  " + long_key + ": 1\n", long_key.size()},
+      {long_key + ":\n  a: 1\n", long_key.size()},
+  };
+  for (const auto& [text, length] : cases) {
+    const std::string message = parse_error(text, "long.yaml");
+    EXPECT_LT(message.size(), 800u) << message.substr(0, 300);
+    EXPECT_NE(message.find(fmt::format("... ({} characters)", length)), std::string::npos) << message.substr(0, 500);
+  }
 }
 
 TEST(Config, ExtensionKeysParse) {

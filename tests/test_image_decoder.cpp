@@ -1,5 +1,5 @@
 // Image decoding: JPEG through libjpeg-turbo (told by the bytes, not the name), PNG through
-// stb_image, clear errors for what CIFAR-10 cannot be, and caches of pixels decoded another
+// libpng, clear errors for what CIFAR-10 cannot be, and caches of pixels decoded another
 // way never reused. (tests/interop/test_jpeg_matches_pillow.cpp compares with Pillow.)
 #include <gtest/gtest.h>
 #include <stb_image_write.h>
@@ -67,7 +67,7 @@ std::vector<uint8_t> png_of(const std::vector<uint8_t>& pixels, int side, int ch
 
 }  // namespace
 
-TEST(ImageDecoder, JpegIsToldByItsBytesAndPngGoesThroughStb) {
+TEST(ImageDecoder, JpegIsToldByItsBytesAndPngGoesThroughLibpng) {
   const std::vector<uint8_t> rgb = picture(32, 3);
   ImageDecoder decoder;
   std::vector<uint8_t> planar(3 * 32 * 32);
@@ -96,11 +96,11 @@ TEST(ImageDecoder, WhatCifarCannotBeIsRefusedByName) {
   std::vector<uint8_t> truncated = jpeg_of(picture(32, 3), 32, TJPF_RGB, TJSAMP_420);
   truncated.resize(truncated.size() / 2);
   what = error_of([&] { decoder.decode(truncated, "cut.jpg", planar.data()); });
-  EXPECT_NE(what.find("cannot decode the JPEG image cut.jpg"), std::string::npos) << what;
+  EXPECT_NE(what.find("cannot decode JPEG image cut.jpg"), std::string::npos) << what;
   what = error_of([&] { decoder.decode({0xFF, 0xD8, 0xFF, 0x00, 0x01}, "garbage.jpg", planar.data()); });
-  EXPECT_NE(what.find("cannot decode the JPEG image garbage.jpg (5 bytes)"), std::string::npos) << what;
+  EXPECT_NE(what.find("cannot read the JPEG header of image garbage.jpg (5 bytes)"), std::string::npos) << what;
   what = error_of([&] { decoder.decode(png_of(picture(32, 4), 32, 4), "rgba.png", planar.data()); });
-  EXPECT_NE(what.find("rgba.png is 32x32 with 4 channel(s)"), std::string::npos) << what;
+  EXPECT_NE(what.find("rgba.png is a 32x32 PNG with 4 channel(s)"), std::string::npos) << what;
 }
 
 TEST(ImageDecoder, CachesOfPixelsDecodedBeforeTheDecoderChangedAreNeverRead) {

@@ -147,6 +147,16 @@ TEST_F(NpyTest, ReadsVersion2HeadersAndDoubleQuotes) {
   EXPECT_EQ(a.values<double>(), (std::vector<double>{0.5, -8.0}));
 }
 
+TEST_F(NpyTest, ShapesWhoseElementCountOverflowsAreRefused) {
+  // Found by the .npy fuzzer: (225321688200, 55555554, ..., 0) of |u1 holds 0 bytes, but its
+  // element count overflowed an int64 on the way.
+  const fs::path input =
+      fs::path(CONVLAB_SOURCE_DIR) / "tests/fuzz/corpus/npy/npy_shape_product_overflows_int64_with_a_zero.npy";
+  const std::string message = read_error(input);
+  EXPECT_NE(message.find("is too large"), std::string::npos) << message;
+  EXPECT_NE(message.find(input.string()), std::string::npos) << message;
+}
+
 TEST_F(NpyTest, ClearErrors) {
   const std::vector<float> values = {1, 2, 3, 4, 5, 6};
   write_npy(file("good.npy"), {2, 3}, values);

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <functional>
 #include <iterator>
+#include <sstream>
 #include <string>
 
 #include "framework/core/error.h"
@@ -195,6 +196,56 @@ TEST_F(Safetensors, InvalidHeadersAreErrors) {
     const std::string message = read_error(path);
     EXPECT_NE(message.find(path.string()), std::string::npos) << message;
     EXPECT_NE(message.find(c.expect), std::string::npos) << message;
+  }
+}
+
+TEST_F(Safetensors, AuditInputsGiveClearErrors) {
+  // Each once crashed the reader: a stack overflow (JSON nested 100,000 deep in the header,
+  // in the metadata, in a shape) or nlohmann's out_of_range escaping without a file name.
+  const std::filesystem::path corpus = std::filesystem::path(CONVLAB_SOURCE_DIR) / "tests/fuzz/corpus/safetensors";
+  const std::pair<const char*, const char*> cases[] = {
+      {"safetensors_deep_nesting_stack_overflow.safetensors", "more than 64 levels deep"},
+      {"safetensors_deep_nesting_in_metadata.safetensors", "more than 64 levels deep"},
+      {"safetensors_deep_nesting_in_shape.safetensors", "more than 64 levels deep"},
+      {"safetensors_number_overflow_out_of_range.safetensors", "not valid safetensors JSON"},
+      {"strict-safetensors-crash-53cd3b0519249800612ab4fa02d9b1507905b8c4", "not valid safetensors JSON"},
+  };
+  for (const auto& [name, expected] : cases) {
+    SCOPED_TRACE(name);
+    const std::string message = read_error(corpus / name);
+    EXPECT_NE(message.find((corpus / name).string()), std::string::npos) << message;
+    EXPECT_NE(message.find(expected), std::string::npos) << message;
+    EXPECT_LT(message.size(), 1000u) << message;
+  }
+}
+
+TEST_F(Safetensors, NestingUpToTheLimitIsReadAndBeyondItRefused) {
+  const auto path = dir_ / "nested.safetensors";
+  auto with_metadata_value = [&](const std::string& value) {
+    std::string json = R"({"__metadata__":{"note":)" + value + "}}";
+    json.append((8 - json.size() % 8) % 8, ' ');
+    write_all(path, u64_le(json.size()) + json);
+  };
+  // Depth 2 (the outer objects) + 62 arrays = 64: still parsed, then refused as not a string.
+  with_metadata_value(std::string(62, '[') + std::string(62, ']'));
+  EXPECT_NE(read_error(path).find("metadata 'note' is [[[["), std::string::npos) << read_error(path);
+  with_metadata_value(std::string(63, '[') + std::string(63, ']'));
+  EXPECT_NE(read_error(path).find("more than 64 levels deep"), std::string::npos) << read_error(path);
+}
+
+TEST_F(Safetensors, ReadsFromAStream) {
+  const auto path = dir_ / "ok.safetensors";
+  write_safetensors(path, {make_array<float>("w", "F32", {2}, {1, 2})}, {{"epoch", "3"}});
+  std::istringstream in(read_all(path));
+  const SafetensorsFile file = read_safetensors(in, std::filesystem::file_size(path), "in-memory");
+  EXPECT_EQ(file.at("w").shape, std::vector<int64_t>{2});
+  EXPECT_EQ(file.metadata.at("epoch"), "3");
+  std::istringstream empty("");
+  try {
+    read_safetensors(empty, 4, "named-stream");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("named-stream"), std::string::npos) << e.what();
   }
 }
 

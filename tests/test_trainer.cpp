@@ -5,13 +5,17 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <cstring>
 #include <fstream>
 
+#include "framework/core/error.h"
 #include "framework/io/metrics_log.h"
+#include "framework/io/orphans.h"
 #include "framework/io/safetensors.h"
 #include "framework/train/trainer.h"
 #include "models/registry.h"
 #include "tests/support/figure_files.h"
+#include "tests/support/run_metadata.h"
 #include "tests/support/tiny_image_folder.h"
 
 namespace fs = std::filesystem;
@@ -46,8 +50,41 @@ class TrainerTest : public ::testing::Test {
     o.config.model.dropout_hidden = 0.2;
     return o;
   }
+  // Smaller still: one update of 8 images per epoch, 4 test images.
+  TrainOptions quick(const std::string& run, int epochs) {
+    TrainOptions o = options(run, epochs);
+    o.config.train.train_data_size = 8;
+    o.config.train.batch_size = 8;
+    o.config.train.decay_after_epochs = {};
+    o.eval_examples = 4;
+    return o;
+  }
   fs::path dir_;
 };
+
+std::string read_all(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+template <typename Body>
+std::string error_of(Body&& body) {
+  try {
+    body();
+  } catch (const Error& error) {
+    return error.what();
+  }
+  return "";
+}
+
+// Metrics without the wall-clock columns, which differ between runs.
+std::vector<std::string> learning(const fs::path& csv) {
+  std::vector<std::string> rows;
+  for (const EpochMetrics& m : MetricsLog::read_csv(csv))
+    rows.push_back(fmt::format("{} {} {} {} {} {} {}", m.epoch, m.updates, m.lr, m.train_loss, m.train_acc, m.test_loss,
+                               m.test_acc));
+  return rows;
+}
 
 }  // namespace
 
@@ -138,11 +175,19 @@ TEST_F(TrainerTest, ResumeReproducesTheUninterruptedRun) {
 TEST_F(TrainerTest, NanLossStopsAndKeepsTheLastGoodCheckpoint) {
   TrainOptions o = options("diverges", 3);
   train(o);  // a good run first
-  const auto good = fs::last_write_time(dir_ / "diverges" / "resume.safetensors");
+  // Weights that are finite but overflow in the first convolution: the loss becomes NaN.
+  const fs::path resume_file = dir_ / "diverges" / "resume.safetensors";
+  SafetensorsFile state = read_safetensors(resume_file);
+  for (NamedArray& array : state.arrays)
+    if (array.name == "conv1.weight")
+      for (size_t i = 0; i < array.bytes.size(); i += 4) {
+        const float huge = 3e38f;
+        std::memcpy(array.bytes.data() + i, &huge, 4);
+      }
+  write_safetensors(resume_file, state.arrays, state.metadata);
+  const auto good = fs::last_write_time(resume_file);
   o.resume = true;
   o.config.train.num_epochs = 4;
-  o.config.train.lrate = 1e30;
-  o.config.train.max_norm = 0;  // no clipping: the step explodes
   try {
     train(o);
     FAIL() << "expected the run to stop";
@@ -190,4 +235,130 @@ TEST_F(TrainerTest, TrainsInBf16ChannelsLastWithFp32Checkpoints) {
   const SafetensorsFile ckpt = read_safetensors(dir_ / "bf16" / "checkpoints" / "epoch_0001.safetensors");
   EXPECT_EQ(ckpt.at("conv1.weight").dtype, "F32");  // the master weights, in OIHW
   EXPECT_EQ(ckpt.at("conv1.weight").shape, (std::vector<int64_t>{96, 3, 3, 3}));
+}
+
+TEST_F(TrainerTest, ResumeRecreatesWhatTheLastEpochShouldHaveLeft) {
+  // A kill between the last epoch's writes once lost its checkpoint for good, and the resumed
+  // run reported "test accuracy 0.00%". Everything such a kill can cut short is written again.
+  train(quick("straight", 2));
+  TrainOptions o = quick("cut", 2);
+  train(o);
+  const fs::path run = dir_ / "cut";
+  fs::remove(run / "checkpoints" / "epoch_0002.safetensors");
+  fs::remove(run / "checkpoints" / "epoch_0000.safetensors");
+  fs::remove(run / "learning_curve.png");
+  {  // metrics.csv without its last row
+    std::vector<EpochMetrics> rows = MetricsLog::read_csv(run / "metrics.csv");
+    std::string text = read_all(run / "metrics.csv");
+    text.erase(text.rfind('\n', text.size() - 2) + 1);
+    std::ofstream(run / "metrics.csv", std::ios::binary | std::ios::trunc) << text;
+    ASSERT_EQ(MetricsLog::read_csv(run / "metrics.csv").size(), rows.size() - 1);
+  }
+  o.resume = true;
+  const TrainSummary summary = train(o);
+  EXPECT_EQ(summary.epochs_done, 2);
+  EXPECT_EQ(learning(run / "metrics.csv"), learning(dir_ / "straight" / "metrics.csv"));
+  EXPECT_EQ(summary.final_test_acc, MetricsLog::read_csv(run / "metrics.csv").back().test_acc);
+  EXPECT_TRUE(fs::exists(run / "learning_curve.png"));
+  for (const char* name : {"epoch_0000.safetensors", "epoch_0002.safetensors"}) {
+    const SafetensorsFile a = read_safetensors(dir_ / "straight" / "checkpoints" / name);
+    const SafetensorsFile b = read_safetensors(run / "checkpoints" / name);
+    ASSERT_EQ(a.arrays.size(), b.arrays.size()) << name;
+    for (size_t i = 0; i < a.arrays.size(); ++i) EXPECT_EQ(a.arrays[i].bytes, b.arrays[i].bytes) << name;
+    EXPECT_EQ(test_support::metadata_without_run_folder(a.metadata),
+              test_support::metadata_without_run_folder(b.metadata)) << name;
+  }
+}
+
+TEST_F(TrainerTest, ResumeBeforeTheFirstEpochEndedStartsOver) {
+  TrainOptions o = quick("early", 1);
+  o.resume = true;
+  // Nothing there at all: surely the wrong folder.
+  EXPECT_NE(error_of([&] { train(o); }).find("holds no run (no config.yaml)"), std::string::npos)
+      << error_of([&] { train(o); });
+  // A run killed in its first epoch: it starts again.
+  fs::create_directories(dir_ / "early" / "checkpoints");
+  std::ofstream(dir_ / "early" / "config.yaml") << "train_config: {}\n";
+  EXPECT_EQ(train(o).epochs_done, 1);
+  EXPECT_EQ(MetricsLog::read_csv(dir_ / "early" / "metrics.csv").size(), 2u);  // epochs 0 and 1
+}
+
+TEST_F(TrainerTest, LeftoversOfAKilledRunAreRemovedAndOutputsWrittenWhole) {
+  const fs::path run = dir_ / "leftovers";
+  fs::create_directories(run / "checkpoints");
+  const std::string tag = writer_tag();
+  const std::string host = tag.substr(tag.find('@') + 1);
+  const fs::path orphans[] = {run / "resume.safetensors.tmp", run / fmt::format("resume.safetensors.999999999@{}.tmp", host),
+                              run / "checkpoints" / "epoch_0001.safetensors.123@elsewhere.tmp"};
+  for (const fs::path& file : orphans) std::ofstream(file) << std::string(1000, 'x');
+  const TrainOptions o = quick("leftovers", 1);
+  train(o);
+  for (const fs::path& file : orphans) EXPECT_FALSE(fs::exists(file)) << file;
+  const std::string config_yaml = read_all(run / "config.yaml");  // the run's record, then its config
+  EXPECT_EQ(config_yaml.rfind("# convlab ", 0), 0u) << config_yaml;
+  EXPECT_EQ(config_yaml.substr(config_yaml.find("\n", config_yaml.find("# device:")) + 1), to_yaml(o.config));
+  for (const fs::path& folder : {run, run / "checkpoints"})
+    for (const fs::directory_entry& entry : fs::directory_iterator(folder))
+      EXPECT_NE(entry.path().extension(), ".tmp") << entry.path();
+}
+
+TEST_F(TrainerTest, UnwritableCheckpointsFolderFailsBeforeTraining) {
+  fs::create_directories(dir_ / "blocked");
+  std::ofstream(dir_ / "blocked" / "checkpoints") << "a file where the folder should be";
+  TrainOptions o = quick("blocked", 1);
+  o.data = dir_ / "no-data-here";  // never reached
+  const std::string message = error_of([&] { train(o); });
+  EXPECT_NE(message.find("cannot write to the output folder"), std::string::npos) << message;
+  EXPECT_NE(message.find("checkpoints"), std::string::npos) << message;
+}
+
+TEST_F(TrainerTest, MoreClassesThanTheModelIsRefusedAtLoad) {
+  // Once caught only by the loss kernel at the first step.
+  test_support::write_tiny_image_folder(dir_ / "eleven", 1, 1);
+  for (const char* split : {"train", "test"}) {
+    fs::create_directories(dir_ / "eleven" / split / "zebra");
+    fs::copy_file(dir_ / "eleven" / split / "cat" / "0000.png", dir_ / "eleven" / split / "zebra" / "0000.png");
+  }
+  TrainOptions o = quick("eleven-run", 1);
+  o.data = dir_ / "eleven";
+  const std::string message = error_of([&] { train(o); });
+  EXPECT_NE(message.find("has 11 classes"), std::string::npos) << message;
+  EXPECT_NE(message.find("model_config.num_classes is 10"), std::string::npos) << message;
+  EXPECT_FALSE(fs::exists(dir_ / "eleven-run" / "metrics.csv"));
+}
+
+TEST_F(TrainerTest, BadResumeMetadataAndChangedStepsAreNamed) {
+  TrainOptions o = quick("meta", 1);
+  train(o);
+  const fs::path resume_file = dir_ / "meta" / "resume.safetensors";
+  const SafetensorsFile good = read_safetensors(resume_file);
+  o.resume = true;
+  o.config.train.num_epochs = 3;
+  auto with_metadata = [&](const std::string& key, const std::string& value) {
+    std::map<std::string, std::string> meta = good.metadata;
+    meta[key] = value;
+    write_safetensors(resume_file, good.arrays, meta);
+    return error_of([&] { train(o); });
+  };
+  // Epoch -3 once trained epochs -2 and -1.
+  EXPECT_NE(with_metadata("epoch", "-3").find("resume.safetensors: metadata 'epoch' is -3, outside 1..100000"),
+            std::string::npos);
+  EXPECT_NE(with_metadata("updates", "x").find("metadata 'updates' is 'x', not a whole number"), std::string::npos);
+  EXPECT_NE(with_metadata("epoch", "7").find("has finished epoch 7, beyond num_epochs 3"), std::string::npos);
+  write_safetensors(resume_file, good.arrays, good.metadata);
+  o.config.train.batch_size = 4;  // 2 updates per epoch where the run had 1
+  EXPECT_NE(error_of([&] { train(o); }).find("this config has 2 updates per epoch"), std::string::npos)
+      << error_of([&] { train(o); });
+}
+
+TEST_F(TrainerTest, DecayEpochsAfterTheLastEpochWarn) {
+  TrainOptions o = quick("warn", 1);
+  o.config.train.decay_after_epochs = {5};
+  o.config_source = "late.yaml";
+  ::testing::internal::CaptureStderr();
+  train(o);
+  const std::string warning = ::testing::internal::GetCapturedStderr();
+  EXPECT_NE(warning.find("warning: late.yaml: train_config.decay_after_epochs: epoch 5 is not before the last epoch"),
+            std::string::npos)
+      << warning;
 }

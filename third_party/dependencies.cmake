@@ -12,7 +12,9 @@ find_package(OpenMP REQUIRED)         # gcc's libgomp: CPU backend threads
 find_library(OPENBLAS_LIBRARY openblas PATHS /usr/lib/${CMAKE_LIBRARY_ARCHITECTURE}/openblas-openmp
              NO_DEFAULT_PATH REQUIRED)
 set(BLAS_LIBRARIES ${OPENBLAS_LIBRARY})
-find_path(STB_INCLUDE_DIR stb_image.h PATH_SUFFIXES stb REQUIRED)  # libstb-dev: PNG/JPEG decoding
+find_package(PNG REQUIRED)            # libpng-dev: decoding PNG images
+# libstb-dev: tests only, writing PNG images (stb_image_write) and reading figures back.
+find_path(STB_INCLUDE_DIR stb_image_write.h PATH_SUFFIXES stb REQUIRED)
 find_library(STB_LIBRARY stb REQUIRED)
 add_library(convlab_stb INTERFACE)
 target_include_directories(convlab_stb INTERFACE ${STB_INCLUDE_DIR})

@@ -11,9 +11,10 @@ packages=(
   libyaml-cpp-dev     # the reference's YAML configs
   libopenblas-openmp-dev  # CPU GEMM (the OpenMP build, sharing convlab's thread pool)
   liblapacke-dev      # LAPACK's C interface: eigendecompositions (Procrustes distance)
-  libstb-dev          # PNG decoding of data sets
+  libpng-dev          # PNG decoding of data sets
   libturbojpeg0-dev   # JPEG decoding (libjpeg-turbo, as Pillow decodes)
   pkg-config          # finds libturbojpeg
+  libstb-dev          # tests: writing PNG images and reading figures back
   zlib1g-dev          # .tar.gz data archives
   libcairo2-dev       # figures: PNG, PDF and SVG, anti-aliased, with real font metrics
   libgif-dev          # animated GIFs
@@ -22,6 +23,9 @@ packages=(
   poppler-utils       # tests: pdftotext checks that the text in PDF figures is extractable
   python3 python3-venv  # the interop tests' venv (tools/make-venv.sh), tools/sweep
   curl ca-certificates  # downloading CIFAR-10 where no copy is found (tools/fetch-cifar10.sh)
+  clang               # the sanitizer and fuzzing build (.ci/run, tools/fuzz.sh)
+  libclang-rt-dev     # clang's AddressSanitizer, UBSan and libFuzzer runtimes
+  libomp-dev          # OpenMP for clang
 )
 
 missing=()

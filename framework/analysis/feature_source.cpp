@@ -1,5 +1,6 @@
 #include "framework/analysis/feature_source.h"
 
+#include <cmath>
 #include <cstring>
 #include <memory>
 #include <numeric>
@@ -9,6 +10,19 @@
 #include "framework/train/batches.h"
 
 namespace convlab {
+namespace {
+
+// The index of the first NaN or infinity of an f32 or f64 CPU tensor, or -1.
+int64_t first_non_finite(const Tensor& t) {
+  for (int64_t i = 0; i < t.numel(); ++i) {
+    const double value = t.dtype() == DType::f32 ? static_cast<const float*>(t.raw())[i]
+                                                 : static_cast<const double*>(t.raw())[i];
+    if (!std::isfinite(value)) return i;
+  }
+  return -1;
+}
+
+}  // namespace
 
 ModelFeatureSource::ModelFeatureSource(nn::Model& model, const DeviceImageSet& images, std::string description)
     : model_(model),
@@ -64,8 +78,8 @@ NpyFeatureSource::NpyFeatureSource(const std::vector<std::filesystem::path>& fil
                   "the same examples", file.string(), n, files.front().string(), examples_);
     int64_t width = 1;
     for (size_t d = 1; d < header.shape.size(); ++d) width *= header.shape[d];
-    CONVLAB_CHECK(width > 0, "{}: features need at least one value per example, got shape with {} values",
-                  file.string(), width);
+    CONVLAB_CHECK(width > 0, "{}: shape {} holds no features for its {} examples; every layer needs at least one "
+                  "feature per example", file.string(), Shape(header.shape).str(), n);
     examples_ = n;
     widths_.push_back(width);
     readers_.push_back(std::move(reader));
@@ -82,6 +96,12 @@ std::vector<Tensor> NpyFeatureSource::batch(int64_t first, int64_t count) {
   for (size_t l = 0; l < readers_.size(); ++l) {
     Tensor part = Tensor::empty({count, widths_[l]}, readers_[l]->header().dtype, cpu());  // (count, p)
     readers_[l]->read_rows(first, count, part.raw());
+    // A NaN would turn every value with this layer into NaN: named here by file and example.
+    const int64_t bad = first_non_finite(part);
+    CONVLAB_CHECK(bad < 0, "{}: feature {} of example {} is not finite ({}); CKA, RSA and Procrustes need finite "
+                  "features", readers_[l]->header().path.string(), bad % widths_[l], first + bad / widths_[l],
+                  part.dtype() == DType::f32 ? static_cast<double>(static_cast<const float*>(part.raw())[bad])
+                                             : static_cast<const double*>(part.raw())[bad]);
     out.push_back(std::move(part));
   }
   return out;

@@ -13,6 +13,7 @@
 #include "framework/data/image_decoder.h"
 #include "framework/data/image_folder.h"
 #include "framework/data/tar_reader.h"
+#include "framework/io/orphans.h"
 
 namespace convlab {
 namespace fs = std::filesystem;
@@ -162,9 +163,36 @@ std::string env(const char* name) {
   return value ? value : "";
 }
 
+// What killed loads left in the cache: half-written cache files and half-extracted
+// archives of processes of this host that are gone. The cache may be shared between hosts,
+// so another host's leftovers stay.
+void remove_cache_leftovers(const fs::path& cache_dir) {
+  remove_orphan_temporaries(cache_dir, /*other_hosts_gone=*/false);
+  const std::string own_tag = writer_tag();
+  const std::string this_host = own_tag.substr(own_tag.find('@') + 1);
+  std::error_code error;
+  for (fs::directory_iterator it(cache_dir, error), end; !error && it != end; it.increment(error)) {
+    const std::string name = it->path().filename().string();
+    std::error_code ignored;
+    if (name.rfind("extracted-", 0) == 0 && it->is_directory(ignored)) {
+      // extracted-<fingerprint>.partial-<pid>@<host> (before the host was added: -<pid>)
+      const size_t partial = name.find(".partial-");
+      if (partial == std::string::npos) continue;
+      std::string tag = name.substr(partial + 9);
+      if (tag.find('@') == std::string::npos) tag = fmt::format("{}@{}", tag, this_host);
+      if (writer_is_gone(tag, /*other_hosts_gone=*/false)) fs::remove_all(it->path(), ignored);
+    } else if (const size_t at = name.find(".bin.tmp-"); name.rfind("cifar10-", 0) == 0 && at != std::string::npos) {
+      // An older version's cache temporary: cifar10-<fingerprint>.bin.tmp-<pid>-<random>.
+      const std::string tag = fmt::format("{}@{}", name.substr(at + 9), this_host);
+      if (writer_is_gone(tag, /*other_hosts_gone=*/false)) fs::remove(it->path(), ignored);
+    }
+  }
+}
+
 }  // namespace
 
 Cifar10 load_cifar10(const fs::path& source, const fs::path& cache_dir) {
+  remove_cache_leftovers(cache_dir);
   if (!fs::exists(source))
     CONVLAB_FAIL("CIFAR-10 source {} does not exist; expected {}. {}", source.string(), kExpectedLayouts, kHowToGet);
   if (fs::is_directory(source)) return load_folder(source, cache_dir);
@@ -172,6 +200,20 @@ Cifar10 load_cifar10(const fs::path& source, const fs::path& cache_dir) {
     CONVLAB_FAIL("CIFAR-10 source {} is not a folder nor a .tar.gz/.tgz/.tar archive; expected {}. {}", source.string(),
                  kExpectedLayouts, kHowToGet);
   return load_archive(source, cache_dir);
+}
+
+void check_class_count(const Cifar10& data, int num_classes) {
+  int largest = -1;
+  for (const ImageSet* set : {&data.train, &data.test})
+    for (uint8_t label : set->labels) largest = std::max<int>(largest, label);
+  const int classes = std::max<int>(static_cast<int>(data.class_names.size()), largest + 1);
+  if (classes <= num_classes) return;
+  std::string names;
+  for (size_t i = 0; i < data.class_names.size() && i < 12; ++i) names += (i ? ", " : "") + data.class_names[i];
+  if (data.class_names.size() > 12) names += ", ...";
+  CONVLAB_FAIL("{} has {} classes ({}), but model_config.num_classes is {}: set num_classes to {} or use a data set "
+               "with at most {} classes",
+               data.source_description, classes, names, num_classes, classes, num_classes);
 }
 
 std::vector<fs::path> cifar10_search_paths(const std::optional<fs::path>& given) {

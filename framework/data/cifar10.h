@@ -19,6 +19,10 @@ namespace convlab {
 // Throws an error that says what was expected and how to get the data when it is none of these.
 Cifar10 load_cifar10(const std::filesystem::path& source, const std::filesystem::path& cache_dir);
 
+// Checks that the data set's classes and labels fit a model with `num_classes` outputs, so
+// that a mismatch is named when the data are loaded rather than by the loss at the first step.
+void check_class_count(const Cifar10& data, int num_classes);
+
 // Where find_cifar10 looks, in order: `given` alone if set; else $CIFAR10_DIR alone if set;
 // else ./data/cifar-10-batches-bin, ./data/cifar10-jpg, ./data/cifar10-jpg.tar.gz,
 // ./data/cifar-10-binary.tar.gz and ../shared/data/cifar10-jpg.tar.gz.

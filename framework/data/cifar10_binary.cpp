@@ -31,19 +31,30 @@ void read_batch(const fs::path& file, std::vector<uint8_t>& record_bytes, ImageS
   std::fclose(in);
   CONVLAB_CHECK(got == record_bytes.size(), "{} ends early: read failed at byte offset {}", file.string(), got);
 
+  append_cifar10_records(record_bytes.data(), record_bytes.size(), kCifarBatchRecords, file.string(), into);
+}
+
+}  // namespace
+
+void append_cifar10_records(const uint8_t* data, size_t size, int64_t records, const std::string& name,
+                            ImageSet& into) {
+  CONVLAB_CHECK(records >= 0 && size == static_cast<uint64_t>(records) * kCifarRecordBytes,
+                "{} is {} bytes, but {} CIFAR-10 records of 1 label byte + {} pixel bytes are {} bytes", name, size,
+                records, kCifarImageBytes, records * kCifarRecordBytes);
   const size_t first = into.labels.size();
-  into.labels.resize(first + kCifarBatchRecords);
-  into.images.resize((first + kCifarBatchRecords) * kCifarImageBytes);
-  for (int64_t record = 0; record < kCifarBatchRecords; ++record) {
-    const uint8_t* bytes = record_bytes.data() + record * kCifarRecordBytes;
-    CONVLAB_CHECK(bytes[0] <= 9, "{}: label {} at byte offset {} (record {}) is not a CIFAR-10 class (0..9)",
-                  file.string(), bytes[0], record * kCifarRecordBytes, record);
+  for (int64_t record = 0; record < records; ++record) {
+    const uint8_t label = data[record * kCifarRecordBytes];
+    CONVLAB_CHECK(label <= 9, "{}: label {} at byte offset {} (record {}) is not a CIFAR-10 class (0..9)", name, label,
+                  record * kCifarRecordBytes, record);
+  }
+  into.labels.resize(first + records);
+  into.images.resize((first + records) * kCifarImageBytes);
+  for (int64_t record = 0; record < records; ++record) {
+    const uint8_t* bytes = data + record * kCifarRecordBytes;
     into.labels[first + record] = bytes[0];
     std::memcpy(into.images.data() + (first + record) * kCifarImageBytes, bytes + 1, kCifarImageBytes);
   }
 }
-
-}  // namespace
 
 bool is_cifar10_binary_folder(const fs::path& dir) {
   for (const char* name : kBatchNames)

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <string>
 #include <vector>
 
 #include "framework/data/image_set.h"
@@ -24,5 +25,10 @@ std::vector<std::filesystem::path> cifar10_binary_files(const std::filesystem::p
 // Reads batch files into one set, in order. Throws naming the file and byte offset when a
 // file has the wrong size or a label outside 0..9.
 ImageSet read_cifar10_batches(const std::vector<std::filesystem::path>& files);
+
+// Appends `records` records held in `data` (exactly records x 3,073 bytes) to `into`; the
+// labels are checked first, so a bad one leaves `into` unchanged. Errors name `name`.
+void append_cifar10_records(const uint8_t* data, size_t size, int64_t records, const std::string& name,
+                            ImageSet& into);
 
 }  // namespace convlab

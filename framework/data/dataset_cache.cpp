@@ -1,6 +1,5 @@
 #include "framework/data/dataset_cache.h"
 
-#include <unistd.h>
 #include <zlib.h>
 
 #include <cerrno>
@@ -11,6 +10,7 @@
 #include <string>
 
 #include "framework/core/error.h"
+#include "framework/io/orphans.h"
 
 namespace convlab {
 namespace fs = std::filesystem;
@@ -18,7 +18,8 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr char kMagic[8] = {'C', 'V', 'L', 'B', 'C', 'F', '1', '0'};
-constexpr uint32_t kVersion = 1;
+// 2: JPEGs decoded by libjpeg-turbo (1: stb_image, whose pixels differ by up to 4 levels).
+constexpr uint32_t kVersion = 2;
 constexpr uint64_t kMaxImages = 100'000'000;  // sanity bound on counts read from a file
 constexpr uint32_t kMaxString = 1 << 16;
 
@@ -47,6 +48,7 @@ class Writer {
     if (file_) std::fclose(file_);
   }
   void write(const void* data, size_t size, bool checksummed = true) {
+    if (size == 0) return;  // an empty vector's data() may be null
     CONVLAB_CHECK(std::fwrite(data, 1, size, file_) == size, "cannot write the cache file {}: {}", path_.string(),
                   std::strerror(errno));
     if (checksummed) crc_ = crc_update(crc_, data, size);
@@ -172,8 +174,9 @@ void write_dataset_cache(const fs::path& file, uint64_t fingerprint, const Cifar
                   "an image set holds {} pixel bytes for {} labels", set->images.size(), set->labels.size());
   fs::create_directories(file.parent_path());
   // Unique per process and call, so concurrent writers never share a temporary file.
-  const fs::path temporary = file.parent_path() / fmt::format("{}.tmp-{}-{:08x}", file.filename().string(),
-                                                              static_cast<long>(getpid()), std::random_device{}());
+  const fs::path temporary =
+      file.parent_path() /
+      fmt::format("{}.{}.tmp", file.filename().string(), writer_tag(fmt::format("{:08x}", std::random_device{}())));
   try {
     Writer writer(temporary);
     Header header{};

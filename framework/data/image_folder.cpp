@@ -94,6 +94,8 @@ ImageFolder list_image_folder(const fs::path& root) {
   list_split(root / "train", folder.class_names, folder.train, folder.any_jpeg);
   list_split(root / "test", folder.class_names, folder.test, folder.any_jpeg);
   CONVLAB_CHECK(!folder.train.empty(), "{} holds no .png or .jpg images", (root / "train").string());
+  CONVLAB_CHECK(!folder.test.empty(), "{} holds no .png or .jpg images: the test split is empty",
+                (root / "test").string());
   return folder;
 }
 

@@ -28,6 +28,7 @@ bool is_image_folder(const std::filesystem::path& dir);
 
 // Lists the images (.png, .jpg, .jpeg; other files are ignored). Classes are the folders of
 // train/, in CIFAR-10's canonical order when they are exactly its ten classes, else sorted.
+// Neither split may be empty.
 ImageFolder list_image_folder(const std::filesystem::path& root);
 
 // Decodes the files (on all cores) into one set, in order. Throws naming the file when one

@@ -1,21 +1,40 @@
-// Extraction of tar archives (gzip-compressed or plain) read through zlib: ustar headers in
+// Extraction of tar archives (gzip-compressed or plain, see archive_stream.h): ustar headers in
 // 512-byte blocks, regular files and directories, GNU long names ('L') and pax 'path'
 // records. Links and other special entries are skipped; data sets do not need them.
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
+#include <string>
 
 namespace convlab {
 
+// What an extraction may take: a data set archive is never near these (CIFAR-10 is under
+// 200 MB decoded), a decompression bomb soon is.
+struct ExtractLimits {
+  uint64_t max_bytes = uint64_t{1} << 30;  // uncompressed tar stream: 1 GiB
+  uint64_t max_entries = 1'000'000;
+  uint64_t free_space_margin = 16 << 20;  // left free beyond what the archive probably needs
+};
+
 // Extracts `archive` into `destination` (created if missing). Entries with absolute paths
-// or ".." components are refused, so an archive cannot write outside `destination`.
-void extract_tar(const std::filesystem::path& archive, const std::filesystem::path& destination);
+// or ".." components are refused, so an archive cannot write outside `destination`. The tar
+// must end with its end-of-archive blocks and a gzip file with its trailer (CRC-32 checked),
+// so a cut archive is never taken for a smaller one. Fails first when the file system lacks
+// the space the archive probably needs, and as soon as it would pass `limits`.
+void extract_tar(const std::filesystem::path& archive, const std::filesystem::path& destination,
+                 const ExtractLimits& limits = {});
+
+// The same for an archive held in memory; `name` stands for the file in messages.
+void extract_tar_bytes(const void* data, size_t size, const std::string& name,
+                       const std::filesystem::path& destination, const ExtractLimits& limits = {});
 
 // Extracts `archive` into `destination` unless a previous complete extraction is there.
 // The extraction goes to a sibling folder first and is renamed into place with a marker
 // file written last, so an interrupted run never leaves a folder that looks complete.
 // Returns true when it extracted, false when it reused an earlier extraction.
-bool extract_tar_once(const std::filesystem::path& archive, const std::filesystem::path& destination);
+bool extract_tar_once(const std::filesystem::path& archive, const std::filesystem::path& destination,
+                      const ExtractLimits& limits = {});
 
 // The marker that says an extraction folder is complete.
 inline constexpr const char* kExtractionCompleteMarker = ".convlab-extraction-complete";

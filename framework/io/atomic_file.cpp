@@ -8,6 +8,8 @@
 #include <fstream>
 
 #include "framework/core/error.h"
+#include "framework/core/pause_point.h"
+#include "framework/io/orphans.h"
 
 namespace convlab {
 namespace {
@@ -25,7 +27,8 @@ void sync_to_disk(const std::filesystem::path& path) {
 }  // namespace
 
 void write_file_atomically(const std::filesystem::path& path, const std::function<void(std::ostream&)>& writer) {
-  const std::filesystem::path temp = path.string() + ".tmp";
+  // The writer's tag in the name: a later run removes the file if this process dies here.
+  const std::filesystem::path temp = path.string() + "." + writer_tag() + ".tmp";
   try {
     {
       std::ofstream out(temp, std::ios::binary | std::ios::trunc);
@@ -37,6 +40,7 @@ void write_file_atomically(const std::filesystem::path& path, const std::functio
       if (out.fail()) CONVLAB_FAIL("error closing {}", temp.string());
     }
     sync_to_disk(temp);
+    pause_point("before-rename:" + path.filename().string());
     std::filesystem::rename(temp, path);
   } catch (const std::exception& e) {
     std::error_code ignored;

@@ -1,5 +1,6 @@
 #include "framework/io/config.h"
 
+#include <yaml-cpp/depthguard.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -34,6 +35,14 @@ int line_of(const YAML::Node& node) {
   return mark.is_null() ? 0 : mark.line + 1;
 }
 
+// A value from the file as it appears in messages: long values are cut, so that a 100 MB
+// scalar does not end up whole in the error.
+std::string shown(const std::string& text) {
+  constexpr size_t kMaxShown = 200;
+  if (text.size() <= kMaxShown) return text;
+  return fmt::format("{}... ({} characters)", text.substr(0, kMaxShown), text.size());
+}
+
 [[noreturn]] void fail(const Where& where, const std::string& message) {
   CONVLAB_FAIL("{}: {}: {}", location(where.source, where.line), where.key, message);
 }
@@ -44,8 +53,8 @@ std::string describe_node(const YAML::Node& node) {
     case YAML::NodeType::Map: return "a mapping";
     case YAML::NodeType::Scalar:
       // yaml-cpp tags quoted scalars "!": they are strings, never numbers or booleans.
-      if (node.Tag() == "!") return fmt::format("the quoted string \"{}\"", node.Scalar());
-      return fmt::format("'{}'", node.Scalar());
+      if (node.Tag() == "!") return fmt::format("the quoted string \"{}\"", shown(node.Scalar()));
+      return fmt::format("'{}'", shown(node.Scalar()));
     default: return "no value";
   }
 }
@@ -68,9 +77,9 @@ struct Codec<int> {
     const std::string& text = plain_scalar(node, where, "an integer");
     int value = 0;
     const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-    if (ec == std::errc::result_out_of_range) fail(where, fmt::format("integer '{}' is out of range", text));
+    if (ec == std::errc::result_out_of_range) fail(where, fmt::format("integer '{}' is out of range", shown(text)));
     if (ec != std::errc() || end != text.data() + text.size())
-      fail(where, fmt::format("expected an integer, got '{}'", text));
+      fail(where, fmt::format("expected an integer, got '{}'", shown(text)));
     return value;
   }
   static std::string write(int value) { return std::to_string(value); }
@@ -84,8 +93,8 @@ struct Codec<double> {
     double value = 0;
     const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
     if (ec != std::errc() || end != text.data() + text.size())
-      fail(where, fmt::format("expected a number, got '{}'", text));
-    if (!std::isfinite(value)) fail(where, fmt::format("expected a finite number, got '{}'", text));
+      fail(where, fmt::format("expected a number, got '{}'", shown(text)));
+    if (!std::isfinite(value)) fail(where, fmt::format("expected a finite number, got '{}'", shown(text)));
     return value;
   }
   // Shortest text that reads back to the same double, always with a decimal point so the
@@ -107,7 +116,7 @@ struct Codec<bool> {
     static const std::set<std::string> no = {"false", "False", "FALSE", "no", "No", "NO", "off", "Off", "OFF"};
     if (yes.count(text)) return true;
     if (no.count(text)) return false;
-    fail(where, fmt::format("expected true or false, got '{}'", text));
+    fail(where, fmt::format("expected true or false, got '{}'", shown(text)));
   }
   static std::string write(bool value) { return value ? "true" : "false"; }
 };
@@ -150,7 +159,7 @@ struct Codec<WeightDecayMode> {
     const std::string text = Codec<std::string>::read(node, where);
     if (text == "l2") return WeightDecayMode::l2;
     if (text == "decoupled") return WeightDecayMode::decoupled;
-    fail(where, fmt::format("expected \"l2\" or \"decoupled\", got '{}'", text));
+    fail(where, fmt::format("expected \"l2\" or \"decoupled\", got '{}'", shown(text)));
   }
   static std::string write(WeightDecayMode mode) { return to_string(mode); }
 };
@@ -280,6 +289,39 @@ const std::vector<KeySpec>& key_table() {
   return table;
 }
 
+// The range of every numeric key (kept beside the key table; a test checks that no int or
+// float key lacks one).
+const std::map<std::string, KeyRange>& key_ranges() {
+  constexpr bool open = true;
+  static const std::map<std::string, KeyRange> ranges = {
+      {"train_config.seed_id", {0, 2147483647}},
+      {"train_config.max_norm", {0, 1e6}},
+      {"train_config.lrate", {0, 1e6, open}},
+      {"train_config.momentum", {0, 1, false, open}},
+      {"train_config.w_decay", {0, 1}},
+      {"train_config.batch_size", {1, 65536}},
+      {"train_config.train_data_size", {1, 100'000'000}},
+      {"train_config.lrate_decay", {0, 10, open}},
+      {"train_config.num_epochs", {1, 100'000}},
+      {"train_config.decay_after_epochs", {1, 100'000}},
+      {"log_config.print_every_k_updates", {1, 100'000'000}},
+      {"log_config.save_every_k_ckpt", {1, 100'000}},
+      {"model_config.num_classes", {2, 256}},  // labels are one byte
+      {"model_config.dropout_input", {0, 1, false, open}},
+      {"model_config.dropout_hidden", {0, 1, false, open}},
+      {"model_config.depth", {1, 64}},
+  };
+  static const bool complete = [] {
+    for (const KeySpec& row : key_table())
+      if ((row.type == "int" || row.type == "float" || row.type == "list of int") &&
+          !ranges.count(row.section + "." + row.key))
+        CONVLAB_FAIL("config key {}.{} ({}) has no range in key_ranges()", row.section, row.key, row.type);
+    return true;
+  }();
+  (void)complete;
+  return ranges;
+}
+
 const std::vector<std::string>& section_names() {
   static const std::vector<std::string> names = {"train_config", "log_config", "model_config"};
   return names;
@@ -304,6 +346,12 @@ const KeySpec* find_key(const std::string& section, const std::string& key) {
   return nullptr;
 }
 
+std::string find_key_type(const std::string& full_key) {
+  for (const KeySpec& row : key_table())
+    if (row.section + "." + row.key == full_key) return row.type;
+  return "";
+}
+
 // Value checks; lines maps "section.key" to where the key was read, for messages.
 void check_values(const TrainConfig& config, const std::string& source, const std::map<std::string, int>& lines) {
   auto require = [&](bool ok, const std::string& key, const std::string& message) {
@@ -315,23 +363,29 @@ void check_values(const TrainConfig& config, const std::string& source, const st
                       const std::string& key) {
     for (const std::string& value : values)
       require(allowed.count(value) > 0, key,
-              fmt::format("unknown name '{}' (known: {})", value,
+              fmt::format("unknown name '{}' (known: {})", shown(value),
                           join(std::vector<std::string>(allowed.begin(), allowed.end()))));
   };
 
+  auto ranged = [&](double value, const std::string& key) {
+    const KeyRange& range = config_key_range(key);
+    require(range.contains(value), key,
+            fmt::format("must be in {}, got {}", range.text(find_key_type(key) != "float"), value));
+  };
+
   const TrainSection& t = config.train;
-  require(t.seed_id >= 0, "train_config.seed_id", fmt::format("must be >= 0, got {}", t.seed_id));
-  require(t.max_norm >= 0, "train_config.max_norm", fmt::format("must be >= 0 (0: no clipping), got {}", t.max_norm));
-  require(t.lrate > 0, "train_config.lrate", fmt::format("must be > 0, got {}", t.lrate));
-  require(t.momentum >= 0 && t.momentum < 1, "train_config.momentum", fmt::format("must be in [0, 1), got {}", t.momentum));
-  require(t.w_decay >= 0, "train_config.w_decay", fmt::format("must be >= 0, got {}", t.w_decay));
-  require(t.batch_size >= 1, "train_config.batch_size", fmt::format("must be >= 1, got {}", t.batch_size));
-  require(t.train_data_size >= 1, "train_config.train_data_size", fmt::format("must be >= 1, got {}", t.train_data_size));
-  require(t.lrate_decay > 0, "train_config.lrate_decay", fmt::format("must be > 0, got {}", t.lrate_decay));
-  require(t.num_epochs >= 1, "train_config.num_epochs", fmt::format("must be >= 1, got {}", t.num_epochs));
+  ranged(t.seed_id, "train_config.seed_id");
+  ranged(t.max_norm, "train_config.max_norm");
+  ranged(t.lrate, "train_config.lrate");
+  ranged(t.momentum, "train_config.momentum");
+  ranged(t.w_decay, "train_config.w_decay");
+  ranged(t.batch_size, "train_config.batch_size");
+  ranged(t.train_data_size, "train_config.train_data_size");
+  ranged(t.lrate_decay, "train_config.lrate_decay");
+  ranged(t.num_epochs, "train_config.num_epochs");
   for (size_t i = 0; i < t.decay_after_epochs.size(); ++i) {
     const int epoch = t.decay_after_epochs[i];
-    require(epoch >= 1, "train_config.decay_after_epochs", fmt::format("epochs must be >= 1, got {}", epoch));
+    ranged(epoch, "train_config.decay_after_epochs");
     require(i == 0 || epoch > t.decay_after_epochs[i - 1], "train_config.decay_after_epochs",
             fmt::format("must be strictly increasing, got {}", Codec<std::vector<int>>::write(t.decay_after_epochs)));
   }
@@ -344,19 +398,16 @@ void check_values(const TrainConfig& config, const std::string& source, const st
   names_in(l.time_to_track, times, "log_config.time_to_track");
   names_in(l.what_to_track, metrics, "log_config.what_to_track");
   names_in(l.what_to_print, metrics, "log_config.what_to_print");
-  require(l.print_every_k_updates >= 1, "log_config.print_every_k_updates",
-          fmt::format("must be >= 1, got {}", l.print_every_k_updates));
+  ranged(l.print_every_k_updates, "log_config.print_every_k_updates");
   require(times.count(l.ckpt_time_to_track) > 0, "log_config.ckpt_time_to_track",
-          fmt::format("must be num_epochs or num_updates, got '{}'", l.ckpt_time_to_track));
-  require(l.save_every_k_ckpt >= 1, "log_config.save_every_k_ckpt", fmt::format("must be >= 1, got {}", l.save_every_k_ckpt));
+          fmt::format("must be num_epochs or num_updates, got '{}'", shown(l.ckpt_time_to_track)));
+  ranged(l.save_every_k_ckpt, "log_config.save_every_k_ckpt");
 
   const ModelSection& m = config.model;
-  require(m.num_classes >= 2, "model_config.num_classes", fmt::format("must be >= 2, got {}", m.num_classes));
-  require(m.dropout_input >= 0 && m.dropout_input < 1, "model_config.dropout_input",
-          fmt::format("must be in [0, 1), got {}", m.dropout_input));
-  require(m.dropout_hidden >= 0 && m.dropout_hidden < 1, "model_config.dropout_hidden",
-          fmt::format("must be in [0, 1), got {}", m.dropout_hidden));
-  require(m.depth >= 1, "model_config.depth", fmt::format("must be >= 1, got {}", m.depth));
+  ranged(m.num_classes, "model_config.num_classes");
+  ranged(m.dropout_input, "model_config.dropout_input");
+  ranged(m.dropout_hidden, "model_config.dropout_hidden");
+  ranged(m.depth, "model_config.depth");
   require(!m.name.empty(), "model_config.name", "must not be empty");
 }
 
@@ -404,6 +455,11 @@ TrainConfig parse_config(const std::string& yaml_text, const std::string& source
   YAML::Node root;
   try {
     root = YAML::Load(yaml_text);
+  } catch (const YAML::DeepRecursion& e) {
+    // yaml-cpp's message for this is "bad file".
+    CONVLAB_FAIL("{}: malformed YAML: nested {} levels deep, where yaml-cpp stops (a config needs 3: section, key, "
+                 "list)",
+                 location(source_name, e.mark.is_null() ? 0 : e.mark.line + 1), e.depth());
   } catch (const YAML::Exception& e) {
     if (e.mark.is_null()) CONVLAB_FAIL("{}: malformed YAML: {}", source_name, e.msg);
     CONVLAB_FAIL("{}:{}:{}: malformed YAML: {}", source_name, e.mark.line + 1, e.mark.column + 1, e.msg);
@@ -411,10 +467,10 @@ TrainConfig parse_config(const std::string& yaml_text, const std::string& source
 
   TrainConfig config;
   std::map<std::string, int> lines;
-  if (root.IsNull()) {  // an empty file: every key at its default
-    check_values(config, source_name, lines);
-    return config;
-  }
+  if (root.IsNull())  // an empty file would silently train the 350-epoch defaults
+    CONVLAB_FAIL("{}: the config is empty (none of the sections {}); write the keys to change, or 'train_config: {{}}' "
+                 "for every default",
+                 source_name, join(section_names()));
   if (!root.IsMap())
     CONVLAB_FAIL("{}: expected a mapping with the sections {}, got {}", location(source_name, line_of(root)),
                  join(section_names()), describe_node(root));
@@ -427,7 +483,8 @@ TrainConfig parse_config(const std::string& yaml_text, const std::string& source
     const std::string name = section.first.Scalar();
     const auto& known = section_names();
     if (std::find(known.begin(), known.end(), name) == known.end())
-      CONVLAB_FAIL("{}: unknown section '{}' (known: {})", location(source_name, section_line), name, join(known));
+      CONVLAB_FAIL("{}: unknown section '{}' (known: {})", location(source_name, section_line), shown(name),
+                   join(known));
     if (!seen_sections.insert(name).second)
       CONVLAB_FAIL("{}: section '{}' appears twice", location(source_name, section_line), name);
     if (section.second.IsNull()) continue;  // "train_config:" with nothing under it
@@ -443,7 +500,7 @@ TrainConfig parse_config(const std::string& yaml_text, const std::string& source
       const std::string full_key = name + "." + key;
       const KeySpec* row = find_key(name, key);
       if (row == nullptr)
-        CONVLAB_FAIL("{}: unknown key '{}' in {} (known: {})", location(source_name, line), key, name,
+        CONVLAB_FAIL("{}: unknown key '{}' in {} (known: {})", location(source_name, line), shown(key), name,
                      join(keys_of(name)));
       if (!seen_keys.insert(key).second)
         CONVLAB_FAIL("{}: {}: key appears twice", location(source_name, line), full_key);
@@ -473,24 +530,57 @@ void validate_config(const TrainConfig& config, const std::string& source_name) 
 
 std::string describe_config_keys() {
   const TrainConfig defaults;
-  size_t key_width = 3, type_width = 4, default_width = 7;
+  auto range_of = [](const KeySpec& row) -> std::string {
+    const auto it = key_ranges().find(row.section + "." + row.key);
+    return it == key_ranges().end() ? "" : it->second.text(row.type != "float");
+  };
+  size_t key_width = 3, type_width = 4, default_width = 7, range_width = 5;
   for (const KeySpec& row : key_table()) {
     key_width = std::max(key_width, row.key.size());
     type_width = std::max(type_width, row.type.size());
     default_width = std::max(default_width, row.write(defaults).size());
+    range_width = std::max(range_width, range_of(row).size());
   }
-  std::string text = fmt::format("  {:<{}}  {:<{}}  {:<{}}  {}\n", "key", key_width, "type", type_width, "default",
-                                 default_width, "meaning");
+  std::string text = fmt::format("  {:<{}}  {:<{}}  {:<{}}  {:<{}}  {}\n", "key", key_width, "type", type_width,
+                                 "default", default_width, "range", range_width, "meaning");
   for (const std::string& section : section_names()) {
     text += section + ":\n";
     for (const KeySpec& row : key_table()) {
       if (row.section != section) continue;
-      text += fmt::format("  {:<{}}  {:<{}}  {:<{}}  {}{}\n", row.key, key_width, row.type, type_width,
-                          row.write(defaults), default_width, row.extension ? "[convlab extension] " : "",
-                          row.meaning);
+      text += fmt::format("  {:<{}}  {:<{}}  {:<{}}  {:<{}}  {}{}\n", row.key, key_width, row.type, type_width,
+                          row.write(defaults), default_width, range_of(row), range_width,
+                          row.extension ? "[convlab extension] " : "", row.meaning);
     }
   }
   return text;
+}
+
+bool KeyRange::contains(double value) const {
+  return (min_open ? value > min : value >= min) && (max_open ? value < max : value <= max);
+}
+
+std::string KeyRange::text(bool integer) const {
+  if (integer) return fmt::format("{}..{}", static_cast<int64_t>(min), static_cast<int64_t>(max));
+  return fmt::format("{}{}, {}{}", min_open ? "(" : "[", min, max, max_open ? ")" : "]");
+}
+
+const KeyRange& config_key_range(const std::string& full_key) {
+  const auto it = key_ranges().find(full_key);
+  if (it == key_ranges().end()) CONVLAB_FAIL("config key '{}' has no numeric range", full_key);
+  return it->second;
+}
+
+std::vector<std::string> config_warnings(const TrainConfig& config) {
+  std::vector<std::string> warnings;
+  std::vector<std::string> late;
+  for (int epoch : config.train.decay_after_epochs)
+    if (epoch >= config.train.num_epochs) late.push_back(std::to_string(epoch));
+  if (!late.empty())
+    warnings.push_back(fmt::format("train_config.decay_after_epochs: {} {} not before the last epoch (num_epochs {}), "
+                                   "so the learning rate never decays there",
+                                   late.size() == 1 ? "epoch" : "epochs", join(late) + (late.size() == 1 ? " is" : " are"),
+                                   config.train.num_epochs));
+  return warnings;
 }
 
 std::string to_yaml(const TrainConfig& config) {

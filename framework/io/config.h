@@ -101,8 +101,26 @@ TrainConfig parse_config(const std::string& yaml_text, const std::string& source
 // by command-line overrides).
 void validate_config(const TrainConfig& config, const std::string& source_name);
 
-// Every key with its type, default and meaning, as an aligned text table.
+// Every key with its type, default, range and meaning, as an aligned text table.
 std::string describe_config_keys();
+
+// The values a numeric key accepts: integers min..max, numbers the interval between min
+// and max (each end open or closed). Every int and float key has one (for a list of ints,
+// each element); validation checks it.
+struct KeyRange {
+  double min = 0, max = 0;
+  bool min_open = false, max_open = false;
+
+  bool contains(double value) const;
+  std::string text(bool integer) const;  // "1..64", "[0, 1)", "(0, 1000]"
+};
+
+// The range of a numeric key, e.g. "model_config.depth"; throws for a key without one.
+const KeyRange& config_key_range(const std::string& full_key);
+
+// Values that are valid but probably not meant, as messages naming the key (for example a
+// decay epoch after the last epoch, so the rate never decays there).
+std::vector<std::string> config_warnings(const TrainConfig& config);
 
 // The config as YAML that parse_config reads back to an equal config.
 std::string to_yaml(const TrainConfig& config);

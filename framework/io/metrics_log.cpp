@@ -128,6 +128,20 @@ void MetricsLog::truncate_after(int64_t last_epoch) {
 
 std::vector<EpochMetrics> MetricsLog::rows() const { return read_csv(csv_path_); }
 
+std::string MetricsLog::row_text(const EpochMetrics& row) { return csv_row(row); }
+
+EpochMetrics MetricsLog::parse_row_text(const std::string& text, const std::string& where) {
+  const std::vector<std::string> fields = split(text, ',');
+  if (fields.size() != kColumns.size())
+    CONVLAB_FAIL("{}: a metrics row needs {} fields ({}), got {}", where, kColumns.size(), csv_header(), fields.size());
+  std::array<size_t, 9> index{};
+  for (size_t c = 0; c < index.size(); ++c) index[c] = c;
+  EpochMetrics row;
+  const std::string problem = parse_row(fields, index, row);
+  if (!problem.empty()) CONVLAB_FAIL("{}: {}", where, problem);
+  return row;
+}
+
 std::vector<EpochMetrics> MetricsLog::read_csv(const std::filesystem::path& csv) {
   std::ifstream in(csv, std::ios::binary);
   if (!in) CONVLAB_FAIL("cannot open metrics file {}", csv.string());

@@ -49,6 +49,12 @@ class MetricsLog {
   // last line cut off mid-write (no newline, unparsable) is dropped.
   static std::vector<EpochMetrics> read_csv(const std::filesystem::path& csv);
 
+  // One row as a line of metrics.csv (its column order) and back, exactly: a checkpoint
+  // carries the row of its epoch, so a row lost with a crash can be written again. Parsing
+  // errors name `where`.
+  static std::string row_text(const EpochMetrics& row);
+  static EpochMetrics parse_row_text(const std::string& text, const std::string& where);
+
  private:
   void open_for_append();
   void write_all(const std::vector<EpochMetrics>& rows);

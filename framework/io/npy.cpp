@@ -65,7 +65,7 @@ class HeaderParser {
         shape = int_tuple();
         have_shape = true;
       } else {
-        fail(fmt::format("unexpected key '{}'", key));
+        fail(fmt::format("unexpected key '{}'", key.substr(0, 200)));
       }
       if (!peek('}')) expect(',');
     }
@@ -75,7 +75,11 @@ class HeaderParser {
 
  private:
   [[noreturn]] void fail(const std::string& what) const {
-    CONVLAB_FAIL("{}: bad .npy header ({}) at byte {} of: {}", path_.string(), what, pos_, text_);
+    constexpr size_t kMaxShown = 200;  // a header can be long; the message need not be
+    const std::string shown = text_.size() <= kMaxShown ? std::string(text_)
+                                                        : fmt::format("{}... ({} bytes)", text_.substr(0, kMaxShown),
+                                                                      text_.size());
+    CONVLAB_FAIL("{}: bad .npy header ({}) at byte {} of: {}", path_.string(), what, pos_, shown);
   }
   void skip_space() {
     while (pos_ < text_.size() && std::isspace(static_cast<unsigned char>(text_[pos_]))) ++pos_;
@@ -138,7 +142,7 @@ DType dtype_from_descr(const std::string& descr, const std::filesystem::path& pa
   if (descr == "<i4") return DType::i32;
   if (descr == "|u1" || descr == "<u1") return DType::u8;
   CONVLAB_FAIL("{}: unsupported .npy dtype '{}' (supported: <f4, <f8, <i4, |u1, little-endian)", path.string(),
-               descr);
+               descr.substr(0, 200));
 }
 
 }  // namespace
@@ -201,13 +205,9 @@ void write_npy(const std::filesystem::path& path, DType dtype, const std::vector
 
 namespace {
 
-// Everything up to the data, checked against the file's size; leaves `in` at the data.
-NpyHeader read_header(std::ifstream& in, const std::filesystem::path& path) {
-  CONVLAB_CHECK(in.good(), "cannot open {}", path.string());
-  std::error_code ec;
-  const uintmax_t file_size = std::filesystem::file_size(path, ec);
-  CONVLAB_CHECK(!ec, "cannot read the size of {}: {}", path.string(), ec.message());
-
+// Everything up to the data, checked against the stream's size (`file_size` bytes); leaves
+// `in` at the data.
+NpyHeader read_header(std::istream& in, uint64_t file_size, const std::filesystem::path& path) {
   // Magic, version, and the header length (2 or 4 bytes).
   std::string prefix(kMagic.size() + 2, '\0');
   in.read(prefix.data(), static_cast<std::streamsize>(prefix.size()));
@@ -240,10 +240,13 @@ NpyHeader read_header(std::ifstream& in, const std::filesystem::path& path) {
   CONVLAB_CHECK(!fortran_order || out.shape.size() <= 1,
                 "{}: Fortran-order arrays are not supported (save np.ascontiguousarray(a) instead)", path.string());
 
-  // A corrupt shape must not overflow the size computation into a small number.
+  // A corrupt shape must not overflow the size computation into a small number, nor the
+  // element count (an int64, also when a later dimension is 0).
   uint64_t expected = element_size(out.dtype);
+  int64_t count = 1;
   for (int64_t d : out.shape)
-    CONVLAB_CHECK(!__builtin_mul_overflow(expected, static_cast<uint64_t>(d), &expected),
+    CONVLAB_CHECK(!__builtin_mul_overflow(expected, static_cast<uint64_t>(d), &expected) &&
+                      !__builtin_mul_overflow(count, d, &count),
                   "{}: shape {} is too large", path.string(), shape_repr(out.shape));
   const size_t available = static_cast<size_t>(file_size - data_offset);
   CONVLAB_CHECK(available >= expected, "{}: truncated: shape {} of {} needs {} bytes of data, the file has {}",
@@ -254,16 +257,33 @@ NpyHeader read_header(std::ifstream& in, const std::filesystem::path& path) {
   return out;
 }
 
+// The header of the file `in` has opened.
+NpyHeader read_file_header(std::ifstream& in, const std::filesystem::path& path) {
+  CONVLAB_CHECK(in.good(), "cannot open {}", path.string());
+  std::error_code ec;
+  const uintmax_t file_size = std::filesystem::file_size(path, ec);
+  CONVLAB_CHECK(!ec, "cannot read the size of {}: {}", path.string(), ec.message());
+  return read_header(in, file_size, path);
+}
+
 }  // namespace
 
 NpyHeader read_npy_header(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
-  return read_header(in, path);
+  return read_file_header(in, path);
 }
 
 NpyArray read_npy(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
-  const NpyHeader header = read_header(in, path);
+  CONVLAB_CHECK(in.good(), "cannot open {}", path.string());
+  std::error_code ec;
+  const uintmax_t file_size = std::filesystem::file_size(path, ec);
+  CONVLAB_CHECK(!ec, "cannot read the size of {}: {}", path.string(), ec.message());
+  return read_npy(in, file_size, path);
+}
+
+NpyArray read_npy(std::istream& in, uint64_t size, const std::filesystem::path& path) {
+  const NpyHeader header = read_header(in, size, path);
   NpyArray array;
   array.path = path;
   array.dtype = header.dtype;
@@ -276,7 +296,7 @@ NpyArray read_npy(const std::filesystem::path& path) {
 }
 
 NpyRowReader::NpyRowReader(const std::filesystem::path& path) : in_(path, std::ios::binary) {
-  header_ = read_header(in_, path);
+  header_ = read_file_header(in_, path);
   CONVLAB_CHECK(!header_.shape.empty(), "{}: a 0-d array has no rows", path.string());
   rows_ = header_.shape[0];
   row_bytes_ = rows_ > 0 ? header_.data_bytes / static_cast<uint64_t>(rows_) : 0;
@@ -330,7 +350,9 @@ std::vector<int64_t> read_npy_integers(const std::filesystem::path& path) {
   const size_t width = static_cast<size_t>(descr[2] - '0');
   const bool is_signed = descr[1] == 'i';
   const uint64_t count = static_cast<uint64_t>(shape[0]);
-  CONVLAB_CHECK(bytes.size() - data_offset == count * width,
+  // Compared by division: count * width can wrap around for a corrupt shape.
+  const uint64_t data_bytes = bytes.size() - data_offset;
+  CONVLAB_CHECK(data_bytes % width == 0 && data_bytes / width == count,
                 "{}: {} bytes of data for {} elements of {} (truncated or padded)", path.string(),
                 bytes.size() - data_offset, count, descr);
   std::vector<int64_t> values(count);

@@ -11,6 +11,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <istream>
 #include <string>
 #include <vector>
 
@@ -34,6 +35,8 @@ struct NpyArray {
 };
 
 NpyArray read_npy(const std::filesystem::path& path);
+// The same from a stream of `size` bytes; `path` names it in messages.
+NpyArray read_npy(std::istream& in, uint64_t size, const std::filesystem::path& path);
 
 // What a .npy file holds, from its header alone (checked against the file's size).
 struct NpyHeader {

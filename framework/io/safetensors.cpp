@@ -18,6 +18,27 @@ using Json = nlohmann::ordered_json;  // keeps the header's order, so arrays rea
 
 // The reference implementation refuses headers above 100 MB; so do we, before allocating.
 constexpr uint64_t kMaxHeaderBytes = 100'000'000;
+// A header is {name: {field: [numbers]}}: depth 3. Deeper JSON is refused while parsing, so
+// that nothing recurses (dump, destruction) through 100,000 levels of brackets.
+constexpr int kMaxJsonDepth = 64;
+
+// Thrown from the parser callback to stop at the first level too deep.
+struct TooDeep {};
+
+// A JSON value in a message: never throws on invalid UTF-8, and long values are cut.
+std::string shown(const Json& value) {
+  constexpr size_t kMaxShown = 200;
+  const std::string text = value.dump(-1, ' ', false, Json::error_handler_t::replace);
+  if (text.size() <= kMaxShown) return text;
+  return fmt::format("{}... ({} characters)", text.substr(0, kMaxShown), text.size());
+}
+
+// A name from the header in a message: quoted, long names cut.
+std::string shown(const std::string& text) {
+  constexpr size_t kMaxShown = 200;
+  if (text.size() <= kMaxShown) return "'" + text + "'";
+  return fmt::format("'{}...' ({} characters)", text.substr(0, kMaxShown), text.size());
+}
 
 // Elements of a shape, or -1 when a dimension is negative or the product overflows.
 int64_t element_count(const std::vector<int64_t>& shape) {
@@ -58,12 +79,12 @@ struct Entry {
 
 Entry parse_entry(const std::string& file, const std::string& name, const Json& value, uint64_t data_size) {
   auto bad = [&](const std::string& what) -> Entry {
-    CONVLAB_FAIL("{}: header entry '{}': {}", file, name, what);
+    CONVLAB_FAIL("{}: header entry {}: {}", file, shown(name), what);
   };
-  if (!value.is_object()) return bad(fmt::format("expected an object, got {}", value.dump()));
+  if (!value.is_object()) return bad(fmt::format("expected an object, got {}", shown(value)));
   for (const auto& [field, ignored] : value.items())
     if (field != "dtype" && field != "shape" && field != "data_offsets")
-      return bad(fmt::format("unexpected field '{}'", field));
+      return bad(fmt::format("unexpected field {}", shown(field)));
 
   Entry entry;
   entry.name = name;
@@ -73,12 +94,13 @@ Entry parse_entry(const std::string& file, const std::string& name, const Json& 
   try {
     element_size = safetensors_dtype_size(entry.dtype);
   } catch (const Error&) {
-    return bad(fmt::format("unknown dtype '{}'", entry.dtype));
+    return bad(fmt::format("unknown dtype {}", shown(entry.dtype)));
   }
 
   if (!value.contains("shape") || !value["shape"].is_array()) return bad("missing list field 'shape'");
   for (const Json& dim : value["shape"]) {
-    if (!dim.is_number_unsigned()) return bad(fmt::format("shape {} holds '{}', not a size", value["shape"].dump(), dim.dump()));
+    if (!dim.is_number_unsigned())
+      return bad(fmt::format("shape {} holds {}, not a size", shown(value["shape"]), shown(dim)));
     const uint64_t size = dim.get<uint64_t>();
     if (size > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) return bad("shape dimension too large");
     entry.shape.push_back(static_cast<int64_t>(size));
@@ -86,7 +108,7 @@ Entry parse_entry(const std::string& file, const std::string& name, const Json& 
 
   const Json& offsets = value.contains("data_offsets") ? value["data_offsets"] : Json();
   if (!offsets.is_array() || offsets.size() != 2 || !offsets[0].is_number_unsigned() || !offsets[1].is_number_unsigned())
-    return bad(fmt::format("'data_offsets' must be [begin, end] with non-negative integers, got {}", offsets.dump()));
+    return bad(fmt::format("'data_offsets' must be [begin, end] with non-negative integers, got {}", shown(offsets)));
   entry.begin = offsets[0].get<uint64_t>();
   entry.end = offsets[1].get<uint64_t>();
   if (entry.begin > entry.end) return bad(fmt::format("data_offsets [{}, {}] end before begin", entry.begin, entry.end));
@@ -196,6 +218,12 @@ SafetensorsFile read_safetensors(const std::filesystem::path& path) {
   if (ec) CONVLAB_FAIL("cannot read {}: {}", file, ec.message());
   std::ifstream in(path, std::ios::binary);
   if (!in) CONVLAB_FAIL("cannot open {}", file);
+  SafetensorsFile result = read_safetensors(in, file_size, file);
+  result.path = path;
+  return result;
+}
+
+SafetensorsFile read_safetensors(std::istream& in, uint64_t file_size, const std::string& file) {
   if (file_size < 8) CONVLAB_FAIL("{}: {} bytes is too short for a safetensors file (8-byte header length missing)", file, file_size);
 
   unsigned char length_bytes[8];
@@ -210,10 +238,14 @@ SafetensorsFile read_safetensors(const std::filesystem::path& path) {
   in.read(text.data(), static_cast<std::streamsize>(header_size));
   if (!in) CONVLAB_FAIL("{}: cannot read the {}-byte header", file, header_size);
 
-  // The parser keeps the last of duplicate keys; a callback notices them first.
+  // The parser keeps the last of duplicate keys; a callback notices them first, and stops
+  // at the first level nested too deep.
   std::set<std::string> top_keys;
   std::string duplicate;
-  const Json::parser_callback_t spot_duplicates = [&](int depth, Json::parse_event_t event, Json& parsed) {
+  const Json::parser_callback_t check = [&](int depth, Json::parse_event_t event, Json& parsed) {
+    if ((event == Json::parse_event_t::object_start || event == Json::parse_event_t::array_start) &&
+        depth >= kMaxJsonDepth)
+      throw TooDeep{};
     if (event == Json::parse_event_t::key && depth == 1 && !top_keys.insert(parsed.get<std::string>()).second &&
         duplicate.empty())
       duplicate = parsed.get<std::string>();
@@ -221,27 +253,37 @@ SafetensorsFile read_safetensors(const std::filesystem::path& path) {
   };
   Json header;
   try {
-    header = Json::parse(text, spot_duplicates);
+    header = Json::parse(text, check);
+  } catch (const TooDeep&) {
+    CONVLAB_FAIL("{}: the header nests JSON more than {} levels deep (a safetensors header needs 3): corrupt or not "
+                 "safetensors",
+                 file, kMaxJsonDepth);
   } catch (const Json::parse_error& e) {
     CONVLAB_FAIL("{}: the header is not valid JSON (byte {} of the header): {}", file, e.byte, e.what());
+  } catch (const Json::exception& e) {  // e.g. out_of_range for a number like 1e400
+    CONVLAB_FAIL("{}: the header is not valid safetensors JSON: {}", file, e.what());
   }
   if (!header.is_object()) CONVLAB_FAIL("{}: the header is not a JSON object", file);
-  if (!duplicate.empty()) CONVLAB_FAIL("{}: header entry '{}' appears twice", file, duplicate);
+  if (!duplicate.empty()) CONVLAB_FAIL("{}: header entry {} appears twice", file, shown(duplicate));
 
   SafetensorsFile result;
-  result.path = path;
+  result.path = file;
   const uint64_t data_size = file_size - 8 - header_size;
   std::vector<Entry> entries;
-  for (const auto& [name, value] : header.items()) {
-    if (name == "__metadata__") {
-      if (!value.is_object()) CONVLAB_FAIL("{}: '__metadata__' must be an object of strings", file);
-      for (const auto& [key, item] : value.items()) {
-        if (!item.is_string()) CONVLAB_FAIL("{}: metadata '{}' is {}, not a string", file, key, item.dump());
-        result.metadata[key] = item.get<std::string>();
+  try {
+    for (const auto& [name, value] : header.items()) {
+      if (name == "__metadata__") {
+        if (!value.is_object()) CONVLAB_FAIL("{}: '__metadata__' must be an object of strings", file);
+        for (const auto& [key, item] : value.items()) {
+          if (!item.is_string()) CONVLAB_FAIL("{}: metadata {} is {}, not a string", file, shown(key), shown(item));
+          result.metadata[key] = item.get<std::string>();
+        }
+        continue;
       }
-      continue;
+      entries.push_back(parse_entry(file, name, value, data_size));
     }
-    entries.push_back(parse_entry(file, name, value, data_size));
+  } catch (const Json::exception& e) {
+    CONVLAB_FAIL("{}: unexpected header content: {}", file, e.what());
   }
 
   std::vector<const Entry*> by_offset;
@@ -253,8 +295,8 @@ SafetensorsFile read_safetensors(const std::filesystem::path& path) {
     const Entry& previous = *by_offset[i - 1];
     const Entry& current = *by_offset[i];
     if (current.begin < previous.end)
-      CONVLAB_FAIL("{}: the data of '{}' [{}, {}] overlaps that of '{}' [{}, {}]", file, current.name, current.begin,
-                   current.end, previous.name, previous.begin, previous.end);
+      CONVLAB_FAIL("{}: the data of {} [{}, {}] overlaps that of {} [{}, {}]", file, shown(current.name), current.begin,
+                   current.end, shown(previous.name), previous.begin, previous.end);
   }
 
   const uint64_t data_start = 8 + header_size;
@@ -266,7 +308,7 @@ SafetensorsFile read_safetensors(const std::filesystem::path& path) {
     array.bytes.resize(entry.end - entry.begin);
     in.seekg(static_cast<std::streamoff>(data_start + entry.begin));
     in.read(reinterpret_cast<char*>(array.bytes.data()), static_cast<std::streamsize>(array.bytes.size()));
-    if (!in) CONVLAB_FAIL("{}: cannot read the data of '{}'", file, entry.name);
+    if (!in) CONVLAB_FAIL("{}: cannot read the data of {}", file, shown(entry.name));
     result.arrays.push_back(std::move(array));
   }
   return result;

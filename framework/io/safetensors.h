@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <istream>
 #include <map>
 #include <string>
 #include <vector>
@@ -47,5 +48,8 @@ struct SafetensorsFile {
 // shape and offset (inside the data, matching shape x dtype size, no overlaps). Errors name
 // the file and what is wrong where.
 SafetensorsFile read_safetensors(const std::filesystem::path& path);
+
+// The same from a stream of `size` bytes; `name` stands for the file in messages.
+SafetensorsFile read_safetensors(std::istream& in, uint64_t size, const std::string& name);
 
 }  // namespace convlab

@@ -13,4 +13,8 @@ namespace convlab {
 
 using ModelFactory = std::function<std::unique_ptr<nn::Model>(const ModelSection&, uint64_t seed)>;
 
+// How many f32 values the parameters and buffers of the model for a section hold, counted
+// without building it (models::state_size).
+using ModelStateSize = std::function<int64_t(const ModelSection&)>;
+
 }  // namespace convlab

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include <charconv>
+#include <cmath>
 #include <cstring>
 
 #include "framework/core/version.h"
@@ -55,6 +56,12 @@ void from_array(const SafetensorsFile& file, const std::string& name, Tensor& ta
                 Shape(array.shape).str(), target.shape().str());
   Tensor host = Tensor::empty(target.shape(), DType::f32, cpu());
   std::memcpy(host.raw(), array.bytes.data(), host.nbytes());
+  // A NaN would flow silently into every result (CKA of NaN features reads as "constant").
+  const float* values = static_cast<const float*>(host.raw());
+  for (int64_t i = 0; i < host.numel(); ++i)
+    if (!std::isfinite(values[i]))
+      CONVLAB_FAIL("{}: tensor {} holds {} at element {} of {}: the checkpoint is broken; use an earlier one",
+                   file.path.string(), name, std::isnan(values[i]) ? "NaN" : "an infinity", i, host.numel());
   target.copy_from(host);
 }
 
@@ -149,6 +156,27 @@ void load_checkpoint(const SafetensorsFile& file, nn::Module& model, optim::Sgd*
     std::vector<Tensor>& momenta = optimizer->momentum_buffers();
     for (size_t i = 0; i < params.size(); ++i) from_array(file, kMomentumPrefix + params[i].first, momenta[i]);
   }
+}
+
+const std::string& metadata_text(const std::map<std::string, std::string>& metadata, const std::string& key,
+                                 const std::filesystem::path& file) {
+  const auto it = metadata.find(key);
+  CONVLAB_CHECK(it != metadata.end(), "{} has no '{}' in its metadata: is it a checkpoint written by convlab-train?",
+                file.string(), key);
+  return it->second;
+}
+
+int64_t metadata_int(const std::map<std::string, std::string>& metadata, const std::string& key,
+                     const std::filesystem::path& file, int64_t min, int64_t max) {
+  const std::string& text = metadata_text(metadata, key, file);
+  int64_t value = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  const std::string shown = text.size() <= 200 ? text : text.substr(0, 200) + "...";
+  CONVLAB_CHECK(ec == std::errc() && end == text.data() + text.size(),
+                "{}: metadata '{}' is '{}', not a whole number", file.string(), key, shown);
+  CONVLAB_CHECK(value >= min && value <= max, "{}: metadata '{}' is {}, outside {}..{}: a corrupt checkpoint",
+                file.string(), key, value, min, max);
+  return value;
 }
 
 }  // namespace convlab

@@ -52,10 +52,20 @@ void save_checkpoint(const std::filesystem::path& path, nn::Module& model, optim
 
 // Loads into `model` (and the optimiser's momentum, if given; the file must then have it),
 // onto the tensors' current devices. Every parameter and buffer must be present with its
-// shape; errors name the file and the tensor. Returns the metadata.
+// shape and finite values (a NaN or infinity is refused); errors name the file and the
+// tensor. Returns the metadata.
 std::map<std::string, std::string> load_checkpoint(const std::filesystem::path& path, nn::Module& model,
                                                    optim::Sgd* optimizer);
 // The same from a file already read. Both refuse a newer format (check_checkpoint_format).
 void load_checkpoint(const SafetensorsFile& file, nn::Module& model, optim::Sgd* optimizer);
+
+// Metadata entry `key` of checkpoint `file`: an error naming the key and the file when it
+// is missing.
+const std::string& metadata_text(const std::map<std::string, std::string>& metadata, const std::string& key,
+                                 const std::filesystem::path& file);
+
+// The same as a whole number in [min, max].
+int64_t metadata_int(const std::map<std::string, std::string>& metadata, const std::string& key,
+                     const std::filesystem::path& file, int64_t min, int64_t max);
 
 }  // namespace convlab

@@ -3,15 +3,18 @@
 #include <fmt/core.h>
 
 #include <chrono>
-#include <fstream>
+#include <cstdio>
 #include <limits>
 #include <memory>
+#include <optional>
 
 #include "framework/backend/cuda_device.h"
+#include "framework/core/pause_point.h"
 #include "framework/core/version.h"
 #include "framework/data/cifar10.h"
 #include "framework/data/cifar10_fetch.h"
 #include "framework/data/shuffle.h"
+#include "framework/io/atomic_file.h"
 #include "framework/io/metrics_log.h"
 #include "framework/optim/schedule.h"
 #include "framework/optim/sgd.h"
@@ -20,6 +23,7 @@
 #include "framework/train/checkpoint.h"
 #include "framework/train/evaluate.h"
 #include "framework/train/progress.h"
+#include "framework/train/run_folder.h"
 #include "framework/train/train_step.h"
 
 namespace convlab {
@@ -29,28 +33,16 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// Fails before any training if the run folder cannot be written.
-void prepare_run_dir(const fs::path& dir) {
-  std::error_code error;
-  fs::create_directories(dir / "checkpoints", error);
-  const fs::path probe = dir / ".write-test";
-  std::ofstream out(probe);
-  out << "ok";
-  out.close();
-  if (error || !out) {
-    CONVLAB_FAIL("cannot write to the output folder {}{}: choose another with --output", dir.string(),
-                 error ? " (" + error.message() + ")" : "");
-  }
-  fs::remove(probe, error);
-}
+// The metadata key under which resume.safetensors carries the metrics row of its epoch.
+constexpr const char* kMetricsKey = "metrics";
 
 // config.yaml's first lines: YAML comments, so the file still reads back as the run's config.
 std::string run_record_comment(const std::string& device_choice) {
   return fmt::format("# convlab {}\n# device: {}\n", version(), device_choice);
 }
 
-fs::path checkpoint_path(const fs::path& run_dir, int64_t epoch) {
-  return run_dir / "checkpoints" / fmt::format("epoch_{:04d}.safetensors", epoch);
+bool checkpoint_due(const TrainConfig& config, int64_t epoch) {
+  return epoch % config.log.save_every_k_ckpt == 0 || epoch == config.train.num_epochs;
 }
 
 }  // namespace
@@ -62,7 +54,16 @@ TrainSummary train(const TrainOptions& options) {
   const auto run_start = Clock::now();
   TrainSummary summary;
   summary.run_dir = config.log.experiment_dir;
-  prepare_run_dir(summary.run_dir);
+  const RunFolder run{summary.run_dir};
+  bool resume = options.resume;
+  if (resume && !fs::exists(run.resume_file())) {
+    CONVLAB_CHECK(fs::exists(run.config_file()), "--resume: {} holds no run (no {}); start without --resume",
+                  run.dir.string(), run.config_file().filename().string());
+    // Killed during the first epoch: nothing to resume, so the run starts again.
+    fmt::print(options.log, "--resume: {} has no finished epoch yet; starting from epoch 1\n", run.dir.string());
+    resume = false;
+  }
+  run.prepare();
   auto say = [&](const std::string& line) {
     if (!options.quiet) fmt::print(options.log, "{}\n", line);
   };
@@ -75,9 +76,13 @@ TrainSummary train(const TrainOptions& options) {
   const DeviceHandle handle(options.device, cuda_options);
   const Device device = handle.device();
   fmt::print(options.log, "convlab {}: device {}\n", version(), handle.choice());
+  std::fflush(options.log);  // the device line, then any warnings, in this order in a shared log
+  for (const std::string& warning : config_warnings(config))
+    fmt::print(stderr, "convlab: warning: {}: {}\n", options.config_source, warning);
   const PrecisionPlan precision = precision_plan(tc.precision, tc.memory_format, device);
   const fs::path source = options.fetch_missing_data ? find_or_fetch_cifar10(options.data) : find_cifar10(options.data);
   const Cifar10 cifar = load_cifar10(source, options.cache_dir.empty() ? default_cache_dir() : options.cache_dir);
+  check_class_count(cifar, config.model.num_classes);
   const uint64_t seed = static_cast<uint64_t>(tc.seed_id);
   CONVLAB_CHECK(tc.train_data_size <= cifar.train.size(), "{}: train_data_size {} exceeds the {} training images",
                 options.config_source, tc.train_data_size, cifar.train.size());
@@ -105,26 +110,29 @@ TrainSummary train(const TrainOptions& options) {
   say(fmt::format("model: {}, {} parameters, on {}, {}", model->description(), model->parameter_count(),
                   device.name(), describe(precision)));
 
-  // Start or resume.
   int64_t epoch = 0, updates = 0;
-  const fs::path resume_file = summary.run_dir / "resume.safetensors";
-  if (options.resume) {
-    CONVLAB_CHECK(fs::exists(resume_file), "--resume: no {} (the run has not finished an epoch yet); start without --resume",
-                  resume_file.string());
-    const auto meta = load_checkpoint(resume_file, *model, &sgd);
-    epoch = std::stoll(meta.at("epoch"));
-    updates = std::stoll(meta.at("updates"));
-    say(fmt::format("resuming after epoch {} ({} updates) from {}", epoch, updates, resume_file.string()));
-  }
-  MetricsLog metrics(summary.run_dir, options.resume);
-  if (options.resume) metrics.truncate_after(epoch);
-  {
-    std::ofstream out(summary.run_dir / "config.yaml");
-    out << run_record_comment(handle.choice()) << to_yaml(config);
-  }
-  auto metadata = [&](int64_t at_epoch) {
-    return checkpoint_metadata(*model, config, cifar.class_names, handle.choice(), at_epoch, updates);
+  auto metadata = [&](int64_t at_epoch, int64_t at_updates) {
+    return checkpoint_metadata(*model, config, cifar.class_names, handle.choice(), at_epoch, at_updates);
   };
+  // Start, or resume after the last finished epoch. The epoch's checkpoint is written before
+  // resume.safetensors, so a run killed between any two writes loses nothing; what the last
+  // finished epoch should have left but a kill cut short is written again here.
+  std::optional<EpochMetrics> resumed_row;
+  if (resume) {
+    const fs::path file = run.resume_file();
+    const auto meta = load_checkpoint(file, *model, &sgd);
+    epoch = metadata_int(meta, "epoch", file, 1, static_cast<int64_t>(config_key_range("train_config.num_epochs").max));
+    CONVLAB_CHECK(epoch <= tc.num_epochs, "--resume: the run in {} has finished epoch {}, beyond num_epochs {}",
+                  run.dir.string(), epoch, tc.num_epochs);
+    updates = metadata_int(meta, "updates", file, 0, int64_t{1} << 62);
+    CONVLAB_CHECK(updates == epoch * steps_per_epoch,
+                  "{}: {} updates after epoch {}, but this config has {} updates per epoch (train_data_size or "
+                  "batch_size changed?): resume with the run's own config ({})",
+                  file.string(), updates, epoch, steps_per_epoch, run.config_file().string());
+    if (meta.count(kMetricsKey)) resumed_row = MetricsLog::parse_row_text(meta.at(kMetricsKey), file.string());
+    say(fmt::format("resuming after epoch {} ({} updates) from {}", epoch, updates, file.string()));
+  }
+  MetricsLog metrics(summary.run_dir, resume);
   const LearningCurveInfo curve{fmt::format("{} ({})", model->description(), summary.run_dir.filename().string()),
                                 test_set.size(), tc.use_augment};
   // The plot is derived from metrics.csv, which has every row: a plot that cannot be drawn
@@ -133,7 +141,7 @@ TrainSummary train(const TrainOptions& options) {
   auto plot = [&] {
     try {
       summary.learning_curve =
-          save_learning_curve(metrics.rows(), summary.run_dir / "learning_curve", curve, options.figure_formats);
+          save_learning_curve(metrics.rows(), run.learning_curve_stem(), curve, options.figure_formats);
     } catch (const std::exception& e) {
       if (!plot_warned)
         fmt::print(stderr, "convlab-train: warning: the learning curve was not drawn ({}); metrics.csv holds every "
@@ -141,11 +149,39 @@ TrainSummary train(const TrainOptions& options) {
       plot_warned = true;
     }
   };
-  if (!options.resume) {
-    save_checkpoint(checkpoint_path(summary.run_dir, 0), *model, nullptr, metadata(0));
+
+  if (resume) {
+    metrics.truncate_after(epoch);
+    std::vector<EpochMetrics> rows = metrics.rows();
+    if ((rows.empty() || rows.back().epoch < epoch) && resumed_row && resumed_row->epoch == epoch) {
+      metrics.append(*resumed_row);
+      rows.push_back(*resumed_row);
+    }
+    if (static_cast<int64_t>(rows.size()) != epoch + 1)  // epochs 0 (at init) .. epoch
+      fmt::print(stderr, "convlab: warning: {} holds {} rows for epochs 0 to {}; the missing ones cannot be "
+                 "recreated\n", metrics.csv_path().string(), rows.size(), epoch);
+    if (!fs::exists(run.checkpoint(0))) {  // the initial weights are a function of the seed alone
+      std::unique_ptr<nn::Model> initial = options.make_model(config.model, seed);
+      save_checkpoint(run.checkpoint(0), *initial, nullptr,
+                      checkpoint_metadata(*initial, config, cifar.class_names, handle.choice(), 0, 0));
+    }
+    if (checkpoint_due(config, epoch) && !fs::exists(run.checkpoint(epoch)))
+      save_checkpoint(run.checkpoint(epoch), *model, nullptr, metadata(epoch, updates));
+    if (!rows.empty()) {
+      plot();  // the plot is drawn last in an epoch, so a kill can leave it one epoch behind
+      summary.final_train_acc = rows.back().train_acc;
+      summary.final_test_acc = rows.back().test_acc;
+      summary.final_test_loss = rows.back().test_loss;
+    }
+  }
+  write_file_atomically(run.config_file(),
+                        [&](std::ostream& out) { out << run_record_comment(handle.choice()) << to_yaml(config); });
+  if (!resume) {
+    save_checkpoint(run.checkpoint(0), *model, nullptr, metadata(0, 0));
     // Epoch 0: the network at init, evaluated like every epoch; no batch has been trained on,
     // so the train columns are NaN. Evaluation draws no random numbers and leaves the weights
-    // and running statistics alone, so a resumed run, which skips this, stays exact.
+    // and running statistics alone, so a resumed run, which skips this, stays exact. A run
+    // killed before epoch 1 ends has no resume file and starts again from here.
     const auto eval_start = Clock::now();
     const EvalResult test = evaluate(*model, test_set, options.eval_batch, augment, precision.batch);
     EpochMetrics row;
@@ -195,8 +231,7 @@ TrainSummary train(const TrainOptions& options) {
     if (bad_step >= 0) {
       CONVLAB_FAIL("the loss became NaN or infinite at update {} (epoch {}); stopped without saving this epoch. "
                    "The last good state is {} (epoch {}). Try a lower lrate or max_norm.",
-                   bad_step, epoch, options.resume || epoch > 1 ? resume_file.string() : checkpoint_path(summary.run_dir, 0).string(),
-                   epoch - 1);
+                   bad_step, epoch, epoch > 1 ? run.resume_file().string() : run.checkpoint(0).string(), epoch - 1);
     }
     const double train_seconds = std::chrono::duration<double>(Clock::now() - epoch_start).count();
     const EvalResult test = evaluate(*model, test_set, options.eval_batch, augment, precision.batch);
@@ -211,9 +246,15 @@ TrainSummary train(const TrainOptions& options) {
     row.seconds = std::chrono::duration<double>(Clock::now() - epoch_start).count();
     row.images_per_second = seen / train_seconds;
     metrics.append(row);
-    save_checkpoint(resume_file, *model, &sgd, metadata(epoch));
-    if (epoch % config.log.save_every_k_ckpt == 0 || epoch == tc.num_epochs)
-      save_checkpoint(checkpoint_path(summary.run_dir, epoch), *model, nullptr, metadata(epoch));
+    pause_point("metrics-row-written");
+    if (checkpoint_due(config, epoch)) {
+      save_checkpoint(run.checkpoint(epoch), *model, nullptr, metadata(epoch, updates));
+      pause_point("epoch-checkpoint-written");
+    }
+    auto resume_metadata = metadata(epoch, updates);
+    resume_metadata[kMetricsKey] = MetricsLog::row_text(row);
+    save_checkpoint(run.resume_file(), *model, &sgd, resume_metadata);
+    pause_point("resume-written");
     plot();
     say(fmt::format("epoch {:4d}/{}  updates {:7d}  lr {:.4g}  train loss {:.4f} acc {:5.2f}%  test loss {:.4f} acc "
                     "{:5.2f}%  {:.1f}s  {:.0f} img/s",
@@ -223,7 +264,6 @@ TrainSummary train(const TrainOptions& options) {
     summary.final_test_acc = row.test_acc;
     summary.final_test_loss = row.test_loss;
   }
-  if (summary.learning_curve.empty() && !metrics.rows().empty()) plot();  // a resumed run that had nothing left
   summary.epochs_done = epoch;
   summary.updates = updates;
   summary.seconds = std::chrono::duration<double>(Clock::now() - run_start).count();

@@ -134,7 +134,7 @@ TEST_F(Executables, TrainThenEveryAnalysis) {
 
   // Bad input gets a clear error.
   EXPECT_NE(run(analyze("self " + final0 + " --rbf-frac abc"), out), 0);
-  EXPECT_NE(out.find("--rbf-frac needs a number, got 'abc'"), std::string::npos) << out;
+  EXPECT_NE(out.find("--rbf-frac expects a number in (0, 1000000], got 'abc'"), std::string::npos) << out;
   EXPECT_NE(run(fmt::format("{} files layer0.npy --vs", CONVLAB_ANALYZE_EXE), out), 0);
   EXPECT_NE(out.find("--vs needs the .npy files"), std::string::npos) << out;
   EXPECT_NE(run(analyze("self " + final0 + " --measure cka,svcca"), out), 0);
