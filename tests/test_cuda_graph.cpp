@@ -13,9 +13,10 @@
 #include "framework/train/train_step.h"
 #include "models/all_cnn_c.h"
 
+#include "tests/support/synthetic_data.h"
+
 #if CONVLAB_WITH_CUDA
 #include "framework/backend/cuda/cuda_context.h"
-#include "tests/support/synthetic_data.h"
 #endif
 
 using namespace convlab;

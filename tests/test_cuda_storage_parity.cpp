@@ -25,11 +25,11 @@
 #include "framework/train/train_step.h"
 #include "models/all_cnn_c.h"
 #include "tests/support/gradient_check.h"
+#include "tests/support/synthetic_data.h"
 #include "tests/support/tensor_compare.h"
 
 #if CONVLAB_WITH_CUDA
 #include "framework/backend/cuda/cuda_context.h"
-#include "tests/support/synthetic_data.h"
 #endif
 
 using namespace convlab;
