@@ -20,6 +20,7 @@
 #include "framework/analysis/model_loader.h"
 #include "framework/analysis/report.h"
 #include "framework/backend/cuda_device.h"
+#include "framework/core/host_allocator.h"
 #include "framework/core/version.h"
 #include "framework/data/cifar10.h"
 #include "framework/io/atomic_file.h"
@@ -281,6 +282,7 @@ void print_matrix(const CkaMatrix& m) {
 }  // namespace
 
 int main(int argc, char** argv) try {
+  return_large_blocks_to_the_system();
   const auto start = std::chrono::steady_clock::now();
   const Args a = parse(argc, argv);
   fs::create_directories(a.output);

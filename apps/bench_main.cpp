@@ -21,6 +21,7 @@
 #include "apps/bench_model.h"
 #include "framework/backend/backend.h"
 #include "framework/backend/cuda_device.h"
+#include "framework/core/host_allocator.h"
 #include "framework/core/version.h"
 #include "framework/io/cli_numbers.h"
 #include "framework/ops/ops.h"
@@ -237,6 +238,7 @@ void measure(const Args& args, bool deterministic, bool details) {
 }  // namespace
 
 int main(int argc, char** argv) try {
+  return_large_blocks_to_the_system();
   const Args args = parse(argc, argv);
   if (args.versions) {
     fmt::print("{}\n", cuda_versions());

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "framework/core/error.h"
+#include "framework/core/host_allocator.h"
 #include "framework/io/cli_numbers.h"
 #include "framework/io/config.h"
 #include "framework/train/trainer.h"
@@ -61,6 +62,7 @@ int parse_key_flag(const std::string& flag, const std::string& text, const std::
 
 int main(int argc, char** argv) try {
   using namespace convlab;
+  return_large_blocks_to_the_system();
   TrainOptions options;
   options.make_model = models::make_model;
   std::string config_path;
