@@ -22,6 +22,7 @@
 #include "framework/data/shuffle.h"
 #include "framework/data/tar_reader.h"
 #include "kernels/philox.h"
+#include "tests/support/tar_builder.h"
 
 namespace convlab {
 namespace {
@@ -274,10 +275,6 @@ TEST_F(DataTest, ImageFolderRejectsTestClassMissingFromTrain) {
 
 // ---- archives -------------------------------------------------------------------------
 
-void write_octal(char* field, size_t width, uint64_t value) {
-  std::snprintf(field, width, "%0*llo", static_cast<int>(width - 1), static_cast<unsigned long long>(value));
-}
-
 void gz_write(gzFile out, const void* data, size_t size) {
   ASSERT_EQ(gzwrite(out, data, static_cast<unsigned>(size)), static_cast<int>(size));
 }
@@ -294,21 +291,8 @@ void write_tar_header(gzFile out, const std::string& name, char type, uint64_t s
     gz_write(out, name.c_str(), name.size() + 1);
     write_padding(out, name.size() + 1);
   }
-  char header[512] = {};
-  std::memcpy(header, name.data(), std::min<size_t>(name.size(), 100));
-  write_octal(header + 100, 8, type == '5' ? 0755 : 0644);
-  write_octal(header + 108, 8, 0);
-  write_octal(header + 116, 8, 0);
-  write_octal(header + 124, 12, size);
-  write_octal(header + 136, 12, 1700000000);
-  header[156] = type;
-  std::memcpy(header + 257, "ustar", 6);
-  std::memcpy(header + 263, "00", 2);
-  std::memset(header + 148, ' ', 8);
-  unsigned sum = 0;
-  for (unsigned char c : header) sum += c;
-  std::snprintf(header + 148, 7, "%06o", sum);
-  gz_write(out, header, sizeof(header));
+  const std::string header = test_support::tar_header(name, type, size);
+  gz_write(out, header.data(), header.size());
 }
 
 // Packs everything below `dir` into a gzip-compressed tar, names relative to `dir`.
