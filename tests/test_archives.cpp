@@ -11,6 +11,7 @@
 #include "framework/core/error.h"
 #include "framework/data/archive_stream.h"
 #include "framework/data/tar_reader.h"
+#include "tests/support/scratch_dir.h"
 #include "tests/support/tar_builder.h"
 
 namespace convlab {
@@ -24,10 +25,7 @@ using test_support::tar_header;
 class Archives : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           fmt::format("convlab-archives-{}-{}", getpid(), ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
+    dir_ = test_support::fresh_test_dir("archives");
   }
   void TearDown() override { fs::remove_all(dir_); }
 

@@ -14,22 +14,16 @@
 #include "framework/train/checkpoint.h"
 #include "framework/train/trainer.h"
 #include "models/registry.h"
+#include "tests/support/error_of.h"
+#include "tests/support/scratch_dir.h"
 #include "tests/support/tiny_image_folder.h"
 
 namespace fs = std::filesystem;
 using namespace convlab;
+using test_support::error_of;
 using Json = nlohmann::json;
 
 namespace {
-
-std::string error_of(const std::function<void()>& body) {
-  try {
-    body();
-  } catch (const Error& error) {
-    return error.what();
-  }
-  return "";
-}
 
 std::string read_text(const fs::path& file) {
   std::ifstream in(file);
@@ -41,10 +35,7 @@ std::string read_text(const fs::path& file) {
 class CheckpointFormat : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() / fmt::format("convlab-ckpt-format-{}-{}", ::getpid(),
-                                                   ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
+    dir_ = test_support::fresh_test_dir("ckpt-format");
   }
   void TearDown() override { fs::remove_all(dir_); }
 

@@ -22,12 +22,14 @@
 #include "framework/data/shuffle.h"
 #include "framework/data/tar_reader.h"
 #include "kernels/philox.h"
+#include "tests/support/error_of.h"
 #include "tests/support/tar_builder.h"
 
 namespace convlab {
 namespace {
 
 namespace fs = std::filesystem;
+using test_support::error_of;
 
 // A fresh folder per test, removed afterwards.
 class DataTest : public ::testing::Test {
@@ -45,17 +47,6 @@ class DataTest : public ::testing::Test {
   }
   fs::path dir_, cache_;
 };
-
-// Runs `body` and returns the message of the convlab::Error it throws ("" if none).
-template <typename Body>
-std::string error_of(Body&& body) {
-  try {
-    body();
-  } catch (const Error& error) {
-    return error.what();
-  }
-  return "";
-}
 
 class ScopedEnv {
  public:

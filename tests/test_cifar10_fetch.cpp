@@ -13,10 +13,12 @@
 #include "framework/core/error.h"
 #include "framework/data/cifar10.h"
 #include "framework/data/cifar10_fetch.h"
+#include "tests/support/error_of.h"
 #include "tests/support/tiny_image_folder.h"
 
 namespace fs = std::filesystem;
 using namespace convlab;
+using test_support::error_of;
 
 namespace {
 
@@ -46,15 +48,6 @@ std::string read_text(const fs::path& file) {
   std::stringstream text;
   text << in.rdbuf();
   return text.str();
-}
-
-std::string error_of(const std::function<void()>& body) {
-  try {
-    body();
-  } catch (const Error& error) {
-    return error.what();
-  }
-  return "";
 }
 
 // A scratch folder with a working directory two levels down (so that ../shared/data is not

@@ -15,36 +15,26 @@
 #include "framework/data/cifar10.h"
 #include "framework/data/image_decoder.h"
 #include "framework/io/orphans.h"
+#include "tests/support/error_of.h"
+#include "tests/support/scratch_dir.h"
 #include "tests/support/tiny_image_folder.h"
 
 namespace convlab {
 namespace {
 
 namespace fs = std::filesystem;
+using test_support::error_of;
 
 const fs::path kImageCorpus = fs::path(CONVLAB_SOURCE_DIR) / "tests/fuzz/corpus/image";
 
 class DataChecks : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() / fmt::format("convlab-data-checks-{}-{}", getpid(),
-                                                   ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
+    dir_ = test_support::fresh_test_dir("data-checks");
   }
   void TearDown() override { fs::remove_all(dir_); }
   fs::path dir_;
 };
-
-template <typename Body>
-std::string error_of(Body&& body) {
-  try {
-    body();
-  } catch (const Error& error) {
-    return error.what();
-  }
-  return "";
-}
 
 std::string read_all(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);

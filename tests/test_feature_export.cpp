@@ -18,30 +18,21 @@
 #include "framework/train/batches.h"
 #include "framework/train/device_dataset.h"
 #include "models/registry.h"
+#include "tests/support/error_of.h"
+#include "tests/support/scratch_dir.h"
 #include "tests/support/tiny_image_folder.h"
 
 namespace fs = std::filesystem;
 using namespace convlab;
+using test_support::error_of;
 using Json = nlohmann::json;
 
 namespace {
 
-std::string error_of(const std::function<void()>& body) {
-  try {
-    body();
-  } catch (const Error& error) {
-    return error.what();
-  }
-  return "";
-}
-
 class FeatureExport : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() / fmt::format("convlab-features-{}-{}", ::getpid(),
-                                                   ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
+    dir_ = test_support::fresh_test_dir("features");
   }
   void TearDown() override { fs::remove_all(dir_); }
 

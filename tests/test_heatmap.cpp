@@ -17,6 +17,7 @@
 #include "framework/plot/heatmap.h"
 #include "framework/plot/heatmap_grid.h"
 #include "tests/support/figure_files.h"
+#include "tests/support/scratch_dir.h"
 
 namespace convlab {
 namespace {
@@ -29,10 +30,7 @@ using test_support::svg_texts;
 class HeatmapTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           ("convlab_test_heatmap_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
-    std::filesystem::remove_all(dir_);
-    std::filesystem::create_directories(dir_);
+    dir_ = test_support::fresh_test_dir("heatmap");
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }
 

@@ -18,20 +18,13 @@
 #include "framework/data/image_decoder.h"
 #include "framework/data/image_folder.h"
 #include "kernels/philox.h"
+#include "tests/support/error_of.h"
 
 namespace fs = std::filesystem;
 using namespace convlab;
+using test_support::error_of;
 
 namespace {
-
-std::string error_of(const std::function<void()>& body) {
-  try {
-    body();
-  } catch (const Error& error) {
-    return error.what();
-  }
-  return "";
-}
 
 // A smooth 32x32 (or other) picture, interleaved, `channels` per pixel.
 std::vector<uint8_t> picture(int side, int channels) {

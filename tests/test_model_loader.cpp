@@ -15,6 +15,7 @@
 #include "models/all_cnn_c.h"
 #include "models/registry.h"
 #include "models/resnet.h"
+#include "tests/support/scratch_dir.h"
 
 namespace convlab {
 namespace {
@@ -24,10 +25,7 @@ namespace fs = std::filesystem;
 class ModelLoader : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           fmt::format("convlab-loader-{}-{}", getpid(), ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
+    dir_ = test_support::fresh_test_dir("loader");
   }
   void TearDown() override { fs::remove_all(dir_); }
 

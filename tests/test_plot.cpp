@@ -14,6 +14,7 @@
 #include "framework/plot/line_plot.h"
 #include "framework/plot/ticks.h"
 #include "tests/support/figure_files.h"
+#include "tests/support/scratch_dir.h"
 
 namespace convlab {
 namespace {
@@ -27,10 +28,7 @@ using test_support::svg_texts;
 class PlotTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           ("convlab_test_plot_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
-    std::filesystem::remove_all(dir_);
-    std::filesystem::create_directories(dir_);
+    dir_ = test_support::fresh_test_dir("plot");
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }
 

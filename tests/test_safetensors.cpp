@@ -11,6 +11,7 @@
 #include <string>
 
 #include "framework/core/error.h"
+#include "tests/support/scratch_dir.h"
 
 namespace convlab {
 namespace {
@@ -18,10 +19,7 @@ namespace {
 class Safetensors : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           ("convlab_test_safetensors_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
-    std::filesystem::remove_all(dir_);
-    std::filesystem::create_directories(dir_);
+    dir_ = test_support::fresh_test_dir("safetensors");
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }
 

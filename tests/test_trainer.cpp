@@ -14,12 +14,14 @@
 #include "framework/io/safetensors.h"
 #include "framework/train/trainer.h"
 #include "models/registry.h"
+#include "tests/support/error_of.h"
 #include "tests/support/figure_files.h"
 #include "tests/support/run_metadata.h"
 #include "tests/support/tiny_image_folder.h"
 
 namespace fs = std::filesystem;
 using namespace convlab;
+using test_support::error_of;
 
 namespace {
 
@@ -65,16 +67,6 @@ class TrainerTest : public ::testing::Test {
 std::string read_all(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
   return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-template <typename Body>
-std::string error_of(Body&& body) {
-  try {
-    body();
-  } catch (const Error& error) {
-    return error.what();
-  }
-  return "";
 }
 
 // Metrics without the wall-clock columns, which differ between runs.
