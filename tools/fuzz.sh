@@ -24,6 +24,7 @@ parsers=(safetensors npy config tar cifar_binary image)
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-halt_on_error=1:abort_on_error=1:detect_leaks=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
+export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$PWD/tests/sanitizers/lsan.supp:print_suppressions=0}
 export OMP_NUM_THREADS=1  # the parsers are serial; OpenMP threads only cost here
 
 if [[ ! -x "$build/tests/fuzz/fuzz_${parsers[0]}" ]]; then

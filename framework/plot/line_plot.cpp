@@ -116,8 +116,10 @@ void draw_line_plot(Figure& figure, const Rect& area, const LinePlot& plot, cons
     if (shows_markers(series))
       for (const PointF& p : points) figure.fill_circle(p, series.line_width + 1.5f, color);
     for (size_t i = 0; i < points.size(); ++i) {
+      // A gap (a NaN point, such as epoch 0's train loss) has nothing drawn at or beside it.
+      if (!std::isfinite(points[i].x)) continue;
       drawn.push_back(points[i]);
-      if (i + 1 == points.size()) break;
+      if (i + 1 == points.size() || !std::isfinite(points[i + 1].x)) continue;
       const float dx = points[i + 1].x - points[i].x, dy = points[i + 1].y - points[i].y;
       const int steps = std::min(10000, static_cast<int>(std::sqrt(dx * dx + dy * dy) / 2.0f));
       for (int k = 1; k < steps; ++k) {
