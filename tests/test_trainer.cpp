@@ -16,7 +16,7 @@
 #include "models/registry.h"
 #include "tests/support/error_of.h"
 #include "tests/support/figure_files.h"
-#include "tests/support/run_metadata.h"
+#include "tests/support/run_comparison.h"
 #include "tests/support/tiny_image_folder.h"
 
 namespace fs = std::filesystem;
@@ -69,14 +69,6 @@ std::string read_all(const fs::path& path) {
   return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
-// Metrics without the wall-clock columns, which differ between runs.
-std::vector<std::string> learning(const fs::path& csv) {
-  std::vector<std::string> rows;
-  for (const EpochMetrics& m : MetricsLog::read_csv(csv))
-    rows.push_back(fmt::format("{} {} {} {} {} {} {}", m.epoch, m.updates, m.lr, m.train_loss, m.train_acc, m.test_loss,
-                               m.test_acc));
-  return rows;
-}
 
 }  // namespace
 
@@ -249,7 +241,8 @@ TEST_F(TrainerTest, ResumeRecreatesWhatTheLastEpochShouldHaveLeft) {
   o.resume = true;
   const TrainSummary summary = train(o);
   EXPECT_EQ(summary.epochs_done, 2);
-  EXPECT_EQ(learning(run / "metrics.csv"), learning(dir_ / "straight" / "metrics.csv"));
+  EXPECT_EQ(test_support::metrics_without_times(run / "metrics.csv"),
+            test_support::metrics_without_times(dir_ / "straight" / "metrics.csv"));
   EXPECT_EQ(summary.final_test_acc, MetricsLog::read_csv(run / "metrics.csv").back().test_acc);
   EXPECT_TRUE(fs::exists(run / "learning_curve.png"));
   for (const char* name : {"epoch_0000.safetensors", "epoch_0002.safetensors"}) {

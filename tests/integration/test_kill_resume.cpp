@@ -20,7 +20,7 @@
 
 #include "framework/io/metrics_log.h"
 #include "framework/io/safetensors.h"
-#include "tests/support/run_metadata.h"
+#include "tests/support/run_comparison.h"
 #include "tests/support/tiny_image_folder.h"
 
 namespace fs = std::filesystem;
@@ -48,14 +48,6 @@ std::string read_all(const fs::path& path) {
   return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
-// Metrics without the wall-clock columns.
-std::vector<std::string> learning(const fs::path& csv) {
-  std::vector<std::string> rows;
-  for (const EpochMetrics& m : MetricsLog::read_csv(csv))
-    rows.push_back(fmt::format("{} {} {} {} {} {} {}", m.epoch, m.updates, m.lr, m.train_loss, m.train_acc, m.test_loss,
-                               m.test_acc));
-  return rows;
-}
 
 class KillResume : public ::testing::Test {
  protected:
@@ -141,7 +133,8 @@ class KillResume : public ::testing::Test {
   static void resume_and_compare(const fs::path& run) {
     ASSERT_EQ(wait_for_exit(start(run, true, "")), 0) << read_all(run.parent_path() / "log.txt");
     const fs::path straight = dir_ / "straight" / "run";
-    EXPECT_EQ(learning(run / "metrics.csv"), learning(straight / "metrics.csv"));
+    EXPECT_EQ(test_support::metrics_without_times(run / "metrics.csv"),
+              test_support::metrics_without_times(straight / "metrics.csv"));
     const std::string jsonl = read_all(run / "metrics.jsonl");
     EXPECT_EQ(std::count(jsonl.begin(), jsonl.end(), '\n'), 5) << jsonl;  // epochs 0 (at init) to 4
     for (const fs::directory_entry& entry : fs::directory_iterator(straight / "checkpoints")) {

@@ -1,4 +1,8 @@
-#include "tests/support/run_metadata.h"
+#include "tests/support/run_comparison.h"
+
+#include <fmt/core.h>
+
+#include "framework/io/metrics_log.h"
 
 namespace convlab::test_support {
 
@@ -14,6 +18,14 @@ std::map<std::string, std::string> metadata_without_run_folder(const std::map<st
   const size_t end = text.find('\n', value);
   text.replace(value, (end == std::string::npos ? text.size() : end) - value, "(the run folder)");
   return result;
+}
+
+std::vector<std::string> metrics_without_times(const std::filesystem::path& csv) {
+  std::vector<std::string> rows;
+  for (const EpochMetrics& m : MetricsLog::read_csv(csv))
+    rows.push_back(fmt::format("{} {} {} {} {} {} {}", m.epoch, m.updates, m.lr, m.train_loss, m.train_acc, m.test_loss,
+                               m.test_acc));
+  return rows;
 }
 
 }  // namespace convlab::test_support
