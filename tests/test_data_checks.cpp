@@ -102,7 +102,7 @@ TEST_F(DataChecks, MoreClassesThanTheModelHasAreRefused) {
 TEST_F(DataChecks, ImagesDecodeFromMemoryByTheirSignature) {
   std::vector<uint8_t> planar(3 * 32 * 32);
   ImageDecoder decoder;
-  for (const char* name : {"airplane_0000.jpg", "rgb_32x32.png"}) {
+  for (const char* name : {"synthetic_gradient_420.jpg", "synthetic_stripes_444.jpg", "rgb_32x32.png"}) {
     const std::string bytes = read_all(kImageCorpus / name);
     ASSERT_FALSE(bytes.empty()) << name;
     EXPECT_NO_THROW(decoder.decode(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), name,
@@ -114,7 +114,7 @@ TEST_F(DataChecks, ImagesDecodeFromMemoryByTheirSignature) {
 }
 
 TEST_F(DataChecks, TruncatedJpegNamesItsRealFormat) {
-  const std::string jpeg = read_all(kImageCorpus / "airplane_0000.jpg");
+  const std::string jpeg = read_all(kImageCorpus / "synthetic_gradient_420.jpg");
   for (size_t keep : {jpeg.size() / 2, size_t{40}, size_t{4}}) {
     const std::string message = decode_error(jpeg.substr(0, keep));
     EXPECT_NE(message.find("JPEG"), std::string::npos) << keep << ": " << message;
@@ -123,16 +123,18 @@ TEST_F(DataChecks, TruncatedJpegNamesItsRealFormat) {
 }
 
 TEST_F(DataChecks, FilesThatBrokeStbImageGetClearErrors) {
-  // Made by the image fuzzer against Debian's stb_image 2.27, which convlab decoded with
-  // before: Huffman tables with more than 256 codes, within and past their segment (written
-  // past the table), corrupt entropy data (shifts by 33 bits, a read before a table), a PNG
-  // chunk claiming 2 GB (allocated), an empty chunk (a memcpy from null).
+  // The kinds of input with which the image fuzzer broke Debian's stb_image 2.27, which
+  // convlab decoded with before, rebuilt from synthetic images (tests/fuzz/corpus/README.md):
+  // Huffman tables of more than 256 codes, within and past their segment (stb wrote past
+  // the table); bytes outside any segment in the header and stray markers in the entropy
+  // data (stb shifted by 33 bits and read before a table); an IDAT chunk claiming 2 GB (stb
+  // allocated it); an empty chunk (a memcpy from null).
   const std::pair<const char*, const char*> cases[] = {
-      {"jpeg_huffman_table_over_256_codes_stb_overflow.jpg", "Bogus Huffman table definition"},
-      {"jpeg_huffman_table_past_its_segment_stb_overflow.jpg", "Bogus marker length"},
-      {"jpeg_corrupt_entropy_stb_shift_by_33.jpg", "JPEG header of image img (1139 bytes): Corrupt JPEG data"},
-      {"jpeg_corrupt_entropy_stb_read_before_table.jpg", "JPEG header of image img (742 bytes): Corrupt JPEG data"},
-      {"png_idat_longer_than_the_file_stb_2gb_alloc.png", "cannot decode PNG image img (1065 bytes): truncated or corrupt"},
+      {"jpeg_huffman_table_over_256_codes.jpg", "Bogus Huffman table definition"},
+      {"jpeg_huffman_table_past_its_segment.jpg", "Bogus marker length"},
+      {"jpeg_header_extraneous_bytes_before_marker.jpg", "JPEG header of image img (1146 bytes): Corrupt JPEG data: 3 extraneous bytes before marker"},
+      {"jpeg_corrupt_entropy_data.jpg", "cannot decode JPEG image img (1143 bytes): truncated or corrupt (Corrupt JPEG data"},
+      {"png_idat_longer_than_the_file.png", "cannot decode PNG image img (1020 bytes): truncated or corrupt"},
       {"png_empty_chunk_stb_null_memcpy.png", "PNG image img"},
   };
   for (const auto& [name, expected] : cases) {
