@@ -6,6 +6,7 @@
 
 #include <stdexcept>
 #include <string>
+#include <string_view>
 
 namespace convlab {
 
@@ -15,6 +16,11 @@ class Error : public std::runtime_error {
 };
 
 [[noreturn]] void throw_error(const char* file, int line, const std::string& message);
+
+// Text read from an input (a file, a flag) as it appears in a message: whole, between
+// `quote`s, up to 200 characters; longer, its first 200, "..." and its length, so that a
+// junk input never floods the message.
+std::string message_excerpt(std::string_view text, std::string_view quote = "");
 
 }  // namespace convlab
 

@@ -7,17 +7,6 @@
 #include "framework/core/error.h"
 
 namespace convlab {
-namespace {
-
-// Long junk is cut so that the message stays readable.
-std::string shown(std::string_view text) {
-  constexpr size_t kMaxShown = 200;
-  if (text.size() <= kMaxShown) return std::string(text);
-  return fmt::format("{}... ({} characters)", text.substr(0, kMaxShown), text.size());
-}
-
-}  // namespace
-
 int64_t parse_int_flag(std::string_view flag, std::string_view text, int64_t min, int64_t max) {
   int64_t value = 0;
   const char* begin = text.data();
@@ -25,9 +14,9 @@ int64_t parse_int_flag(std::string_view flag, std::string_view text, int64_t min
   if (!text.empty() && text.front() == '+') ++begin;  // "+5" is as clear as "5"
   const auto [stop, ec] = std::from_chars(begin, end, value);
   if (text.empty() || ec == std::errc::invalid_argument || stop != end)
-    CONVLAB_FAIL("{} expects a whole number in {}..{}, got '{}'", flag, min, max, shown(text));
+    CONVLAB_FAIL("{} expects a whole number in {}..{}, got '{}'", flag, min, max, message_excerpt(text));
   if (ec == std::errc::result_out_of_range || value < min || value > max)
-    CONVLAB_FAIL("{} must be in {}..{}, got {}", flag, min, max, shown(text));
+    CONVLAB_FAIL("{} must be in {}..{}, got {}", flag, min, max, message_excerpt(text));
   return value;
 }
 
@@ -39,10 +28,10 @@ double parse_number_flag(std::string_view flag, std::string_view text, double mi
   if (!text.empty() && text.front() == '+') ++begin;
   const auto [stop, ec] = std::from_chars(begin, end, value);
   if (text.empty() || ec == std::errc::invalid_argument || stop != end)
-    CONVLAB_FAIL("{} expects a number in {}, got '{}'", flag, range, shown(text));
+    CONVLAB_FAIL("{} expects a number in {}, got '{}'", flag, range, message_excerpt(text));
   const bool below = min_exclusive ? !(value > min) : !(value >= min);
   if (ec == std::errc::result_out_of_range || !std::isfinite(value) || below || !(value <= max))
-    CONVLAB_FAIL("{} must be in {}, got {}", flag, range, shown(text));
+    CONVLAB_FAIL("{} must be in {}, got {}", flag, range, message_excerpt(text));
   return value;
 }
 

@@ -37,11 +37,7 @@ int line_of(const YAML::Node& node) {
 
 // A value from the file as it appears in messages: long values are cut, so that a 100 MB
 // scalar does not end up whole in the error.
-std::string shown(const std::string& text) {
-  constexpr size_t kMaxShown = 200;
-  if (text.size() <= kMaxShown) return text;
-  return fmt::format("{}... ({} characters)", text.substr(0, kMaxShown), text.size());
-}
+std::string shown(const std::string& text) { return message_excerpt(text); }
 
 [[noreturn]] void fail(const Where& where, const std::string& message) {
   CONVLAB_FAIL("{}: {}: {}", location(where.source, where.line), where.key, message);

@@ -27,18 +27,11 @@ struct TooDeep {};
 
 // A JSON value in a message: never throws on invalid UTF-8, and long values are cut.
 std::string shown(const Json& value) {
-  constexpr size_t kMaxShown = 200;
-  const std::string text = value.dump(-1, ' ', false, Json::error_handler_t::replace);
-  if (text.size() <= kMaxShown) return text;
-  return fmt::format("{}... ({} characters)", text.substr(0, kMaxShown), text.size());
+  return message_excerpt(value.dump(-1, ' ', false, Json::error_handler_t::replace));
 }
 
 // A name from the header in a message: quoted, long names cut.
-std::string shown(const std::string& text) {
-  constexpr size_t kMaxShown = 200;
-  if (text.size() <= kMaxShown) return "'" + text + "'";
-  return fmt::format("'{}...' ({} characters)", text.substr(0, kMaxShown), text.size());
-}
+std::string shown(const std::string& text) { return message_excerpt(text, "'"); }
 
 // Elements of a shape, or -1 when a dimension is negative or the product overflows.
 int64_t element_count(const std::vector<int64_t>& shape) {
