@@ -9,11 +9,16 @@ flip, cutout) inside the timed step, as convlab-bench does.
   tools/bench-peers.py [--depth 1] [--batch 128] [--steps 50] [--warmup 10]
                        [--variants torch-eager-tf32,...] [--device cuda|cpu]
                        [--json FILE] [--convlab-ms MS] [--check]
+                       [--timeout S] [--budget S]
 
 Variants: torch-eager-tf32, torch-eager-bf16-cl (bf16 autocast, channels_last),
 torch-compile-tf32 (mode default; compile time excluded), flax-jit-tf32 (jax.jit of the
-whole step). Each runs in its own process under --timeout, so a framework that is missing,
-fails or hangs is reported as skipped and the others still run. Per variant: the median of
+whole step). Each runs in its own process under a time limit, so a framework that is missing,
+fails or hangs is reported as skipped and the others still run: --timeout seconds, or with
+--budget (the seconds all variants together may take) at most an equal share of what is
+left of the budget for each variant still to run, so the whole ends within the budget.
+Each variant's PEER line is printed, and the JSON file rewritten, as soon as it finishes:
+a run killed from outside keeps the variants that finished. Per variant: the median of
 --steps synchronised steps after --warmup steps (the first step, which compiles, is timed
 apart), and the mean of --steps steps back to back (pipelined). One line per variant:
 
@@ -40,6 +45,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 import traceback
 
 sys.dont_write_bytecode = True  # nothing written into the checkout
@@ -62,6 +68,19 @@ CHECK_STEPS = 3        # losses before the first update, after one, after two (m
 CHECK_TOLERANCE = {"float32": (1e-4, None), "bf16": (1e-2, None), "float64": (1e-6, 1e-5)}
 
 
+MIN_VARIANT_SECONDS = 5  # a variant needs a few seconds to import its framework at all
+
+
+def variant_timeout(timeout, ends, variants_left):
+    """A variant's time limit: --timeout, or with a budget ending at `ends` (time.monotonic())
+    an equal share of what is left of it among the variants still to run (at least
+    MIN_VARIANT_SECONDS while that much is left), never past the budget's end."""
+    if ends is None:
+        return timeout
+    left = max(0.0, ends - time.monotonic())
+    return min(timeout, max(left / variants_left, MIN_VARIANT_SECONDS), left)
+
+
 def parse_args(argv):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -77,6 +96,8 @@ def parse_args(argv):
     p.add_argument("--convlab-ms", type=float, metavar="MS", help="convlab's step time, for the ratio")
     p.add_argument("--check", action="store_true", help="compare the variants' losses instead of timing them")
     p.add_argument("--timeout", type=float, default=600, help="seconds per variant before it is killed (600)")
+    p.add_argument("--budget", type=float, metavar="S",
+                   help="seconds for all variants together: each gets at most an equal share of what is left")
     p.add_argument("--worker", help=argparse.SUPPRESS)  # internal: run one variant in this process
     p.add_argument("--result", help=argparse.SUPPRESS)  # internal: where the worker writes its result
     p.add_argument("--check-dtype", default="float32", help=argparse.SUPPRESS)  # internal: the check's precision
@@ -88,7 +109,7 @@ def parse_args(argv):
     if unknown or not args.variants:
         p.error(f"unknown variant(s) {', '.join(unknown) or '(none given)'}; known: {', '.join(VARIANTS)}")
     for name, value, low in (("--batch", args.batch, 1), ("--steps", args.steps, 1), ("--warmup", args.warmup, 3),
-                             ("--timeout", args.timeout, 1)):
+                             ("--timeout", args.timeout, 1), ("--budget", args.budget or 1, 1)):
         if value < low:
             p.error(f"{name} must be at least {low}, not {value}")
     if args.convlab_ms is not None and not args.convlab_ms > 0:
@@ -157,7 +178,7 @@ def run_worker(args):
 
 # ---- parent: every variant in its own process ----
 
-def run_variant(variant, args, check_dtype=None):
+def run_variant(variant, args, timeout, check_dtype=None):
     forwarded = ["--depth", str(args.depth), "--batch", str(args.batch), "--steps", str(args.steps),
                  "--warmup", str(args.warmup), "--device", args.device, "--seed", str(args.seed)]
     forwarded += ["--check", "--check-dtype", check_dtype] if check_dtype else []
@@ -169,12 +190,12 @@ def run_variant(variant, args, check_dtype=None):
         # Its own process group, so a timeout also ends the compiler processes it started.
         proc = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=env, start_new_session=True)
         try:
-            _, err = proc.communicate(timeout=args.timeout)
+            _, err = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             _, err = proc.communicate()
             sys.stderr.write(err)
-            return dict(skipped, reason=f"timed out after {args.timeout:g} s")
+            return dict(skipped, reason=f"timed out after {timeout:.0f} s")
         sys.stderr.write(err)
         if os.path.exists(result_path):
             with open(result_path) as f:
@@ -199,6 +220,7 @@ def peer_line(args, r):
 
 
 def report_timing(args, results):
+    """The table of every variant (their PEER lines were printed as each finished)."""
     print()
     for r in results:
         if r["status"] != "ok":
@@ -210,9 +232,6 @@ def report_timing(args, results):
     if any(r["variant"] == "torch-compile-tf32" and r["status"] == "ok" for r in results):
         print(f"torch-compile-tf32: compile time excluded (the first step compiles, the second recompiles the "
               f"optimiser step once it has state; both are in the {args.warmup} warm-up steps)")
-    print()
-    for r in results:
-        print(peer_line(args, r))
 
 
 def norm_of_difference(a, b):
@@ -290,7 +309,8 @@ def main(argv):
         results = [{"variant": v, "status": "skipped", "reason": CANNOT_RUN} for v in args.variants]
         print("\n".join(peer_line(args, r) for r in results))
         if args.json:
-            write_json(args.json, {"depth": args.depth, "batch": args.batch, "device": args.device, "results": results})
+            write_json(args.json, {"depth": args.depth, "batch": args.batch, "device": args.device, "complete": True,
+                                   "results": results})
         print("bench-peers: failed: no variant ran (each was skipped, see why above)", file=sys.stderr)
         return 1
     params = common.count_params(common.init_params(args.depth, args.seed))
@@ -305,19 +325,33 @@ def main(argv):
     if args.check:  # bf16 autocast has no float64 form
         runs = [(v, "float32") for v in args.variants] + [(v, "float64") for v in args.variants if "bf16" not in v]
     results = []
-    for variant, dtype in runs:
-        print(f"-- {variant}{f' ({dtype})' if dtype else ''}", flush=True)
-        results.append(run_variant(variant, args, dtype))
+    ends = time.monotonic() + args.budget if args.budget else None
+
+    def save(complete):
+        if args.json:
+            write_json(args.json, {"depth": args.depth, "batch": args.batch, "device": args.device,
+                                   "steps": args.steps, "warmup": args.warmup, "check": args.check,
+                                   "convlab_ms": args.convlab_ms, "trainable_params": params, "complete": complete,
+                                   "results": [{k: v for k, v in r.items() if k != "weights"} for r in results]})
+
+    for i, (variant, dtype) in enumerate(runs):
+        timeout = variant_timeout(args.timeout, ends, len(runs) - i)
+        print(f"-- {variant}{f' ({dtype})' if dtype else ''} (limit {timeout:.0f} s)", flush=True)
+        if timeout < 1:
+            result = {"variant": variant, "dtype": dtype, "status": "skipped",
+                      "reason": f"the --budget of {args.budget:g} s was spent"}
+        else:
+            result = run_variant(variant, args, timeout, dtype)
+        results.append(result)
+        if not args.check:
+            print(peer_line(args, result), flush=True)
+        save(complete=False)
     if args.check:
         agree = report_check(args, results)
     else:
         report_timing(args, results)
         agree = True
-    if args.json:
-        write_json(args.json, {"depth": args.depth, "batch": args.batch, "device": args.device, "steps": args.steps,
-                               "warmup": args.warmup, "check": args.check, "convlab_ms": args.convlab_ms,
-                               "trainable_params": params,
-                               "results": [{k: v for k, v in r.items() if k != "weights"} for r in results]})
+    save(complete=True)
     if not any(r["status"] == "ok" for r in results):
         print("bench-peers: failed: no variant ran (each was skipped, see why above)", file=sys.stderr)
         return 1

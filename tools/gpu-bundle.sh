@@ -2,11 +2,12 @@
 # Builds convlab for Hopper (sm_90) on a machine without a GPU and gathers what a GPU machine
 # needs to run it into build-gpu/bundle: the test and app executables (stripped, RPATH
 # $ORIGIN) and the shared libraries that machine lacks (everything but glibc, libstdc++ and
-# the CUDA libraries), packed as build-gpu/bundle.tar.xz (~14 MB; OpenBLAS alone is 36 MB
-# unpacked) with a copy of the CIFAR-10 archive beside it when one is found. Carry both to
-# the GPU machine and run tools/gpu-check.sh there, e.g. with the device tool:
+# the CUDA libraries, which tools/gpu-env.sh finds there), packed as build-gpu/bundle.tar.xz
+# (~14 MB; OpenBLAS alone is 36 MB unpacked; unpacked there with tar, or with Python's
+# tarfile where xz is missing) with a copy of the CIFAR-10 archive beside it when one is
+# found. Carry both to the GPU machine and run tools/gpu-check.sh there, as docs/gpu.md plans:
 #   carry: ["build-gpu/bundle.tar.xz", "build-gpu/cifar10-jpg.tar.gz"]
-#   command: DATA=build-gpu/cifar10-jpg.tar.gz tools/gpu-check.sh
+#   command: DATA=build-gpu/cifar10-jpg.tar.gz tools/gpu-check.sh      (timeout_s 420)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${BUILD_DIR:-build-gpu}
