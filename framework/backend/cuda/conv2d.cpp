@@ -282,7 +282,7 @@ void run_chosen(CudaContext& ctx, const ConvPlan& plan, LegacyConv& legacy, Conv
     const cudnnStatus_t status = attempt(a);
     if (status == CUDNN_STATUS_SUCCESS) return;
     if (CUDNN_STATUS_CATEGORY(status) != CUDNN_STATUS_NOT_SUPPORTED)
-      CONVLAB_FAIL("{}: cuDNN algorithm {} failed on {}: {}", op, a.algo, g.str(), cudnnGetErrorString(status));
+      CONVLAB_FAIL("{}: cuDNN algorithm {} failed on {}: {}", op, a.algo, g.str(), describe_cudnn_error(status));
     ++algos.chosen;
   }
   CONVLAB_FAIL("{}: cuDNN offers no {}algorithm ({}, {}{}) for {} within the {} MiB workspace limit", op,

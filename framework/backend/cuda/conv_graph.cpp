@@ -287,7 +287,7 @@ bool run_graph_conv(CudaContext& ctx, GraphConv& conv, const ConvGeometry& g, co
   const cudnnStatus_t status = run(0);
   if (status != CUDNN_STATUS_SUCCESS)
     CONVLAB_FAIL("{} of {}: cuDNN engine {} failed: {}", direction_name(conv.direction), g.str(),
-                 conv.candidates.front().engine, cudnnGetErrorString(status));
+                 conv.candidates.front().engine, describe_cudnn_error(status));
   return true;
 }
 

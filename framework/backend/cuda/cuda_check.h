@@ -7,6 +7,8 @@
 #include <cuda_runtime.h>
 #include <cudnn.h>
 
+#include <string>
+
 #include "framework/core/error.h"
 
 #define CUDA_CHECK(expr)                                                                        \
@@ -24,12 +26,26 @@
 
 #define CUDA_CHECK_LAUNCH() CUDA_CHECK(cudaGetLastError())
 
-#define CUDNN_CHECK(expr)                                                                          \
-  do {                                                                                             \
-    const cudnnStatus_t convlab_status_ = (expr);                                                  \
-    if (convlab_status_ != CUDNN_STATUS_SUCCESS)                                                   \
-      ::convlab::throw_error(__FILE__, __LINE__, fmt::format("cuDNN error in {}: {}", #expr,      \
-                                                             cudnnGetErrorString(convlab_status_))); \
+namespace convlab {
+
+// A failed cuDNN call's status, with cuDNN's own account of it (cudnnGetLastErrorString: the
+// last error on this thread, cuDNN 9) and how to see its full API log.
+inline std::string describe_cudnn_error(cudnnStatus_t status) {
+  char detail[1024] = {};
+  cudnnGetLastErrorString(detail, sizeof detail);
+  return fmt::format("{}{}{} (for cuDNN's API log, rerun with CUDNN_LOGLEVEL_DBG=2 CUDNN_LOGDEST_DBG=stderr)",
+                     cudnnGetErrorString(status), detail[0] ? ": " : "", detail);
+}
+
+}  // namespace convlab
+
+#define CUDNN_CHECK(expr)                                                                     \
+  do {                                                                                        \
+    const cudnnStatus_t convlab_status_ = (expr);                                             \
+    if (convlab_status_ != CUDNN_STATUS_SUCCESS)                                              \
+      ::convlab::throw_error(__FILE__, __LINE__,                                              \
+                             fmt::format("cuDNN error in {}: {}", #expr,                      \
+                                         ::convlab::describe_cudnn_error(convlab_status_)));  \
   } while (0)
 
 #define CUBLAS_CHECK(expr)                                                                              \
