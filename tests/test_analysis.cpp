@@ -17,6 +17,8 @@
 #include "framework/io/npy.h"
 #include "kernels/philox.h"
 #include "models/all_cnn_c.h"
+#include "tests/support/source_paths.h"
+#include "tests/support/synthetic_data.h"
 
 namespace fs = std::filesystem;
 using namespace convlab;
@@ -98,7 +100,7 @@ TEST_F(AnalysisTest, MismatchedExampleCountsAreAnError) {
 
 TEST_F(AnalysisTest, EmptyOrNonFiniteFeaturesAreRefused) {
   // Shape (200, 0): once a memcpy from null. Now an error naming the file.
-  const fs::path audit = fs::path(CONVLAB_SOURCE_DIR) / "tests/fuzz/corpus/npy/npy_n_by_0_ubsan_memcpy_null.npy";
+  const fs::path audit = fs::path(test_support::source_dir()) / "tests/fuzz/corpus/npy/npy_n_by_0_ubsan_memcpy_null.npy";
   try {
     NpyFeatureSource source({audit});
     FAIL() << "expected an error";
@@ -142,25 +144,34 @@ TEST_F(AnalysisTest, ModelFeaturesHaveTheReferenceLayers) {
   o.width1 = 8;
   o.width2 = 8;
   models::AllCnnC model(o);
-  ImageSet set;
-  set.images.resize(6 * 3072);
-  set.labels.assign(6, 1);
-  for (size_t i = 0; i < set.images.size(); ++i) set.images[i] = static_cast<uint8_t>(i * 7);
-  const DeviceImageSet images = upload(set, cpu());
+  // Six different pictures (random bytes): every layer's features vary across them, so each
+  // layer's CKA with itself is defined, on any CPU and BLAS.
+  const DeviceImageSet images = upload(test_support::random_image_set(6, 140), cpu());
   ModelFeatureSource source(model, images, "tiny");
   EXPECT_EQ(source.layer_names().size(), 10u);
   const std::vector<Tensor> f = source.batch(2, 3);
   ASSERT_EQ(f.size(), 10u);
   EXPECT_EQ(f[0].shape(), Shape({3, 8 * 32 * 32}));
   EXPECT_EQ(f[9].shape(), Shape({3, 10}));
+  for (const Tensor& layer : source.batch(0, 6)) {
+    const int64_t width = layer.shape()[1];
+    const float* x = layer.host<float>();
+    bool varies = false;  // some feature differs between two examples
+    for (int64_t i = 1; i < 6 && !varies; ++i)
+      for (int64_t j = 0; j < width && !varies; ++j) varies = x[i * width + j] != x[j];
+    EXPECT_TRUE(varies) << "a layer is the same for all six pictures";
+  }
   const CkaMatrix m = compare_layers(source, nullptr, {{cka::Kernel::linear(), cka::Estimator::biased}}, 6).front();
-  int finite = 0;  // a layer whose units are all dead is constant: NaN, with a warning
+  ASSERT_EQ(m.rows, 10);
+  ASSERT_EQ(m.cols, 10);
   for (int64_t i = 0; i < m.rows; ++i)
-    if (std::isfinite(m.at(i, i))) {
-      EXPECT_NEAR(m.at(i, i), 1.0, 1e-6) << i;
-      ++finite;
+    for (int64_t j = 0; j < m.cols; ++j) {
+      ASSERT_TRUE(std::isfinite(m.at(i, j))) << i << ", " << j;
+      EXPECT_NEAR(m.at(i, j), m.at(j, i), 1e-9) << i << ", " << j;
+      EXPECT_GE(m.at(i, j), 0.0) << i << ", " << j;  // the biased estimator lies in [0, 1]
+      EXPECT_LE(m.at(i, j), 1.0 + 1e-9) << i << ", " << j;
     }
-  EXPECT_GT(finite, 0);
+  for (int64_t i = 0; i < m.rows; ++i) EXPECT_NEAR(m.at(i, i), 1.0, 1e-6) << i;
 }
 
 TEST_F(AnalysisTest, CheckpointListingAndGridEpochs) {

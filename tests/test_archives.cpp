@@ -12,6 +12,7 @@
 #include "framework/data/archive_stream.h"
 #include "framework/data/tar_reader.h"
 #include "tests/support/scratch_dir.h"
+#include "tests/support/source_paths.h"
 #include "tests/support/tar_builder.h"
 
 namespace convlab {
@@ -110,7 +111,7 @@ TEST_F(Archives, MalformedPaxRecordsAreErrorsNotHangs) {
   // Found by the tar fuzzer: a record length of 171 digits wrapped the reader's position
   // around to 0, forever.
   const std::string hang =
-      read_all(fs::path(CONVLAB_SOURCE_DIR) / "tests/fuzz/corpus/tar/pax_record_length_overflow_hang.tar.gz");
+      read_all(fs::path(test_support::source_dir()) / "tests/fuzz/corpus/tar/pax_record_length_overflow_hang.tar.gz");
   ASSERT_FALSE(hang.empty());
   EXPECT_NE(extract_error(hang).find("malformed pax record"), std::string::npos) << extract_error(hang);
   for (const std::string& records : {std::string("1 5555\n"), std::string("99 path=a\n"), std::string("x path=a\n"),

@@ -105,8 +105,10 @@ TEST_F(CheckpointFormat, TrainedCheckpointsDescribeThemselves) {
   EXPECT_EQ(Json::parse(m.at("feature_names")).size(), 10u);
 
   // config.yaml names convlab's version and the device in comments, and reads back as the config.
+  // The run took --device auto: the GPU where one answers (here, or on a GPU machine), else the CPU.
   const std::string yaml = read_text(dir_ / "run" / "config.yaml");
-  EXPECT_EQ(yaml.rfind(fmt::format("# convlab {}\n# device: cpu", version()), 0), 0u) << yaml;
+  const std::string device = cuda_available() ? "cuda:0" : "cpu";
+  EXPECT_EQ(yaml.rfind(fmt::format("# convlab {}\n# device: {}", version(), device), 0), 0u) << yaml;
   EXPECT_EQ(parse_config(yaml, "config.yaml"), o.config);
 }
 

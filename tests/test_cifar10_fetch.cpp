@@ -10,10 +10,12 @@
 #include <optional>
 #include <sstream>
 
+#include "framework/backend/cuda_device.h"
 #include "framework/core/error.h"
 #include "framework/data/cifar10.h"
 #include "framework/data/cifar10_fetch.h"
 #include "tests/support/error_of.h"
+#include "tests/support/source_paths.h"
 #include "tests/support/tiny_image_folder.h"
 
 namespace fs = std::filesystem;
@@ -125,18 +127,19 @@ TEST_F(Cifar10Fetch, TheTrainingExecutableFetchesAndSaysTheDeviceFirst) {
   std::ofstream(work_ / "tiny.yaml") << "train_config:\n  num_epochs: 1\n  train_data_size: 10\n  batch_size: 10\n";
   const std::string command =
       fmt::format("CONVLAB_FETCH_CIFAR10={} {} tiny.yaml --cache-dir {} --output run --eval-examples 5 > out.log 2>&1",
-                  script_.string(), CONVLAB_TRAIN_EXE, (dir_ / "cache").string());
+                  script_.string(), test_support::train_exe(), (dir_ / "cache").string());
   ASSERT_EQ(std::system(command.c_str()), 0) << read_text(work_ / "out.log");
   const std::string out = read_text(work_ / "out.log");
   EXPECT_EQ(out.rfind("convlab ", 0), 0u) << out;  // the first line names convlab and the device
-  EXPECT_NE(out.find("device cpu"), std::string::npos) << out;
+  // --device auto (the default): the GPU where one answers, else the CPU.
+  EXPECT_NE(out.find(cuda_available() ? "device cuda:0" : "device cpu"), std::string::npos) << out;
   EXPECT_NE(out.find("fetching the official binary release into"), std::string::npos) << out;
   EXPECT_TRUE(fs::exists(work_ / "run" / "checkpoints" / "epoch_0001.safetensors"));
   // --no-download: the old error, and no fetch.
   fs::remove_all(work_ / "data");
   fs::remove(dir_ / "calls.log");
   const std::string refused = fmt::format("CONVLAB_FETCH_CIFAR10={} {} tiny.yaml --no-download --output run2 > out2.log 2>&1",
-                                          script_.string(), CONVLAB_TRAIN_EXE);
+                                          script_.string(), test_support::train_exe());
   EXPECT_NE(std::system(refused.c_str()), 0);
   EXPECT_NE(read_text(work_ / "out2.log").find("CIFAR-10 not found"), std::string::npos) << read_text(work_ / "out2.log");
   EXPECT_FALSE(fs::exists(dir_ / "calls.log"));
@@ -148,7 +151,7 @@ TEST_F(Cifar10Fetch, TheFetchScriptRefusesADownloadWithTheWrongChecksum) {
   std::ofstream(dir_ / "not-cifar.tar.gz") << "not the CIFAR-10 archive\n";
   const std::string command =
       fmt::format("CIFAR10_URL=file://{} bash {}/tools/fetch-cifar10.sh {} > fetch.log 2>&1",
-                  (dir_ / "not-cifar.tar.gz").string(), CONVLAB_SOURCE_DIR, (dir_ / "into").string());
+                  (dir_ / "not-cifar.tar.gz").string(), test_support::source_dir(), (dir_ / "into").string());
   EXPECT_NE(std::system(command.c_str()), 0);
   const std::string log = read_text(work_ / "fetch.log");
   EXPECT_NE(log.find("MD5 is"), std::string::npos) << log;

@@ -7,11 +7,12 @@
 #include <string>
 
 #include "framework/core/error.h"
+#include "tests/support/source_paths.h"
 
 namespace convlab {
 namespace {
 
-const std::filesystem::path kConfigDir = std::filesystem::path(CONVLAB_SOURCE_DIR) / "configs";
+const std::filesystem::path kConfigDir = std::filesystem::path(test_support::source_dir()) / "configs";
 
 // The message of the Error that parse_config throws for text, or "" when it parses.
 std::string parse_error(const std::string& text, const std::string& source = "run.yaml") {
@@ -172,7 +173,7 @@ TEST(Config, EveryNumericKeyHasItsRangeChecked) {
 TEST(Config, DepthAtIntMaxIsRefusedBeforeAnyModelIsBuilt) {
   // Once a signed overflow at 3 * depth in All-CNN-C, then bad_alloc.
   const auto file =
-      std::filesystem::path(CONVLAB_SOURCE_DIR) / "tests/fuzz/corpus/config/config_depth_intmax_ubsan_overflow.yaml";
+      std::filesystem::path(test_support::source_dir()) / "tests/fuzz/corpus/config/config_depth_intmax_ubsan_overflow.yaml";
   try {
     load_config(file);
     FAIL() << "expected an error";

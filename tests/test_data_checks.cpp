@@ -17,6 +17,7 @@
 #include "framework/io/orphans.h"
 #include "tests/support/error_of.h"
 #include "tests/support/scratch_dir.h"
+#include "tests/support/source_paths.h"
 #include "tests/support/tiny_image_folder.h"
 
 namespace convlab {
@@ -25,7 +26,7 @@ namespace {
 namespace fs = std::filesystem;
 using test_support::error_of;
 
-const fs::path kImageCorpus = fs::path(CONVLAB_SOURCE_DIR) / "tests/fuzz/corpus/image";
+const fs::path kImageCorpus = fs::path(test_support::source_dir()) / "tests/fuzz/corpus/image";
 
 class DataChecks : public ::testing::Test {
  protected:

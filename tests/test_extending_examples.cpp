@@ -22,6 +22,7 @@
 #include "kernels/philox.h"
 #include "models/registry.h"
 #include "tests/support/gradient_check.h"
+#include "tests/support/source_paths.h"
 #include "tests/support/tiny_image_folder.h"
 
 namespace fs = std::filesystem;
@@ -195,6 +196,7 @@ TEST(ExtendingExamples, TheTrainingLoopTakesTheModelThroughItsFactory) {
   options.data = dir / "data";  // an image folder: train/<class>/*.png, test/<class>/*.png
   options.cache_dir = dir / "cache";
   options.quiet = true;
+  options.device = "cpu";  // scaled_tanh has no CUDA kernel; "auto" would take a GPU
   const TrainSummary summary = train(options);
   // Checkpoints name the model; the analyses load them through the same factory.
   const LoadedModel loaded = load_model(summary.run_dir / "checkpoints" / "epoch_0002.safetensors",
@@ -214,8 +216,8 @@ TEST(ExtendingExamples, DocsQuoteTheseExamplesVerbatim) {
     text << in.rdbuf();
     return text.str();
   };
-  const std::string source = read(fs::path(CONVLAB_SOURCE_DIR) / "tests" / "test_extending_examples.cpp");
-  const std::string docs = read(fs::path(CONVLAB_SOURCE_DIR) / "docs" / "extending.md");
+  const std::string source = read(fs::path(test_support::source_dir()) / "tests" / "test_extending_examples.cpp");
+  const std::string docs = read(fs::path(test_support::source_dir()) / "docs" / "extending.md");
   ASSERT_FALSE(docs.empty()) << "docs/extending.md is missing";
   for (const std::string name : {"op", "model", "data", "train"}) {
     const std::string open = "// [docs:" + name + "]\n", close = "// [/docs:" + name + "]";

@@ -13,6 +13,7 @@
 
 #include "framework/core/error.h"
 #include "framework/io/npy.h"
+#include "tests/support/source_paths.h"
 
 namespace convlab {
 namespace {
@@ -151,7 +152,7 @@ TEST_F(NpyTest, ShapesWhoseElementCountOverflowsAreRefused) {
   // Found by the .npy fuzzer: (225321688200, 55555554, ..., 0) of |u1 holds 0 bytes, but its
   // element count overflowed an int64 on the way.
   const fs::path input =
-      fs::path(CONVLAB_SOURCE_DIR) / "tests/fuzz/corpus/npy/npy_shape_product_overflows_int64_with_a_zero.npy";
+      fs::path(test_support::source_dir()) / "tests/fuzz/corpus/npy/npy_shape_product_overflows_int64_with_a_zero.npy";
   const std::string message = read_error(input);
   EXPECT_NE(message.find("is too large"), std::string::npos) << message;
   EXPECT_NE(message.find(input.string()), std::string::npos) << message;

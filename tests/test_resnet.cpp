@@ -22,6 +22,7 @@
 #include "models/registry.h"
 #include "models/resnet.h"
 #include "tests/support/gradient_check.h"
+#include "tests/support/source_paths.h"
 #include "tests/support/tiny_image_folder.h"
 
 #if CONVLAB_WITH_CUDA
@@ -112,7 +113,7 @@ TEST(ResNet20, FeaturesAndShapes) {
 }
 
 TEST(ResNet20, RegistryAndConfig) {
-  const TrainConfig config = load_config(std::string(CONVLAB_SOURCE_DIR) + "/configs/resnet20.yaml");
+  const TrainConfig config = load_config(std::string(test_support::source_dir()) + "/configs/resnet20.yaml");
   EXPECT_EQ(config.model.name, "resnet20");
   EXPECT_EQ(config.train.lrate, 0.1);
   EXPECT_EQ(config.train.momentum, 0.9);
@@ -249,7 +250,7 @@ TEST(ResNet20, TrainsAndPairsWithAllCnnCAcrossLayerCounts) {
   auto run = [&](const std::string& model) {
     TrainOptions o;
     o.make_model = models::make_model;
-    o.config = load_config(std::string(CONVLAB_SOURCE_DIR) + "/configs/resnet20.yaml");
+    o.config = load_config(std::string(test_support::source_dir()) + "/configs/resnet20.yaml");
     o.config.model.name = model;
     o.config.train.num_epochs = 1;
     o.config.train.train_data_size = 40;
@@ -258,6 +259,7 @@ TEST(ResNet20, TrainsAndPairsWithAllCnnCAcrossLayerCounts) {
     o.data = dir / "data";
     o.cache_dir = dir / "cache";
     o.quiet = true;
+    o.device = "cpu";  // the analysis below loads onto the CPU too
     const TrainSummary summary = train(o);
     EXPECT_EQ(summary.epochs_done, 1);
     return summary.run_dir / "checkpoints" / "epoch_0001.safetensors";

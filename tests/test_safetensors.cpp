@@ -12,6 +12,7 @@
 
 #include "framework/core/error.h"
 #include "tests/support/scratch_dir.h"
+#include "tests/support/source_paths.h"
 
 namespace convlab {
 namespace {
@@ -200,7 +201,7 @@ TEST_F(Safetensors, InvalidHeadersAreErrors) {
 TEST_F(Safetensors, AuditInputsGiveClearErrors) {
   // Each once crashed the reader: a stack overflow (JSON nested 100,000 deep in the header,
   // in the metadata, in a shape) or nlohmann's out_of_range escaping without a file name.
-  const std::filesystem::path corpus = std::filesystem::path(CONVLAB_SOURCE_DIR) / "tests/fuzz/corpus/safetensors";
+  const std::filesystem::path corpus = std::filesystem::path(test_support::source_dir()) / "tests/fuzz/corpus/safetensors";
   const std::pair<const char*, const char*> cases[] = {
       {"safetensors_deep_nesting_stack_overflow.safetensors", "more than 64 levels deep"},
       {"safetensors_deep_nesting_in_metadata.safetensors", "more than 64 levels deep"},

@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "framework/io/metrics_log.h"
+#include "tests/support/source_paths.h"
 #include "tests/support/tiny_image_folder.h"
 
 namespace fs = std::filesystem;
@@ -38,14 +39,14 @@ class Sweep : public ::testing::Test {
  protected:
   void SetUp() override {
     if (std::system("python3 -c pass > /dev/null 2>&1") != 0) GTEST_SKIP() << "python3 is not installed";
-    if (!fs::exists(CONVLAB_TRAIN_EXE)) GTEST_SKIP() << CONVLAB_TRAIN_EXE << " is not here (a copied test binary)";
+    if (!fs::exists(test_support::train_exe())) GTEST_SKIP() << test_support::train_exe() << " is not here (a copied test binary)";
     dir_ = fs::temp_directory_path() / fmt::format("convlab-sweep-{}", ::getpid());
     fs::remove_all(dir_);
     test_support::write_tiny_image_folder(dir_ / "data", 4, 2);
   }
   void TearDown() override { fs::remove_all(dir_); }
   std::string sweep(const std::string& options) {
-    return fmt::format("{}/tools/sweep --cpu --train {} --logs {} {}", CONVLAB_SOURCE_DIR, CONVLAB_TRAIN_EXE,
+    return fmt::format("{}/tools/sweep --cpu --train {} --logs {} {}", test_support::source_dir(), test_support::train_exe(),
                        (dir_ / "logs").string(), options);
   }
   fs::path dir_;
@@ -87,7 +88,7 @@ TEST_F(Sweep, RunsTwoConfigsAtOnceAndSummarises) {
   EXPECT_TRUE(fs::exists(dir_ / "logs" / "summary.txt"));
 
   // --summary reads the same table back without running anything.
-  ASSERT_EQ(run(fmt::format("{}/tools/sweep --summary {} {} -- --epochs 1", CONVLAB_SOURCE_DIR,
+  ASSERT_EQ(run(fmt::format("{}/tools/sweep --summary {} {} -- --epochs 1", test_support::source_dir(),
                             (dir_ / "resnet.yaml").string(), (dir_ / "allcnn.yaml").string()),
                 dir_ / "summary.log", out),
             0)
@@ -117,7 +118,7 @@ TEST_F(Sweep, GivesEachGpuOneRunAndRefusesSharedOutputs) {
   write_config(dir_ / "a.yaml", "resnet20", dir_ / "out" / "a");
   write_config(dir_ / "b.yaml", "resnet20", dir_ / "out" / "b");
   std::string out;
-  ASSERT_EQ(run(fmt::format("{}/tools/sweep --gpus 0,1 --dry-run {} {} -- --epochs 2", CONVLAB_SOURCE_DIR,
+  ASSERT_EQ(run(fmt::format("{}/tools/sweep --gpus 0,1 --dry-run {} {} -- --epochs 2", test_support::source_dir(),
                             (dir_ / "a.yaml").string(), (dir_ / "b.yaml").string()),
                 dir_ / "dry.log", out),
             0)
@@ -125,7 +126,7 @@ TEST_F(Sweep, GivesEachGpuOneRunAndRefusesSharedOutputs) {
   EXPECT_NE(out.find("a.yaml --epochs 2 --device cuda --output " + (dir_ / "out" / "a").string()), std::string::npos)
       << out;
   // The same experiment_dir twice: refused before anything runs.
-  EXPECT_NE(run(fmt::format("{}/tools/sweep --dry-run {} {}", CONVLAB_SOURCE_DIR, (dir_ / "a.yaml").string(),
+  EXPECT_NE(run(fmt::format("{}/tools/sweep --dry-run {} {}", test_support::source_dir(), (dir_ / "a.yaml").string(),
                             (dir_ / "a.yaml").string()),
                 dir_ / "clash.log", out),
             0);

@@ -5,9 +5,12 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <functional>
 
+#include "framework/backend/cuda_device.h"
 #include "framework/core/error.h"
 #include "framework/io/metrics_log.h"
 #include "framework/io/orphans.h"
@@ -33,7 +36,9 @@ class TrainerTest : public ::testing::Test {
     fs::remove_all(dir_);
     test_support::write_tiny_image_folder(dir_ / "data", 4, 2);
   }
-  void TearDown() override { fs::remove_all(dir_); }
+  void TearDown() override {
+    if (!dir_.empty()) fs::remove_all(dir_);
+  }
 
   TrainOptions options(const std::string& run, int epochs) {
     TrainOptions o;
@@ -41,6 +46,7 @@ class TrainerTest : public ::testing::Test {
     o.data = dir_ / "data";
     o.cache_dir = dir_ / "cache";
     o.quiet = true;
+    o.device = "cpu";  // bit-exact comparisons between runs: the CPU (CudaTrainerTest below: the GPU)
     TrainSection& t = o.config.train;
     t.num_epochs = epochs;
     t.train_data_size = 40;
@@ -60,6 +66,33 @@ class TrainerTest : public ::testing::Test {
     o.config.train.decay_after_epochs = {};
     o.eval_examples = 4;
     return o;
+  }
+  // Three epochs of `make(folder)`'s run twice: in "straight" at once, and in "interrupted"
+  // stopped after epoch 1, then resumed.
+  void train_straight_and_resumed(const std::function<TrainOptions(const std::string&)>& make) {
+    train(make("straight"));
+    TrainOptions first = make("interrupted");
+    first.stop_after_epoch = 1;
+    EXPECT_EQ(train(first).epochs_done, 1);
+    TrainOptions second = make("interrupted");
+    second.resume = true;
+    EXPECT_EQ(train(second).epochs_done, 3);
+  }
+  // Trains `o` in bf16 with NHWC activations; returns its last checkpoint, which must hold the
+  // fp32 master weights in OIHW.
+  SafetensorsFile train_bf16_nhwc(TrainOptions o) {
+    o.config.train.precision = Precision::bf16;
+    o.config.train.memory_format = ActivationLayout::nhwc;
+    const int64_t epochs = o.config.train.num_epochs;
+    EXPECT_EQ(train(o).epochs_done, epochs);
+    const fs::path run = o.config.log.experiment_dir;
+    const auto rows = MetricsLog::read_csv(run / "metrics.csv");
+    EXPECT_EQ(static_cast<int64_t>(rows.size()), epochs + 1);
+    for (size_t i = 1; i < rows.size(); ++i) EXPECT_TRUE(std::isfinite(rows[i].train_loss)) << "epoch " << i;
+    SafetensorsFile ckpt = read_safetensors(run / "checkpoints" / fmt::format("epoch_{:04d}.safetensors", epochs));
+    EXPECT_EQ(ckpt.at("conv1.weight").dtype, "F32");
+    EXPECT_EQ(ckpt.at("conv1.weight").shape, (std::vector<int64_t>{96, 3, 3, 3}));
+    return ckpt;
   }
   fs::path dir_;
 };
@@ -124,13 +157,7 @@ TEST_F(TrainerTest, WritesMetricsCheckpointsAndPlot) {
 }
 
 TEST_F(TrainerTest, ResumeReproducesTheUninterruptedRun) {
-  train(options("straight", 3));
-  TrainOptions first = options("interrupted", 3);
-  first.stop_after_epoch = 1;
-  EXPECT_EQ(train(first).epochs_done, 1);
-  TrainOptions second = options("interrupted", 3);
-  second.resume = true;
-  EXPECT_EQ(train(second).epochs_done, 3);
+  train_straight_and_resumed([&](const std::string& run) { return options(run, 3); });
 
   const auto a = MetricsLog::read_csv(dir_ / "straight" / "metrics.csv");
   const auto b = MetricsLog::read_csv(dir_ / "interrupted" / "metrics.csv");
@@ -207,19 +234,7 @@ TEST_F(TrainerTest, MissingDataSaysWhereItLooked) {
   }
 }
 
-TEST_F(TrainerTest, TrainsInBf16ChannelsLastWithFp32Checkpoints) {
-  TrainOptions o = options("bf16", 1);
-  o.config.train.precision = Precision::bf16;
-  o.config.train.memory_format = ActivationLayout::nhwc;
-  const TrainSummary summary = train(o);
-  EXPECT_EQ(summary.epochs_done, 1);
-  const auto rows = MetricsLog::read_csv(dir_ / "bf16" / "metrics.csv");
-  ASSERT_FALSE(rows.empty());
-  EXPECT_TRUE(std::isfinite(rows.back().train_loss));
-  const SafetensorsFile ckpt = read_safetensors(dir_ / "bf16" / "checkpoints" / "epoch_0001.safetensors");
-  EXPECT_EQ(ckpt.at("conv1.weight").dtype, "F32");  // the master weights, in OIHW
-  EXPECT_EQ(ckpt.at("conv1.weight").shape, (std::vector<int64_t>{96, 3, 3, 3}));
-}
+TEST_F(TrainerTest, TrainsInBf16ChannelsLastWithFp32Checkpoints) { train_bf16_nhwc(options("bf16", 1)); }
 
 TEST_F(TrainerTest, ResumeRecreatesWhatTheLastEpochShouldHaveLeft) {
   // A kill between the last epoch's writes once lost its checkpoint for good, and the resumed
@@ -346,4 +361,96 @@ TEST_F(TrainerTest, DecayEpochsAfterTheLastEpochWarn) {
   EXPECT_NE(warning.find("warning: late.yaml: train_config.decay_after_epochs: epoch 5 is not before the last epoch"),
             std::string::npos)
       << warning;
+}
+
+// ---- the same loop on the GPU (skipped without one) ----
+//
+// Each train() call starts its own CUDA context, which times cuDNN's deterministic
+// algorithms afresh; two of them can round differently, so runs on the GPU are compared
+// within rounding, in strict fp32, rather than bit for bit.
+
+namespace {
+
+class CudaTrainerTest : public TrainerTest {
+ protected:
+  void SetUp() override {
+    if (!cuda_available()) GTEST_SKIP() << "no CUDA GPU";
+    TrainerTest::SetUp();
+  }
+  TrainOptions on_gpu(const std::string& run, int epochs) {
+    TrainOptions o = options(run, epochs);
+    o.device = "cuda";
+    o.cuda_graph = true;  // full batches replay a graph; the partial last one runs eagerly
+    o.config.train.precision = Precision::fp32;
+    return o;
+  }
+};
+
+double relative_difference(double a, double b) { return std::abs(a - b) / std::max(std::abs(b), 1e-12); }
+
+}  // namespace
+
+TEST_F(CudaTrainerTest, ResumeFollowsTheUninterruptedRunWithinRounding) {
+  train_straight_and_resumed([&](const std::string& run) { return on_gpu(run, 3); });
+
+  const auto a = MetricsLog::read_csv(dir_ / "straight" / "metrics.csv");
+  const auto b = MetricsLog::read_csv(dir_ / "interrupted" / "metrics.csv");
+  ASSERT_EQ(a.size(), 4u);
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) {
+    SCOPED_TRACE(fmt::format("epoch {}", i));
+    EXPECT_EQ(a[i].epoch, b[i].epoch);
+    EXPECT_EQ(a[i].updates, b[i].updates);
+    EXPECT_EQ(a[i].lr, b[i].lr);
+    if (i > 0) EXPECT_LE(relative_difference(b[i].train_loss, a[i].train_loss), 1e-3);
+    EXPECT_LE(relative_difference(b[i].test_loss, a[i].test_loss), 1e-3);
+  }
+  // The final weights, as ||b - a|| / ||a|| over every parameter and buffer.
+  const auto final_a = read_safetensors(dir_ / "straight" / "checkpoints" / "epoch_0003.safetensors");
+  const auto final_b = read_safetensors(dir_ / "interrupted" / "checkpoints" / "epoch_0003.safetensors");
+  ASSERT_EQ(final_a.arrays.size(), final_b.arrays.size());
+  double difference = 0, norm = 0;
+  bool bitwise = true;
+  for (size_t i = 0; i < final_a.arrays.size(); ++i) {
+    const NamedArray &x = final_a.arrays[i], &y = final_b.arrays[i];
+    ASSERT_EQ(x.name, y.name);
+    ASSERT_EQ(x.dtype, "F32") << x.name;
+    ASSERT_EQ(x.bytes.size(), y.bytes.size()) << x.name;
+    bitwise = bitwise && x.bytes == y.bytes;
+    for (size_t k = 0; k < x.bytes.size(); k += 4) {
+      float u, v;
+      std::memcpy(&u, x.bytes.data() + k, 4);
+      std::memcpy(&v, y.bytes.data() + k, 4);
+      difference += (double(u) - v) * (double(u) - v);
+      norm += double(u) * u;
+    }
+  }
+  EXPECT_LE(std::sqrt(difference / norm), 1e-3);
+  std::printf("  resumed run's final weights: %s (relative difference %.3g)\n",
+              bitwise ? "bitwise equal to the uninterrupted run's" : "within rounding", std::sqrt(difference / norm));
+}
+
+TEST_F(CudaTrainerTest, TrainsInBf16ChannelsLastWithFp32Checkpoints) {
+  const SafetensorsFile ckpt = train_bf16_nhwc(on_gpu("bf16", 2));
+  EXPECT_EQ(ckpt.metadata.at("device").rfind("cuda:0", 0), 0u) << ckpt.metadata.at("device");
+}
+
+TEST_F(CudaTrainerTest, NanLossStopsAndKeepsTheLastGoodCheckpoint) {
+  TrainOptions o = on_gpu("diverges", 1);
+  train(o);
+  const fs::path resume_file = dir_ / "diverges" / "resume.safetensors";
+  SafetensorsFile state = read_safetensors(resume_file);
+  for (NamedArray& array : state.arrays)
+    if (array.name == "conv1.weight")
+      for (size_t i = 0; i < array.bytes.size(); i += 4) {
+        const float huge = 3e38f;  // finite, but the first convolution overflows
+        std::memcpy(array.bytes.data() + i, &huge, 4);
+      }
+  write_safetensors(resume_file, state.arrays, state.metadata);
+  const auto good = fs::last_write_time(resume_file);
+  o.resume = true;
+  o.config.train.num_epochs = 2;
+  const std::string what = error_of([&] { train(o); });
+  EXPECT_NE(what.find("NaN or infinite at update"), std::string::npos) << what;
+  EXPECT_EQ(fs::last_write_time(resume_file), good);
 }

@@ -7,11 +7,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 
+#include "framework/backend/cuda_device.h"
 #include "framework/io/metrics_log.h"
 #include "framework/io/npy.h"
 #include "framework/io/safetensors.h"
@@ -51,13 +53,15 @@ class Executables : public ::testing::Test {
     fs::current_path(previous_);
     fs::remove_all(dir_);
   }
-  std::string train(const std::string& output, int seed) {
+  // On `device`: the CPU unless a test names the GPU (--device auto would take one where it answers).
+  std::string train(const std::string& output, int seed, const std::string& device = "cpu") {
     return fmt::format("{} {}/configs/smoke.yaml --data {} --train-size 256 --epochs 2 --eval-examples 100 --seed {} "
-                       "--output {} --quiet",
-                       CONVLAB_TRAIN_EXE, CONVLAB_SOURCE_DIR, source_->string(), seed, output);
+                       "--output {} --quiet --device {}",
+                       CONVLAB_TRAIN_EXE, CONVLAB_SOURCE_DIR, source_->string(), seed, output, device);
   }
-  std::string analyze(const std::string& args) {
-    return fmt::format("{} {} --data {} --examples 200 --batch-size 100", CONVLAB_ANALYZE_EXE, args, source_->string());
+  std::string analyze(const std::string& args, const std::string& device = "cpu") {
+    return fmt::format("{} {} --data {} --examples 200 --batch-size 100 --device {}", CONVLAB_ANALYZE_EXE, args,
+                       source_->string(), device);
   }
   std::optional<fs::path> source_;
   fs::path dir_, previous_;
@@ -147,9 +151,31 @@ TEST_F(Executables, TrainThenEveryAnalysis) {
   EXPECT_NE(out.find("'jpg'"), std::string::npos) << out;
 }
 
+TEST_F(Executables, CudaTrainWithGraphsThenEveryMeasureOnTheGpu) {
+  if (!cuda_available()) GTEST_SKIP() << "no CUDA GPU";
+  std::string out;
+  ASSERT_EQ(run(train("gpu_run", 0, "cuda") + " --cuda-graph", out), 0) << out;
+  const auto rows = MetricsLog::read_csv("gpu_run/metrics.csv");
+  ASSERT_EQ(rows.size(), 3u);
+  EXPECT_TRUE(std::isfinite(rows.back().train_loss));
+  EXPECT_GT(rows.back().test_acc, 0.0);
+  const std::string final = "gpu_run/checkpoints/epoch_0002.safetensors";
+  EXPECT_EQ(read_safetensors(final).metadata.at("device").rfind("cuda:0", 0), 0u);
+  ASSERT_EQ(run(analyze("self " + final + " --measure cka,rsa,procrustes --kernel linear --output g_all", "cuda"), out), 0)
+      << out;
+  // A layer against itself: CKA 1 and Procrustes 0, within TF32 Gram matrices' rounding.
+  const NpyArray cka = read_npy("g_all/self_linear.npy"), procrustes = read_npy("g_all/self_procrustes.npy");
+  for (int i = 0; i < 10; ++i) {
+    EXPECT_NEAR(cka.values<double>()[i * 11], 1.0, 1e-5) << i;
+    EXPECT_NEAR(procrustes.values<double>()[i * 11], 0.0, 1e-5) << i;
+  }
+  EXPECT_TRUE(fs::exists("g_all/self_rsa.npy"));
+}
+
 TEST_F(Executables, ResNet20TrainsAndEveryAnalysisWorksOnIt) {
   std::string out;
-  const std::string common = fmt::format("--data {} --train-size 256 --epochs 2 --eval-examples 100 --quiet", source_->string());
+  const std::string common =
+      fmt::format("--data {} --train-size 256 --epochs 2 --eval-examples 100 --quiet --device cpu", source_->string());
   ASSERT_EQ(run(fmt::format("{} {}/configs/resnet20.yaml {} --output resnet", CONVLAB_TRAIN_EXE, CONVLAB_SOURCE_DIR, common), out), 0)
       << out;
   ASSERT_EQ(run(fmt::format("{} {}/configs/smoke.yaml {} --output allcnn", CONVLAB_TRAIN_EXE, CONVLAB_SOURCE_DIR, common), out), 0)

@@ -76,7 +76,9 @@ class KillResume : public ::testing::Test {
                                      run.string(),
                                      "--eval-examples",
                                      "4",
-                                     "--quiet"};
+                                     "--quiet",
+                                     "--device",  // the bytes of runs are compared: the CPU's
+                                     "cpu"};
     if (resume) args.push_back("--resume");
     const std::string log = (run.parent_path() / "log.txt").string();
     const pid_t pid = fork();

@@ -43,6 +43,7 @@ class Cifar10Training : public ::testing::Test {
     if (const char* cache = std::getenv("CONVLAB_CACHE_DIR")) o.cache_dir = cache;
     o.config.log.experiment_dir = (dir_ / run).string();
     o.quiet = true;
+    o.device = "cpu";  // bit-exact resume between runs is a promise of the CPU
     return o;
   }
   std::optional<fs::path> source_;
