@@ -32,13 +32,13 @@ bundle=${BUNDLE:-build-gpu/bundle}
 out=${OUT:-gpu-run-out}
 work=${WORK:-/tmp/convlab-gpu-run}
 state=${STATE:-}
-epochs_per_call=${EPOCHS_PER_CALL:-100000}
+epochs_per_call=${EPOCHS_PER_CALL:-}  # empty: until the run's end
 call_limit=${CALL_LIMIT:-560}
 margin=${MARGIN:-30}
 poll=${POLL:-1}            # seconds between looks at the run folder
 analyze=${ANALYZE:-1}      # 0: no analysis after the last epoch
 data=${DATA:?DATA=<CIFAR-10 archive> is required}
-for number in "$epochs_per_call" "$call_limit" "$margin"; do
+for number in "${epochs_per_call:-0}" "$call_limit" "$margin"; do
   [[ $number =~ ^[0-9]+$ ]] || { echo "gpu-full-run: EPOCHS_PER_CALL, CALL_LIMIT and MARGIN are whole numbers, not '$number'" >&2; exit 2; }
 done
 [[ -f $config ]] || { echo "gpu-full-run: no config $config" >&2; exit 2; }
@@ -80,7 +80,10 @@ if [[ -n $state && -f $state/resume.safetensors ]]; then
   # The state is what this call returns too, until a newer epoch replaces it.
   for f in resume.safetensors metrics.csv metrics.jsonl; do [[ -f $run/$f ]] && publish "$run/$f"; done
 fi
-stop=$((last + epochs_per_call))
+stop_after=()
+if [[ -n $epochs_per_call ]]; then
+  stop_after=(--stop-after-epoch $((last + epochs_per_call)))
+fi
 
 # After every finished epoch (resume.safetensors is rewritten last, atomically), the metrics
 # and then the resume state go to $OUT. A resume state with metrics one epoch ahead or behind
@@ -101,7 +104,7 @@ watch_epochs &
 watcher=$!
 
 train_limit=$((call_limit - margin - SECONDS))
-say "training for at most ${train_limit} s (CALL_LIMIT $call_limit s less a margin of $margin s), until epoch $stop or the run's end"
+say "training for at most ${train_limit} s (CALL_LIMIT $call_limit s less a margin of $margin s), until ${stop_after[1]:+epoch ${stop_after[1]} or }the run's end"
 start=$SECONDS
 if ((train_limit < 5)); then
   say "gpu-full-run: no time left to train"
@@ -109,7 +112,7 @@ if ((train_limit < 5)); then
 else
   # The epoch is the unit that survives: a kill at the limit loses at most the epoch in flight.
   timeout --signal=KILL "$train_limit" "${unbuffered[@]}" "$bundle/convlab-train" "$config" --device cuda --cuda-graph \
-    --data "$data" --output "$run" --stop-after-epoch "$stop" "${resume[@]}" >>"$log" 2>&1
+    --data "$data" --output "$run" "${stop_after[@]}" "${resume[@]}" >>"$log" 2>&1
   rc=$?
 fi
 kill "$watcher" 2>/dev/null

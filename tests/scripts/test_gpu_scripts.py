@@ -318,6 +318,22 @@ class GpuFullRun(ScriptTest):
         self.assertNotIn("analysis.tar.gz", self.assert_out_is_returnable())
         self.assertEqual(self.calls_of("convlab-analyze"), [])
 
+    def test_epochs_per_call_ends_the_call_early_and_resumes_from_there(self):
+        rc, _, output = self.run_script("gpu-full-run.sh", self.CONFIG, EPOCHS_PER_CALL="3", STANDIN_EPOCHS="10")
+        self.assertEqual(rc, 0, output)
+        self.assertEqual(self.returned_epoch(self.out), 3)
+        self.assertIn("--stop-after-epoch 3", self.calls_of("convlab-train")[0][0])
+        self.assertEqual(self.calls_of("convlab-analyze"), [])  # the run is not finished
+        state = os.path.join(self.tmp, "state")
+        shutil.copytree(self.out, state)
+        rc, _, output = self.run_script("gpu-full-run.sh", self.CONFIG, STATE=state, OUT=os.path.join(self.tmp, "out2"),
+                                        STANDIN_EPOCHS="10", ANALYZE="0")
+        self.assertEqual(rc, 0, output)
+        second = self.calls_of("convlab-train")[1][0]
+        self.assertIn("--resume", second)
+        self.assertNotIn("--stop-after-epoch", second)  # without EPOCHS_PER_CALL: to the run's end
+        self.assertEqual(self.returned_epoch(os.path.join(self.tmp, "out2")), 10)
+
     def test_a_training_failure_is_reported(self):
         rc, _, output = self.run_script("gpu-full-run.sh", self.CONFIG, STANDIN_EPOCHS="5", STANDIN_CONVLAB_TRAIN="fail")
         self.assertEqual(rc, 1)
