@@ -76,8 +76,6 @@ running=""
 failed=0
 started="$(date -u '+%Y-%m-%d %H:%M:%S UTC')"
 export PYTHONUNBUFFERED=1
-unbuffered=()  # line-buffered stdout, so that a kill loses none of what was printed
-command -v stdbuf >/dev/null && unbuffered=(stdbuf -oL -eL)
 
 write_summary() {
   {
@@ -114,7 +112,7 @@ step() {
   log "=== $name (limit ${limit} s): $*"
   local offset start=$SECONDS rc
   offset=$(stat -c %s "$log")
-  timeout --kill-after=5 "$limit" "${unbuffered[@]}" "$@" >>"$log" 2>&1
+  timeout --kill-after=5 "$limit" "${CONVLAB_UNBUFFERED[@]}" "$@" >>"$log" 2>&1
   rc=$?
   running=""
   tail -c +$((offset + 1)) "$log" >"$work/last-step.out"
@@ -140,10 +138,7 @@ if ! convlab_find_bundle "$bundle" || [[ ! -x $bundle/convlab_tests ]]; then
   note "FAIL     no $bundle: run tools/gpu-bundle.sh on the build machine and carry build-gpu/bundle.tar.xz"
   exit 2
 fi
-convlab_gpu_env "$bundle"
-export CONVLAB_CACHE_DIR="$work/cache"
-[[ -f $PWD/$bundle/DejaVuSans.ttf ]] && export CONVLAB_FONT="$PWD/$bundle/DejaVuSans.ttf"  # figures' font
-export OMP_WAIT_POLICY=PASSIVE
+convlab_gpu_env "$bundle" "$work"
 bin=$bundle
 bin_dir=$(cd "$bin" && pwd)
 log "LD_LIBRARY_PATH=$LD_LIBRARY_PATH"
@@ -199,15 +194,18 @@ fi
 # because convlab checks every API call itself (CUDA_CHECK fails the test), while cuDNN and
 # cuBLAS may meet and handle API errors of their own inside. The test that asks for 16 TiB
 # on purpose is left out as well.
+sanitizer_options=(--error-exitcode 1 --print-limit 30)
+if command -v compute-sanitizer >/dev/null && compute-sanitizer --help 2>/dev/null | grep -q -- --report-api-errors; then
+  sanitizer_options+=(--report-api-errors no)
+fi
 sanitize() {  # sanitize NAME ESTIMATE TOOL FILTER
   local name=$1 estimate=$2 tool=$3 filter=$4
   if ! command -v compute-sanitizer >/dev/null; then
     note "SKIPPED  $name: no compute-sanitizer on PATH"
     return 0
   fi
-  local -a options=(--tool "$tool" --error-exitcode 1 --print-limit 30)
-  compute-sanitizer --help 2>/dev/null | grep -q -- --report-api-errors && options+=(--report-api-errors no)
-  step "$name" "$estimate" compute-sanitizer "${options[@]}" "$bin/convlab_tests" --gtest_filter="$filter" --gtest_color=no
+  step "$name" "$estimate" compute-sanitizer --tool "$tool" "${sanitizer_options[@]}" "$bin/convlab_tests" \
+    --gtest_filter="$filter" --gtest_color=no
   quote "ERROR SUMMARY|RACECHECK SUMMARY|Device not supported|^\[  (PASSED|FAILED) "
 }
 if want memcheck-graph; then

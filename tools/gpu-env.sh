@@ -31,20 +31,31 @@ convlab_cuda_library_dirs() {
   done
 }
 
-# convlab_gpu_env BUNDLE_DIR: puts the CUDA library folders, then the bundle, before the
-# search path, and keeps the environment as it was before in CONVLAB_BEFORE_BUNDLE: a
-# command prefix (env ...) that runs a program without them, for the machine's own Python
-# (the bundle's Debian libraries, libgomp or libexpat, must not shadow the venv's).
+# convlab_gpu_env BUNDLE_DIR WORK_DIR: the environment the bundle's programs run in.
+# - LD_LIBRARY_PATH: the CUDA library folders, then the bundle, then what was there. The
+#   environment from before is kept in CONVLAB_BEFORE_BUNDLE, a command prefix (env ...) for
+#   the machine's own Python (the bundle's Debian libraries, libgomp or libexpat, must not
+#   shadow the venv's).
+# - The decoded-data cache in WORK_DIR/cache, the figures' font from the bundle (the machine
+#   may have no Debian fonts), OpenMP threads that wait passively.
+# - CONVLAB_UNBUFFERED: a command prefix that makes a program's output line-buffered, so that
+#   a kill loses none of what it printed.
 convlab_gpu_env() {
-  local bundle=$1 dir path=""
+  local bundle work=$2 dir path=""
+  bundle=$(cd "$1" && pwd)
   if [[ -v LD_LIBRARY_PATH ]]; then
     CONVLAB_BEFORE_BUNDLE=(env "LD_LIBRARY_PATH=$LD_LIBRARY_PATH")
   else
     CONVLAB_BEFORE_BUNDLE=(env -u LD_LIBRARY_PATH)
   fi
   while IFS= read -r dir; do path+="$dir:"; done < <(convlab_cuda_library_dirs)
-  path+=$(cd "$bundle" && pwd)
-  export LD_LIBRARY_PATH="$path${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  export LD_LIBRARY_PATH="$path$bundle${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  export CONVLAB_CACHE_DIR="$work/cache"
+  [[ -f $bundle/DejaVuSans.ttf ]] && export CONVLAB_FONT="$bundle/DejaVuSans.ttf"
+  export OMP_WAIT_POLICY=PASSIVE
+  CONVLAB_UNBUFFERED=()
+  command -v stdbuf >/dev/null && CONVLAB_UNBUFFERED=(stdbuf -oL -eL)
+  return 0
 }
 
 # convlab_unpack_bundle ARCHIVE DEST: unpacks a .tar.xz or .tar.gz bundle into DEST with tar,

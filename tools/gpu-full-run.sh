@@ -50,18 +50,20 @@ if ! convlab_find_bundle "$bundle" || [[ ! -x $bundle/convlab-train ]]; then
   say "gpu-full-run: no $bundle: run tools/gpu-bundle.sh on the build machine and carry build-gpu/bundle.tar.xz"
   exit 2
 fi
-convlab_gpu_env "$bundle"
-export CONVLAB_CACHE_DIR="$work/cache"
-[[ -f $PWD/$bundle/DejaVuSans.ttf ]] && export CONVLAB_FONT="$PWD/$bundle/DejaVuSans.ttf"  # figures' font
-export OMP_WAIT_POLICY=PASSIVE
-unbuffered=()
-command -v stdbuf >/dev/null && unbuffered=(stdbuf -oL -eL)
+convlab_gpu_env "$bundle" "$work"
 
 # publish FILE: copies FILE into $OUT under its own name, through a temporary name there.
 publish() {
   local name
   name=$(basename "$1")
   cp "$1" "$out/.$name.partial" && mv -f "$out/.$name.partial" "$out/$name"
+}
+# What the next call resumes from: the metrics first, the resume state last (as training
+# writes them), each that exists.
+publish_state() {
+  local f
+  for f in metrics.csv metrics.jsonl resume.safetensors; do [[ -f $run/$f ]] && publish "$run/$f"; done
+  return 0
 }
 last_epoch() { tail -n 1 "$1" 2>/dev/null | cut -d, -f1; }
 
@@ -77,8 +79,7 @@ if [[ -n $state && -f $state/resume.safetensors ]]; then
   [[ $last =~ ^[0-9]+$ ]] || last=0
   resume=(--resume)
   say "resuming from $state (metrics.csv ends at epoch $last; resume.safetensors says where training goes on)"
-  # The state is what this call returns too, until a newer epoch replaces it.
-  for f in resume.safetensors metrics.csv metrics.jsonl; do [[ -f $run/$f ]] && publish "$run/$f"; done
+  publish_state  # what this call returns too, until a newer epoch replaces it
 fi
 stop_after=()
 if [[ -n $epochs_per_call ]]; then
@@ -94,7 +95,7 @@ watch_epochs() {
     now=$(stat -c '%i %Y %s' "$run/resume.safetensors" 2>/dev/null)  # a new inode with each atomic write
     if [[ -n $now && $now != "$seen" ]]; then
       seen=$now
-      for f in metrics.csv metrics.jsonl resume.safetensors; do [[ -f $run/$f ]] && publish "$run/$f"; done
+      publish_state
       echo "[gpu-full-run] epoch $(last_epoch "$run/metrics.csv") saved to $out at ${SECONDS} s" >>"$log"
     fi
     sleep "$poll"
@@ -111,13 +112,13 @@ if ((train_limit < 5)); then
   rc=1
 else
   # The epoch is the unit that survives: a kill at the limit loses at most the epoch in flight.
-  timeout --signal=KILL "$train_limit" "${unbuffered[@]}" "$bundle/convlab-train" "$config" --device cuda --cuda-graph \
+  timeout --signal=KILL "$train_limit" "${CONVLAB_UNBUFFERED[@]}" "$bundle/convlab-train" "$config" --device cuda --cuda-graph \
     --data "$data" --output "$run" "${stop_after[@]}" "${resume[@]}" >>"$log" 2>&1
   rc=$?
 fi
 kill "$watcher" 2>/dev/null
 wait "$watcher" 2>/dev/null
-[[ -f $run/resume.safetensors ]] && for f in metrics.csv metrics.jsonl resume.safetensors; do [[ -f $run/$f ]] && publish "$run/$f"; done
+[[ -f $run/resume.safetensors ]] && publish_state
 case $rc in
   0) say "convlab-train ended after $((SECONDS - start)) s" ;;
   137) say "convlab-train stopped at the call's time limit after $((SECONDS - start)) s (the epoch in flight is lost)" ;;
@@ -145,7 +146,7 @@ if ((rc == 0)) && [[ $analyze == 1 && -n $total_epochs && $done_epochs == "$tota
     [[ $what == evolution ]] && input=$run
     say "analysis $what (limit $left s):"
     astart=$SECONDS
-    timeout --kill-after=5 "$left" "${unbuffered[@]}" "$bundle/convlab-analyze" "$what" "$input" --device cuda \
+    timeout --kill-after=5 "$left" "${CONVLAB_UNBUFFERED[@]}" "$bundle/convlab-analyze" "$what" "$input" --device cuda \
       --data "$data" --output "$analysis/$what" >>"$log" 2>&1
     arc=$?
     if ((arc == 0)); then say "analysis $what: PASS ($((SECONDS - astart)) s)"; else say "analysis $what: FAIL (exit $arc)"; status=1; fi
