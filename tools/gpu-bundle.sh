@@ -19,7 +19,7 @@ for exe in tests/convlab_tests apps/convlab-bench apps/convlab-train apps/convla
   cp "$build/$exe" "$bundle/" && strip "$bundle/$(basename "$exe")"
 done
 # Libraries to take along: not the C/C++ runtime, not CUDA's (the GPU machine has its own).
-keep_out='^(linux-vdso|libc\.|libm\.|libdl\.|librt\.|libpthread\.|ld-linux|libstdc\+\+|libgcc_s|libcuda|libcudart|libcublas|libcudnn|libnvrtc|libcusolver|libcusparse|libnvJitLink|libz\.)'
+keep_out='^(linux-vdso|libc\.|libm\.|libdl\.|librt\.|libpthread\.|ld-linux|libstdc\+\+|libgcc_s|libcuda|libcudart|libcublas|libcudnn|libnvrtc|libcusolver|libcusparse|libcurand|libnvJitLink|libz\.)'
 ldd "$bundle"/convlab_tests "$bundle"/convlab-analyze | awk '/=>/ {print $1, $3}' | sort -u | while read -r name path; do
   [[ "$name" =~ $keep_out ]] && continue
   cp -L "$path" "$bundle/$name"

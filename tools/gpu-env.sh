@@ -3,7 +3,8 @@
 # machine's own Python must run in.
 #
 # The bundle (tools/gpu-bundle.sh) leaves the CUDA libraries out: libcudart.so.13,
-# libcublas(Lt).so.13, libcudnn.so.9, libcusolver.so.12, libcusparse.so.12, libnvJitLink.so.13
+# libcublas(Lt).so.13, libcudnn.so.9, libcusolver.so.12, libcusparse.so.12, libcurand.so.10 (the
+# tests compare convlab's Philox with it), libnvJitLink.so.13
 # come from the GPU machine. There, PyTorch's CUDA 13 wheels hold them under the venv's
 # site-packages (nvidia/cu13/lib; cuDNN alone in nvidia/cudnn/lib), and a toolkit may hold
 # them in /usr/local/cuda. Which of these exist is not known in advance, so every one that

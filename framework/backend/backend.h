@@ -42,10 +42,12 @@ struct Backend {
   void (*add)(const Tensor& a, const Tensor& b, Tensor& out);                 // out = a + b
   void (*axpy)(double alpha, const Tensor& x, Tensor& y);                     // y += alpha x
   void (*mul)(const Tensor& a, const Tensor& b, Tensor& out);                 // out = a * b
-  // out = alpha * s[0] * x, s a one-element tensor (backward of sums and scalings).
+  // out = alpha * s[0] * x, s a one-element tensor (backward of sums and scalings). Unlike
+  // the slots above, x, s and out may each be f32 or bf16 (both backends take the same mixes).
   void (*scale_by)(const Tensor& x, const Tensor& s, double alpha, Tensor& out);
-  void (*sum)(const Tensor& x, Tensor& out);                                  // out (1) = sum x
-  void (*sum_squares)(const Tensor& x, Tensor& out);                          // out (1) = sum x^2
+  // out (1) = sum x, sum x^2: x and out f32 or bf16 on both backends, sums in double.
+  void (*sum)(const Tensor& x, Tensor& out);
+  void (*sum_squares)(const Tensor& x, Tensor& out);
 
   // ---- activations ----
   void (*relu_forward)(const Tensor& x, Tensor& y);

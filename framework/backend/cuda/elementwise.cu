@@ -2,6 +2,7 @@
 // accesses, float arithmetic): the per-element math comes from kernels/, shared with the CPU.
 // Built with --fmad=false, so a * b + c rounds twice as on the CPU and results match bitwise.
 #include <array>
+#include <type_traits>
 
 #include "framework/backend/cuda/cuda_ops.h"
 #include "framework/backend/cuda/elementwise_map.cuh"
@@ -30,10 +31,13 @@ struct Axpy {  // inputs x, y
   float alpha;
   __device__ float operator()(int64_t, const float (&v)[2]) const { return v[1] + alpha * v[0]; }
 };
-struct ScaleBy {  // the scale lives on the device (a loss gradient, say): read it here, not on the host
-  const float* s;
+// The scale lives on the device (a loss gradient, say): read it here, not on the host. Its
+// storage (f32 or bf16) is its own. alpha * s * x in this order, as the CPU computes it.
+template <class Scale>
+struct ScaleBy {
+  const Scale* s;
   float alpha;
-  __device__ float operator()(int64_t, const float (&v)[1]) const { return alpha * s[0] * v[0]; }
+  __device__ float operator()(int64_t, const float (&v)[1]) const { return alpha * load(s, 0) * v[0]; }
 };
 struct Relu {
   __device__ float operator()(int64_t, const float (&v)[1]) const { return kernels::relu(v[0]); }
@@ -48,6 +52,16 @@ struct Dropout {  // the key's step may live in device memory: resolved per elem
     return v[0] * kernels::dropout_factor<float>(kernels::resolved(key), static_cast<uint64_t>(i), p);
   }
 };
+
+// A one-input map from one storage into the other (scale_by from bf16 into f32, say): one
+// element per thread, the same per-element op as launch_map's.
+template <class Src, class Dst, class Op>
+__global__ void map_between_kernel(const Src* x, Dst* y, int64_t n, Op op) {
+  CONVLAB_FOR_EACH(i, n) {
+    const float v[1] = {load(x, i)};
+    store(y, i, op(i, v));
+  }
+}
 
 // Same format: element i to element i. Index math in 32 bits when it fits.
 template <class Src, class Dst>
@@ -155,14 +169,31 @@ void mul(const Tensor& a, const Tensor& b, Tensor& out_) {
   });
 }
 
+// x, s and out each f32 or bf16, as the CPU takes them (it reads bf16 operands into f32
+// copies): x and out share their shape and format, not necessarily their storage.
 void scale_by(const Tensor& x, const Tensor& s, double alpha, Tensor& out_) {
-  check_storage({&x, &out_}, "scale_by");
-  check_f32({&s}, "scale_by");
-  check_same_shape(x, out_, "scale_by");
-  CONVLAB_CHECK(s.numel() == 1, "scale_by: the scale {} must be one element", s.describe());
-  dispatch_storage(x, "scale_by", [&](auto tag) {
-    using S = decltype(tag);
-    launch_map<S, 1>({in<S>(x)}, out<S>(out_), x.numel(), stream_of(x), ScaleBy{s.data<float>(), float(alpha)});
+  const char* op = "scale_by";
+  check_storage({&x, &s, &out_}, op);
+  CONVLAB_CHECK(x.shape() == out_.shape() && x.format() == out_.format(), "{}: {} and {} differ", op, x.describe(),
+                out_.describe());
+  CONVLAB_CHECK(s.numel() == 1, "{}: the scale {} must be one element", op, s.describe());
+  const int64_t n = x.numel();
+  const cudaStream_t stream = stream_of(x);
+  dispatch_storage(s, op, [&](auto scale_tag) {
+    using Scale = decltype(scale_tag);
+    const ScaleBy<Scale> scale{s.data<Scale>(), float(alpha)};
+    dispatch_storage(x, op, [&](auto src_tag) {
+      using Src = decltype(src_tag);
+      dispatch_storage(out_, op, [&](auto dst_tag) {
+        using Dst = decltype(dst_tag);
+        if constexpr (std::is_same_v<Src, Dst>) {
+          launch_map<Src, 1>({in<Src>(x)}, out<Src>(out_), n, stream, scale);
+        } else if (n > 0) {
+          map_between_kernel<<<blocks_for(n), kThreads, 0, stream>>>(x.data<Src>(), out_.data<Dst>(), n, scale);
+          CUDA_CHECK_LAUNCH();
+        }
+      });
+    });
   });
 }
 
