@@ -79,3 +79,12 @@ TEST(BatchNormRelu, TheOpRecordsOneNodeAndTheSameGradients) {
   EXPECT_TRUE(same_bits(g1.grad(), g2.grad()));
   EXPECT_TRUE(same_bits(b1.grad(), b2.grad()));
 }
+
+TEST(FoldBatchNorm, NoOutputChannelsIsAnErrorNotADivisionByZero) {
+  // (0, 3, 3, 3): the per-channel count would divide by zero; the CUDA twin checks the same.
+  const Tensor none = Tensor::empty({0, 3, 3, 3}, DType::f32, cpu()), no_channels = Tensor::empty({0}, DType::f32, cpu());
+  Tensor out = Tensor::empty({0, 3, 3, 3}, DType::f32, cpu()), bias_out = Tensor::empty({0}, DType::f32, cpu());
+  EXPECT_THROW(cpu_backend().fold_batchnorm(none, nullptr, no_channels, no_channels, no_channels, no_channels, 1e-5,
+                                            out, bias_out),
+               Error);
+}

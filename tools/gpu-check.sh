@@ -224,11 +224,16 @@ bench() {  # bench NAME ARGS...
   quote "^(device|step graph|training step|evaluation)"
 }
 if want bench-d1; then
+  # The BatchNorm rows of the fp32 NCHW and bf16 NHWC breakdowns go to the summary: the
+  # bf16 NHWC ones must come out at most the fp32 ones (docs/gpu.md).
   bench "depth 1 batch 128" --depth 1 --batch 128 --breakdown --conv-choices
+  quote "^  batchnorm"
   convlab_ms_d1+=" $(last_step_ms)"
   bench "depth 1 batch 128, CUDA graph" --depth 1 --batch 128 --cuda-graph
   convlab_ms_d1+=" $(last_step_ms)"
-  bench "depth 1 batch 128, bf16 NHWC, CUDA graph" --depth 1 --batch 128 --precision bf16 --cuda-graph --conv-choices
+  bench "depth 1 batch 128, bf16 NHWC, CUDA graph" --depth 1 --batch 128 --precision bf16 --cuda-graph --breakdown \
+    --conv-choices
+  quote "^  batchnorm"
   convlab_ms_d1+=" $(last_step_ms)"
   rerun_hint
 fi

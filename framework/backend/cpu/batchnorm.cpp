@@ -140,6 +140,7 @@ void fold_batchnorm(const Tensor& weight, const Tensor* bias, const Tensor& gamm
   CONVLAB_CHECK(weight.rank() == 4 && !weight.channels_last(), "{}: weight {} must be a contiguous (K, C, R, S)", op,
                 weight.describe());
   check_same_shape(weight, folded_weight, op);
+  CONVLAB_CHECK(weight.dim(0) > 0, "{}: weight {} has no output channels", op, weight.describe());
   for (const Tensor* t : std::initializer_list<const Tensor*>{&gamma, &beta, &running_mean, &running_var, &folded_bias, bias})
     CONVLAB_CHECK(!t || (t->numel() == weight.dim(0) && t->dtype() == weight.dtype()), "{}: {} for {} output channels",
                   op, t ? t->describe() : "", weight.dim(0));

@@ -1,6 +1,6 @@
 // Kernels around the cuDNN convolution: input padding and gradient cropping for the
-// geometries cuDNN's symmetric padding cannot express, the bias, and the bias gradient
-// (a deterministic per-channel sum, channel_reduce.cuh).
+// geometries cuDNN's symmetric padding cannot express, the bias (a per-channel map), and the
+// bias gradient (a deterministic per-channel sum); both from channel_reduce.cuh.
 #include "framework/backend/cuda/channel_reduce.cuh"
 #include "framework/backend/cuda/conv2d_kernels.h"
 #include "framework/backend/cuda/cuda_ops.h"
@@ -41,22 +41,21 @@ __global__ void crop_kernel(const S* padded, Index padded_h, Index padded_w, Ind
 
 bool fits_32_bits(int64_t elements) { return elements < int64_t{UINT32_MAX} - 65535 * 8 * 256; }
 
-template <class S>
-__global__ void add_bias_kernel(S* y, const float* bias, ChannelLayout l, int64_t n) {
-  CONVLAB_FOR_EACH(i, n) store(y, i, load(y, i) + bias[l.channel_of(i)]);
-}
+// y = conv + bias[k], in float, rounded once into y's storage (the CPU adds the bias to the
+// fp32 products and rounds the sum once).
+struct AddBias {
+  __device__ float operator()(const float (&x)[1], const float (&bias)[1]) const { return x[0] + bias[0]; }
+};
 
 template <class S>
-__global__ void bias_sums_kernel(const S* grad_y, ChannelLayout l, double* partials) {
-  channel_partial_sums(l, [&](int64_t, int64_t at, double& a, double&) { a += load(grad_y, at); }, partials);
+__global__ void __launch_bounds__(kThreads) bias_sums_kernel(const S* grad_y, ChannelLayout l, double* partials) {
+  channel_partial_sums(
+      l, [&](int64_t) { return [=](int64_t at, double& a, double&) { a += load(grad_y, at); }; }, partials);
 }
 
-__global__ void bias_totals_kernel(ChannelLayout l, const double* partials, float* grad_bias) {
-  const int64_t c = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
-  if (c >= l.channels) return;
-  double total, unused;
-  channel_totals(l, partials, c, total, unused);
-  grad_bias[c] = static_cast<float>(total);
+__global__ void __launch_bounds__(kThreads)
+    bias_totals_kernel(ChannelLayout l, const double* partials, float* grad_bias) {
+  channel_totals(l, partials, [&](int64_t c, double total, double) { grad_bias[c] = static_cast<float>(total); });
 }
 
 // (images, rows, cols, depth) of a 4-D tensor in its format.
@@ -117,33 +116,57 @@ void crop_images(const Tensor& padded, int64_t top, int64_t left, Tensor& out, c
 }
 
 void add_channel_bias(Tensor& y, const Tensor& bias, cudaStream_t stream) {
-  check_storage({&y}, "add_channel_bias");
-  check_f32({&bias}, "add_channel_bias");
+  const char* op = "add_channel_bias";
+  check_storage({&y}, op);
+  check_f32({&bias}, op);
   const int64_t n = y.numel();
   if (n == 0) return;
-  const ChannelLayout l = channel_layout(y, "add_channel_bias");
-  CONVLAB_CHECK(bias.numel() == l.channels, "add_channel_bias: bias {} for {}", bias.describe(), y.describe());
-  dispatch_storage(y, "add_channel_bias", [&](auto tag) {
+  const ChannelLayout l = channel_layout(y, op);
+  CONVLAB_CHECK(bias.numel() == l.channels, "{}: bias {} for {}", op, bias.describe(), y.describe());
+  dispatch_storage(y, op, [&](auto tag) {
     using S = decltype(tag);
-    add_bias_kernel<<<blocks_for(n), kThreads, 0, stream>>>(y.data<S>(), bias.data<float>(), l, n);
+    launch_channel_map<S, S, 1, 1>(l, {y.data<S>()}, y.data<S>(), {bias.data<float>()}, stream, AddBias{});
   });
-  CUDA_CHECK_LAUNCH();
+}
+
+void add_channel_bias_into(const Tensor& conv, const Tensor& bias, Tensor& y, cudaStream_t stream) {
+  const char* op = "add_channel_bias_into";
+  check_f32({&conv, &bias}, op);
+  check_storage({&y}, op);
+  CONVLAB_CHECK(conv.rank() == 4 && conv.shape() == y.shape() && conv.format() == y.format(),
+                "{}: the convolution {} and the output {} need the same (N, K, OH, OW) shape and memory format", op,
+                conv.describe(), y.describe());
+  CONVLAB_CHECK(bias.rank() == 1 && bias.numel() == conv.dim(1), "{}: bias {} for {} output channels", op,
+                bias.describe(), conv.dim(1));
+  if (y.numel() == 0) return;
+  const ChannelLayout l = channel_layout(y, op);
+  dispatch_storage(y, op, [&](auto tag) {
+    using S = decltype(tag);
+    launch_channel_map<float, S, 1, 1>(l, {conv.data<float>()}, y.data<S>(), {bias.data<float>()}, stream,
+                                       AddBias{});
+  });
 }
 
 void conv2d_backward_bias(const Tensor& grad_y, Tensor& grad_bias) {
   const char* op = "conv2d_backward_bias";
   check_storage({&grad_y}, op);
   check_f32({&grad_bias}, op);
-  const ChannelLayout l = channel_layout(grad_y, op);
-  CONVLAB_CHECK(grad_bias.numel() == l.channels, "{}: {} for {}", op, grad_bias.describe(), grad_y.describe());
+  CONVLAB_CHECK(grad_y.rank() >= 2 && grad_bias.numel() == grad_y.dim(1), "{}: {} for {}", op,
+                grad_bias.describe(), grad_y.describe());
   const cudaStream_t stream = stream_of(grad_y);
-  Tensor partials = channel_partials(l, grad_y.device());  // (K, slices, 2)
+  if (grad_y.numel() == 0) {  // an empty batch: every channel's sum is 0, as on the CPU
+    if (grad_bias.numel() > 0)
+      CUDA_CHECK(cudaMemsetAsync(grad_bias.data<float>(), 0, grad_bias.nbytes(), stream));
+    return;
+  }
+  const ChannelLayout l = channel_layout(grad_y, op);
+  Tensor partials = channel_partials(l, grad_y.device());  // (2, slices, K)
   dispatch_storage(grad_y, op, [&](auto tag) {
     using S = decltype(tag);
-    bias_sums_kernel<<<channel_grid(l), kThreads, 0, stream>>>(grad_y.data<S>(), l, partials.data<double>());
+    bias_sums_kernel<<<channel_grid(l, op), kThreads, 0, stream>>>(grad_y.data<S>(), l, partials.data<double>());
   });
   CUDA_CHECK_LAUNCH();
-  bias_totals_kernel<<<channel_blocks(l), kThreads, 0, stream>>>(l, partials.data<double>(), grad_bias.data<float>());
+  bias_totals_kernel<<<totals_blocks(l), kThreads, 0, stream>>>(l, partials.data<double>(), grad_bias.data<float>());
   CUDA_CHECK_LAUNCH();
 }
 

@@ -1,6 +1,7 @@
 // The small kernels around the cuDNN convolution (conv2d_kernels.cu), for conv2d.cpp and
 // linear.cpp: padding the input where cuDNN's legacy symmetric padding cannot express the
-// geometry, cropping the input gradient back, and adding the bias. Tensors are f32 or bf16
+// geometry, cropping the input gradient back, and adding the bias (in place, or from an
+// f32 convolution result into the output's storage). Tensors are f32 or bf16
 // in either memory format; all queue on `stream` and return at once.
 #pragma once
 
@@ -21,5 +22,11 @@ void crop_images(const Tensor& padded, int64_t top, int64_t left, Tensor& out, c
 
 // y (N, K, ...) += bias (K, f32) per channel, y f32 or bf16 in either format.
 void add_channel_bias(Tensor& y, const Tensor& bias, cudaStream_t stream);
+
+// y = conv + bias[k] per channel k, rounded once into y's storage: conv f32 (N, K, OH, OW),
+// bias f32 (K), y f32 or bf16 of conv's shape and memory format (either). The CPU's
+// arithmetic: the fp32 sum of the convolution and the bias, rounded once (kernels/bf16.h).
+// y may be conv itself when both are f32.
+void add_channel_bias_into(const Tensor& conv, const Tensor& bias, Tensor& y, cudaStream_t stream);
 
 }  // namespace convlab::backend_cuda
