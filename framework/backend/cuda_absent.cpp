@@ -14,6 +14,10 @@ std::unique_ptr<DeviceContext> create_cuda_context(int, const CudaOptions&) {
 
 std::vector<std::string> describe_conv_choices(Device) { return {}; }
 
+std::string conv_algorithm_record(Device) { return {}; }
+
+void pin_conv_algorithms(Device, const std::string&, const std::string&) {}
+
 std::string cuda_versions() { return "this convlab was built without CUDA"; }
 
 std::unique_ptr<StepGraph> capture_step(Device, const std::function<void()>&) {

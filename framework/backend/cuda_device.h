@@ -37,6 +37,20 @@ std::string cuda_versions();
 // algorithm chosen and its time (empty for the CPU).
 std::vector<std::string> describe_conv_choices(Device device);
 
+// The convolution algorithms a CUDA device has chosen so far, as text: one line per shape,
+// storage, settings and direction, naming the route and the algorithm or engine (and its
+// knobs). Timing may pick another algorithm in another process (several are often within
+// noise of each other), so a run that must repeat bit for bit records this and pins it in the
+// next process. Empty for the CPU and before any convolution ran.
+std::string conv_algorithm_record(Device device);
+
+// Makes a CUDA device take the recorded choices instead of timing: a shape and direction
+// found in `record` runs that route and algorithm if cuDNN still offers it under the current
+// settings; anything else is timed as usual (and describe_conv_choices says which were
+// pinned). A line that does not parse throws, naming `source` and the line. Does nothing for
+// the CPU.
+void pin_conv_algorithms(Device device, const std::string& record, const std::string& source);
+
 // A device named as on the command line: "cpu", "cuda" (GPU 0) or "auto" (GPU 0 when a GPU
 // answers and its context starts, else the CPU; any CUDA error means no GPU). Owns the CUDA
 // context, if any; tensors on the device must be destroyed before the handle.

@@ -60,15 +60,15 @@ void check_operands(const Tensor& x, const Tensor& w, const Tensor& y, const Con
 }
 
 // The plan of a shape and storage in the context's current settings, made on first use.
-// The settings are part of the key: switching TF32, determinism or the graph-API route
-// gives other plans, never ones chosen under other settings.
+// The settings are part of the key: switching TF32, determinism or the asymmetric-padding
+// route gives other plans, never ones chosen under other settings.
 ConvPlan& plan_for(CudaContext& ctx, const ConvGeometry& g, const Tensor& x) {
   const ConvStorage storage{x.dtype(), x.channels_last()};
   const ConvKey key{g.batch,        g.in_channels,   g.in_h,         g.in_w,
                     g.out_channels, g.kernel_h,      g.kernel_w,     g.pad_top,
                     g.pad_left,     g.pad_bottom,    g.pad_right,    g.stride_h,
                     g.stride_w,     int64_t(storage.dtype), storage.channels_last, ctx.allow_tf32(),
-                    ctx.deterministic(), ctx.graph_api_padding()};
+                    ctx.deterministic(), static_cast<int64_t>(ctx.asymmetric_route())};
   auto& plans = ctx.conv_plans();
   auto it = plans.find(key);
   if (it != plans.end()) return *it->second;

@@ -35,16 +35,19 @@ class EventPair {
 
 }  // namespace
 
-std::vector<float> time_candidates(CudaContext& ctx, size_t count, const std::function<bool(size_t)>& run) {
-  CONVLAB_CHECK(!ctx.capturing(), "convolution algorithms are timed before a CUDA graph is recorded, not during");
+std::vector<float> time_candidates(cudaStream_t stream, size_t count, const std::function<bool(size_t)>& run) {
+  cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
+  CUDA_CHECK(cudaStreamIsCapturing(stream, &capture));
+  CONVLAB_CHECK(capture == cudaStreamCaptureStatusNone,
+                "convolution candidates are timed on a stream that is not being recorded into a CUDA graph");
   const EventPair events;
   std::vector<float> milliseconds(count, std::numeric_limits<float>::infinity());
   for (size_t i = 0; i < count; ++i) {
     if (!run(i)) continue;  // the warm-up: a refused candidate is never timed
-    CUDA_CHECK(cudaEventRecord(events.start(), ctx.stream()));
+    CUDA_CHECK(cudaEventRecord(events.start(), stream));
     bool ok = true;
     for (int r = 0; r < kTimedRuns && ok; ++r) ok = run(i);
-    CUDA_CHECK(cudaEventRecord(events.stop(), ctx.stream()));
+    CUDA_CHECK(cudaEventRecord(events.stop(), stream));
     CUDA_CHECK(cudaEventSynchronize(events.stop()));
     float elapsed = 0;
     CUDA_CHECK(cudaEventElapsedTime(&elapsed, events.start(), events.stop()));

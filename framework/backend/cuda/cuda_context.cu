@@ -1,6 +1,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "framework/backend/cuda/conv_graph.h"
 #include "framework/backend/cuda/cuda_check.h"
 #include "framework/backend/cuda/cuda_context.h"
 #include "framework/backend/cuda_device.h"
@@ -54,8 +55,23 @@ CudaContext::CudaContext(int ordinal) : ordinal_(ordinal) {
   device_name_ = props.name;
   multiprocessors_ = props.multiProcessorCount;
   CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+  const cudaError_t status = cudaStreamCreateWithFlags(&timing_stream_, cudaStreamNonBlocking);
+  if (status != cudaSuccess) cudaStreamDestroy(stream_);
+  CUDA_CHECK(status);
   const char* sync = std::getenv("CONVLAB_SYNC_EACH_OP");
   sync_each_op_ = sync && *sync && std::strcmp(sync, "0") != 0;
+  if (const char* fault = std::getenv("CONVLAB_CONV_GRAPH_FAULT"); fault && *fault) set_graph_fault(fault);
+}
+
+void CudaContext::set_graph_fault(const std::string& stage) {
+  bool known = stage.empty();
+  std::string stages;
+  for (const char* s : backend_cuda::kGraphStages) {
+    known = known || stage == s;
+    stages += stages.empty() ? s : std::string(", ") + s;
+  }
+  CONVLAB_CHECK(known, "CONVLAB_CONV_GRAPH_FAULT: unknown stage \"{}\"; the stages are: {}", stage, stages);
+  graph_fault_ = stage;
 }
 
 CudaContext::~CudaContext() {
@@ -71,6 +87,7 @@ CudaContext::~CudaContext() {
   for (auto& [size, blocks] : graph_free_blocks_)
     for (void* ptr : blocks) cudaFree(ptr);
   cudaStreamDestroy(stream_);
+  cudaStreamDestroy(timing_stream_);
 }
 
 std::string CudaContext::name() const { return fmt::format("cuda:{} ({})", ordinal_, device_name_); }
@@ -174,7 +191,7 @@ void CudaContext::copy_within(void* dst, const void* src, size_t bytes) {
   CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, stream_));
 }
 
-void* CudaContext::workspace(size_t bytes) {
+void* CudaContext::try_workspace(size_t bytes) {
   if (bytes <= workspace_bytes_) return workspace_;
   if (workspace_) {
     if (capturing_ || live_graphs_ > 0) {
@@ -194,16 +211,34 @@ void* CudaContext::workspace(size_t bytes) {
     release_cache();
     status = cudaMalloc(&workspace_, size);
   }
-  if (status != cudaSuccess) {
+  if (status == cudaErrorMemoryAllocation) {
     cudaGetLastError();
     workspace_ = nullptr;
+    return nullptr;
+  }
+  CUDA_CHECK(status);
+  workspace_bytes_ = size;
+  return workspace_;
+}
+
+void* CudaContext::workspace(size_t bytes) {
+  void* block = try_workspace(bytes);
+  if (!block && bytes > 0) {
+    const size_t size = (bytes + (size_t{1} << 20) - 1) >> 20 << 20;
     CONVLAB_FAIL("CUDA out of memory allocating a {} MiB convolution workspace on {}{} ({} MiB already held by "
                  "convlab): use a smaller batch{}", size >> 20, name(),
                  capturing_ ? " while recording a CUDA graph" : "", reserved_bytes_ >> 20,
                  capturing_ ? ", or train without --cuda-graph" : "");
   }
-  workspace_bytes_ = size;
-  return workspace_;
+  return block;
+}
+
+void CudaContext::release_workspace_beyond(size_t bytes) {
+  if (!workspace_ || workspace_bytes_ <= bytes || capturing_ || live_graphs_ > 0) return;
+  synchronize();  // queued convolutions may still be using it
+  CUDA_CHECK(cudaFree(workspace_));
+  workspace_ = nullptr;
+  workspace_bytes_ = 0;  // the next convolution allocates what it needs
 }
 
 cudnnHandle_t CudaContext::cudnn() {

@@ -60,19 +60,43 @@ class CudaContext final : public DeviceContext {
   // when they time faster. Plans are kept per setting too.
   bool deterministic() const { return deterministic_; }
   void set_deterministic(bool on) { deterministic_ = on; }
-  // Convolutions with more padding on one side run through cuDNN's graph API (the default)
-  // or, when off, through a padded copy of the input (the route kept as its fallback).
-  bool graph_api_padding() const { return graph_api_padding_; }
-  void set_graph_api_padding(bool on) { graph_api_padding_ = on; }
+  // Convolutions with more padding on one side (XLA's SAME at stride 2) run on the fastest of
+  // cuDNN's graph API and a padded copy of the input through the legacy API (the default),
+  // or on one of the two (tests check each); where the graph API is unavailable for a shape,
+  // the padded copy serves it in any case. Plans are kept per setting.
+  enum class AsymmetricRoute { fastest = 0, graph_api = 1, padded_copy = 2 };
+  AsymmetricRoute asymmetric_route() const { return asymmetric_route_; }
+  void set_asymmetric_route(AsymmetricRoute route) { asymmetric_route_ = route; }
+  // Off: the padded copy only; on: the fastest route.
+  bool graph_api_padding() const { return asymmetric_route_ != AsymmetricRoute::padded_copy; }
+  void set_graph_api_padding(bool on) {
+    asymmetric_route_ = on ? AsymmetricRoute::fastest : AsymmetricRoute::padded_copy;
+  }
+  // A stage of the graph-API build (conv_graph.h's kGraphStages) that reports "not
+  // supported" as if cuDNN had, to test the fallback; empty: none. Starts from the
+  // environment variable CONVLAB_CONV_GRAPH_FAULT. Plans built before keep their state.
+  const std::string& graph_fault() const { return graph_fault_; }
+  void set_graph_fault(const std::string& stage);
 
   // The scratch memory cuDNN works in, shared by every convolution: at least `bytes`,
   // grown on demand. The old block is freed after the queued work that uses it (a wait),
   // or, while graphs exist or one is being recorded, kept until the last graph is gone.
   void* workspace(size_t bytes);
   size_t workspace_bytes() const { return workspace_bytes_; }
+  // The same, but null instead of an error when the GPU has no memory for it (timing then
+  // passes over the candidate that asked).
+  void* try_workspace(size_t bytes);
+  // Frees the workspace if it holds more than `bytes` (what the chosen algorithms need), so
+  // that memory a timed candidate needed does not stay held; not while a graph exists or is
+  // being recorded (it may point at the block).
+  void release_workspace_beyond(size_t bytes);
   // Algorithms that need more workspace than this are passed over.
   size_t workspace_limit() const { return workspace_limit_; }
   void set_workspace_limit(size_t bytes) { workspace_limit_ = bytes; }
+  // A second stream, for timing convolution candidates while the main one is being recorded
+  // into a CUDA graph (capture_step waits for the main stream first, so the two never
+  // overlap).
+  cudaStream_t timing_stream() const { return timing_stream_; }
 
   // While a CUDA graph is captured, allocations come from a pool of their own that is never
   // handed out to work outside the graph: each replay writes to the addresses the capture
@@ -92,6 +116,8 @@ class CudaContext final : public DeviceContext {
 
   // Descriptors and chosen algorithms per convolution shape (backend/cuda/conv2d.cpp).
   std::map<backend_cuda::ConvKey, std::unique_ptr<backend_cuda::ConvPlan>>& conv_plans() { return conv_plans_; }
+  // Choices recorded by an earlier process, taken instead of timing (pin_conv_algorithms).
+  std::map<backend_cuda::PinnedConvKey, backend_cuda::PinnedConv>& pinned_convs() { return pinned_convs_; }
 
  private:
   static size_t round_size(size_t bytes);
@@ -115,11 +141,14 @@ class CudaContext final : public DeviceContext {
   size_t reserved_bytes_ = 0;
   bool allow_tf32_ = true;
   bool deterministic_ = true;
-  bool graph_api_padding_ = true;
+  AsymmetricRoute asymmetric_route_ = AsymmetricRoute::fastest;
   void* workspace_ = nullptr;
   size_t workspace_bytes_ = 0;
   size_t workspace_limit_ = size_t{1} << 30;
   std::map<backend_cuda::ConvKey, std::unique_ptr<backend_cuda::ConvPlan>> conv_plans_;
+  std::map<backend_cuda::PinnedConvKey, backend_cuda::PinnedConv> pinned_convs_;
+  std::string graph_fault_;
+  cudaStream_t timing_stream_ = nullptr;
 };
 
 // The CudaContext behind a CUDA tensor's device.

@@ -41,6 +41,12 @@ class CudaStepGraph final : public StepGraph {
 std::unique_ptr<StepGraph> capture_step(Device device, const std::function<void()>& step) {
   CONVLAB_CHECK(device.is_cuda(), "CUDA graphs need a CUDA device, not {}", device.name());
   CudaContext& context = cuda_context(device);
+  // The library handles exist before the recording (creating one may allocate and wait),
+  // and work queued before it finishes first: a convolution shape first seen while
+  // recording is timed on a second stream (conv_choice.h), which must not overlap it.
+  context.cudnn();
+  context.cublas();
+  context.synchronize();
   context.graph_created();  // from here on nothing the recording may point at moves
   context.begin_graph_pool();
   // Relaxed: allocating fresh blocks of the graph pool (cudaMalloc) is allowed meanwhile.
