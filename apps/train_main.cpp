@@ -38,6 +38,9 @@ options (each overrides the config):
   --resume               continue the run in the output folder after its last epoch
   --stop-after-epoch N   end after epoch N as if interrupted (resume later)
   --cuda-graph           on CUDA, replay each full-batch step as one CUDA graph
+  --conv-algorithms FILE on CUDA, take the convolution algorithms recorded in FILE (a
+                         run folder's conv_algorithms.txt) instead of timing them, to
+                         repeat that run bit for bit; --resume does so with its own
   --nondeterministic     on CUDA, also admit non-deterministic cuDNN algorithms when
                          they time faster (train_config.deterministic: false)
   --precision P          train_config.precision: fp32, tf32 (default) or bf16
@@ -101,6 +104,7 @@ int main(int argc, char** argv) try {
       options.stop_after_epoch = parse_key_flag(arg, value(), "train_config.num_epochs");
     else if (arg == "--quiet") options.quiet = true;
     else if (arg == "--cuda-graph") options.cuda_graph = true;
+    else if (arg == "--conv-algorithms") options.conv_algorithms = value();
     else if (arg == "--nondeterministic") overrides.nondeterministic = true;
     else if (arg == "--sync-each-op") options.sync_each_op = true;
     else if (arg == "--precision") overrides.precision = parse_precision(value());

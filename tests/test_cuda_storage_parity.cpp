@@ -12,6 +12,12 @@
 // - convolutions in bf16 (NHWC and NCHW, both padding routes): cuDNN multiplies the bf16
 //   operands exactly and sums in fp32 as the CPU's f32 GEMM does, in another order, and both
 //   round the result once: ||gpu - cpu|| / ||cpu|| <= 2e-3;
+// - convolutions in f32 channels_last (NHWC activations, KRSC filters) against a float64 CPU
+//   reference, as ||gpu - ref|| / ||ref||: with TF32 2e-3 (operands cut to 10 mantissa bits,
+//   as in test_cuda_parity.cpp); in strict fp32 8 * sqrt(n) * 2^-24, n the length of the
+//   reduction behind one output (forward C*R*S, backward data K*R*S, backward filter
+//   N*OH*OW): rounding errors of an n-term fp32 sum grow like sqrt(n) ulps, and 8 leaves room
+//   for the order cuDNN's kernels sum in;
 // - a few bf16 training steps of a narrow All-CNN-C: losses within 2e-2 relative, parameters
 //   within 2e-2 norm-relative.
 #include <gtest/gtest.h>
@@ -29,6 +35,7 @@
 #include "tests/support/tensor_compare.h"
 
 #if CONVLAB_WITH_CUDA
+#include "framework/backend/cuda/conv_report.h"
 #include "framework/backend/cuda/cuda_context.h"
 #endif
 
@@ -63,6 +70,14 @@ class CudaStorageParity : public ::testing::Test {
     static_cast<CudaContext*>(context_.get())->set_graph_api_padding(on);
 #else
     (void)on;
+#endif
+  }
+  // TF32 tensor cores for f32 convolutions (the default), or strict fp32.
+  void set_allow_tf32(bool allow) {
+#if CONVLAB_WITH_CUDA
+    static_cast<CudaContext*>(context_.get())->set_allow_tf32(allow);
+#else
+    (void)allow;
 #endif
   }
   std::unique_ptr<DeviceContext> context_;
@@ -210,6 +225,146 @@ TEST_F(CudaStorageParity, Bf16ConvolutionsInBothFormatsAndOnBothRoutes) {
       }
   }
   for (const std::string& line : describe_conv_choices(gpu())) std::printf("  %s\n", line.c_str());
+}
+
+namespace {
+
+// One f32 convolution case: its inputs (contiguous, on the CPU) and the float64 reference of
+// the forward and both backward directions, computed once for every GPU setting.
+struct F32ConvCase {
+  const char* name;
+  int64_t batch, channels, size_h, size_w, out_channels, kernel, stride;
+};
+
+struct F32ConvReference {
+  ConvGeometry g;
+  Tensor x, w, grad_y;                 // f32, contiguous
+  Tensor y, grad_x, grad_w;            // f64, contiguous
+  double n_forward, n_data, n_filter;  // the reduction length behind one output of each direction
+};
+
+F32ConvReference f32_conv_reference(const F32ConvCase& c) {
+  F32ConvReference r;
+  r.g = ConvGeometry::make(c.batch, c.channels, c.size_h, c.size_w, c.out_channels, c.kernel, c.kernel, c.stride,
+                           Padding::same);
+  const Shape y_shape{r.g.batch, r.g.out_channels, r.g.out_h, r.g.out_w};
+  r.x = test_support::random_tensor({c.batch, c.channels, c.size_h, c.size_w}, 501, -2, 2, DType::f32);
+  r.w = test_support::random_tensor({c.out_channels, c.channels, c.kernel, c.kernel}, 502, -2, 2, DType::f32);
+  r.grad_y = test_support::random_tensor(y_shape, 503, -2, 2, DType::f32);
+  const Tensor x64 = r.x.to(DType::f64), w64 = r.w.to(DType::f64), grad_y64 = r.grad_y.to(DType::f64);
+  r.y = Tensor::empty(y_shape, DType::f64, cpu());
+  r.grad_x = Tensor::empty(r.x.shape(), DType::f64, cpu());
+  r.grad_w = Tensor::empty(r.w.shape(), DType::f64, cpu());
+  cpu_backend().conv2d_forward(x64, w64, nullptr, r.y, r.g);
+  cpu_backend().conv2d_backward_data(w64, grad_y64, r.grad_x, r.g);
+  cpu_backend().conv2d_backward_filter(x64, grad_y64, r.grad_w, r.g);
+  r.n_forward = static_cast<double>(c.channels * c.kernel * c.kernel);
+  r.n_data = static_cast<double>(c.out_channels * c.kernel * c.kernel);  // at most, where strides overlap fully
+  r.n_filter = static_cast<double>(r.g.batch * r.g.out_h * r.g.out_w);
+  return r;
+}
+
+// `t` on `device` in channels_last (a conversion, exact).
+Tensor channels_last_on(const Tensor& t, Device device) {
+  Tensor out = Tensor::empty(t.shape(), t.dtype(), cpu(), kLast);
+  cpu_backend().convert(t, out);
+  return out.to(device);
+}
+
+// Strict fp32: 8 * sqrt(n) * 2^-24 (see the top of this file).
+double strict_fp32_tolerance(double n) { return 8 * std::sqrt(n) * std::ldexp(1.0, -24); }
+
+const F32ConvCase kF32ConvCases[] = {
+    {"3x3 SAME stride 1, awkward sizes", 3, 5, 11, 13, 7, 3, 1},
+    {"3x3 SAME stride 2, even sizes (pad 0 before, 1 after)", 2, 6, 12, 16, 5, 3, 2},
+    {"real shape: 128x96x32x32, 3x3 SAME stride 1", 128, 96, 32, 32, 96, 3, 1},
+    {"real shape: 128x96x32x32, 3x3 SAME stride 2 (pad 0 before, 1 after)", 128, 96, 32, 32, 96, 3, 2},
+};
+
+}  // namespace
+
+TEST_F(CudaStorageParity, F32ConvolutionsInChannelsLastWithTf32AndStrictFp32) {
+  for (const F32ConvCase& c : kF32ConvCases) {
+    const F32ConvReference r = f32_conv_reference(c);
+    const Tensor x = channels_last_on(r.x, gpu()), w = channels_last_on(r.w, gpu());
+    const Tensor grad_y = channels_last_on(r.grad_y, gpu());
+    for (const bool tf32 : {true, false}) {
+      SCOPED_TRACE(fmt::format("{}, f32 channels_last, {}", c.name, tf32 ? "TF32" : "strict fp32"));
+      set_allow_tf32(tf32);
+      Tensor y = Tensor::empty(r.y.shape(), DType::f32, gpu(), kLast);
+      cuda_backend().conv2d_forward(x, w, nullptr, y, r.g);
+      EXPECT_LE(norm_relative_error(r.y, y), tf32 ? 2e-3 : strict_fp32_tolerance(r.n_forward)) << "forward";
+      Tensor grad_x = Tensor::empty(r.x.shape(), DType::f32, gpu(), kLast);
+      cuda_backend().conv2d_backward_data(w, grad_y, grad_x, r.g);
+      EXPECT_LE(norm_relative_error(r.grad_x, grad_x), tf32 ? 2e-3 : strict_fp32_tolerance(r.n_data))
+          << "backward data";
+      Tensor grad_w = Tensor::empty(r.w.shape(), DType::f32, gpu(), kLast);
+      cuda_backend().conv2d_backward_filter(x, grad_y, grad_w, r.g);
+      EXPECT_LE(norm_relative_error(r.grad_w, grad_w), tf32 ? 2e-3 : strict_fp32_tolerance(r.n_filter))
+          << "backward filter";
+    }
+  }
+  set_allow_tf32(true);
+  for (const std::string& line : describe_conv_choices(gpu())) std::printf("  %s\n", line.c_str());
+}
+
+TEST_F(CudaStorageParity, Bf16ChannelsLastAsymmetricPaddingRunsOnTheGraphApi) {
+  // All-CNN-C's stride-2 SAME convolution at batch 128 (pad 0 before, 1 after) in bf16 NHWC,
+  // the storage bf16 training runs in, forward and both backward directions. Asked for the
+  // graph API's pre/post padding, every direction must run on it: cuDNN 9 offers engines for
+  // this shape on Hopper, and the padded copy serving it instead means that none was offered,
+  // which must show here and fail rather than pass silently. Under the default (the faster of
+  // the two routes, timed) the route taken is printed.
+  const ConvGeometry g = ConvGeometry::make(128, 96, 32, 32, 96, 3, 3, 2, Padding::same);
+  ASSERT_EQ(g.pad_top, 0);
+  ASSERT_EQ(g.pad_bottom, 1);
+  const Shape out{g.batch, g.out_channels, g.out_h, g.out_w};
+  const Tensor x = stored({128, 96, 32, 32}, 60, DType::bf16, kLast);
+  const Tensor w = stored({96, 96, 3, 3}, 61, DType::bf16, kLast, -0.3, 0.3);
+  const Tensor gy = stored(out, 62, DType::bf16, kLast);
+  Tensor y = Tensor::empty(out, DType::bf16, cpu(), kLast), gx = Tensor::empty_like(x), gw = Tensor::empty_like(w);
+  cpu_backend().conv2d_forward(x, w, nullptr, y, g);
+  cpu_backend().conv2d_backward_data(w, gy, gx, g);
+  cpu_backend().conv2d_backward_filter(x, gy, gw, g);
+  const Tensor x_gpu = x.to(gpu()), w_gpu = w.to(gpu()), gy_gpu = gy.to(gpu());
+  auto run_directions = [&](const char* setting) {
+    SCOPED_TRACE(setting);
+    Tensor y_gpu = Tensor::empty(out, DType::bf16, gpu(), kLast);
+    cuda_backend().conv2d_forward(x_gpu, w_gpu, nullptr, y_gpu, g);
+    EXPECT_LE(norm_relative_error(y, y_gpu), 2e-3) << "forward";
+    Tensor gx_gpu = Tensor::empty(x.shape(), DType::bf16, gpu(), kLast);
+    cuda_backend().conv2d_backward_data(w_gpu, gy_gpu, gx_gpu, g);
+    EXPECT_LE(norm_relative_error(gx, gx_gpu), 2e-3) << "backward data";
+    Tensor gw_gpu = Tensor::empty(w.shape(), DType::bf16, gpu(), kLast);
+    cuda_backend().conv2d_backward_filter(x_gpu, gy_gpu, gw_gpu, g);
+    EXPECT_LE(norm_relative_error(gw, gw_gpu), 2e-3) << "backward filter";
+  };
+#if CONVLAB_WITH_CUDA
+  using Route = CudaContext::AsymmetricRoute;
+  CudaContext& ctx = *static_cast<CudaContext*>(context_.get());
+  ctx.set_asymmetric_route(Route::graph_api);
+  run_directions("graph API asked for");
+  ctx.set_asymmetric_route(Route::fastest);
+  run_directions("the default: the faster route");
+  for (const std::string& line : describe_conv_choices(gpu())) std::printf("  %s\n", line.c_str());
+  int directions = 0;
+  for (const backend_cuda::ConvChoice& choice : backend_cuda::conv_choices(ctx)) {
+    if (choice.geometry != g.str() || choice.storage.dtype != DType::bf16 || !choice.storage.channels_last) continue;
+    const char* direction = backend_cuda::direction_name(choice.direction);
+    if (choice.asymmetric_route == static_cast<int>(Route::fastest)) {
+      std::printf("  default route, %s: %s, %s\n", direction, choice.route.c_str(), choice.algorithm.c_str());
+      continue;
+    }
+    if (choice.asymmetric_route != static_cast<int>(Route::graph_api)) continue;
+    ++directions;
+    EXPECT_EQ(choice.route, "graph API (pre/post padding)")
+        << direction << " ran on " << choice.route << " (" << choice.algorithm
+        << "): cuDNN's graph API did not serve it: " << choice.graph_unavailable;
+  }
+  EXPECT_EQ(directions, 3) << "forward, backward data and backward filter each report their route";
+#else
+  run_directions("no CUDA in this build");
+#endif
 }
 
 namespace {

@@ -102,6 +102,34 @@ std::string read_all(const fs::path& path) {
   return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
+// Trains `o` with its log going to a temporary file; returns what was logged.
+std::string train_logged(TrainOptions o, int64_t expected_epochs) {
+  std::FILE* log = std::tmpfile();
+  EXPECT_NE(log, nullptr);
+  o.log = log;
+  EXPECT_EQ(train(o).epochs_done, expected_epochs);
+  std::string text;
+  std::rewind(log);
+  char buffer[4096];
+  for (size_t n; (n = std::fread(buffer, 1, sizeof buffer, log)) > 0;) text.append(buffer, n);
+  std::fclose(log);
+  return text;
+}
+
+// The final checkpoint and resume.safetensors of two runs hold the same bytes, and their
+// metrics.csv the same rows but for the wall-clock columns.
+void expect_same_run(const fs::path& a, const fs::path& b, int64_t epochs) {
+  EXPECT_EQ(test_support::metrics_without_times(a / "metrics.csv"),
+            test_support::metrics_without_times(b / "metrics.csv"));
+  const std::string last = fmt::format("checkpoints/epoch_{:04d}.safetensors", epochs);
+  for (const std::string& name : {last, std::string("resume.safetensors")}) {
+    const SafetensorsFile x = read_safetensors(a / name), y = read_safetensors(b / name);
+    ASSERT_EQ(x.arrays.size(), y.arrays.size()) << name;
+    for (size_t i = 0; i < x.arrays.size(); ++i)
+      EXPECT_EQ(x.arrays[i].bytes, y.arrays[i].bytes) << name << ": " << x.arrays[i].name;
+  }
+}
+
 
 }  // namespace
 
@@ -351,6 +379,29 @@ TEST_F(TrainerTest, BadResumeMetadataAndChangedStepsAreNamed) {
       << error_of([&] { train(o); });
 }
 
+TEST_F(TrainerTest, CpuRunsRecordNoConvAlgorithmsAndResumeIgnoresARecord) {
+  // conv_algorithms.txt pins a CUDA run's convolution algorithms on --resume. The CPU's results
+  // never depend on timing: a CPU run writes no such file, and a resumed CPU run (of a run begun
+  // on a GPU, say) leaves one alone, even one that would not parse, and is still exact.
+  train(quick("straight", 2));
+  EXPECT_FALSE(fs::exists(dir_ / "straight" / "conv_algorithms.txt"));
+  TrainOptions o = quick("resumed", 2);
+  o.stop_after_epoch = 1;
+  EXPECT_EQ(train(o).epochs_done, 1);
+  const fs::path record = dir_ / "resumed" / "conv_algorithms.txt";
+  EXPECT_FALSE(fs::exists(record));
+  const std::string junk = "not a record of convolution algorithms\n";
+  std::ofstream(record, std::ios::binary) << junk;
+  o.stop_after_epoch = -1;
+  o.resume = true;
+  o.conv_algorithms = dir_ / "no-such-record.txt";  // a CUDA option: the CPU ignores it too
+  const std::string log = train_logged(o, 2);
+  EXPECT_EQ(log.find("conv_algorithms"), std::string::npos) << log;
+  EXPECT_EQ(log.find("convolution algorithms"), std::string::npos) << log;
+  EXPECT_EQ(read_all(record), junk);
+  expect_same_run(dir_ / "straight", dir_ / "resumed", 2);
+}
+
 TEST_F(TrainerTest, DecayEpochsAfterTheLastEpochWarn) {
   TrainOptions o = quick("warn", 1);
   o.config.train.decay_after_epochs = {5};
@@ -366,8 +417,10 @@ TEST_F(TrainerTest, DecayEpochsAfterTheLastEpochWarn) {
 // ---- the same loop on the GPU (skipped without one) ----
 //
 // Each train() call starts its own CUDA context, which times cuDNN's deterministic
-// algorithms afresh; two of them can round differently, so runs on the GPU are compared
-// within rounding, in strict fp32, rather than bit for bit.
+// algorithms afresh; two of them can pick different ones and round differently. A resumed
+// run takes the algorithms of the interrupted one from conv_algorithms.txt instead, so it is
+// compared bit for bit (ResumeWithPinnedConvAlgorithmsIsBitwise); the 3-epoch comparison
+// below allows rounding, in strict fp32, and says whether the bits agreed.
 
 namespace {
 
@@ -453,4 +506,75 @@ TEST_F(CudaTrainerTest, NanLossStopsAndKeepsTheLastGoodCheckpoint) {
   const std::string what = error_of([&] { train(o); });
   EXPECT_NE(what.find("NaN or infinite at update"), std::string::npos) << what;
   EXPECT_EQ(fs::last_write_time(resume_file), good);
+}
+
+TEST_F(CudaTrainerTest, ResumeWithPinnedConvAlgorithmsIsBitwise) {
+  // 2 epochs straight against 1 epoch, then --resume for the 2nd: three train() calls, three
+  // CUDA contexts. The resumed one pins the algorithms that the interrupted one recorded in
+  // its conv_algorithms.txt. The interrupted one itself takes the straight run's record
+  // (TrainOptions::conv_algorithms): two fresh runs time afresh and may choose differently,
+  // which would compare timing luck rather than the resume.
+  struct Variant {
+    const char* name;
+    Precision precision;
+    ActivationLayout layout;
+  };
+  for (const Variant& v : {Variant{"fp32", Precision::fp32, ActivationLayout::nchw},
+                           Variant{"tf32", Precision::tf32, ActivationLayout::nchw},
+                           Variant{"bf16-nhwc", Precision::bf16, ActivationLayout::nhwc}}) {
+    SCOPED_TRACE(v.name);
+    auto make = [&](const std::string& run) {
+      TrainOptions o = on_gpu(fmt::format("{}-{}", v.name, run), 2);
+      o.config.train.precision = v.precision;
+      o.config.train.memory_format = v.layout;
+      return o;
+    };
+    EXPECT_EQ(train(make("straight")).epochs_done, 2);
+    const fs::path straight = dir_ / fmt::format("{}-straight", v.name);
+    ASSERT_TRUE(fs::exists(straight / "conv_algorithms.txt"));
+    TrainOptions first = make("interrupted");
+    first.stop_after_epoch = 1;
+    first.conv_algorithms = straight / "conv_algorithms.txt";
+    EXPECT_NE(train_logged(first, 1).find("convolution algorithms pinned as recorded in " +
+                                          first.conv_algorithms.string()),
+              std::string::npos);
+    const fs::path run = first.config.log.experiment_dir;
+    ASSERT_TRUE(fs::exists(run / "conv_algorithms.txt"));
+    const std::string record = read_all(run / "conv_algorithms.txt");
+    EXPECT_FALSE(record.empty());
+    std::printf("  %s: conv_algorithms.txt after epoch 1:\n%s", v.name, record.c_str());
+    TrainOptions second = make("interrupted");
+    second.resume = true;
+    const std::string log = train_logged(second, 2);
+    EXPECT_NE(log.find("convolution algorithms pinned as recorded in " + (run / "conv_algorithms.txt").string()),
+              std::string::npos) << log;
+    expect_same_run(straight, run, 2);
+    EXPECT_FALSE(read_all(run / "conv_algorithms.txt").empty());
+  }
+}
+
+TEST_F(CudaTrainerTest, ConvAlgorithmsRecordThatDoesNotParseIsAClearError) {
+  TrainOptions o = on_gpu("bad-record", 2);
+  o.stop_after_epoch = 1;
+  train(o);
+  const fs::path record = dir_ / "bad-record" / "conv_algorithms.txt";
+  ASSERT_TRUE(fs::exists(record));
+  std::ofstream(record, std::ios::binary | std::ios::trunc) << "this is not a record of convolution algorithms\n";
+  o.stop_after_epoch = -1;
+  o.resume = true;
+  const std::string what = error_of([&] { train(o); });
+  EXPECT_NE(what.find(record.string()), std::string::npos) << what;
+  EXPECT_NE(what.find("Delete it to time the algorithms afresh"), std::string::npos) << what;
+  EXPECT_FALSE(fs::exists(dir_ / "bad-record" / "checkpoints" / "epoch_0002.safetensors"));
+  // As the message says: without the file the run resumes, timing afresh, and records again.
+  fs::remove(record);
+  const std::string log = train_logged(o, 2);
+  EXPECT_NE(log.find("convolution algorithms are timed afresh"), std::string::npos) << log;
+  EXPECT_FALSE(read_all(record).empty());
+  // A record asked for by name must be there.
+  TrainOptions fresh = on_gpu("named-record", 1);
+  fresh.conv_algorithms = dir_ / "no-such-record.txt";
+  const std::string missing = error_of([&] { train(fresh); });
+  EXPECT_NE(missing.find("no-such-record.txt: no such file of convolution algorithms to pin"), std::string::npos)
+      << missing;
 }

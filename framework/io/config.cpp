@@ -254,8 +254,9 @@ const std::vector<KeySpec>& key_table() {
            "l2: w_decay * sum(p^2) added to the loss (the reference); decoupled: decay applied in the update step",
            true),
       spec("train_config", &C::train, "deterministic", &T::deterministic,
-           "CUDA: only deterministic cuDNN algorithms, so a run repeats bit for bit; false also admits faster "
-           "non-deterministic ones (--nondeterministic)",
+           "CUDA: only deterministic cuDNN algorithms, so a run repeats bit for bit with the same algorithms "
+           "(--resume pins its run's conv_algorithms.txt); false also admits faster non-deterministic ones "
+           "(--nondeterministic)",
            true),
       spec("train_config", &C::train, "precision", &T::precision,
            "fp32 (strict), tf32 (fp32 data, TF32 tensor cores) or bf16 (bf16 activations and weight copies, fp32 "

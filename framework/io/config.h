@@ -42,8 +42,10 @@ struct TrainSection {
   int num_epochs = 350;
   std::vector<int> decay_after_epochs = {200, 250, 300};
   WeightDecayMode weight_decay_mode = WeightDecayMode::l2;  // convlab extension
-  // convlab extension: on CUDA, only deterministic cuDNN algorithms (the same run repeats
-  // bit for bit); false also admits non-deterministic ones when they time faster.
+  // convlab extension: on CUDA, only deterministic cuDNN algorithms (the same inputs give the
+  // same bits, and --resume, pinning the run's conv_algorithms.txt, repeats the uninterrupted
+  // run bit for bit; two fresh runs may time different algorithms); false also admits
+  // non-deterministic ones when they time faster.
   bool deterministic = true;
   Precision precision = Precision::tf32;                  // convlab extension
   ActivationLayout memory_format = ActivationLayout::auto_;  // convlab extension

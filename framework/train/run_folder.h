@@ -15,6 +15,8 @@ struct RunFolder {
   std::filesystem::path checkpoint(int64_t epoch) const;  // checkpoints/epoch_NNNN.safetensors
   std::filesystem::path resume_file() const { return dir / "resume.safetensors"; }
   std::filesystem::path config_file() const { return dir / "config.yaml"; }
+  // The convolution algorithms a CUDA run chose (conv_algorithm_record), pinned on --resume.
+  std::filesystem::path conv_algorithms_file() const { return dir / "conv_algorithms.txt"; }
   // learning_curve.png (and .pdf, .svg when asked for)
   std::filesystem::path learning_curve_stem() const { return dir / "learning_curve"; }
 

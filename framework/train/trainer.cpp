@@ -4,9 +4,11 @@
 
 #include <chrono>
 #include <cstdio>
+#include <fstream>
 #include <limits>
 #include <memory>
 #include <optional>
+#include <sstream>
 
 #include "framework/backend/cuda_device.h"
 #include "framework/core/pause_point.h"
@@ -43,6 +45,32 @@ std::string run_record_comment(const std::string& device_choice) {
 
 bool checkpoint_due(const TrainConfig& config, int64_t epoch) {
   return epoch % config.log.save_every_k_ckpt == 0 || epoch == config.train.num_epochs;
+}
+
+std::string read_text_file(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  CONVLAB_CHECK(in.good(), "cannot open {}", path.string());
+  std::ostringstream text;
+  text << in.rdbuf();
+  CONVLAB_CHECK(!in.bad(), "cannot read {}", path.string());
+  return text.str();
+}
+
+// Makes a CUDA device take the convolution algorithms recorded in `file` instead of timing
+// them, so that this process computes bit for bit what the recording one did (timing may
+// prefer another algorithm in another process). Says so in the log, quiet or not: a log must
+// tell whether its run can repeat bit for bit. `advice` says what to do when the file does not
+// parse. Returns the file's text.
+std::string pin_recorded_conv_algorithms(const fs::path& file, Device device, std::FILE* log,
+                                         const std::string& advice) {
+  const std::string record = read_text_file(file);
+  try {
+    pin_conv_algorithms(device, record, file.string());
+  } catch (const Error& e) {
+    CONVLAB_FAIL("{} is not a record of convolution algorithms: {}. {}", file.string(), e.what(), advice);
+  }
+  fmt::print(log, "convolution algorithms pinned as recorded in {}\n", file.string());
+  return record;
 }
 
 }  // namespace
@@ -118,6 +146,7 @@ TrainSummary train(const TrainOptions& options) {
   // resume.safetensors, so a run killed between any two writes loses nothing; what the last
   // finished epoch should have left but a kill cut short is written again here.
   std::optional<EpochMetrics> resumed_row;
+  std::string conv_record;  // conv_algorithms.txt as this process last read or wrote it
   if (resume) {
     const fs::path file = run.resume_file();
     const auto meta = load_checkpoint(file, *model, &sgd);
@@ -131,6 +160,25 @@ TrainSummary train(const TrainOptions& options) {
                   file.string(), updates, epoch, steps_per_epoch, run.config_file().string());
     if (meta.count(kMetricsKey)) resumed_row = MetricsLog::parse_row_text(meta.at(kMetricsKey), file.string());
     say(fmt::format("resuming after epoch {} ({} updates) from {}", epoch, updates, file.string()));
+  }
+  // The convolution algorithms to take instead of timing, before any convolution runs. The
+  // CPU has none: its results never depend on timing.
+  if (device.is_cuda() && !options.conv_algorithms.empty()) {
+    CONVLAB_CHECK(fs::exists(options.conv_algorithms), "{}: no such file of convolution algorithms to pin",
+                  options.conv_algorithms.string());
+    pin_recorded_conv_algorithms(options.conv_algorithms, device, options.log,
+                                 "Pin another record, or none to time the algorithms afresh");
+  } else if (device.is_cuda() && resume) {
+    const fs::path file = run.conv_algorithms_file();
+    if (fs::exists(file)) {
+      conv_record = pin_recorded_conv_algorithms(
+          file, device, options.log,
+          "Delete it to time the algorithms afresh (the resumed run may then differ from an uninterrupted one in "
+          "the last bits)");
+    } else {
+      fmt::print(options.log, "--resume: no {} in {}; convolution algorithms are timed afresh, so this run may "
+                 "differ from an uninterrupted one in the last bits\n", file.filename().string(), run.dir.string());
+    }
   }
   MetricsLog metrics(summary.run_dir, resume);
   const LearningCurveInfo curve{fmt::format("{} ({})", model->description(), summary.run_dir.filename().string()),
@@ -250,6 +298,17 @@ TrainSummary train(const TrainOptions& options) {
     if (checkpoint_due(config, epoch)) {
       save_checkpoint(run.checkpoint(epoch), *model, nullptr, metadata(epoch, updates));
       pause_point("epoch-checkpoint-written");
+    }
+    // The convolution algorithms this run chose, before resume.safetensors: a resume file is
+    // never without the record of the algorithms that computed it. New shapes appear during
+    // the first epoch (the partial last batch, evaluation batches), so the record is written
+    // at each epoch end when it changed, and holds every shape of the run once epoch 1 ends.
+    if (device.is_cuda()) {
+      std::string record = conv_algorithm_record(device);
+      if (!record.empty() && record != conv_record) {
+        write_file_atomically(run.conv_algorithms_file(), [&](std::ostream& out) { out << record; });
+        conv_record = std::move(record);
+      }
     }
     auto resume_metadata = metadata(epoch, updates);
     resume_metadata[kMetricsKey] = MetricsLog::row_text(row);

@@ -9,6 +9,11 @@
 //   learning_curve.png              accuracy and loss against epoch (also .pdf, .svg on request)
 //   checkpoints/epoch_NNNN.safetensors  at init (0), every save_every_k_ckpt epochs, and last
 //   resume.safetensors              the latest epoch with momentum buffers, for --resume
+//   conv_algorithms.txt             CUDA only: the convolution algorithms chosen
+//                                   (conv_algorithm_record), written at each epoch end when
+//                                   it changed, before resume.safetensors; --resume pins them,
+//                                   so the resumed run repeats the uninterrupted one bit for
+//                                   bit. A CPU run writes none and a resumed CPU run ignores it.
 #pragma once
 
 #include <cstdio>
@@ -36,6 +41,11 @@ struct TrainOptions {
   int64_t eval_examples = 0;                        // test images per evaluation; 0 = all
   int64_t eval_batch = 500;
   bool resume = false;
+  // CUDA: a conv_algorithms.txt (another run's, say) whose convolution algorithms this run
+  // takes instead of timing, from its first convolution on, so that it repeats that run bit for
+  // bit; a file that is missing or does not parse is an error. Empty: a fresh run times, and
+  // --resume pins the run folder's own conv_algorithms.txt. Ignored on the CPU.
+  std::filesystem::path conv_algorithms;
   bool quiet = false;                               // no progress bar, no per-epoch lines
   bool cuda_graph = false;                          // replay each full-batch step as a CUDA graph
   bool sync_each_op = false;                        // CUDA: wait for and check every op (diagnosis)
