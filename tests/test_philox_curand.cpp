@@ -193,7 +193,7 @@ TEST(PhiloxCurand, DeviceApiStartsConvlabStreams) {
 
 // The same on the GPU: curand_init, curand4 and curand in a kernel, and convlab's
 // kernels::random_u32 in a kernel, give the host's Philox4x32-10 words.
-TEST(PhiloxCurand, DeviceApiOnTheGpuMatchesPhilox) {
+TEST(PhiloxCurandCuda, DeviceApiOnTheGpuMatchesPhilox) {
   if (!cuda_available()) GTEST_SKIP() << "no CUDA GPU";
   const std::vector<RandomKey> keys = {{0, 0, 0},
                                        {7, random_stream::kDropout + 3, 12345},

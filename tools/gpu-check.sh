@@ -291,9 +291,9 @@ if want memcheck; then
   # and batch assembly, and the convolutions at small shapes (the real-shape ones take
   # minutes under the sanitizer).
   sanitize "memcheck: bf16/NHWC kernels and the small fp32 parity tests" 120 memcheck \
-    'CudaStorageParity.ConvertBetweenDtypesAndFormatsIsExact:CudaStorageParity.ElementwiseBf16IsExact:CudaStorageParity.BatchNormAndPoolingInBf16ChannelsLast:CudaStorageParity.BatchAssemblyInBf16ChannelsLastIsExact:CudaParity.*:CudaConvParity.Tf32:CudaConvParity.StrictFp32:CudaConvParity.Asymmetric*:CudaLinearParity.*:-CudaParity.AllCnnCTrainingStepsMatchTheCpu'
+    'CudaStorageParity.ConvertBetweenDtypesAndFormatsIsExact:CudaStorageParity.ElementwiseBf16IsExact:CudaStorageParity.BatchNormAndPoolingInBf16ChannelsLast:CudaStorageParity.BatchAssemblyInBf16ChannelsLastIsExact:CudaParity.*:CudaConvParity.Tf32:CudaConvParity.StrictFp32:CudaConvParity.Asymmetric*:CudaLinearParity.*:CudaBatchNormLayouts.SmallAwkwardShapes:CudaBatchNormLayouts.AddChannelBiasInto*:-CudaParity.AllCnnCTrainingStepsMatchTheCpu'
 fi
-reductions='CudaParity.SumAndSumSquares:CudaParity.SgdSumsOverManyTensors:CudaParity.BatchNormTrainEvalBackward:CudaParity.GlobalAvgPool:CudaParity.SoftmaxCrossEntropyAndAccuracy:CudaStorageParity.BatchNormAndPoolingInBf16ChannelsLast'
+reductions='CudaParity.SumAndSumSquares:CudaParity.SgdSumsOverManyTensors:CudaParity.BatchNormTrainEvalBackward:CudaParity.GlobalAvgPool:CudaParity.SoftmaxCrossEntropyAndAccuracy:CudaStorageParity.BatchNormAndPoolingInBf16ChannelsLast:CudaBatchNormLayouts.SmallAwkwardShapes:CudaBatchNormLayouts.ConvBiasGradient:CudaBatchNormLayouts.AddChannelBiasIntoIsTheCpuBiasAdd'
 want racecheck && sanitize "racecheck: the BatchNorm, pooling, sum and loss reductions" 90 racecheck "$reductions"
 want initcheck && sanitize "initcheck: the reductions' partial buffers" 90 initcheck "$reductions"
 

@@ -138,6 +138,8 @@ void add_channel_bias_into(const Tensor& conv, const Tensor& bias, Tensor& y, cu
                 conv.describe(), y.describe());
   CONVLAB_CHECK(bias.rank() == 1 && bias.numel() == conv.dim(1), "{}: bias {} for {} output channels", op,
                 bias.describe(), conv.dim(1));
+  CONVLAB_CHECK(conv.device() == y.device() && bias.device() == y.device(), "{}: {}, {} and {} on different devices",
+                op, conv.describe(), bias.describe(), y.describe());
   if (y.numel() == 0) return;
   const ChannelLayout l = channel_layout(y, op);
   dispatch_storage(y, op, [&](auto tag) {
