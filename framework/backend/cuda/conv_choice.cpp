@@ -170,7 +170,6 @@ void run_conv_direction(CudaContext& ctx, ConvPlan& plan, ConvDirection d, const
     const ConvCandidate& c = s.candidates[s.chosen];
     const cudnnStatus_t status = run_candidate(ctx, plan, d, c, a, b, out, ctx.stream(), false);
     if (status == CUDNN_STATUS_SUCCESS) {
-      s.ran = true;
       s.last_route = c.route;
       return;
     }

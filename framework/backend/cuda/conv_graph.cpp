@@ -4,6 +4,7 @@
 #include <array>
 #include <cstdint>
 #include <cstring>
+#include <optional>
 #include <set>
 #include <utility>
 #include <vector>
@@ -231,9 +232,8 @@ struct GraphConv {
   std::vector<Candidate> candidates;  // in the heuristics' order
   // The variant pack of the last call, rebuilt only when an address changes (x, w, y,
   // workspace): the caching allocator hands a step the same blocks each time.
-  Descriptor pack{CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR};
+  std::optional<Descriptor> pack;  // none before the first call
   std::array<void*, 4> pack_pointers{};
-  bool pack_ready = false;
 };
 
 GraphConvPtr build_graph_conv(CudaContext& ctx, const ConvGeometry& g, const ConvStorage& storage,
@@ -360,8 +360,8 @@ cudnnStatus_t run_graph_candidate(CudaContext& ctx, GraphConv& conv, size_t inde
     case ConvDirection::backward_filter: x = const_cast<void*>(a), y = const_cast<void*>(b), w = out; break;
   }
   const std::array<void*, 4> pointers{x, w, y, workspace};
-  if (!conv.pack_ready || pointers != conv.pack_pointers) {
-    conv.pack_ready = false;
+  if (!conv.pack || pointers != conv.pack_pointers) {
+    conv.pack.reset();
     const std::array<int64_t, 3> uids{kX, kW, kY};
     Descriptor pack(CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR);
     CUDNN_CHECK(cudnnBackendSetAttribute(pack.get(), CUDNN_ATTR_VARIANT_PACK_UNIQUE_IDS, CUDNN_TYPE_INT64, 3,
@@ -373,9 +373,8 @@ cudnnStatus_t run_graph_candidate(CudaContext& ctx, GraphConv& conv, size_t inde
     CUDNN_CHECK(cudnnBackendFinalize(pack.get()));
     conv.pack = std::move(pack);
     conv.pack_pointers = pointers;
-    conv.pack_ready = true;
   }
-  return cudnnBackendExecute(ctx.cudnn(), conv.candidates[index].plan.get(), conv.pack.get());
+  return cudnnBackendExecute(ctx.cudnn(), conv.candidates[index].plan.get(), conv.pack->get());
 }
 
 }  // namespace convlab::backend_cuda

@@ -17,6 +17,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -97,8 +98,7 @@ struct ConvDirectionState {
   std::vector<ConvCandidate> candidates;
   std::vector<float> milliseconds;  // per candidate once timed (infinity: untimed)
   size_t chosen = 0;                // moves on when cuDNN refuses a candidate at run time
-  bool ran = false;
-  ConvRoute last_route = ConvRoute::legacy;  // the route of the last call, once one ran
+  std::optional<ConvRoute> last_route;  // the route of the last call; none before one ran
   // Why the graph API does not serve this direction (empty when it does or was not asked).
   std::string graph_unavailable;
 };

@@ -1,11 +1,10 @@
 #include "framework/backend/cuda/conv_report.h"
 
-#include <cerrno>
-#include <cstdlib>
 #include <sstream>
 
 #include "framework/backend/cuda/cuda_context.h"
 #include "framework/backend/cuda_device.h"
+#include "framework/io/cli_numbers.h"
 
 namespace convlab::backend_cuda {
 
@@ -14,12 +13,12 @@ std::vector<ConvChoice> conv_choices(CudaContext& ctx) {
   for (const auto& [key, plan] : ctx.conv_plans()) {
     for (const ConvDirection d : {ConvDirection::forward, ConvDirection::backward_data, ConvDirection::backward_filter}) {
       const ConvDirectionState& s = plan->directions[static_cast<size_t>(d)];
-      if (!s.ran || s.chosen >= s.candidates.size()) continue;  // this direction never ran
+      if (!s.last_route || s.chosen >= s.candidates.size()) continue;  // this direction never ran
       const ConvCandidate& c = s.candidates[s.chosen];
       ConvChoice choice;
       choice.geometry = plan->geometry.str();
       choice.direction = d;
-      choice.route = route_name(s.last_route);
+      choice.route = route_name(*s.last_route);
       choice.pinned = s.pinned;
       choice.candidates = s.pinned ? 0 : s.candidates.size();
       const float ms = s.chosen < s.milliseconds.size() ? s.milliseconds[s.chosen] : 0.0f;
@@ -69,7 +68,7 @@ std::string conv_algorithm_record(Device device) {
   for (const auto& [key, plan] : ctx.conv_plans()) {
     for (size_t d = 0; d < plan->directions.size(); ++d) {
       const backend_cuda::ConvDirectionState& s = plan->directions[d];
-      if (!s.ran || s.chosen >= s.candidates.size()) continue;
+      if (!s.last_route || s.chosen >= s.candidates.size()) continue;
       const backend_cuda::ConvCandidate& c = s.candidates[s.chosen];
       choices[{key, static_cast<int>(d)}] = backend_cuda::PinnedConv{c.route, c.id, c.math};
     }
@@ -83,21 +82,6 @@ std::string conv_algorithm_record(Device device) {
   if (text.empty()) return {};
   return fmt::format("# convlab convolution algorithms: {}\n", cuda_versions()) + text;
 }
-
-namespace {
-
-// A whole decimal integer in [lo, hi], or false.
-bool parse_integer(const std::string& text, int64_t lo, int64_t hi, int64_t& value) {
-  if (text.empty() || text.size() > 20) return false;
-  char* end = nullptr;
-  errno = 0;
-  const long long v = std::strtoll(text.c_str(), &end, 10);
-  if (errno != 0 || end != text.c_str() + text.size() || v < lo || v > hi) return false;
-  value = v;
-  return true;
-}
-
-}  // namespace
 
 void pin_conv_algorithms(Device device, const std::string& record, const std::string& source) {
   if (!device.is_cuda()) return;
@@ -121,19 +105,24 @@ void pin_conv_algorithms(Device device, const std::string& record, const std::st
       if (field.compare(0, prefix.size(), prefix) != 0) bad(fmt::format("expected {}...", prefix));
       return field.substr(prefix.size());
     };
+    // A number out of place: parse_int_flag's error, named by the file, the line and the field.
+    auto number_of = [&](const std::string& field, const char* name, int64_t min, int64_t max) {
+      return parse_int_flag(fmt::format("{}, line {}: {} (in a record of convolution algorithms)", source, number,
+                                        name),
+                            field, min, max);
+    };
     backend_cuda::ConvKey key{};
     std::istringstream key_fields(value_of(key_text, "key"));
     size_t count = 0;
     for (std::string item; std::getline(key_fields, item, ',');) {
-      if (count == key.size() || !parse_integer(item, 0, INT64_MAX, key[count])) bad("a key of 18 non-negative integers");
-      ++count;
+      if (count == key.size()) bad("a key of 18 non-negative integers");
+      key[count++] = number_of(item, "key", 0, INT64_MAX);
     }
     if (count != key.size()) bad("a key of 18 non-negative integers");
-    int64_t direction = 0, route = 0, id = 0, math = 0;
-    if (!parse_integer(value_of(direction_text, "direction"), 0, 2, direction)) bad("direction 0, 1 or 2");
-    if (!parse_integer(value_of(route_text, "route"), 0, 2, route)) bad("route 0, 1 or 2");
-    if (!parse_integer(value_of(id_text, "id"), -1, INT64_MAX, id)) bad("an integer id");
-    if (!parse_integer(value_of(math_text, "math"), 0, 16, math)) bad("a math type from 0 to 16");
+    const int64_t direction = number_of(value_of(direction_text, "direction"), "direction", 0, 2);
+    const int64_t route = number_of(value_of(route_text, "route"), "route", 0, 2);
+    const int64_t id = number_of(value_of(id_text, "id"), "id", -1, INT64_MAX);
+    const int64_t math = number_of(value_of(math_text, "math"), "math", 0, 16);
     pins[{key, static_cast<int>(direction)}] =
         backend_cuda::PinnedConv{static_cast<backend_cuda::ConvRoute>(route), id, math};
   }
