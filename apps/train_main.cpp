@@ -8,6 +8,7 @@
 #include "framework/core/host_allocator.h"
 #include "framework/io/cli_numbers.h"
 #include "framework/io/config.h"
+#include "framework/io/output_folder.h"
 #include "framework/train/trainer.h"
 #include "models/registry.h"
 
@@ -35,7 +36,11 @@ options (each overrides the config):
   --seed N               train_config.seed_id
   --output DIR           log_config.experiment_dir
   --eval-examples N      test images per evaluation, 1..10000000 (default: all 10,000)
-  --resume               continue the run in the output folder after its last epoch
+  --resume               continue the run in the output folder after its last epoch;
+                         only with the settings it was started with (--epochs may
+                         grow it; see README, Resuming)
+  --force                start over in an output folder that holds a run: its old
+                         contents are moved aside to DIR.replaced-<time>
   --stop-after-epoch N   end after epoch N as if interrupted (resume later)
   --cuda-graph           on CUDA, replay each full-batch step as one CUDA graph
   --conv-algorithms FILE on CUDA, take the convolution algorithms recorded in FILE (a
@@ -51,6 +56,8 @@ options (each overrides the config):
                          pdf, svg (default png)
   --quiet                no progress bar or per-epoch lines
   --list-keys            print every config key with its default and exit
+  --print-config         print the resolved config (YAML, the config file with every
+                         option above applied) and exit
   -h, --help             this text
 )";
 
@@ -69,7 +76,7 @@ int main(int argc, char** argv) try {
   TrainOptions options;
   options.make_model = models::make_model;
   std::string config_path;
-  bool download = true;
+  bool download = true, print_config = false;
   struct Overrides {
     std::optional<int> epochs, train_size, batch_size, seed;
     std::optional<std::string> output;
@@ -100,6 +107,8 @@ int main(int argc, char** argv) try {
     else if (arg == "--output") overrides.output = value();
     else if (arg == "--eval-examples") options.eval_examples = parse_int_flag(arg, value(), 1, 10'000'000);
     else if (arg == "--resume") options.resume = true;
+    else if (arg == "--force") options.force = true;
+    else if (arg == "--print-config") print_config = true;
     else if (arg == "--stop-after-epoch")
       options.stop_after_epoch = parse_key_flag(arg, value(), "train_config.num_epochs");
     else if (arg == "--quiet") options.quiet = true;
@@ -123,15 +132,25 @@ int main(int argc, char** argv) try {
   if (overrides.batch_size) c.train.batch_size = *overrides.batch_size;
   if (overrides.seed) c.train.seed_id = *overrides.seed;
   if (overrides.output) c.log.experiment_dir = *overrides.output;
+  c.log.experiment_dir = expand_home(c.log.experiment_dir).string();
   if (overrides.nondeterministic) c.train.deterministic = false;
   if (overrides.precision) c.train.precision = *overrides.precision;
   if (overrides.memory_format) c.train.memory_format = *overrides.memory_format;
   validate_config(c, options.config_source + " with command-line overrides");
+  if (print_config) {
+    fmt::print("{}", to_yaml(c));
+    return 0;
+  }
   options.fetch_missing_data = download;
 
   const TrainSummary summary = train(options);
-  fmt::print("finished {} epochs ({} updates) in {:.1f} s: test accuracy {:.2f}%\n", summary.epochs_done,
-             summary.updates, summary.seconds, 100 * summary.final_test_acc);
+  if (summary.already_complete)
+    fmt::print("the run in {} is complete already: {} epochs ({} updates), test accuracy {:.2f}%. Nothing to do: "
+               "--resume with a larger --epochs continues it, --force starts it over (moving it aside)\n",
+               summary.run_dir.string(), summary.epochs_done, summary.updates, 100 * summary.final_test_acc);
+  else
+    fmt::print("finished {} epochs ({} updates) in {:.1f} s: test accuracy {:.2f}%\n", summary.epochs_done,
+               summary.updates, summary.seconds, 100 * summary.final_test_acc);
   fmt::print("metrics:     {}\n", (summary.run_dir / "metrics.csv").string());
   fmt::print("checkpoints: {}\n", (summary.run_dir / "checkpoints").string());
   std::string plots;

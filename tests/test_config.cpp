@@ -120,6 +120,17 @@ TEST(Config, MissingKeysTakeDefaults) {
   EXPECT_TRUE(c.model.batchnorm);
 }
 
+TEST(Config, ASecondYamlDocumentIsRefusedNotIgnored) {
+  try {
+    parse_config("train_config:\n  seed_id: 1\n---\ntrain_config:\n  seed_id: 2\n", "two.yaml");
+    FAIL() << "a second document was ignored";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("two.yaml:4"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("2 YAML documents"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(parse_config("---\ntrain_config:\n  seed_id: 1\n", "one.yaml").train.seed_id, 1);  // one, marked
+}
+
 TEST(Config, EmptyFileIsAnError) {
   // It would otherwise train the 350-epoch defaults without a word.
   for (const char* text : {"", "\n\n", "# only a comment\n"}) {

@@ -14,6 +14,7 @@
 #include "framework/core/error.h"
 #include "framework/io/metrics_log.h"
 #include "framework/io/orphans.h"
+#include "framework/io/output_folder.h"
 #include "framework/io/safetensors.h"
 #include "framework/train/trainer.h"
 #include "models/registry.h"
@@ -247,7 +248,8 @@ TEST_F(TrainerTest, UnwritableOutputFailsBeforeTraining) {
     train(o);
     FAIL();
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("cannot write to the output folder"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("cannot create the folder"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("choose another --output"), std::string::npos) << e.what();
   }
 }
 
@@ -302,11 +304,11 @@ TEST_F(TrainerTest, ResumeBeforeTheFirstEpochEndedStartsOver) {
   TrainOptions o = quick("early", 1);
   o.resume = true;
   // Nothing there at all: surely the wrong folder.
-  EXPECT_NE(error_of([&] { train(o); }).find("holds no run (no config.yaml)"), std::string::npos)
+  EXPECT_NE(error_of([&] { train(o); }).find("holds no run; start without --resume"), std::string::npos)
       << error_of([&] { train(o); });
   // A run killed in its first epoch: it starts again.
   fs::create_directories(dir_ / "early" / "checkpoints");
-  std::ofstream(dir_ / "early" / "config.yaml") << "train_config: {}\n";
+  std::ofstream(dir_ / "early" / "config.yaml") << to_yaml(o.config);
   EXPECT_EQ(train(o).epochs_done, 1);
   EXPECT_EQ(MetricsLog::read_csv(dir_ / "early" / "metrics.csv").size(), 2u);  // epochs 0 and 1
 }
@@ -336,8 +338,8 @@ TEST_F(TrainerTest, UnwritableCheckpointsFolderFailsBeforeTraining) {
   TrainOptions o = quick("blocked", 1);
   o.data = dir_ / "no-data-here";  // never reached
   const std::string message = error_of([&] { train(o); });
-  EXPECT_NE(message.find("cannot write to the output folder"), std::string::npos) << message;
-  EXPECT_NE(message.find("checkpoints"), std::string::npos) << message;
+  EXPECT_NE(message.find("choose a new or empty folder for --output"), std::string::npos) << message;
+  EXPECT_NE(message.find("(checkpoints)"), std::string::npos) << message;
 }
 
 TEST_F(TrainerTest, MoreClassesThanTheModelIsRefusedAtLoad) {
@@ -375,8 +377,134 @@ TEST_F(TrainerTest, BadResumeMetadataAndChangedStepsAreNamed) {
   EXPECT_NE(with_metadata("epoch", "7").find("has finished epoch 7, beyond num_epochs 3"), std::string::npos);
   write_safetensors(resume_file, good.arrays, good.metadata);
   o.config.train.batch_size = 4;  // 2 updates per epoch where the run had 1
-  EXPECT_NE(error_of([&] { train(o); }).find("this config has 2 updates per epoch"), std::string::npos)
+  EXPECT_NE(error_of([&] { train(o); }).find("train_config.batch_size: 8 in the run, 4 now"), std::string::npos)
       << error_of([&] { train(o); });
+}
+
+TEST_F(TrainerTest, AFolderHoldsOneRunTheSameFinishedRunIsCompleteAnotherIsRefused) {
+  TrainOptions o = quick("one", 1);
+  const TrainSummary first = train(o);
+  const std::string metrics = read_all(dir_ / "one" / "metrics.csv");
+  // The same run again (a newcomer's second try of the same command): complete, nothing trained.
+  const TrainSummary again = train(o);
+  EXPECT_TRUE(again.already_complete);
+  EXPECT_FALSE(first.already_complete);
+  EXPECT_EQ(again.epochs_done, 1);
+  EXPECT_EQ(again.final_test_acc, first.final_test_acc);
+  EXPECT_EQ(read_all(dir_ / "one" / "metrics.csv"), metrics);
+  // Another run there is refused, naming what differs and the ways out; the folder is untouched.
+  TrainOptions other = o;
+  other.config.train.seed_id = 1;
+  other.config.train.lrate = 0.05;
+  std::string message = error_of([&] { train(other); });
+  EXPECT_NE(message.find("holds another run"), std::string::npos) << message;
+  EXPECT_NE(message.find("train_config.seed_id: 0 in the run, 1 now"), std::string::npos) << message;
+  EXPECT_NE(message.find("train_config.lrate: 0.1 in the run, 0.05 now"), std::string::npos) << message;
+  EXPECT_NE(message.find("--force"), std::string::npos) << message;
+  other = o;
+  other.eval_examples = 2;
+  message = error_of([&] { train(other); });
+  EXPECT_NE(message.find("--eval-examples): 4 in the run, 2 now"), std::string::npos) << message;
+  EXPECT_EQ(read_all(dir_ / "one" / "metrics.csv"), metrics);
+  // More epochs: the same run, to be extended with --resume.
+  other = o;
+  other.config.train.num_epochs = 3;
+  message = error_of([&] { train(other); });
+  EXPECT_NE(message.find("holds this run with num_epochs 1 (epoch 1 finished): add --resume"), std::string::npos)
+      << message;
+  // An unfinished run of the same settings: --resume or --force.
+  TrainOptions part = quick("part", 2);
+  part.stop_after_epoch = 1;
+  train(part);
+  part.stop_after_epoch = -1;
+  message = error_of([&] { train(part); });
+  EXPECT_NE(message.find("holds this run, unfinished (epoch 1 of 2): add --resume"), std::string::npos) << message;
+}
+
+TEST_F(TrainerTest, ResumeOnlyWithTheSettingsTheRunStartedWith) {
+  TrainOptions o = quick("run", 3);
+  o.stop_after_epoch = 1;
+  train(o);
+  const std::string config_yaml = read_all(dir_ / "run" / "config.yaml");
+  o.resume = true;
+  o.stop_after_epoch = -1;
+  const std::vector<std::pair<std::function<void(TrainOptions&)>, std::string>> changes = {
+      {[](TrainOptions& t) { t.config.train.seed_id = 5; }, "train_config.seed_id: 0 in the run, 5 now"},
+      {[](TrainOptions& t) { t.config.train.batch_size = 4; }, "train_config.batch_size: 8 in the run, 4 now"},
+      {[](TrainOptions& t) { t.config.train.train_data_size = 16; }, "train_config.train_data_size: 8 in the run, 16 now"},
+      {[](TrainOptions& t) { t.config.train.lrate = 0.2; }, "train_config.lrate: 0.1 in the run, 0.2 now"},
+      {[](TrainOptions& t) { t.config.train.precision = Precision::fp32; }, "train_config.precision: tf32 in the run, fp32 now"},
+      {[](TrainOptions& t) { t.config.model.depth = 2; }, "model_config.depth: 1 in the run, 2 now"},
+      {[](TrainOptions& t) { t.eval_examples = 3; }, "(--eval-examples): 4 in the run, 3 now"},
+  };
+  for (const auto& [change, expected] : changes) {
+    TrainOptions changed = o;
+    change(changed);
+    const std::string message = error_of([&] { train(changed); });
+    EXPECT_NE(message.find(expected), std::string::npos) << message;
+    EXPECT_EQ(read_all(dir_ / "run" / "config.yaml"), config_yaml) << expected;  // still the run's own
+  }
+  // What may change: the number of epochs, where to stop, the outputs.
+  o.config.train.num_epochs = 2;
+  o.config.log.save_every_k_ckpt = 1;
+  o.figure_formats = {FigureFormat::svg};
+  EXPECT_EQ(train(o).epochs_done, 2);
+  o.config.train.num_epochs = 3;
+  EXPECT_EQ(train(o).epochs_done, 3);
+}
+
+TEST_F(TrainerTest, ForceMovesTheOldRunAsideAndLeavesNoneOfItsFiles) {
+  TrainOptions o = quick("run", 3);
+  o.config.log.save_every_k_ckpt = 1;
+  train(o);
+  TrainOptions other = quick("run", 1);
+  other.config.train.seed_id = 2;
+  other.force = true;
+  EXPECT_EQ(train(other).epochs_done, 1);
+  const fs::path run = dir_ / "run";
+  EXPECT_FALSE(fs::exists(run / "checkpoints" / "epoch_0002.safetensors"));  // the old run's, gone from here
+  EXPECT_FALSE(fs::exists(run / "checkpoints" / "epoch_0003.safetensors"));
+  EXPECT_EQ(MetricsLog::read_csv(run / "metrics.csv").size(), 2u);
+  std::vector<fs::path> aside;
+  for (const auto& entry : fs::directory_iterator(dir_))
+    if (entry.path().filename().string().rfind("run.replaced-", 0) == 0) aside.push_back(entry.path());
+  ASSERT_EQ(aside.size(), 1u);
+  EXPECT_TRUE(fs::exists(aside[0] / "checkpoints" / "epoch_0003.safetensors"));
+  EXPECT_EQ(MetricsLog::read_csv(aside[0] / "metrics.csv").size(), 4u);
+  other.resume = true;
+  EXPECT_NE(error_of([&] { train(other); }).find("give one"), std::string::npos) << "--resume with --force";
+}
+
+TEST_F(TrainerTest, AFolderInUseIsRefusedAtOnceNamingItsHolder) {
+  const FolderLock holder = FolderLock::acquire(dir_ / "busy", FolderKind::training_run, "convlab-train");
+  TrainOptions o = quick("busy", 1);
+  o.data = dir_ / "no-data-here";  // never reached
+  const std::string message = error_of([&] { train(o); });
+  EXPECT_NE(message.find("is in use by pid " + std::to_string(::getpid())), std::string::npos) << message;
+  EXPECT_FALSE(fs::exists(dir_ / "busy" / "config.yaml"));
+}
+
+TEST_F(TrainerTest, MoreTestImagesThanThereAreIsAWarning) {
+  TrainOptions o = quick("many", 1);
+  o.eval_examples = 20000;
+  ::testing::internal::CaptureStderr();
+  train(o);
+  const std::string warnings = ::testing::internal::GetCapturedStderr();
+  EXPECT_NE(warnings.find("--eval-examples 20000 asks for more test images than the 20 there are"), std::string::npos)
+      << warnings;
+}
+
+TEST_F(TrainerTest, ExperimentDirInTheHomeFolderIsExpanded) {
+  const char* home = std::getenv("HOME");
+  const std::string saved = home ? home : "";
+  ::setenv("HOME", (dir_ / "home").c_str(), 1);
+  TrainOptions o = quick("unused", 1);
+  o.config.log.experiment_dir = "~/runs/x";
+  const TrainSummary summary = train(o);
+  if (home) ::setenv("HOME", saved.c_str(), 1); else ::unsetenv("HOME");
+  EXPECT_EQ(summary.run_dir, dir_ / "home" / "runs" / "x");
+  EXPECT_TRUE(fs::exists(dir_ / "home" / "runs" / "x" / "metrics.csv"));
+  EXPECT_FALSE(fs::exists("~"));  // never a folder named ~
 }
 
 TEST_F(TrainerTest, CpuRunsRecordNoConvAlgorithmsAndResumeIgnoresARecord) {

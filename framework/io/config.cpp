@@ -451,7 +451,15 @@ std::string to_string(WeightDecayMode mode) {
 TrainConfig parse_config(const std::string& yaml_text, const std::string& source_name) {
   YAML::Node root;
   try {
-    root = YAML::Load(yaml_text);
+    // Every document, so that a second one (after a '---' line) is refused, not ignored.
+    const std::vector<YAML::Node> documents = YAML::LoadAll(yaml_text);
+    if (documents.size() > 1) {
+      const YAML::Mark mark = documents[1].Mark();
+      CONVLAB_FAIL("{}: the file holds {} YAML documents (separated by '---'); a config is one document: merge "
+                   "them or keep one",
+                   location(source_name, mark.is_null() ? 0 : mark.line + 1), documents.size());
+    }
+    if (!documents.empty()) root = documents[0];
   } catch (const YAML::DeepRecursion& e) {
     // yaml-cpp's message for this is "bad file".
     CONVLAB_FAIL("{}: malformed YAML: nested {} levels deep, where yaml-cpp stops (a config needs 3: section, key, "
@@ -588,6 +596,15 @@ std::string to_yaml(const TrainConfig& config) {
       if (row.section == section) text += fmt::format("  {}: {}\n", row.key, row.write(config));
   }
   return text;
+}
+
+std::vector<ConfigDifference> config_differences(const TrainConfig& a, const TrainConfig& b) {
+  std::vector<ConfigDifference> out;
+  for (const KeySpec& row : key_table()) {
+    std::string first = row.write(a), second = row.write(b);
+    if (first != second) out.push_back({row.section + "." + row.key, std::move(first), std::move(second)});
+  }
+  return out;
 }
 
 }  // namespace convlab

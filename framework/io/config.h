@@ -127,4 +127,12 @@ std::vector<std::string> config_warnings(const TrainConfig& config);
 // The config as YAML that parse_config reads back to an equal config.
 std::string to_yaml(const TrainConfig& config);
 
+// A key whose value differs between two configs: "train_config.seed_id", and each value as
+// to_yaml writes it.
+struct ConfigDifference {
+  std::string key, first, second;
+};
+// Every key whose value differs, in the order of to_yaml.
+std::vector<ConfigDifference> config_differences(const TrainConfig& a, const TrainConfig& b);
+
 }  // namespace convlab

@@ -18,6 +18,7 @@
 #include "framework/data/shuffle.h"
 #include "framework/io/atomic_file.h"
 #include "framework/io/metrics_log.h"
+#include "framework/io/output_folder.h"
 #include "framework/optim/schedule.h"
 #include "framework/optim/sgd.h"
 #include "framework/plot/learning_curve.h"
@@ -26,6 +27,7 @@
 #include "framework/train/evaluate.h"
 #include "framework/train/progress.h"
 #include "framework/train/run_folder.h"
+#include "framework/train/run_record.h"
 #include "framework/train/train_step.h"
 
 namespace convlab {
@@ -80,16 +82,61 @@ TrainSummary train(const TrainOptions& options) {
   const TrainSection& tc = config.train;
   validate_config(config, options.config_source);
   const auto run_start = Clock::now();
+  CONVLAB_CHECK(!(options.resume && options.force),
+                "--resume continues the run in the output folder and --force starts it over: give one");
   TrainSummary summary;
-  summary.run_dir = config.log.experiment_dir;
+  summary.run_dir = expand_home(config.log.experiment_dir);
   const RunFolder run{summary.run_dir};
+  // The folder is this process's alone until it returns: a second convlab-train on it is
+  // refused at once, naming this one.
+  FolderLock lock = FolderLock::acquire(run.dir, FolderKind::training_run, "convlab-train",
+                                        "--output (log_config.experiment_dir)");
+  if (lock.taken_over())
+    fmt::print(options.log, "{}: took over the folder from {}, which is gone\n", run.dir.string(), *lock.taken_over());
+  // What the folder holds already decides between a fresh start, a resume, a refusal and
+  // "complete": one folder never holds two runs.
+  std::optional<RecordedRun> recorded;
+  if (holds_run(run)) {
+    if (options.force) {
+      const fs::path aside = lock.move_contents_aside();
+      fmt::print(options.log, "--force: moved the run that was in {} to {}; delete it when you no longer need it\n",
+                 run.dir.string(), aside.string());
+    } else {
+      recorded = read_recorded_run(run);
+    }
+  }
   bool resume = options.resume;
-  if (resume && !fs::exists(run.resume_file())) {
-    CONVLAB_CHECK(fs::exists(run.config_file()), "--resume: {} holds no run (no {}); start without --resume",
-                  run.dir.string(), run.config_file().filename().string());
-    // Killed during the first epoch: nothing to resume, so the run starts again.
-    fmt::print(options.log, "--resume: {} has no finished epoch yet; starting from epoch 1\n", run.dir.string());
-    resume = false;
+  bool complete = false;  // this very run, finished: nothing to train
+  if (resume) {
+    CONVLAB_CHECK(recorded.has_value(), "--resume: {} holds no run; start without --resume", run.dir.string());
+    const std::vector<std::string> changed = setting_differences(*recorded, config, std::nullopt, false);
+    if (!changed.empty())
+      CONVLAB_FAIL("--resume: the run in {} was started with other settings, and a resumed run must train as the "
+                   "uninterrupted one would:\n  {}\nResume with the run's own settings ({}); only --epochs, "
+                   "--stop-after-epoch and output options may change (--force starts a new run instead)",
+                   run.dir.string(), fmt::join(changed, "\n  "), recorded->config_source.string());
+    if (recorded->epochs_done == 0) {
+      // Killed during the first epoch: nothing to resume, so the run starts again.
+      fmt::print(options.log, "--resume: {} has no finished epoch yet; starting from epoch 1\n", run.dir.string());
+      resume = false;
+    }
+  } else if (recorded) {
+    const std::vector<std::string> changed = setting_differences(*recorded, config, std::nullopt, true);
+    if (setting_differences(*recorded, config, std::nullopt, false).empty() &&
+        recorded->config.train.num_epochs != tc.num_epochs)
+      CONVLAB_FAIL("{} holds this run with num_epochs {} (epoch {} finished): add --resume to train it to epoch {}, or "
+                   "--force to start it over (the old run is moved aside)",
+                   run.dir.string(), recorded->config.train.num_epochs, recorded->epochs_done, tc.num_epochs);
+    if (!changed.empty())
+      CONVLAB_FAIL("{} holds another run, started with other settings:\n  {}\nChoose another --output, add --resume "
+                   "to continue that run with its own settings ({}), or --force to start this one there (the old "
+                   "run is moved aside)",
+                   run.dir.string(), fmt::join(changed, "\n  "), recorded->config_source.string());
+    CONVLAB_CHECK(recorded->epochs_done == tc.num_epochs,
+                  "{} holds this run, unfinished (epoch {} of {}): add --resume to continue it, or --force to start it "
+                  "over (the old run is moved aside)",
+                  run.dir.string(), recorded->epochs_done, tc.num_epochs);
+    complete = true;  // once the test images per evaluation are known to be the same too
   }
   run.prepare();
   auto say = [&](const std::string& line) {
@@ -116,6 +163,28 @@ TrainSummary train(const TrainOptions& options) {
                 options.config_source, tc.train_data_size, cifar.train.size());
   const DeviceImageSet train_set = upload(cifar.train, device, choose_examples(cifar.train.size(), tc.train_data_size, seed));
   const int64_t eval_count = options.eval_examples > 0 ? std::min(options.eval_examples, cifar.test.size()) : cifar.test.size();
+  if (options.eval_examples > cifar.test.size())
+    fmt::print(stderr, "convlab-train: warning: --eval-examples {} asks for more test images than the {} there are; "
+               "evaluating on all {}\n", options.eval_examples, cifar.test.size(), cifar.test.size());
+  if (recorded) {
+    const std::vector<std::string> changed = setting_differences(*recorded, config, eval_count, !resume);
+    if (!changed.empty())
+      CONVLAB_FAIL("{} holds a run started with other settings:\n  {}\n{}", run.dir.string(), fmt::join(changed, "\n  "),
+                   resume ? "Resume with the run's own settings" : "Choose another --output, or --force to start over");
+  }
+  if (complete) {
+    summary.already_complete = true;
+    summary.epochs_done = recorded->epochs_done;
+    summary.updates = recorded->last_row ? recorded->last_row->updates : 0;
+    if (recorded->last_row) {
+      summary.final_train_acc = recorded->last_row->train_acc;
+      summary.final_test_acc = recorded->last_row->test_acc;
+      summary.final_test_loss = recorded->last_row->test_loss;
+    }
+    for (const char* ext : {".png", ".pdf", ".svg"})
+      if (fs::path file = run.learning_curve_stem().string() + ext; fs::exists(file)) summary.learning_curve.push_back(file);
+    return summary;
+  }
   const DeviceImageSet test_set = upload(cifar.test, device, choose_examples(cifar.test.size(), eval_count, 0));
   say(fmt::format("data: {} ({} training images used, {} test images per evaluation)", cifar.source_description,
                   train_set.size(), test_set.size()));
@@ -312,6 +381,7 @@ TrainSummary train(const TrainOptions& options) {
     }
     auto resume_metadata = metadata(epoch, updates);
     resume_metadata[kMetricsKey] = MetricsLog::row_text(row);
+    resume_metadata["eval_examples"] = std::to_string(test_set.size());  // checked on --resume
     save_checkpoint(run.resume_file(), *model, &sgd, resume_metadata);
     pause_point("resume-written");
     plot();

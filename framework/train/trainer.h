@@ -41,6 +41,10 @@ struct TrainOptions {
   int64_t eval_examples = 0;                        // test images per evaluation; 0 = all
   int64_t eval_batch = 500;
   bool resume = false;
+  // Start over in a folder that holds a run, moving its old contents aside
+  // (<dir>.replaced-<time>); without it (and without resume) such a folder is refused, or,
+  // when it holds this very run finished, reported complete.
+  bool force = false;
   // CUDA: a conv_algorithms.txt (another run's, say) whose convolution algorithms this run
   // takes instead of timing, from its first convolution on, so that it repeats that run bit for
   // bit; a file that is missing or does not parse is an error. Empty: a fresh run times, and
@@ -56,6 +60,9 @@ struct TrainOptions {
 
 struct TrainSummary {
   std::filesystem::path run_dir;
+  // The folder held this very run, finished (same settings, all epochs done): nothing was
+  // trained, and the figures are the run's.
+  bool already_complete = false;
   int64_t epochs_done = 0;
   int64_t updates = 0;
   double final_train_acc = 0, final_test_acc = 0, final_test_loss = 0;
