@@ -218,3 +218,24 @@ TEST_F(KillResume, TwiceInARowThenAtAnArbitraryMoment) {
   waitpid(pid, nullptr, 0);
   resume_and_compare(anywhere);
 }
+
+TEST_F(KillResume, ASecondRunOnAFolderInUseIsRefusedAndTheFirstFinishesIntact) {
+  const fs::path run = dir_ / "busy" / "run";
+  const pid_t first = start(run, false, "metrics-row-written#2");  // stopped in epoch 2, holding the folder
+  ASSERT_TRUE(wait_for_pause(first)) << read_all(run.parent_path() / "log.txt");
+  for (const bool resume : {false, true}) {
+    const int status = wait_for_exit(start(run, resume, ""));
+    EXPECT_EQ(status, 1) << read_all(run.parent_path() / "log.txt");
+  }
+  const std::string refused = read_all(run.parent_path() / "log.txt");
+  EXPECT_NE(refused.find(fmt::format("{} is in use by pid {}", run.string(), first)), std::string::npos) << refused;
+  EXPECT_NE(refused.find("writing a training run (convlab-train)"), std::string::npos) << refused;
+  ASSERT_EQ(kill(first, SIGCONT), 0);
+  ASSERT_EQ(wait_for_exit(first), 0) << read_all(run.parent_path() / "log.txt");
+  resume_and_compare(run);  // a resume of the finished run, and the run is the uninterrupted one
+  // The lock of a killed run is taken over by its resume, which says so.
+  const fs::path killed = dir_ / "taken-over" / "run";
+  kill_at(killed, false, "resume-written#1");
+  resume_and_compare(killed);
+  EXPECT_NE(read_all(killed.parent_path() / "log.txt").find("took over the folder from pid"), std::string::npos);
+}

@@ -9,6 +9,9 @@
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+
+#include <sys/wait.h>
 
 #include "framework/io/metrics_log.h"
 #include "framework/io/safetensors.h"
@@ -101,4 +104,35 @@ TEST_F(Cifar10Training, ResumeIsBitExact) {
   const auto x = read_safetensors(dir_ / "straight" / "checkpoints" / "epoch_0003.safetensors");
   const auto y = read_safetensors(dir_ / "resumed" / "checkpoints" / "epoch_0003.safetensors");
   for (size_t i = 0; i < x.arrays.size(); ++i) EXPECT_EQ(x.arrays[i].bytes, y.arrays[i].bytes) << x.arrays[i].name;
+}
+
+// The README's first command run twice by a newcomer (made short: fewer images, one epoch):
+// the second time the run in experiments/smoke is complete, exit 0; another config there is
+// refused and the run stays as it was.
+TEST_F(Cifar10Training, TheReadmeCommandTwice) {
+  fs::create_directories(dir_ / "readme");
+  const std::string command =
+      fmt::format("cd {} && {} {}/configs/smoke.yaml --eval-examples 100 --train-size 256 --epochs 1 --device cpu "
+                  "--quiet --data {}", (dir_ / "readme").string(), CONVLAB_TRAIN_EXE, CONVLAB_SOURCE_DIR, source_->string());
+  auto run = [&](const std::string& extra, std::string& log) {
+    const int status = std::system((command + extra + " > " + (dir_ / "log.txt").string() + " 2>&1").c_str());
+    std::ifstream in(dir_ / "log.txt");
+    log.assign(std::istreambuf_iterator<char>(in), {});
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  };
+  std::string log;
+  ASSERT_EQ(run("", log), 0) << log;
+  const fs::path metrics = dir_ / "readme" / "experiments" / "smoke" / "metrics.csv";
+  ASSERT_EQ(MetricsLog::read_csv(metrics).size(), 2u);
+  auto text = [](const fs::path& file) {
+    std::ifstream in(file);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  const std::string rows = text(metrics);
+  EXPECT_EQ(run("", log), 0) << log;
+  EXPECT_NE(log.find("is complete already: 1 epochs"), std::string::npos) << log;
+  EXPECT_NE(log.find("--force"), std::string::npos) << log;
+  EXPECT_EQ(run(" --seed 1", log), 1) << log;
+  EXPECT_NE(log.find("train_config.seed_id: 0 in the run, 1 now"), std::string::npos) << log;
+  EXPECT_EQ(text(metrics), rows);
 }
