@@ -196,6 +196,20 @@ TEST_F(OutputFolder, AReplacedFolderRefusesFilesItWouldDeleteAndRemovesWhatDeadW
   EXPECT_NE(busy.find("is in use by pid"), std::string::npos) << busy;
 }
 
+TEST_F(OutputFolder, ATrailingSlashOrDotNamesTheFolderItself) {
+  {
+    ReplacedFolder out((root_ / "a").string() + "/", FolderKind::analysis, "x");
+    EXPECT_EQ(out.target(), root_ / "a");
+    EXPECT_EQ(out.staging().parent_path(), root_);
+    write(out.staging() / "summary.json", "{}");
+    out.commit();
+  }
+  EXPECT_TRUE(fs::exists(root_ / "a" / "summary.json"));
+  ReplacedFolder dot(root_ / "a" / ".", FolderKind::analysis, "x");
+  EXPECT_EQ(dot.target(), root_ / "a");
+  EXPECT_EQ(dot.staging().parent_path(), root_);
+}
+
 TEST_F(OutputFolder, ContentsMovedAsideLeaveTheFolderEmptyAndStillLocked) {
   const fs::path dir = root_ / "run";
   FolderLock lock = FolderLock::acquire(dir, FolderKind::training_run, "convlab-train");

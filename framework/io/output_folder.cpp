@@ -112,6 +112,16 @@ std::string describe_holder(const std::string& record) {
   return text;
 }
 
+// The folder as a name in its parent: "out/" is "out", and "." or ".." the absolute folder,
+// so that a staging folder beside it is never inside it.
+fs::path folder_path(const fs::path& dir) {
+  fs::path path = dir.lexically_normal();
+  const std::string name = path.filename().string();
+  if (name.empty() || name == "." || name == "..") path = fs::absolute(path).lexically_normal();
+  if (path.filename().empty() && path.has_parent_path() && path != path.root_path()) path = path.parent_path();
+  return path;
+}
+
 // Two sibling paths exchanged in one step where the file system can; else one after the
 // other through a third name (the target is briefly missing then).
 void exchange(const fs::path& a, const fs::path& b) {
@@ -227,7 +237,8 @@ std::vector<std::string> foreign_entries(const fs::path& dir, FolderKind kind, s
   return found;
 }
 
-FolderLock FolderLock::acquire(const fs::path& dir, FolderKind kind, std::string_view program, std::string_view flag) {
+FolderLock FolderLock::acquire(const fs::path& given, FolderKind kind, std::string_view program, std::string_view flag) {
+  const fs::path dir = folder_path(given);
   std::error_code error;
   if (fs::exists(dir, error) && !fs::is_directory(dir, error))
     CONVLAB_FAIL("{} is a file, not a folder: choose another {}", dir.string(), flag);
@@ -270,8 +281,11 @@ FolderLock FolderLock::acquire(const fs::path& dir, FolderKind kind, std::string
                        with_article(to_string(*lock.held_)), with_article(to_string(kind)), flag));
   }
   if (!lock.held_ && !folder_is_empty(dir)) {
+    std::vector<std::string> shown = foreign_entries(dir, kind);
+    if (shown.empty()) shown = foreign_entries(dir, kind == FolderKind::training_run ? FolderKind::analysis
+                                                                                     : FolderKind::training_run);
     std::string names;
-    for (const std::string& name : foreign_entries(dir, kind)) names += (names.empty() ? "" : ", ") + name;
+    for (const std::string& name : shown) names += (names.empty() ? "" : ", ") + name;
     refuse(fmt::format("{} holds files that convlab did not write ({}): choose a new or empty folder for {}",
                        dir.string(), names, flag));
   }
@@ -328,18 +342,19 @@ fs::path FolderLock::move_contents_aside() {
 }
 
 ReplacedFolder::ReplacedFolder(const fs::path& target, FolderKind kind, std::string_view program, std::string_view flag)
-    : target_(target), kind_(kind), program_(program), target_lock_(FolderLock::acquire(target, kind, program, flag)) {
-  const std::vector<std::string> foreign = foreign_entries(target, kind);
+    : target_(folder_path(target)), kind_(kind), program_(program),
+      target_lock_(FolderLock::acquire(target_, kind, program, flag)) {
+  const std::vector<std::string> foreign = foreign_entries(target_, kind);
   if (!foreign.empty()) {
     std::string names;
     for (const std::string& name : foreign) names += (names.empty() ? "" : ", ") + name;
     CONVLAB_FAIL("{} holds {} but also files convlab did not write there ({}), which replacing it would delete: "
-                 "move them, or choose another {}", target.string(), with_article(to_string(kind)), names, flag);
+                 "move them, or choose another {}", target_.string(), with_article(to_string(kind)), names, flag);
   }
-  remove_dead_stagings(target);
-  remove_orphan_temporaries(target, /*other_hosts_gone=*/true);  // locked: no one else writes here
-  remove_partial_files(target);
-  staging_ = staging_beside(target);
+  remove_dead_stagings(target_);
+  remove_orphan_temporaries(target_, /*other_hosts_gone=*/true);  // locked: no one else writes here
+  remove_partial_files(target_);
+  staging_ = staging_beside(target_);
   staging_lock_.emplace(FolderLock::acquire(staging_, kind, program, flag));
 }
 
