@@ -1,15 +1,22 @@
 // Archive extraction on archives built in memory: what a well-formed archive must have (the
 // tar end-of-archive blocks, the gzip trailer), where corruption is reported, and the limits
-// that stop a decompression bomb.
+// that stop a decompression bomb; and how a reused extraction is checked against the listing
+// taken when it completed.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "framework/core/error.h"
 #include "framework/data/archive_stream.h"
+#include "framework/data/extraction_listing.h"
 #include "framework/data/tar_reader.h"
 #include "tests/support/scratch_dir.h"
 #include "tests/support/source_paths.h"
@@ -173,6 +180,110 @@ TEST_F(Archives, StreamReportsItsSizeHint) {
   EXPECT_EQ(compressed.read(back.data(), back.size()), tar.size());
   EXPECT_EQ(back.substr(0, tar.size()), tar);
   EXPECT_EQ(compressed.offset(), tar.size());
+}
+
+// ---- reusing an extraction -----------------------------------------------------------
+
+// Writes kFiles as a .tar.gz file and returns its path.
+fs::path write_archive(const fs::path& dir) {
+  const fs::path archive = dir / "set.tar.gz";
+  std::ofstream(archive, std::ios::binary) << gzip_bytes(tar_bytes(kFiles));
+  return archive;
+}
+
+// extract_tar_once's warning when it extracts `out` again, or "" when it reuses it silently.
+std::string reextraction_warning(const fs::path& archive, const fs::path& out, bool expect_extracted = true) {
+  ::testing::internal::CaptureStderr();
+  const bool extracted = extract_tar_once(archive, out);
+  const std::string warning = ::testing::internal::GetCapturedStderr();
+  EXPECT_EQ(extracted, expect_extracted) << warning;
+  return warning;
+}
+
+TEST_F(Archives, ListingTextRoundTripsAndRefusesDamage) {
+  ExtractionListing listing;
+  listing["set"] = {ListedEntry::folder, 0, 0};
+  listing["set/a name with spaces\nand a line break.png"] = {ListedEntry::file, 1234, 0xdeadbeef};
+  listing["set/empty"] = {ListedEntry::file, 0, 0};
+  listing["set/link"] = {ListedEntry::other, 0, 0};
+  const std::string text = listing_text(listing, "/data/set.tar.gz");
+  EXPECT_EQ(parse_listing_text(text), listing);
+
+  EXPECT_EQ(parse_listing_text("/data/set.tar.gz\n"), std::nullopt);  // an older convlab's marker
+  EXPECT_EQ(parse_listing_text(text.substr(0, text.size() - 1)), std::nullopt);
+  std::string flipped = text;
+  flipped[flipped.find("1234")] = '2';  // 2234 bytes: the checksum no longer matches
+  EXPECT_EQ(parse_listing_text(flipped), std::nullopt);
+  EXPECT_EQ(parse_listing_text(""), std::nullopt);
+}
+
+TEST_F(Archives, ListingDifferenceNamesWhatChanged) {
+  ExtractionListing expected;
+  expected["a"] = {ListedEntry::folder, 0, 0};
+  expected["a/1.jpg"] = {ListedEntry::file, 10, 1};
+  expected["a/2.jpg"] = {ListedEntry::file, 20, 2};
+  expected["a/3.jpg"] = {ListedEntry::file, 30, 3};
+  EXPECT_EQ(listing_difference(expected, expected), std::nullopt);
+
+  ExtractionListing found = expected;
+  found.erase("a/1.jpg");
+  found["a/2.jpg"].size = 19;
+  found["a/3.jpg"].crc32 = 4;
+  found["a/4.jpg"] = {ListedEntry::file, 40, 4};
+  const std::optional<std::string> difference = listing_difference(expected, found);
+  ASSERT_TRUE(difference.has_value());
+  EXPECT_NE(difference->find("a/1.jpg is missing"), std::string::npos) << *difference;
+  EXPECT_NE(difference->find("a/2.jpg is 19 bytes, the archive's is 20 bytes"), std::string::npos) << *difference;
+  EXPECT_NE(difference->find("a/3.jpg differs from the archive's"), std::string::npos) << *difference;
+  EXPECT_NE(difference->find("4 differences in all"), std::string::npos) << *difference;
+}
+
+TEST_F(Archives, ReusedExtractionMustMatchItsListing) {
+  const fs::path archive = write_archive(dir_);
+  const fs::path out = dir_ / "out";
+  EXPECT_EQ(reextraction_warning(archive, out), "");
+  EXPECT_EQ(reextraction_warning(archive, out, false), "");  // intact: reused, silently
+  EXPECT_EQ(extraction_damage(out), std::nullopt);
+
+  // The quick check (names and sizes, no file read) misses what only the contents tell.
+  const fs::path big = out / "set/train/a/0.txt";
+  std::ofstream(big) << std::string(700, 'y');
+  EXPECT_EQ(extraction_damage(out, /*read_files=*/false), std::nullopt);
+  EXPECT_NE(extraction_damage(out).value_or("").find("0.txt differs"), std::string::npos);
+  fs::remove(out / "set/train/b/1.txt");
+  EXPECT_NE(extraction_damage(out, false).value_or("").find("1.txt is missing"), std::string::npos);
+  EXPECT_NE(reextraction_warning(archive, out), "");
+
+  // Each kind of damage is noticed, named, and repaired by extracting again.
+  const std::vector<std::pair<std::string, std::function<void()>>> damages = {
+      {"set/train/a/0.txt is missing", [&] { fs::remove(big); }},
+      {"set/train/a/0.txt is 100 bytes, the archive's is 700 bytes", [&] { fs::resize_file(big, 100); }},
+      {"set/train/a/0.txt differs from the archive's", [&] { std::ofstream(big) << std::string(700, 'x'); }},
+      {"set/test/a/extra.txt is not in the archive", [&] { std::ofstream(out / "set/test/a/extra.txt") << "x"; }},
+      {"set/train/c is not in the archive", [&] { fs::create_directories(out / "set/train/c"); }},
+      {"set/train/b/1.txt is neither a file nor a folder",
+       [&] {
+         fs::remove(out / "set/train/b/1.txt");
+         fs::create_symlink(big, out / "set/train/b/1.txt");
+       }},
+      {"no readable listing", [&] { std::ofstream(out / kExtractionCompleteMarker) << archive.string() << "\n"; }},
+  };
+  for (const auto& [what, damage] : damages) {
+    damage();
+    const std::string warning = reextraction_warning(archive, out);
+    EXPECT_NE(warning.find(what), std::string::npos) << warning;
+    EXPECT_NE(warning.find("extracting it again"), std::string::npos) << warning;
+    EXPECT_EQ(read_all(big), std::string(700, 'a')) << what;
+    EXPECT_EQ(read_all(out / "set/train/b/1.txt"), "b") << what;
+    EXPECT_FALSE(fs::exists(out / "set/test/a/extra.txt")) << what;
+    EXPECT_FALSE(fs::exists(out / "set/train/c")) << what;
+    EXPECT_EQ(extraction_damage(out), std::nullopt) << what;
+  }
+  // Nothing is left beside it: no staging folder, no replaced folder.
+  std::vector<std::string> names;
+  for (const fs::directory_entry& entry : fs::directory_iterator(dir_)) names.push_back(entry.path().filename());
+  std::sort(names.begin(), names.end());
+  EXPECT_EQ(names, (std::vector<std::string>{"out", "set.tar.gz"}));
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <set>
 #include <string>
@@ -355,6 +356,77 @@ TEST_F(DataTest, CacheIsWrittenAndReusedWithoutReextracting) {
   EXPECT_EQ(second.test.labels, first.test.labels);
   EXPECT_EQ(second.class_names, first.class_names);
   EXPECT_NE(second.source_description.find("cache"), std::string::npos);
+}
+
+// Flips one byte in the middle of `file`.
+void corrupt_middle(const fs::path& file) {
+  const auto size = static_cast<std::streamoff>(fs::file_size(file));
+  std::fstream stream(file, std::ios::in | std::ios::out | std::ios::binary);
+  stream.seekg(size / 2);
+  const char byte = static_cast<char>(stream.get());
+  stream.seekp(size / 2);
+  stream.put(static_cast<char>(byte ^ 0x5a));
+}
+
+TEST_F(DataTest, CorruptCacheAndDamagedExtractionDecodeWhatTheArchiveHolds) {
+  const auto expected = write_image_folder(dir_ / "tree" / "cifar10-png", cifar10_class_names(), 2);
+  write_tar_gz(dir_ / "tree", dir_ / "images.tar.gz");
+  load_cifar10(dir_ / "images.tar.gz", cache_);
+  const fs::path cache_file = matching(cache_, "cifar10-").at(0);
+  const fs::path extracted = matching(cache_, "extracted-").at(0) / "cifar10-png";
+
+  // A corrupt cache sends the load back to the extraction, which has lost an image and had
+  // another cut short: it must be extracted again, not decoded (and cached) as it is.
+  const std::vector<std::function<void()>> damages = {
+      [&] { fs::remove(extracted / "test" / "cat" / "0001.png"); },
+      [&] { fs::resize_file(extracted / "train" / "dog" / "0000.png", 40); },
+      [&] {
+        fs::remove(extracted / "test" / "cat" / "0001.png");
+        fs::resize_file(extracted / "train" / "dog" / "0000.png", 40);
+      },
+  };
+  for (size_t i = 0; i < damages.size(); ++i) {
+    corrupt_middle(cache_file);
+    damages[i]();
+    ::testing::internal::CaptureStderr();
+    const Cifar10 data = load_cifar10(dir_ / "images.tar.gz", cache_);
+    const std::string warnings = ::testing::internal::GetCapturedStderr();
+    EXPECT_NE(warnings.find("checksum"), std::string::npos) << warnings;
+    EXPECT_NE(warnings.find("no longer matches"), std::string::npos) << warnings;
+    expect_matches(data.train, expected.first);
+    expect_matches(data.test, expected.second);
+
+    // What was cached is the whole set, read back silently.
+    ::testing::internal::CaptureStderr();
+    const Cifar10 cached = load_cifar10(dir_ / "images.tar.gz", cache_);
+    EXPECT_EQ(::testing::internal::GetCapturedStderr(), "") << i;
+    EXPECT_NE(cached.source_description.find("cache"), std::string::npos) << i;
+    expect_matches(cached.train, expected.first);
+    expect_matches(cached.test, expected.second);
+  }
+}
+
+TEST_F(DataTest, UnwritableCacheFolderIsNamedWithTheFlagToChangeIt) {
+  const auto expected = write_image_folder(dir_ / "data", {"a", "b"}, 1);
+  std::ofstream(dir_ / "a-file") << "not a folder";
+  for (const fs::path& cache : {dir_ / "a-file", dir_ / "a-file" / "cache"}) {
+    // A folder source loads without a cache, saying so and how to get one.
+    ::testing::internal::CaptureStderr();
+    const Cifar10 data = load_cifar10(dir_ / "data", cache);
+    const std::string warning = ::testing::internal::GetCapturedStderr();
+    expect_matches(data.train, expected.first);
+    for (const std::string& part : {(dir_ / "a-file").string(), std::string("going on without it"),
+                                    std::string("--cache-dir"), std::string("$CONVLAB_CACHE_DIR")})
+      EXPECT_NE(warning.find(part), std::string::npos) << part << " in: " << warning;
+
+    // An archive must be extracted there: an error, with the same advice.
+    write_tar_gz(dir_ / "data", dir_ / "images.tar.gz");
+    const std::string message = error_of([&] { load_cifar10(dir_ / "images.tar.gz", cache); });
+    for (const std::string& part : {cache.string(), std::string("not writable"), std::string("images.tar.gz"),
+                                    std::string("--cache-dir"), std::string("$CONVLAB_CACHE_DIR")})
+      EXPECT_NE(message.find(part), std::string::npos) << part << " in: " << message;
+  }
+  EXPECT_EQ(std::ifstream(dir_ / "a-file").rdbuf()->sgetc(), 'n');  // left as it was
 }
 
 TEST_F(DataTest, ExtractionIsReusedWhenComplete) {

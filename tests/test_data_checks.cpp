@@ -6,6 +6,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -13,6 +14,7 @@
 
 #include "framework/core/error.h"
 #include "framework/data/cifar10.h"
+#include "framework/data/fingerprint.h"
 #include "framework/data/image_decoder.h"
 #include "framework/io/orphans.h"
 #include "tests/support/error_of.h"
@@ -153,6 +155,24 @@ TEST_F(DataChecks, ImageSizeIsReadFromTheHeaderBeforeDecoding) {
   EXPECT_NE(decode_error("GIF89a...").find("neither PNG nor JPEG (it starts with 47 49 46 38"), std::string::npos)
       << decode_error("GIF89a...");
   EXPECT_NE(decode_error("").find("starts with nothing"), std::string::npos);
+}
+
+TEST_F(DataChecks, FilesThatChangeWhileDecodedAreRefused) {
+  test_support::write_tiny_image_folder(dir_ / "data", 1, 1);
+  const std::vector<fs::path> files = {dir_ / "data/train/cat/0000.png", dir_ / "data/test/dog/0000.png"};
+  const uint64_t before = fingerprint_files(dir_ / "data", files);
+  check_files_unchanged(dir_ / "data", files, before, "the folder data");  // unchanged: no error
+
+  fs::last_write_time(files[0], fs::last_write_time(files[0]) + std::chrono::seconds(5));
+  std::string message = error_of([&] { check_files_unchanged(dir_ / "data", files, before, "the folder data"); });
+  EXPECT_NE(message.find("the folder data changed while it was being decoded"), std::string::npos) << message;
+  EXPECT_NE(message.find("not cached"), std::string::npos) << message;
+
+  const uint64_t touched = fingerprint_files(dir_ / "data", files);
+  fs::remove(files[1]);
+  message = error_of([&] { check_files_unchanged(dir_ / "data", files, touched, "the folder data"); });
+  EXPECT_NE(message.find("changed while it was being decoded"), std::string::npos) << message;
+  EXPECT_NE(message.find("test/dog/0000.png"), std::string::npos) << message;
 }
 
 TEST_F(DataChecks, TemporariesOfGoneWritersAreRemoved) {

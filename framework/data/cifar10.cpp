@@ -1,7 +1,10 @@
 #include "framework/data/cifar10.h"
 
 #include <algorithm>
+#include <cerrno>
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <functional>
 #include <memory>
 #include <string>
@@ -102,7 +105,10 @@ PreparedSource prepare(const DataRoot& root, const std::string& where) {
   return prepared;
 }
 
-// Decodes once and caches; later calls with an unchanged source read the cache.
+constexpr const char* kPickCacheDir = "pass --cache-dir DIR or set $CONVLAB_CACHE_DIR to a writable folder";
+
+// Decodes once and caches; later calls with an unchanged source read the cache. `decode`
+// returns only a set that matches the source the fingerprint stands for.
 Cifar10 load_cached(const fs::path& cache_file, uint64_t fingerprint, const std::function<Cifar10()>& decode) {
   if (std::optional<Cifar10> cached = read_dataset_cache(cache_file, fingerprint)) {
     cached->source_description += fmt::format(", read from the cache {}", cache_file.string());
@@ -114,22 +120,63 @@ Cifar10 load_cached(const fs::path& cache_file, uint64_t fingerprint, const std:
   try {
     write_dataset_cache(cache_file, fingerprint, data);
   } catch (const std::exception& error) {
-    // The data is good; only the next run will be slower.
-    fmt::print(stderr, "convlab: warning: could not write the data cache: {}\n", error.what());
+    // The data is good and the cache only saves time: a read-only cache must not stop a run.
+    fmt::print(stderr,
+               "convlab: warning: cannot write the data cache {}: {}; going on without it, so every run decodes "
+               "the data again ({} to keep it)\n",
+               cache_file.string(), error.what(), kPickCacheDir);
   }
   return data;
 }
 
-Cifar10 load_archive(const fs::path& archive, const fs::path& cache_dir) {
-  // The archive's own identity keys both caches, so a cached set needs no extraction at all.
-  // Whatever it holds may be images, so the decoders count too.
+// Decodes `prepared`, whose files had the fingerprint_files `before`; the set is returned
+// only when they still have it (see check_files_unchanged).
+Cifar10 decode_unchanged(const PreparedSource& prepared, const fs::path& root, uint64_t before,
+                         const std::string& source) {
+  Cifar10 data = prepared.decode();
+  check_files_unchanged(root, prepared.files, before, source);
+  return data;
+}
+
+// An archive is extracted into the cache folder, so unlike the decoded-set cache it cannot
+// be done without: an unusable folder is an error that says how to pick another.
+void check_cache_dir_writable(const fs::path& cache_dir, const fs::path& archive) {
+  std::error_code error;
+  std::string why;
+  if (fs::exists(cache_dir, error) && !fs::is_directory(cache_dir, error)) {
+    why = "it is a file, not a folder";
+  } else if (fs::create_directories(cache_dir, error); error) {
+    why = error.message();
+  } else {
+    // Named like a temporary file, so that one left by a killed run is removed later.
+    const fs::path probe = cache_dir / fmt::format(".convlab-write-test.{}.tmp", writer_tag());
+    std::FILE* file = std::fopen(probe.c_str(), "wb");
+    if (!file) why = std::strerror(errno);
+    if (file) std::fclose(file);
+    fs::remove(probe, error);
+  }
+  if (!why.empty())
+    CONVLAB_FAIL("cannot extract {}: the data cache folder {} is not writable ({}); {}", archive.string(),
+                 cache_dir.string(), why, kPickCacheDir);
+}
+
+// The archive's own identity keys both caches, so a cached set needs no extraction at all.
+// Whatever it holds may be images, so the decoders count too.
+uint64_t archive_fingerprint(const fs::path& archive) {
   Fnv1a hash;
   hash.add(fs::weakly_canonical(archive).generic_string());
   hash.add(static_cast<uint64_t>(fs::file_size(archive)));
   hash.add(static_cast<uint64_t>(fs::last_write_time(archive).time_since_epoch().count()));
   hash.add(image_decoder_identity());
-  const uint64_t fingerprint = hash.value();
+  return hash.value();
+}
+
+Cifar10 load_archive(const fs::path& archive, const fs::path& cache_dir) {
+  const uint64_t fingerprint = archive_fingerprint(archive);
   return load_cached(dataset_cache_file(cache_dir, fingerprint), fingerprint, [&] {
+    check_cache_dir_writable(cache_dir, archive);
+    // Reused only while it matches the listing taken when it was extracted (else extracted
+    // again): what is decoded, and cached under the archive's fingerprint, is what it holds.
     const fs::path extracted = cache_dir / fmt::format("extracted-{:016x}", fingerprint);
     extract_tar_once(archive, extracted);
     const std::optional<DataRoot> root = find_data_root(extracted);
@@ -139,15 +186,34 @@ Cifar10 load_archive(const fs::path& archive, const fs::path& cache_dir) {
     const fs::path inside = root->dir.lexically_relative(extracted);
     const std::string where =
         inside == "." ? archive.string() : fmt::format("{} ({})", archive.string(), inside.generic_string());
-    return prepare(*root, where).decode();
+    const PreparedSource prepared = prepare(*root, where);
+    const std::string source = fmt::format("the extraction {}", extracted.string());
+    Cifar10 data = decode_unchanged(prepared, root->dir, fingerprint_files(root->dir, prepared.files), source);
+    // Nothing deleted or added since it was checked either (the files decoded were listed
+    // after the check), and the archive is still the one the fingerprint names.
+    if (const std::optional<std::string> change = extraction_damage(extracted, /*read_files=*/false))
+      CONVLAB_FAIL("{} changed while it was being decoded ({}), so the decoded set matches none of its states and "
+                   "was not cached; run again once nothing else writes to it",
+                   source, *change);
+    bool same_archive = false;
+    try {
+      same_archive = archive_fingerprint(archive) == fingerprint;
+    } catch (const std::exception&) {  // gone
+    }
+    if (!same_archive)
+      CONVLAB_FAIL("{} changed while it was being extracted and decoded, so the decoded set was not cached; run "
+                   "again once nothing else writes to it",
+                   archive.string());
+    return data;
   });
 }
 
 Cifar10 load_folder(const fs::path& dir, const fs::path& cache_dir) {
   const std::optional<DataRoot> root = find_data_root(dir);
   if (!root) CONVLAB_FAIL("{} holds none of: {}. {}", dir.string(), kExpectedLayouts, kHowToGet);
-  PreparedSource prepared = prepare(*root, root->dir.string());
-  uint64_t fingerprint = fingerprint_files(root->dir, prepared.files);
+  const PreparedSource prepared = prepare(*root, root->dir.string());
+  const uint64_t files_fingerprint = fingerprint_files(root->dir, prepared.files);
+  uint64_t fingerprint = files_fingerprint;
   if (root->layout == Layout::image_folder) {
     // Pixels decoded by another decoder (or with other settings) must not be reused.
     Fnv1a hash;
@@ -155,7 +221,8 @@ Cifar10 load_folder(const fs::path& dir, const fs::path& cache_dir) {
     hash.add(image_decoder_identity());
     fingerprint = hash.value();
   }
-  return load_cached(dataset_cache_file(cache_dir, fingerprint), fingerprint, prepared.decode);
+  return load_cached(dataset_cache_file(cache_dir, fingerprint), fingerprint,
+                     [&] { return decode_unchanged(prepared, root->dir, files_fingerprint, root->dir.string()); });
 }
 
 std::string env(const char* name) {

@@ -15,8 +15,12 @@ namespace convlab {
 // `source` is one of
 //  - the binary release folder (data_batch_1..5.bin, test_batch.bin) or the folder above it;
 //  - an image folder (train/<class>/*, test/<class>/*) or the folder above it;
-//  - a .tar.gz / .tgz / .tar of either, extracted once into cache_dir/extracted-<fingerprint>/.
+//  - a .tar.gz / .tgz / .tar of either, extracted once into cache_dir/extracted-<fingerprint>/
+//    (reused only while it matches the listing taken at extraction, else extracted again).
 // Throws an error that says what was expected and how to get the data when it is none of these.
+// A set whose files change while they are decoded is an error and never cached. When
+// cache_dir cannot be written, a folder loads with a warning (no cache); an archive, which
+// is extracted there, is an error; both name the folder, --cache-dir and $CONVLAB_CACHE_DIR.
 Cifar10 load_cifar10(const std::filesystem::path& source, const std::filesystem::path& cache_dir);
 
 // Checks that the data set's classes and labels fit a model with `num_classes` outputs, so

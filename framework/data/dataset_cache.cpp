@@ -172,7 +172,12 @@ void write_dataset_cache(const fs::path& file, uint64_t fingerprint, const Cifar
   for (const ImageSet* set : {&data.train, &data.test})
     CONVLAB_CHECK(set->images.size() == set->labels.size() * kCifarImageBytes,
                   "an image set holds {} pixel bytes for {} labels", set->images.size(), set->labels.size());
-  fs::create_directories(file.parent_path());
+  const fs::path folder = file.parent_path();
+  std::error_code error;
+  if (fs::exists(folder, error) && !fs::is_directory(folder, error))
+    CONVLAB_FAIL("{} is a file, not a folder", folder.string());
+  if (fs::create_directories(folder, error); error)
+    CONVLAB_FAIL("cannot create the folder {}: {}", folder.string(), error.message());
   // Unique per process and call, so concurrent writers never share a temporary file.
   const fs::path temporary =
       file.parent_path() /

@@ -47,4 +47,18 @@ uint64_t fingerprint_files(const std::filesystem::path& root, const std::vector<
   return hash.value();
 }
 
+void check_files_unchanged(const std::filesystem::path& root, const std::vector<std::filesystem::path>& files,
+                           uint64_t before, const std::string& source) {
+  std::string why;
+  try {
+    if (fingerprint_files(root, files) != before) why = "a file's size or modification time changed";
+  } catch (const Error& error) {
+    why = error.what();  // a file is gone
+  }
+  if (!why.empty())
+    CONVLAB_FAIL("{} changed while it was being decoded ({}), so the decoded set matches none of its states and was "
+                 "not cached; run again once nothing else writes to it",
+                 source, why);
+}
+
 }  // namespace convlab

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -23,5 +24,11 @@ class Fnv1a {
 // Hash of root's canonical path and, for every file (listed below root), its path relative
 // to root, size and modification time. `files` must be listed in a deterministic order.
 uint64_t fingerprint_files(const std::filesystem::path& root, const std::vector<std::filesystem::path>& files);
+
+// Throws, naming `source`, unless fingerprint_files(root, files) still gives `before` (no file
+// gone, resized or rewritten): a set decoded while its files changed matches no state of its
+// source, so it must be neither used nor cached under the fingerprint.
+void check_files_unchanged(const std::filesystem::path& root, const std::vector<std::filesystem::path>& files,
+                           uint64_t before, const std::string& source);
 
 }  // namespace convlab

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <iterator>
 #include <optional>
 #include <string>
 #include <utility>
@@ -15,6 +16,7 @@
 
 #include "framework/core/error.h"
 #include "framework/data/archive_stream.h"
+#include "framework/data/extraction_listing.h"
 #include "framework/io/atomic_file.h"
 #include "framework/io/orphans.h"
 
@@ -288,29 +290,71 @@ void extract_tar_bytes(const void* data, size_t size, const std::string& name, c
   extract_tar(stream, destination, limits);
 }
 
+std::optional<std::string> extraction_damage(const fs::path& destination, bool read_files) {
+  const fs::path marker = destination / kExtractionCompleteMarker;
+  std::error_code error;
+  if (!fs::is_regular_file(marker, error)) return "it is incomplete (no completion marker)";
+  std::ifstream in(marker, std::ios::binary);
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (in.bad() || !in.is_open()) return fmt::format("its marker {} cannot be read", marker.string());
+  const std::optional<ExtractionListing> listed = parse_listing_text(text);
+  if (!listed) return "its marker holds no readable listing of its files (written by an older convlab, or damaged)";
+  try {
+    return listing_difference(*listed, list_extraction(destination, kExtractionCompleteMarker, read_files),
+                              read_files);
+  } catch (const Error& failure) {
+    return std::string(failure.what());
+  }
+}
+
 bool extract_tar_once(const fs::path& archive, const fs::path& destination, const ExtractLimits& limits) {
-  if (fs::exists(destination / kExtractionCompleteMarker)) return false;
+  // What is reused is checked against the listing first: the decoded set is cached under the
+  // archive's fingerprint, so it must be what the archive holds, not what is left of it.
+  bool damaged = false;
+  if (fs::exists(destination / kExtractionCompleteMarker)) {
+    const std::optional<std::string> damage = extraction_damage(destination);
+    if (!damage) return false;
+    fmt::print(stderr, "convlab: warning: the extraction {} no longer matches {}: {}; extracting it again\n",
+               destination.string(), archive.string(), *damage);
+    damaged = true;
+  }
   fs::create_directories(destination.parent_path());
   const fs::path staging =
       destination.parent_path() / fmt::format("{}.partial-{}", destination.filename().string(), writer_tag());
   fs::remove_all(staging);
   try {
     extract_tar(archive, staging, limits);
-    write_file_atomically(staging / kExtractionCompleteMarker, [&](std::ostream& out) { out << archive.string() << "\n"; });
+    const std::string listing = listing_text(list_extraction(staging), archive.string());
+    write_file_atomically(staging / kExtractionCompleteMarker, [&](std::ostream& out) { out << listing; });
   } catch (...) {
     std::error_code ignored;
     fs::remove_all(staging, ignored);
     throw;
   }
-  // An incomplete folder left by an interrupted run is replaced; one completed meanwhile by
-  // another process wins, and ours is dropped.
-  if (fs::exists(destination) && !fs::exists(destination / kExtractionCompleteMarker)) fs::remove_all(destination);
+  // A damaged or incomplete folder is replaced; one completed meanwhile by another process
+  // wins, and ours is dropped. The old folder is renamed aside before it is removed, so no
+  // reader ever sees it half removed; its name marks it as a leftover should this run die.
+  if (fs::exists(destination) && (damaged || !fs::exists(destination / kExtractionCompleteMarker))) {
+    const fs::path aside =
+        destination.parent_path() / fmt::format("{}.partial-{}", destination.filename().string(), writer_tag("old"));
+    std::error_code error;
+    fs::rename(destination, aside, error);
+    if (error) {
+      std::error_code ignored;
+      fs::remove_all(staging, ignored);
+      CONVLAB_FAIL("cannot replace the extraction {} of {}: {}; remove that folder", destination.string(),
+                   archive.string(), error.message());
+    }
+    fs::remove_all(aside, error);
+  }
   std::error_code rename_error;
   fs::rename(staging, destination, rename_error);
   if (rename_error) {
     fs::remove_all(staging);
-    CONVLAB_CHECK(fs::exists(destination / kExtractionCompleteMarker), "cannot move the extraction {} to {}: {}",
-                  staging.string(), destination.string(), rename_error.message());
+    // Another process got there first; its extraction is used only if it checks out too.
+    if (const std::optional<std::string> damage = extraction_damage(destination))
+      CONVLAB_FAIL("cannot move the extraction {} to {} ({}), and what is there cannot be used: {}; remove that folder",
+                   staging.string(), destination.string(), rename_error.message(), *damage);
   }
   return true;
 }

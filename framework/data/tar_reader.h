@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 
 namespace convlab {
@@ -29,14 +30,24 @@ void extract_tar(const std::filesystem::path& archive, const std::filesystem::pa
 void extract_tar_bytes(const void* data, size_t size, const std::string& name,
                        const std::filesystem::path& destination, const ExtractLimits& limits = {});
 
-// Extracts `archive` into `destination` unless a previous complete extraction is there.
-// The extraction goes to a sibling folder first and is renamed into place with a marker
-// file written last, so an interrupted run never leaves a folder that looks complete.
+// Extracts `archive` into `destination` unless a previous complete extraction is there and
+// still holds exactly what it held when it completed. The extraction goes to a sibling folder
+// first and is renamed into place with a marker file written last, so an interrupted run
+// never leaves a folder that looks complete. The marker lists every folder and file with its
+// size and CRC-32 (data/extraction_listing.h); an extraction that no longer matches it (a
+// file deleted, cut short, changed or added) or that has no listing (older convlab versions)
+// is extracted again, with a warning on stderr saying why.
 // Returns true when it extracted, false when it reused an earlier extraction.
 bool extract_tar_once(const std::filesystem::path& archive, const std::filesystem::path& destination,
                       const ExtractLimits& limits = {});
 
-// The marker that says an extraction folder is complete.
+// Why the complete extraction in `destination` cannot be reused: no marker, a marker without
+// a (readable) listing, or what differs from the listing. nullopt when it matches. With
+// `read_files`, every file is read in full and its CRC-32 compared; without, only names, kinds
+// and sizes are (a quick check that nothing was deleted, cut short or added).
+std::optional<std::string> extraction_damage(const std::filesystem::path& destination, bool read_files = true);
+
+// The marker that says an extraction folder is complete; it holds the folder's listing.
 inline constexpr const char* kExtractionCompleteMarker = ".convlab-extraction-complete";
 
 }  // namespace convlab
