@@ -16,8 +16,10 @@
 #include "framework/cka/gram.h"
 #include "framework/cka/hsic.h"
 #include "framework/cka/linear_cka.h"
+#include "framework/cka/rbf_width.h"
 #include "framework/core/error.h"
 #include "tests/support/dense_matrix.h"
+#include "tests/support/error_of.h"
 
 namespace convlab::cka {
 namespace {
@@ -331,6 +333,67 @@ TEST(CkaRbf, ZeroMedianTakesTheNarrowLimit) {
   const Matrix k = gram(FeatureView(x, 5, 1), Kernel::rbf());
   for (int64_t i = 0; i < 5; ++i)
     for (int64_t j = 0; j < 5; ++j) EXPECT_EQ(k[i * 5 + j], (i == 4) == (j == 4) ? 1.0 : 0.0);
+}
+
+// A width fraction far from 1 makes the RBF kernel 1 (too wide) or 0 (too narrow) for every
+// pair of distinct examples: an error naming the layer and --rbf-frac, for one pair of layers
+// and in the accumulator alike, where it used to be NaN blamed on constant features (debiased)
+// or a CKA of the identity kernel (biased).
+TEST(CkaRbf, AWidthThatTellsNoExampleApartIsAnError) {
+  std::random_device device;
+  const uint64_t seed = device();
+  SCOPED_TRACE(seed);
+  const int64_t n = 20, p = 8;
+  const Matrix x = random_normal(n, p, seed);
+  const Matrix y = next_layer(x, n, p, 5, seed + 1);
+  for (const auto& [frac, fit] : {std::pair{1e6, RbfFit::all_ones}, std::pair{1e-3, RbfFit::all_zeros}})
+    for (Estimator estimator : {Estimator::biased, Estimator::debiased}) {
+      const Options o{Kernel::rbf(frac), estimator};
+      const std::string expected = rbf_misfit_message("layer 'conv3'", frac, fit);
+      const std::string direct =
+          test_support::error_of([&] { cka(FeatureView(x, n, p, "conv3"), FeatureView(y, n, 5, "fc"), o); });
+      EXPECT_NE(direct.find(expected), std::string::npos) << direct;
+      const std::string batched = test_support::error_of([&] {
+        CkaAccumulator acc(1, 1, o);
+        acc.add_batch({FeatureView(x, n, p, "conv3")}, {FeatureView(y, n, 5, "fc")});
+      });
+      EXPECT_NE(batched.find("layer 'conv3' of network A"), std::string::npos) << batched;
+      EXPECT_NE(batched.find(fmt::format("--rbf-frac {:g}", frac)), std::string::npos) << batched;
+    }
+  // Between those, the centring judges: at 1e5 the kernel is 1 - 5e-11 D / median, which
+  // centres to rounding, once read as constant features.
+  const std::string centred = test_support::error_of([&] {
+    CkaAccumulator acc(1, {Kernel::rbf(1e5), Estimator::debiased});
+    acc.add_batch({FeatureView(x, n, p, "conv3")});
+  });
+  EXPECT_NE(centred.find(rbf_misfit_message("layer 'conv3'", 1e5, RbfFit::all_ones)), std::string::npos)
+      << centred;
+  // A fraction of 0.22 or more never makes every entry 0 (the smallest distance is at most
+  // twice the median), and widths a few times the median leave variation well above rounding.
+  for (const double frac : {0.22, 30.0}) {
+    testing::internal::CaptureStderr();
+    EXPECT_NEAR(cka(FeatureView(x, n, p), FeatureView(x, n, p), {Kernel::rbf(frac)}), 1.0, 1e-9) << frac;
+    EXPECT_EQ(testing::internal::GetCapturedStderr(), "") << frac;
+  }
+}
+
+// The largest distance over 2 s^2 at most kRbfFlat: all ones; the smallest nonzero one at least
+// kRbfFlatExponent: all zeros; and a Gram that centring left flat although the examples differ.
+TEST(CkaRbf, FitFromTheExtremeDistances) {
+  const double smallest = 1.0, largest = 4.0;
+  EXPECT_EQ(rbf_fit(smallest, largest, 2.0), RbfFit::fits);
+  EXPECT_EQ(rbf_fit(smallest, largest, largest / (2.0 * 0.9 * kRbfFlat)), RbfFit::all_ones);
+  EXPECT_EQ(rbf_fit(smallest, largest, largest / (2.0 * 1.1 * kRbfFlat)), RbfFit::fits);
+  EXPECT_EQ(rbf_fit(smallest, largest, smallest / (2.0 * 1.1 * kRbfFlatExponent)), RbfFit::all_zeros);
+  EXPECT_EQ(rbf_fit(smallest, largest, smallest / (2.0 * 0.9 * kRbfFlatExponent)), RbfFit::fits);
+  EXPECT_EQ(rbf_fit(0.0, 0.0, 0.0), RbfFit::fits);  // constant features: CKA says so itself
+  EXPECT_EQ(rbf_fit(smallest, largest, 0.0), RbfFit::fits);  // zero median: the narrow limit
+  EXPECT_NEAR(std::exp(-kRbfFlatExponent), kRbfFlat, 1e-24);
+  // Flat after centring: the side is that of the entries, wide (near 1) or narrow (near 0).
+  EXPECT_EQ(rbf_fit(smallest, largest, 1e6, true), RbfFit::all_ones);
+  EXPECT_EQ(rbf_fit(smallest, largest, 0.1, true), RbfFit::all_zeros);
+  EXPECT_EQ(rbf_fit(0.0, 0.0, 0.0, true), RbfFit::fits);  // constant features
+  EXPECT_EQ(rbf_fit(smallest, largest, 1e6, false), RbfFit::fits);
 }
 
 // ---- Minibatch accumulation and cross-network matrices ----

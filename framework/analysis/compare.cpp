@@ -1,17 +1,24 @@
 #include "framework/analysis/compare.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <map>
 #include <memory>
 
 #include "framework/cka/accumulator.h"
 #include "framework/cka/centring.h"
+#include "framework/cka/parallel.h"
 #include "framework/procrustes/procrustes.h"
 #include "framework/rsa/rsa.h"
 
 #if CONVLAB_WITH_CUDA
 #include "framework/backend/cuda/cuda_context.h"
 #include "framework/cka/cuda/cuda_accumulator.h"
+#include "framework/cka/cuda/range_scale.h"
 #include "framework/procrustes/cuda/cuda_procrustes.h"
 #include "framework/rsa/cuda/cuda_rsa.h"
 #endif
@@ -28,7 +35,185 @@ const char* measure_name(Measure measure) {
 
 const char* last_batch_name(LastBatch policy) { return policy == LastBatch::drop ? "drop" : "weight"; }
 
+// The sizes come from BatchSizeMeasurement (tests/test_analysis.cpp): two independent
+// Gaussian layers (unrelated) and x against max(0, x + noise) (related), 16, 64, 256, 1024 and
+// 4096 features each, 10,000 examples in batches of 2 to 1000. `advised` is the smallest
+// batch from which all of those values lie within 0.05 (Procrustes: 0.1) of their values in
+// batches of 1000 (compare.h).
+// - biased CKA, linear and RBF alike: unrelated layers of p features read about p / (p + k),
+//   still 0.2 to 0.8 at k = 1000 for 256 to 4096 features; 1024 features get within 0.05 last,
+//   between 800 (linear 0.56, RBF 0.68) and 900 (0.53, 0.66; 0.51 and 0.63 at 1000). At 2
+//   every centred Gram is the same rank-one matrix up to scale: RBF CKA is 1 for every pair,
+//   linear CKA about p / (p + 2).
+// - Procrustes: unrelated layers read about k / (2p) while k < p (0.5 at k = p) and rise
+//   towards 2 only as k passes p; 256 and 1024 features get within 0.1 last, between 700
+//   (1.01 and 0.34) and 800 (1.07 and 0.39; 1.16 and 0.49 at 1000). At 2 every pair reads 0.
+// - RSA: unrelated layers read 0 at every size; related ones 0.27 at 3 examples, 0.30 to 0.31
+//   at 4 and 0.35 at 1000 (means over 8 draws).
+// - debiased CKA: within 0.02 of its values at 1000 from its minimum of 4 on, unrelated and
+//   related, with a standard deviation over draws of at most 0.015: no warning.
+BatchLimits batch_limits(Measure measure, cka::Estimator estimator) {
+  switch (measure) {
+    case Measure::rsa: return {std::max<int64_t>(3, rsa::kMinExamples), 4};
+    case Measure::procrustes: return {std::max<int64_t>(3, procrustes::kMinExamples), 800};
+    default:
+      if (estimator == cka::Estimator::debiased) return {cka::min_examples(estimator), cka::min_examples(estimator)};
+      return {std::max<int64_t>(3, cka::min_examples(estimator)), 900};
+  }
+}
+
 namespace {
+
+// What a measure is called in messages, why its minimum batch is what it is, and what a batch
+// below its advised size does to it.
+struct LimitText {
+  std::string name;
+  std::string below_minimum;
+  std::string below_advised;
+};
+
+LimitText limit_text(Measure measure, cka::Estimator estimator) {
+  switch (measure) {
+    case Measure::rsa:
+      return {"RSA", "at 2, an RDM holds one distance, and a rank correlation needs 3",
+              "a rank correlation of 3 distances per batch reads related layers low (Gaussian layers: 0.27 where "
+              "batches of 1000 read 0.35)"};
+    case Measure::procrustes:
+      return {"Procrustes", "at 2, unrelated layers measure 0: two centred examples are one direction, always aligned",
+              "unrelated layers of p features read about k / (2p) while k < p, and the distance keeps rising with k "
+              "(Gaussian layers of 256 to 1024 features: more than 0.1 below their distance in batches of 1000); "
+              "compare distances only at equal batch sizes"};
+    default:
+      if (estimator == cka::Estimator::debiased)
+        return {"debiased CKA", "its HSIC estimator divides by n(n - 3), which is 0 at 3", ""};
+      return {"biased CKA",
+              "at 2, every layer's centred Gram is the same rank-one matrix up to scale: RBF CKA is 1 for every pair "
+              "of layers, linear CKA close to 1",
+              "unrelated layers of p features read about p / (p + k), not 0 (Gaussian layers of 1024 features: more "
+              "than 0.05 above their CKA in batches of 1000); --estimator debiased has no such bias"};
+  }
+}
+
+// The measures of an analysis, CKA's under its estimator.
+std::vector<std::pair<BatchLimits, LimitText>> limits_of(const CompareSettings& s) {
+  std::vector<std::pair<BatchLimits, LimitText>> out;
+  for (Measure m : s.measures) out.emplace_back(batch_limits(m, s.estimator), limit_text(m, s.estimator));
+  return out;
+}
+
+// The effective batch (the batch size, or all n examples when there are fewer) must reach
+// every measure's minimum; below an advised size, one warning per measure.
+void check_batch_size(int64_t n, const CompareSettings& s) {
+  const int64_t effective = std::min(s.batch_size, n);
+  for (const auto& [limits, text] : limits_of(s)) {
+    if (effective >= limits.minimum) continue;
+    if (s.batch_size < limits.minimum)
+      CONVLAB_FAIL("{} needs batches of at least {} examples ({}): raise --batch-size to {} or more", text.name,
+                   limits.minimum, text.below_minimum, limits.minimum);
+    CONVLAB_FAIL("{} needs batches of at least {} examples ({}), but only {} examples are used, which make one batch "
+                 "of {} whatever --batch-size is: use {} or more examples (--examples, or more rows of features)",
+                 text.name, limits.minimum, text.below_minimum, n, n, limits.minimum);
+  }
+}
+
+void warn_small_batches(int64_t n, const CompareSettings& s) {
+  const int64_t effective = std::min(s.batch_size, n);
+  for (const auto& [limits, text] : limits_of(s)) {
+    if (effective >= limits.advised) continue;
+    std::string remedy = fmt::format("raise --batch-size to {} or more", limits.advised);
+    if (s.batch_size >= limits.advised)
+      remedy = fmt::format("use {} or more examples (--examples)", limits.advised);
+    else if (n < limits.advised)
+      remedy = fmt::format("raise --batch-size and the examples (--examples) to {} or more", limits.advised);
+    fmt::print(stderr, "convlab: warning: {} in batches of {} examples is far from its large-batch value: {}; {}\n",
+               text.name, effective, text.below_advised, remedy);
+  }
+}
+
+// One power of two per layer of a source, 2^-e for the largest magnitude m 2^e (0.5 <= m < 1)
+// of the layer's first batch that is not all zero (compare.h says why), applied to every
+// batch in place. Layers on a GPU get the same treatment there.
+class LayerScales {
+ public:
+  void apply(std::vector<Tensor>& layers) {
+    if (exponents_.empty()) {
+      exponents_.assign(layers.size(), 0);
+      chosen_.assign(layers.size(), false);
+    }
+    CONVLAB_CHECK(layers.size() == exponents_.size(), "a feature source gave {} layers, then {}", exponents_.size(),
+                  layers.size());
+    for (size_t l = 0; l < layers.size(); ++l) {
+      Tensor& t = layers[l];
+      if (!chosen_[l]) {
+        const double largest = largest_magnitude(t);
+        if (largest > 0.0 && std::isfinite(largest)) {  // NaN and infinity are the measures' to report
+          int exponent = 0;
+          std::frexp(largest, &exponent);
+          exponents_[l] = -exponent;
+          chosen_[l] = true;
+        }
+      }
+      if (exponents_[l] != 0) scale(t, exponents_[l]);
+    }
+  }
+
+ private:
+  template <class T>
+  static double host_largest(const T* x, int64_t count) {
+    double largest = 0.0;
+#pragma omp parallel for reduction(max : largest) schedule(static) if (count >= cka::kParallelMin)
+    for (int64_t i = 0; i < count; ++i) {
+      const double a = std::abs(static_cast<double>(x[i]));
+      if (!(a <= largest)) largest = std::isnan(a) ? INFINITY : a;  // NaN: no scale, the measures report it
+    }
+    return largest;
+  }
+
+  double largest_magnitude(Tensor& t) {
+    if (t.device().is_cpu()) {
+      if (t.dtype() == DType::f64) return host_largest(t.host<double>(), t.numel());
+      if (t.dtype() == DType::f32) return host_largest(t.host<float>(), t.numel());
+      return 0.0;  // no other type reaches the measures
+    }
+#if CONVLAB_WITH_CUDA
+    if (t.dtype() != DType::f32) return 0.0;  // the device measures take f32 and say so
+    if (!scratch_.defined() || scratch_.device() != t.device()) scratch_ = Tensor::empty({1}, DType::i32, t.device());
+    uint32_t* scratch = reinterpret_cast<uint32_t*>(scratch_.data<int32_t>());
+    return cka_cuda::largest_magnitude(t.data<float>(), t.numel(), scratch, cuda_context(t.device()).stream());
+#else
+    return 0.0;
+#endif
+  }
+
+  static void scale(Tensor& t, int exponent) {
+    const int64_t count = t.numel();
+    if (t.device().is_cpu() && t.dtype() == DType::f64) {
+      double* x = t.host<double>();
+      if (exponent > 1000) {  // subnormal features: 2^exponent itself is beyond f64
+#pragma omp parallel for schedule(static) if (count >= cka::kParallelMin)
+        for (int64_t i = 0; i < count; ++i) x[i] = std::ldexp(x[i], exponent);
+        return;
+      }
+      const double factor = std::ldexp(1.0, exponent);
+#pragma omp parallel for schedule(static) if (count >= cka::kParallelMin)
+      for (int64_t i = 0; i < count; ++i) x[i] *= factor;
+    } else if (t.device().is_cpu() && t.dtype() == DType::f32) {
+      float* x = t.host<float>();
+      const double factor = std::ldexp(1.0, exponent);  // may lie outside f32's range
+#pragma omp parallel for schedule(static) if (count >= cka::kParallelMin)
+      for (int64_t i = 0; i < count; ++i) x[i] = static_cast<float>(static_cast<double>(x[i]) * factor);
+    } else {
+#if CONVLAB_WITH_CUDA
+      if (t.dtype() == DType::f32)
+        cka_cuda::scale_by_power_of_two(t.data<float>(), count, exponent, cuda_context(t.device()).stream());
+#endif
+    }
+  }
+
+  std::vector<int> exponents_;  // per layer
+  std::vector<bool> chosen_;    // per layer: its exponent is fixed
+  Tensor scratch_;              // one u32 on the GPU, for the largest magnitude
+};
 
 // One measure of one comparison (CKA: all its kernels), fed the features of one batch at a
 // time (b empty when A is compared with itself). Output o is one matrix (CKA: kernel o).
@@ -235,12 +420,7 @@ std::unique_ptr<MeasureRun> make_run(Measure measure, bool on_gpu, Device device
 // The smallest batch every measure accepts.
 int64_t smallest_batch(const CompareSettings& s) {
   int64_t smallest = 1;
-  for (Measure m : s.measures) {
-    const int64_t need = m == Measure::cka ? cka::min_examples(s.estimator)
-                         : m == Measure::rsa ? rsa::kMinExamples
-                                             : procrustes::kMinExamples;
-    smallest = std::max(smallest, need);
-  }
+  for (const auto& [limits, text] : limits_of(s)) smallest = std::max(smallest, limits.minimum);
   return smallest;
 }
 
@@ -303,8 +483,7 @@ std::vector<std::pair<int64_t, int64_t>> plan_batches(int64_t n, const CompareSe
     if (!plan.empty() && count < smallest) break;  // a tail too small for an estimator
     plan.emplace_back(first, count);
   }
-  const int64_t used = plan.empty() ? 0 : plan.back().first + plan.back().second;
-  CONVLAB_CHECK(used >= smallest, "the measures need at least {} examples, got {}", smallest, used);
+  check_batch_size(n, s);  // so the first batch, min(k, n) examples, reaches every minimum
   return plan;
 }
 
@@ -330,20 +509,34 @@ std::vector<std::vector<SimilarityMatrix>> run_all(std::vector<Comparison>& comp
                 "the bootstrap resamples batches and needs at least 2, but {} examples in batches of {} make {}: use "
                 "a smaller --batch-size",
                 n, s.batch_size, plan.size());
+  warn_small_batches(n, s);
   const bool many = comparisons.size() > 1;
+  std::map<const FeatureSource*, LayerScales> scales;  // one per source, for all its batches
   for (const auto& [first, count] : plan) {
     // The reference's features of this batch, extracted once for every comparison.
-    const std::vector<Tensor> fb = !reference ? std::vector<Tensor>{}
-                                   : on_gpu   ? reference->device_batch(first, count)
-                                              : reference->batch(first, count);
+    std::vector<Tensor> fb = !reference ? std::vector<Tensor>{}
+                             : on_gpu   ? reference->device_batch(first, count)
+                                        : reference->batch(first, count);
+    if (reference) scales[reference].apply(fb);
     for (Comparison& c : comparisons) {
       // The reference compared with itself (the final checkpoint of a run) reuses its features.
       std::vector<Tensor> own;
-      if (c.a != reference) own = on_gpu ? c.a->device_batch(first, count) : c.a->batch(first, count);
+      if (c.a != reference) {
+        own = on_gpu ? c.a->device_batch(first, count) : c.a->batch(first, count);
+        scales[c.a].apply(own);
+      }
       const std::vector<Tensor>& fa = c.a == reference ? fb : own;
-      for (auto& run : c.runs) {
-        run->add_batch(fa, fb);
-        if (many) run->release_workspace();  // one comparison's buffers at a time
+      try {
+        for (auto& run : c.runs) {
+          run->add_batch(fa, fb);
+          if (many) run->release_workspace();  // one comparison's buffers at a time
+        }
+      } catch (const Error& e) {
+        // The measures name the layer ("of network A"); here, which features those were.
+        const std::string where = !reference ? c.a->description()
+                                             : fmt::format("network A: {}; network B: {}", c.a->description(),
+                                                           reference->description());
+        throw Error(fmt::format("{} [{}; examples {} to {}]", e.what(), where, first, first + count - 1));
       }
     }
   }

@@ -27,6 +27,22 @@ enum class LastBatch {
 };
 const char* last_batch_name(LastBatch policy);
 
+// The batch sizes a measure needs; the effective batch of an analysis is the smaller of
+// CompareSettings::batch_size and the examples used. Below `minimum` the measure is
+// degenerate and compare_layers refuses it; below `advised` it runs, with one warning per
+// analysis on stderr. CKA's depend on the estimator, not on the kernel.
+//
+// From measurement (tests/test_analysis.cpp, BatchSizeMeasurement; README, "Minibatch
+// estimators"): two independent Gaussian layers (unrelated) and x against max(0, x + noise)
+// (related), 16 to 4096 features each, 10,000 examples, batches of 2 to 1000. `advised` is the
+// smallest batch from which every one of those values lies within 0.05 (Procrustes, whose
+// values span [0, 2]: 0.1) of its value in batches of 1000.
+struct BatchLimits {
+  int64_t minimum = 1;
+  int64_t advised = 1;
+};
+BatchLimits batch_limits(Measure measure, cka::Estimator estimator);
+
 struct CompareSettings {
   std::vector<Measure> measures{Measure::cka};
   std::vector<cka::Kernel> kernels{cka::Kernel::linear()};  // CKA's; the linear Gram is shared
@@ -56,8 +72,17 @@ struct SimilarityMatrix {
 using CkaMatrix = SimilarityMatrix;
 
 // `b` null: `a` against itself. The matrices come in the order of settings.measures, CKA as
-// one matrix per kernel. A last batch smaller than the estimators need (4 for debiased CKA,
-// 3 for RSA) is dropped in any case; CkaMatrix::examples counts the examples used.
+// one matrix per kernel. Throws, naming --batch-size, when the effective batch is below a
+// measure's BatchLimits::minimum. A last batch smaller than that minimum is dropped in any
+// case; CkaMatrix::examples counts the examples used.
+//
+// Each layer's features are multiplied by one power of two, fixed at the first batch in which
+// the layer is not all zero, that brings its largest magnitude into [0.5, 1): every measure is
+// invariant to scaling a layer (CKA's HSIC terms of a layer all scale alike, so one factor
+// for all batches keeps their ratios), a power of two is exact, and so the values are those of
+// the features as given, while the Grams and everything formed from them stay within float64's
+// range for features anywhere from 1e-310 to 1e300. An error while measuring a batch names
+// both sources and the batch's examples.
 std::vector<SimilarityMatrix> compare_layers(FeatureSource& a, FeatureSource* b, const CompareSettings& settings);
 
 // Each of `sources` against `reference` (the checkpoints of a run against its final network):

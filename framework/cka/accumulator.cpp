@@ -54,8 +54,11 @@ void CkaAccumulator::accumulate(const std::vector<const FeatureView*>& layers) {
     for (size_t s = 0; s < kernels_.size(); ++s) {
       double* row = grams_[s].data() + i * kk;  // this layer's (k, k) Gram, in place in G
       std::copy(linear_.begin(), linear_.end(), row);
-      if (kernels_[s].kind == KernelKind::rbf) rbf_from_linear_gram(row, k, kernels_[s].rbf_frac);
-      centre_for(estimator_, row, k);  // a constant layer's row becomes exactly zero
+      // Centred for the estimator; a constant layer's row becomes exactly zero.
+      if (kernels_[s].kind == KernelKind::rbf)
+        centred_rbf_gram(row, k, kernels_[s].rbf_frac, estimator_, pairs_.label(i));
+      else
+        centre_for(estimator_, row, k);
     }
   }
   const double scale = estimator_ == Estimator::debiased ? kernels::debiased_hsic_from_product(1.0, k)

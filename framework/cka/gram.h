@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "framework/cka/features.h"
@@ -27,9 +28,27 @@ void linear_gram(const CentredFeatures& x, double* out);
 // about the spread of the data, so we leave them out. Needs n >= 2.
 double median_squared_distance(const double* linear_gram, int64_t n);
 
+// The median, smallest nonzero and largest of the same distances (rbf_width.h reads the last
+// two). Needs n >= 2.
+struct DistanceSpread {
+  double median = 0.0;
+  double smallest_nonzero = 0.0;  // 0 when every distance is 0
+  double largest = 0.0;
+};
+DistanceSpread distance_spread(const double* linear_gram, int64_t n);
+
 // Turns a linear Gram (n, n) into the RBF Gram in place: K_ij = exp(-D_ij / (2 s^2)) with
-// s^2 = frac^2 * median_squared_distance. Returns s^2.
-double rbf_from_linear_gram(double* gram, int64_t n, double frac);
+// s^2 = frac^2 * median_squared_distance. Returns s^2. Throws, naming `label` (a layer label,
+// "layer 'conv3'") and --rbf-frac, when frac makes every off-diagonal entry 1 or 0
+// (rbf_width.h). `spread`, if given, receives the distances' spread.
+double rbf_from_linear_gram(double* gram, int64_t n, double frac, const std::string& label = {},
+                            DistanceSpread* spread = nullptr);
+
+// A layer's RBF Gram as CKA uses it: from its linear Gram, centred in place for the estimator
+// (centre_for). Throws as rbf_from_linear_gram does, and also when centring leaves only
+// rounding of a kernel whose examples differ: the width made it flat, not the features.
+// Returns centre_for's answer (true: constant features, a zero Gram).
+bool centred_rbf_gram(double* gram, int64_t n, double frac, Estimator estimator, const std::string& label);
 
 // The Gram of one layer's features under kernel, into out (n, n). The workspace holds the
 // centred copy of the features between calls (see centre_columns).

@@ -216,7 +216,11 @@ SafetensorsFile read_safetensors(const std::filesystem::path& path) {
   return result;
 }
 
-SafetensorsFile read_safetensors(std::istream& in, uint64_t file_size, const std::string& file) {
+namespace {
+
+// read_safetensors, with the tensors' bytes or (`with_data` false) their names, dtypes and
+// shapes alone, checked all the same.
+SafetensorsFile read_file(std::istream& in, uint64_t file_size, const std::string& file, bool with_data) {
   if (file_size < 8) CONVLAB_FAIL("{}: {} bytes is too short for a safetensors file (8-byte header length missing)", file, file_size);
 
   unsigned char length_bytes[8];
@@ -298,12 +302,34 @@ SafetensorsFile read_safetensors(std::istream& in, uint64_t file_size, const std
     array.name = entry.name;
     array.dtype = entry.dtype;
     array.shape = entry.shape;
+    if (!with_data) {
+      result.arrays.push_back(std::move(array));
+      continue;
+    }
     array.bytes.resize(entry.end - entry.begin);
     in.seekg(static_cast<std::streamoff>(data_start + entry.begin));
     in.read(reinterpret_cast<char*>(array.bytes.data()), static_cast<std::streamsize>(array.bytes.size()));
     if (!in) CONVLAB_FAIL("{}: cannot read the data of {}", file, shown(entry.name));
     result.arrays.push_back(std::move(array));
   }
+  return result;
+}
+
+}  // namespace
+
+SafetensorsFile read_safetensors(std::istream& in, uint64_t file_size, const std::string& file) {
+  return read_file(in, file_size, file, /*with_data=*/true);
+}
+
+SafetensorsFile read_safetensors_header(const std::filesystem::path& path) {
+  const std::string file = path.string();
+  std::error_code ec;
+  const uint64_t file_size = std::filesystem::file_size(path, ec);
+  if (ec) CONVLAB_FAIL("cannot read {}: {}", file, ec.message());
+  std::ifstream in(path, std::ios::binary);
+  if (!in) CONVLAB_FAIL("cannot open {}", file);
+  SafetensorsFile result = read_file(in, file_size, file, /*with_data=*/false);
+  result.path = path;
   return result;
 }
 

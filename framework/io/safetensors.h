@@ -52,4 +52,8 @@ SafetensorsFile read_safetensors(const std::filesystem::path& path);
 // The same from a stream of `size` bytes; `name` stands for the file in messages.
 SafetensorsFile read_safetensors(std::istream& in, uint64_t size, const std::string& name);
 
+// The same checks without reading the tensors' data: metadata, names, dtypes and shapes
+// (each NamedArray's bytes empty), for looking over many checkpoints cheaply.
+SafetensorsFile read_safetensors_header(const std::filesystem::path& path);
+
 }  // namespace convlab

@@ -92,6 +92,24 @@ double nuclear_norm(const Factor& x, const Factor& y) {
 
 namespace {
 
+// A numerical failure (LAPACK's) names the layer or pair it happened on.
+Factor labelled_factor(const cka::FeatureView& x, const std::string& label, Form form = Form::automatic) {
+  try {
+    return factor(x, form);
+  } catch (const Error& e) {
+    throw Error(fmt::format("{}: {}", label, e.what()));
+  }
+}
+
+double labelled_nuclear_norm(const Factor& x, const Factor& y, const std::string& label_x,
+                             const std::string& label_y) {
+  try {
+    return nuclear_norm(x, y);
+  } catch (const Error& e) {
+    throw Error(fmt::format("{} against {}: {}", label_x, label_y, e.what()));
+  }
+}
+
 void warn_constant(const std::string& label) {
   fmt::print(stderr,
              "warning: the Procrustes distance with {} is undefined (NaN): its features are constant over a batch\n",
@@ -104,12 +122,12 @@ double procrustes_distance(const cka::FeatureView& x, const cka::FeatureView& y,
   cka::check_same_examples(x, y);
   CONVLAB_CHECK(x.rows() >= kMinExamples, "the Procrustes distance needs at least {} examples, got {}", kMinExamples,
                 x.rows());
-  const Factor fx = factor(x, form), fy = factor(y, form);
+  const Factor fx = labelled_factor(x, x.label(), form), fy = labelled_factor(y, y.label(), form);
   if (fx.constant || fy.constant) {
     warn_constant(fx.constant ? x.label() : y.label());
     return NAN;
   }
-  return kernels::procrustes_from_nuclear(nuclear_norm(fx, fy));
+  return kernels::procrustes_from_nuclear(labelled_nuclear_norm(fx, fy, x.label(), y.label()));
 }
 
 ProcrustesAccumulator::ProcrustesAccumulator(int64_t layers_a, int64_t layers_b)
@@ -134,7 +152,7 @@ void ProcrustesAccumulator::accumulate(const std::vector<const cka::FeatureView*
   std::vector<Factor> factors;
   for (int64_t i = 0; i < r; ++i) {
     pairs_.set_name(i, layers[static_cast<size_t>(i)]->name());
-    factors.push_back(factor(*layers[static_cast<size_t>(i)]));
+    factors.push_back(labelled_factor(*layers[static_cast<size_t>(i)], pairs_.label(i)));
     if (terms_.batches() == 0) forms_[static_cast<size_t>(i)] = factors.back().form;
     if (factors.back().constant && !warned_[static_cast<size_t>(i)]) {
       warned_[static_cast<size_t>(i)] = true;
@@ -154,7 +172,7 @@ void ProcrustesAccumulator::accumulate(const std::vector<const cka::FeatureView*
         if (pairs_.self() && i == j)
           for (double v : fx.f) nuclear += v * v;
         else
-          nuclear = nuclear_norm(fx, fy);
+          nuclear = labelled_nuclear_norm(fx, fy, pairs_.label(i), pairs_.label(pairs_.row_of_b(j)));
         d = kernels::procrustes_from_nuclear(nuclear);
       }
       distance[i * lb + j] = d;

@@ -9,6 +9,7 @@
 #include "framework/cka/cuda/gram_centring.h"
 #include "framework/cka/cuda/launch.h"
 #include "framework/cka/cuda/rbf_gram.h"
+#include "framework/cka/rbf_width.h"
 #include "kernels/gram.h"
 
 namespace convlab::cka {
@@ -86,11 +87,15 @@ void CudaCkaAccumulator::accumulate(const std::vector<const DeviceFeatureView*>&
   const int64_t kk = k * k, nk = static_cast<int64_t>(kernels_.size());
   const cudaStream_t stream = context_.stream();
   double* linear = reserve<double>(linear_, kk, device());  // (k, k)
-  // What comes back: (kernels, R, R) f64 terms, then R i32 flags in the doubles after them.
-  const int64_t flag_doubles = (r + 1) / 2;
-  double* back = reserve<double>(hsic_, nk * r * r + flag_doubles, device());
-  int32_t* nonfinite = reinterpret_cast<int32_t*>(back + nk * r * r);
-  CUDA_CHECK(cudaMemsetAsync(nonfinite, 0, static_cast<size_t>(r) * sizeof(int32_t), stream));
+  // What comes back: (kernels, R, R) f64 terms; (kernels, R, 3) f64 RBF distance spreads
+  // (smallest nonzero, largest, s^2; zero for linear kernels); then i32 flags in the doubles
+  // after them: R NaN-or-infinity flags and (kernels, R) "centred to rounding" flags.
+  const int64_t spread_doubles = nk * r * 3, flag_count = r * (1 + nk), flag_doubles = (flag_count + 1) / 2;
+  double* back = reserve<double>(hsic_, nk * r * r + spread_doubles + flag_doubles, device());
+  double* spreads = back + nk * r * r;
+  int32_t* nonfinite = reinterpret_cast<int32_t*>(spreads + spread_doubles);
+  int32_t* flat = nonfinite + r;  // (kernels, R)
+  CUDA_CHECK(cudaMemsetAsync(spreads, 0, static_cast<size_t>(spread_doubles + flag_doubles) * sizeof(double), stream));
   double* centring = reserve<double>(centring_, cka_cuda::centring_workspace_doubles(k), device());
   const bool any_rbf = std::any_of(kernels_.begin(), kernels_.end(),
                                    [](const Kernel& kernel) { return kernel.kind == KernelKind::rbf; });
@@ -112,8 +117,10 @@ void CudaCkaAccumulator::accumulate(const std::vector<const DeviceFeatureView*>&
       CUDA_CHECK(cudaMemcpyAsync(row, linear, static_cast<size_t>(kk) * sizeof(double), cudaMemcpyDeviceToDevice,
                                  stream));
       if (kernels_[s].kind == KernelKind::rbf)
-        cka_cuda::rbf_from_linear_gram(row, k, kernels_[s].rbf_frac, rbf, rbf_bytes, stream);
-      cka_cuda::centre_gram_for(estimator_, row, k, centring, stream);  // a constant layer's row becomes 0
+        cka_cuda::rbf_from_linear_gram(row, k, kernels_[s].rbf_frac, rbf, rbf_bytes,
+                                       spreads + (static_cast<int64_t>(s) * r + i) * 3, stream);
+      // A constant layer's row becomes 0.
+      cka_cuda::centre_gram_for(estimator_, row, k, centring, stream, flat + static_cast<int64_t>(s) * r + i);
     }
   }
   const double scale = estimator_ == Estimator::debiased ? kernels::debiased_hsic_from_product(1.0, k)
@@ -128,14 +135,23 @@ void CudaCkaAccumulator::accumulate(const std::vector<const DeviceFeatureView*>&
                              &zero, back + static_cast<int64_t>(s) * r * r, n));
   // The one wait per batch: NaN or infinite features would spoil the terms, so they must stop
   // the batch before it is kept.
-  std::vector<double> host(static_cast<size_t>(nk * r * r + flag_doubles));
+  std::vector<double> host(static_cast<size_t>(nk * r * r + spread_doubles + flag_doubles));
   context_.copy_to_host(host.data(), back, host.size() * sizeof(double));
-  std::vector<int32_t> flags(static_cast<size_t>(r));
-  std::memcpy(flags.data(), host.data() + nk * r * r, flags.size() * sizeof(int32_t));
+  std::vector<int32_t> flags(static_cast<size_t>(flag_count));
+  std::memcpy(flags.data(), host.data() + nk * r * r + spread_doubles, flags.size() * sizeof(int32_t));
   for (int64_t i = 0; i < r; ++i)
     CONVLAB_CHECK(flags[static_cast<size_t>(i)] == 0,
                   "{} has a NaN or infinite feature (batch {} of {} examples); CKA needs finite features",
                   pairs_.label(i), batches() + 1, k);
+  for (size_t s = 0; s < kernels_.size(); ++s) {
+    if (kernels_[s].kind != KernelKind::rbf) continue;
+    for (int64_t i = 0; i < r; ++i) {
+      const int64_t at = static_cast<int64_t>(s) * r + i;
+      const double* spread = host.data() + nk * r * r + at * 3;
+      const RbfFit fit = rbf_fit(spread[0], spread[1], spread[2], flags[static_cast<size_t>(r + at)] != 0);
+      if (fit != RbfFit::fits) CONVLAB_FAIL("{}", rbf_misfit_message(pairs_.label(i), kernels_[s].rbf_frac, fit));
+    }
+  }
   for (size_t s = 0; s < kernels_.size(); ++s)
     terms_[s].add(host.data() + static_cast<int64_t>(s) * r * r, static_cast<double>(k));
   examples_ += k;

@@ -12,7 +12,9 @@
 //      debiased, HKH for biased);
 // then per kernel one DGEMM gives the batch's (R, R) HSIC terms, G G^T times the estimator's
 // normaliser. One copy per batch brings them to the host with R flags that say whether a
-// layer held a NaN or infinity (so that it can throw before the terms are kept); the host
+// layer held a NaN or infinity and, per RBF kernel, each layer's smallest and largest distance
+// and whether its centred Gram was rounding, so that it can throw before the terms are kept
+// (for a width that makes the kernel flat, rbf_width.h, as the CPU does); the host
 // keeps them as stats::BatchTerms weighted by k and ends as the CPU does (LayerPairs::cka).
 //
 // Precision: G, the centring and the HSIC terms are f64 as on the CPU (centring subtracts
@@ -104,7 +106,7 @@ class CudaCkaAccumulator {
   // Device buffers, grown on demand and reused across batches (k may change).
   std::vector<Tensor> grams_;  // per kernel: G (R, k^2) f64
   Tensor linear_;              // (k, k) f64: one layer's linear Gram
-  Tensor hsic_;                // (kernels, R, R) f64 then (R) i32 flags: what comes back per batch
+  Tensor hsic_;                // what comes back per batch: terms, RBF spreads, flags (accumulate())
   Tensor centring_;            // (3k + 4) f64: sums for the Gram centring
   Tensor rbf_;                 // u8: distances, sort and width for the RBF kernel
 };

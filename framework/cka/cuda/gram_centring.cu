@@ -87,14 +87,16 @@ __global__ void centre_kernel(double* gram, int64_t n, bool debiased, const doub
 }
 
 // One block: ||centred K||_F^2, and whether it is only the rounding of the means.
-__global__ void rounding_test_kernel(const double* row_sq, int64_t n, double* stats) {
+__global__ void rounding_test_kernel(const double* row_sq, int64_t n, double* stats, int32_t* flat) {
   __shared__ double scratch[32];
   double s = 0.0;
   for (int64_t i = threadIdx.x; i < n; i += blockDim.x) s += row_sq[i];
   s = block_sum(s, scratch);
   if (threadIdx.x == 0) {
     stats[kCentredSq] = s;
-    stats[kRounding] = kernels::centred_to_rounding(s, stats[kUncentredSq]) ? 1.0 : 0.0;
+    const bool rounding = kernels::centred_to_rounding(s, stats[kUncentredSq]);
+    stats[kRounding] = rounding ? 1.0 : 0.0;
+    if (flat != nullptr) *flat = rounding ? 1 : 0;
   }
 }
 
@@ -105,7 +107,8 @@ __global__ void zero_if_rounding_kernel(double* gram, int64_t n, const double* s
 
 }  // namespace
 
-void centre_gram_for(cka::Estimator estimator, double* gram, int64_t n, double* workspace, cudaStream_t stream) {
+void centre_gram_for(cka::Estimator estimator, double* gram, int64_t n, double* workspace, cudaStream_t stream,
+                     int32_t* flat) {
   const int64_t smallest = estimator == cka::Estimator::debiased ? 4 : 2;
   CONVLAB_CHECK(n >= smallest, "the {} HSIC estimator needs at least {} examples, got {}",
                 cka::estimator_name(estimator), smallest, n);
@@ -125,7 +128,7 @@ void centre_gram_for(cka::Estimator estimator, double* gram, int64_t n, double* 
   const unsigned rows_grid = static_cast<unsigned>(std::min<int64_t>(n, 65535));
   centre_kernel<<<rows_grid, kThreads, 0, stream>>>(gram, n, debiased, col_sum, stats, row_sq);
   CUDA_CHECK_LAUNCH();
-  rounding_test_kernel<<<1, kThreads, 0, stream>>>(row_sq, n, stats);
+  rounding_test_kernel<<<1, kThreads, 0, stream>>>(row_sq, n, stats, flat);
   CUDA_CHECK_LAUNCH();
   zero_if_rounding_kernel<<<grid_for(n * n), kThreads, 0, stream>>>(gram, n, stats);
   CUDA_CHECK_LAUNCH();

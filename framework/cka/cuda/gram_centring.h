@@ -19,8 +19,10 @@ inline int64_t centring_workspace_doubles(int64_t n) { return 3 * n + 4; }
 // Queues on `stream`: gram (n, n) f64, row-major and exactly symmetric (so that its row sums
 // are its column sums), is centred in place for `estimator`. When what is left is rounding of
 // the means (kernels::centred_to_rounding: a Gram that does not vary over the examples), it is
-// set to exactly zero, so that its self-HSIC is 0 and CKA with it is NaN. Needs n >= 2
-// (biased) or n >= 4 (debiased).
-void centre_gram_for(cka::Estimator estimator, double* gram, int64_t n, double* workspace, cudaStream_t stream);
+// set to exactly zero, so that its self-HSIC is 0 and CKA with it is NaN; *flat (device, may
+// be null) then receives 1, else 0 (the CPU's centre_for returns it). Needs n >= 2 (biased)
+// or n >= 4 (debiased).
+void centre_gram_for(cka::Estimator estimator, double* gram, int64_t n, double* workspace, cudaStream_t stream,
+                     int32_t* flat = nullptr);
 
 }  // namespace convlab::cka_cuda

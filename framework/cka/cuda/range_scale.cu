@@ -1,5 +1,8 @@
 #include "framework/cka/cuda/range_scale.h"
 
+#include <cmath>
+#include <cstring>
+
 #include "framework/backend/cuda/cuda_check.h"
 #include "framework/cka/cuda/launch.h"
 #include "kernels/gram.h"
@@ -21,7 +24,31 @@ __global__ void unscale_gram_kernel(double* gram, int64_t n, const uint32_t* bit
   CKA_FOR_EACH(index, n * n) gram[index] *= unscale;
 }
 
+// The factor in f64 (2^exponent is outside f32's range for subnormal or huge features),
+// rounded once to f32.
+__global__ void scale_kernel(float* x, int64_t count, double factor) {
+  CKA_FOR_EACH(i, count) x[i] = static_cast<float>(static_cast<double>(x[i]) * factor);
+}
+
 }  // namespace
+
+float largest_magnitude(const float* x, int64_t count, uint32_t* scratch, cudaStream_t stream) {
+  CUDA_CHECK(cudaMemsetAsync(scratch, 0, sizeof(uint32_t), stream));
+  max_abs(x, count, scratch, stream);
+  uint32_t bits = 0;
+  CUDA_CHECK(cudaMemcpyAsync(&bits, scratch, sizeof(uint32_t), cudaMemcpyDeviceToHost, stream));
+  CUDA_CHECK(cudaStreamSynchronize(stream));
+  float largest = 0.0f;
+  static_assert(sizeof(bits) == sizeof(largest));
+  memcpy(&largest, &bits, sizeof(largest));
+  return largest;
+}
+
+void scale_by_power_of_two(float* x, int64_t count, int exponent, cudaStream_t stream) {
+  if (count == 0 || exponent == 0) return;
+  scale_kernel<<<grid_for(count), kThreads, 0, stream>>>(x, count, ldexp(1.0, exponent));
+  CUDA_CHECK_LAUNCH();
+}
 
 void max_abs(const float* x, int64_t count, uint32_t* max_abs_bits, cudaStream_t stream) {
   if (count == 0) return;

@@ -17,4 +17,12 @@ void max_abs(const float* x, int64_t count, uint32_t* max_abs_bits, cudaStream_t
 // Queues on `stream`: gram (n, n) f64 *= kernels::range_unscale(range_scale(max |x|)).
 void unscale_gram(double* gram, int64_t n, const uint32_t* max_abs_bits, cudaStream_t stream);
 
+// max |x| over count f32 values, waiting for it: scratch is one device u32 (the twin of the
+// host loop in analysis/compare.cpp that picks a layer's power of two). NaN counts as larger
+// than any number.
+float largest_magnitude(const float* x, int64_t count, uint32_t* scratch, cudaStream_t stream);
+
+// Queues on `stream`: x (count f32) *= 2^exponent, exact for results in f32's normal range.
+void scale_by_power_of_two(float* x, int64_t count, int exponent, cudaStream_t stream);
+
 }  // namespace convlab::cka_cuda

@@ -52,12 +52,26 @@ __global__ void pair_distances_kernel(const double* gram, int64_t n, double* dia
   }
 }
 
-// One thread: the median of the sorted distances and the width it gives.
-__global__ void rbf_width_kernel(const double* sorted, int64_t pairs, double frac, double* width_sq) {
+// One thread: the median of the sorted distances and the width it gives, and the smallest
+// nonzero distance (the first above zero, by bisection of the sorted list) and the largest.
+__global__ void rbf_width_kernel(const double* sorted, int64_t pairs, double frac, double* width_sq, double* spread) {
   const int64_t mid = pairs / 2;
   const double upper = sorted[mid];
   const double lower = pairs % 2 == 1 ? upper : sorted[mid - 1];
-  *width_sq = kernels::rbf_width_sq(frac, kernels::median_from_middle(lower, upper, pairs));
+  const double width = kernels::rbf_width_sq(frac, kernels::median_from_middle(lower, upper, pairs));
+  *width_sq = width;
+  if (spread == nullptr) return;
+  int64_t low = 0, high = pairs;  // the first index whose distance is > 0 lies in [low, high]
+  while (low < high) {
+    const int64_t probe = low + (high - low) / 2;
+    if (sorted[probe] > 0.0)
+      high = probe;
+    else
+      low = probe + 1;
+  }
+  spread[0] = low < pairs ? sorted[low] : 0.0;
+  spread[1] = sorted[pairs - 1];
+  spread[2] = width;
 }
 
 __global__ void rbf_entries_kernel(double* gram, int64_t n, const double* diagonal, const double* width_sq) {
@@ -78,7 +92,7 @@ size_t rbf_workspace_bytes(int64_t n) {
 }
 
 void rbf_from_linear_gram(double* gram, int64_t n, double frac, void* workspace, size_t workspace_bytes,
-                          cudaStream_t stream) {
+                          double* spread, cudaStream_t stream) {
   CONVLAB_CHECK(std::isfinite(frac) && frac > 0.0, "the RBF width fraction must be positive and finite, got {}",
                 frac);
   CONVLAB_CHECK(n >= 2 && n <= kMaxGramSide, "the RBF Gram takes 2 to {} examples, got {}", kMaxGramSide, n);
@@ -97,7 +111,7 @@ void rbf_from_linear_gram(double* gram, int64_t n, double frac, void* workspace,
   size_t scratch_bytes = layout.sort_scratch_bytes;
   CUDA_CHECK(cub::DeviceRadixSort::SortKeys(base + layout.sort_scratch, scratch_bytes, distances, sorted,
                                             static_cast<int>(pairs), 0, static_cast<int>(sizeof(double) * 8), stream));
-  rbf_width_kernel<<<1, 1, 0, stream>>>(sorted, pairs, frac, width_sq);
+  rbf_width_kernel<<<1, 1, 0, stream>>>(sorted, pairs, frac, width_sq, spread);
   CUDA_CHECK_LAUNCH();
   rbf_entries_kernel<<<grid_for(n * n), kThreads, 0, stream>>>(gram, n, diagonal, width_sq);
   CUDA_CHECK_LAUNCH();

@@ -17,8 +17,10 @@ namespace convlab::cka_cuda {
 size_t rbf_workspace_bytes(int64_t n);
 
 // Queues on `stream`: gram (n, n) f64, symmetric, the linear Gram, becomes the RBF Gram in
-// place. Needs n >= 2 and frac > 0.
+// place. Needs n >= 2 and frac > 0. spread (3 device doubles, may be null) receives the
+// smallest nonzero and the largest squared distance and s^2, for the caller to judge the
+// width by (cka::rbf_fit, rbf_width.h) as the CPU does.
 void rbf_from_linear_gram(double* gram, int64_t n, double frac, void* workspace, size_t workspace_bytes,
-                          cudaStream_t stream);
+                          double* spread, cudaStream_t stream);
 
 }  // namespace convlab::cka_cuda

@@ -6,6 +6,8 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <string>
+#include <utility>
 
 #include "framework/backend/cuda/cuda_check.h"
 #include "framework/backend/cuda/cuda_context.h"
@@ -124,6 +126,7 @@ void CudaProcrustesAccumulator::accumulate(const std::vector<const cka::DeviceFe
   // Pairs: F row-major (k, r) is column-major (r, k), so C = F_i^T F_j = A_i A_j^T.
   const double one = 1.0, zero = 0.0;
   int64_t eigens = r;
+  std::vector<std::pair<int64_t, int64_t>> eigen_pairs;  // the layers of each one after the R layers' own
   for (int64_t i = 0; i < la; ++i)
     for (int64_t j = pairs_.self() ? i : 0; j < lb; ++j) {
       const int64_t rb = pairs_.row_of_b(j);
@@ -149,6 +152,7 @@ void CudaProcrustesAccumulator::accumulate(const std::vector<const cka::DeviceFe
                                  static_cast<int>(ra), &one, c, static_cast<int>(ra), &zero, small,
                                  static_cast<int>(rbw)));
       eigen(small, s, lambda, /*vectors=*/false, info + eigens++);
+      eigen_pairs.emplace_back(i, rb);
       procrustes_cuda::nuclear_from_eigenvalues(lambda, s, out, stream);
     }
   std::vector<double> host(static_cast<size_t>(la * lb + 1 + (ints + 1) / 2));
@@ -160,10 +164,14 @@ void CudaProcrustesAccumulator::accumulate(const std::vector<const cka::DeviceFe
                   "{} has a NaN or infinite feature (batch {} of {} examples); the Procrustes distance needs finite "
                   "features",
                   pairs_.label(i), batches() + 1, k);
-  for (int64_t e = 0; e < eigens; ++e)
+  for (int64_t e = 0; e < eigens; ++e) {
+    const std::string of = e < r ? pairs_.label(e)
+                                 : pairs_.label(eigen_pairs[static_cast<size_t>(e - r)].first) + " against " +
+                                       pairs_.label(eigen_pairs[static_cast<size_t>(e - r)].second);
     CONVLAB_CHECK(flags[static_cast<size_t>(2 * r + e)] == 0,
-                  "cuSOLVER's eigendecomposition {} of batch {} failed (info {})", e, batches() + 1,
+                  "{}: cuSOLVER's eigendecomposition of batch {} failed (info {})", of, batches() + 1,
                   flags[static_cast<size_t>(2 * r + e)]);
+  }
   std::vector<double> distance(static_cast<size_t>(la * lb), NAN);  // (L, M)
   for (int64_t i = 0; i < la; ++i)
     for (int64_t j = pairs_.self() ? i : 0; j < lb; ++j) {
