@@ -1,5 +1,7 @@
 // convlab-analyze: CKA between the layers of trained networks (or of any features saved as
-// .npy), written as matrices (.npy, .csv), heatmaps, an animation and a JSON summary.
+// .npy), written as matrices (.npy, .csv), heatmaps, an animation and a JSON summary. Each run
+// replaces its --output folder as a whole (framework/io/output_folder.h): it writes into a
+// staging folder and swaps it in at the end, so the folder never mixes two runs' files.
 #include <fmt/core.h>
 
 #include <algorithm>
@@ -25,6 +27,7 @@
 #include "framework/data/cifar10.h"
 #include "framework/io/atomic_file.h"
 #include "framework/io/cli_numbers.h"
+#include "framework/io/output_folder.h"
 #include "framework/plot/gif_writer.h"
 #include "framework/plot/heatmap_grid.h"
 #include "models/registry.h"
@@ -54,19 +57,23 @@ options:
   --measure cka|rsa|procrustes
                           what to compute; a comma-separated list or repeated (default cka)
   --kernel linear|rbf|both   CKA's kernel (default: both for self and invariance, linear otherwise)
-  --rbf-frac F            RBF width = F * sqrt(median squared distance) (default 1)
+  --rbf-frac F            RBF width = F * sqrt(median squared distance) (default 1); a
+                          width that makes the kernel 1 or 0 for every pair is an error
   --estimator debiased|biased
                           CKA's HSIC estimator (default debiased, the minibatch CKA of
                           Nguyen et al. 2021; biased = Kornblith et al. 2019 per batch)
   --examples N            test images to use (default 10000; invariance: 512): the first
                           N of one fixed permutation, the images convlab-train's
-                          --eval-examples N evaluates on
+                          --eval-examples N evaluates on; more than there are: all of
+                          them, with a warning
   --layers A,B,...        features: the layers to export (default all), by name
                           (conv1, layer1.0, logits, ...)
   --indices FILE          features: the examples, as a .npy of integers or a text file
   --split test|train      features: the split the examples come from (default test)
   --batch-size K          examples per minibatch, or per forward pass of features
-                          (default 1000)
+                          (default 1000); at least 4 for debiased CKA, 3 otherwise;
+                          biased CKA warns below 900 and Procrustes below 800
+                          (README, Batch sizes)
   --last-batch weight|drop
                           a last batch smaller than K counts for its examples (weight,
                           the default) or is left out (drop)
@@ -77,7 +84,8 @@ options:
                           answers, else the CPU)
   --data PATH             CIFAR-10 (as for convlab-train; default: searched)
   --cache-dir DIR         decoded-data cache
-  --output DIR            where to write (default analysis/COMMAND)
+  --output DIR            where to write (default analysis/COMMAND); what it held from an
+                          earlier analysis or export is replaced as a whole at the end
   --figure-format LIST    the figures' formats, comma-separated from png, pdf, svg
                           (default png), e.g. png,pdf,svg
   -h, --help
@@ -102,6 +110,42 @@ struct Args {
   std::string split = "test";
   FigureFormats figure_formats = {FigureFormat::png};
 };
+
+void warn(const std::string& message) { fmt::print(stderr, "convlab-analyze: warning: {}\n", message); }
+
+// The folder --output names, as its staging folder beside it needs it: ending in a name
+// ("out/" is "out"; ".", ".." and "~" are made absolute).
+fs::path output_folder(const std::string& text) {
+  CONVLAB_CHECK(!text.empty(), "--output needs a folder name");
+  fs::path folder = expand_home(text).lexically_normal();
+  if (!folder.has_filename()) folder = folder.parent_path();
+  if (folder.empty() || folder.filename() == "." || folder.filename() == "..")
+    folder = fs::absolute(folder).lexically_normal();
+  if (!folder.has_filename() && folder.has_relative_path()) folder = folder.parent_path();
+  return folder;
+}
+
+// What each command takes, checked before its output folder is touched: a mistyped command
+// line leaves no folder behind and waits for nothing.
+void check_inputs(const Args& a) {
+  const std::string& c = a.command;
+  CONVLAB_CHECK(c == "self" || c == "pair" || c == "evolution" || c == "invariance" || c == "files" || c == "features",
+                "unknown command '{}' (self, pair, evolution, invariance, files, features; see --help)", c);
+  if (c == "self" || c == "pair") {
+    const size_t want = c == "self" ? 1 : 2;
+    CONVLAB_CHECK(a.inputs.size() == want, "{} takes {} checkpoint file(s), got {}", c, want, a.inputs.size());
+  }
+  CONVLAB_CHECK(c != "evolution" || a.inputs.size() == 1, "evolution takes one run folder, got {}", a.inputs.size());
+  CONVLAB_CHECK(c != "features" || a.inputs.size() == 1, "features takes one checkpoint file, got {}", a.inputs.size());
+  CONVLAB_CHECK(c != "files" || !a.inputs.empty(), "files needs .npy feature files");
+  CONVLAB_CHECK(c != "invariance" || !a.inputs.empty(), "invariance needs a checkpoint or .npy feature files");
+  CONVLAB_CHECK(c != "invariance" || fs::path(a.inputs[0]).extension() != ".safetensors" || a.inputs.size() == 1,
+                "invariance takes one checkpoint or a list of .npy files");
+  if (c == "features") {
+    CONVLAB_CHECK(a.split == "test" || a.split == "train", "--split is test or train, not '{}'", a.split);
+    CONVLAB_CHECK(a.indices.empty() || a.examples == 0, "--examples and --indices both choose the examples: give one");
+  }
+}
 
 void add_measures(const std::string& list, std::vector<Measure>& out) {
   size_t begin = 0;
@@ -149,11 +193,15 @@ Args parse(int argc, char** argv) {
     } else if (arg == "--device") a.device = value();
     else if (arg == "--data") a.data = value();
     else if (arg == "--cache-dir") a.cache_dir = value();
-    else if (arg == "--output") a.output = value();
+    else if (arg == "--output") a.output = output_folder(value());
     else if (arg == "--layers") {
-      std::stringstream list(value());
+      const std::string text = value();
+      std::stringstream list(text);
       for (std::string layer; std::getline(list, layer, ',');)
         if (!layer.empty()) a.layers.push_back(layer);
+      // Naming no layer is a slip (an empty shell variable), not a request for all of them.
+      CONVLAB_CHECK(!a.layers.empty(), "--layers '{}' names no layer: give layer names separated by commas "
+                    "(conv1,layer1.0,logits, ...), or leave --layers out to export every layer", text);
     } else if (arg == "--indices") a.indices = value();
     else if (arg == "--split") a.split = value();
     else if (arg == "--figure-format") a.figure_formats = parse_figure_formats(value());
@@ -172,6 +220,7 @@ Args parse(int argc, char** argv) {
   CONVLAB_CHECK(a.command != "invariance" || a.measures.empty() || a.measures == std::vector<Measure>{Measure::cka},
                 "invariance checks CKA only: leave out --measure");
   if (a.measures.empty()) a.measures = {Measure::cka};
+  check_inputs(a);
   if (a.output.empty()) a.output = fs::path("analysis") / a.command;
   return a;
 }
@@ -208,11 +257,13 @@ std::string matrix_tag(const CkaMatrix& m) { return m.measure == Measure::cka ? 
 // The network side of an analysis: a device, the test images and checkpoints loaded on it.
 class Networks {
  public:
-  explicit Networks(const Args& a) : handle_(a.device), device_(handle_.device()) {
+  // The test images --examples asks for, else `fallback` of them (0: all).
+  explicit Networks(const Args& a, int64_t fallback = 0) : handle_(a.device), device_(handle_.device()) {
     fmt::print("convlab {}: device {}\n", version(), handle_.choice());
     const Cifar10 cifar = load_cifar10(find_cifar10(a.data), a.cache_dir.empty() ? default_cache_dir() : a.cache_dir);
-    const int64_t n = a.examples > 0 ? std::min<int64_t>(a.examples, cifar.test.size()) : cifar.test.size();
-    images_ = upload(cifar.test, device_, choose_examples(cifar.test.size(), n, 0));
+    const ExampleCount n = count_examples(a.examples > 0 ? a.examples : fallback, cifar.test.size(), "test images");
+    if (a.examples > 0 && !n.warning.empty()) warn(n.warning);
+    images_ = upload(cifar.test, device_, choose_examples(cifar.test.size(), n.count, 0));
     fmt::print("{} test images of {}, networks on {}\n", images_.size(), cifar.source_description, device_.name());
   }
   LoadedModel load(const fs::path& checkpoint) {
@@ -232,15 +283,17 @@ class Networks {
   DeviceImageSet images_;
 };
 
-// features CKPT: what the network computes for chosen images, as .npy files and a manifest.
-void export_checkpoint_features(const Args& a) {
-  CONVLAB_CHECK(a.inputs.size() == 1, "features takes one checkpoint file, got {}", a.inputs.size());
-  CONVLAB_CHECK(a.split == "test" || a.split == "train", "--split is test or train, not '{}'", a.split);
-  CONVLAB_CHECK(a.indices.empty() || a.examples == 0, "--examples and --indices both choose the examples: give one");
+// features CKPT: what the network computes for chosen images, as .npy files and a manifest,
+// written into `folder` (committed by the caller).
+std::vector<ExportedArray> export_checkpoint_features(const Args& a, ReplacedFolder& folder) {
   const DeviceHandle handle(a.device);
   fmt::print("convlab {}: device {}\n", version(), handle.choice());
   const Cifar10 cifar = load_cifar10(find_cifar10(a.data), a.cache_dir.empty() ? default_cache_dir() : a.cache_dir);
   const ImageSet& split = a.split == "test" ? cifar.test : cifar.train;
+  if (a.indices.empty()) {
+    const ExampleCount count = count_examples(a.examples, split.size(), fmt::format("images of the {} split", a.split));
+    if (!count.warning.empty()) warn(count.warning);
+  }
   const std::vector<int32_t> indices =
       a.indices.empty() ? select_examples(split.size(), a.examples) : read_example_indices(a.indices, split.size());
   FeatureExportRequest request;
@@ -262,9 +315,7 @@ void export_checkpoint_features(const Args& a) {
   LoadedModel loaded = load_model(a.inputs[0], models::make_model, handle.device());
   request.checkpoint_metadata = loaded.metadata;
   fmt::print("{} {} images of {} through {}\n", n, a.split, cifar.source_description, loaded.model->description());
-  for (const ExportedArray& array : export_features(*loaded.model, handle.device(), cifar, split, indices, request))
-    fmt::print("  {}\n", array.file.string());
-  fmt::print("  {}\n", (a.output / "manifest.json").string());
+  return export_features(*loaded.model, handle.device(), cifar, split, indices, request, folder);
 }
 
 void print_matrix(const CkaMatrix& m) {
@@ -285,24 +336,37 @@ int main(int argc, char** argv) try {
   return_large_blocks_to_the_system();
   const auto start = std::chrono::steady_clock::now();
   const Args a = parse(argc, argv);
-  fs::create_directories(a.output);
+  // Taken before any slow work: a folder in use is refused at once, naming its writer. All is
+  // written into `staging` and swapped in for --output by commit() at the end.
+  ReplacedFolder folder(a.output, a.command == "features" ? FolderKind::feature_export : FolderKind::analysis,
+                        "convlab-analyze", "--output");
+  const fs::path& staging = folder.staging();
   std::string command_line;
   for (int i = 0; i < argc; ++i) command_line += (i ? " " : "") + std::string(argv[i]);
   if (a.command == "features") {
-    export_checkpoint_features(a);
+    const std::vector<ExportedArray> files = export_checkpoint_features(a, folder);
+    folder.commit();
+    for (const ExportedArray& array : files) fmt::print("  {}\n", array.file.string());
+    fmt::print("  {}\n", (a.output / "manifest.json").string());
     return 0;
   }
   std::vector<std::unique_ptr<CkaMatrix>> kept;
   std::vector<AnalysisRecord> records;
+  std::vector<std::string> written_lines;  // printed once the files are in place
+  auto final_paths = [&](const std::vector<fs::path>& files) {
+    std::vector<fs::path> paths;
+    for (const fs::path& f : files) paths.push_back(folder.final_path(f));
+    return paths;
+  };
   auto record = [&](CkaMatrix m, const std::string& name, const std::string& title) {
     kept.push_back(std::make_unique<CkaMatrix>(std::move(m)));
-    records.push_back({name, kept.back().get(), write_cka_matrix(*kept.back(), a.output / name, title, a.figure_formats)});
+    records.push_back({name, kept.back().get(),
+                       final_paths(write_cka_matrix(*kept.back(), staging / name, title, a.figure_formats))});
     print_matrix(*kept.back());
   };
 
   if (a.command == "self" || a.command == "pair") {
     const size_t want = a.command == "self" ? 1 : 2;
-    CONVLAB_CHECK(a.inputs.size() == want, "{} takes {} checkpoint file(s), got {}", a.command, want, a.inputs.size());
     Networks nets(a);
     LoadedModel first = nets.load(a.inputs[0]);
     ModelFeatureSource fa = nets.features(first);
@@ -320,7 +384,6 @@ int main(int argc, char** argv) try {
       record(std::move(m), name, title);
     }
   } else if (a.command == "evolution") {
-    CONVLAB_CHECK(a.inputs.size() == 1, "evolution takes one run folder, got {}", a.inputs.size());
     const std::vector<RunCheckpoint> checkpoints = list_checkpoints(a.inputs[0]);
     Networks nets(a);
     // Every checkpoint's network at once, so that the final one's features are extracted once
@@ -349,7 +412,7 @@ int main(int argc, char** argv) try {
         by_epoch[checkpoints[c].epoch] = kept.back().get();
       }
       // The animation: one labelled frame per checkpoint, all of the first frame's size.
-      const fs::path gif_path = a.output / ("evolution" + suffix + ".gif");
+      const fs::path gif_path = staging / ("evolution" + suffix + ".gif");
       std::unique_ptr<GifWriter> gif;
       int gif_width = 0, gif_height = 0;
       for (const auto& [epoch, m] : by_epoch) {
@@ -369,27 +432,31 @@ int main(int argc, char** argv) try {
       for (int64_t e : grid_epochs(epochs)) panels.push_back(heatmap_of(*by_epoch[e], fmt::format("epoch {}", e)));
       const auto grid = save_heatmap_grid(
           panels, 3, fmt::format("{} against the final network", describe_settings(*by_epoch.begin()->second)),
-          a.output / ("evolution_grid" + suffix), a.figure_formats);
+          staging / ("evolution_grid" + suffix), a.figure_formats);
       std::string grid_files;
-      for (const fs::path& f : grid) grid_files += (grid_files.empty() ? "" : " ") + f.string();
-      fmt::print("animation: {}\ngrid: {}\n", gif_path.string(), grid_files);
+      for (const fs::path& f : final_paths(grid)) grid_files += (grid_files.empty() ? "" : " ") + f.string();
+      written_lines.push_back(fmt::format("animation: {}\ngrid: {}", folder.final_path(gif_path).string(), grid_files));
     }
   } else if (a.command == "invariance" || a.command == "files") {
     std::unique_ptr<Networks> nets;
     std::unique_ptr<LoadedModel> model;
     std::unique_ptr<FeatureSource> source, versus;
-    if (a.command == "invariance" && !a.inputs.empty() && fs::path(a.inputs[0]).extension() == ".safetensors") {
-      CONVLAB_CHECK(a.inputs.size() == 1, "invariance takes one checkpoint or a list of .npy files");
-      Args small = a;
-      if (small.examples == 0) small.examples = 512;
-      nets = std::make_unique<Networks>(small);
+    if (a.command == "invariance" && fs::path(a.inputs[0]).extension() == ".safetensors") {
+      nets = std::make_unique<Networks>(a, /*fallback=*/512);
       model = std::make_unique<LoadedModel>(nets->load(a.inputs[0]));
       source = std::make_unique<ModelFeatureSource>(nets->features(*model));
     } else {
-      CONVLAB_CHECK(!a.inputs.empty(), "{} needs .npy feature files", a.command);
-      source = std::make_unique<NpyFeatureSource>(std::vector<fs::path>(a.inputs.begin(), a.inputs.end()));
-      if (!a.versus.empty())
-        versus = std::make_unique<NpyFeatureSource>(std::vector<fs::path>(a.versus.begin(), a.versus.end()));
+      const std::vector<fs::path> rows(a.inputs.begin(), a.inputs.end()), columns(a.versus.begin(), a.versus.end());
+      source = std::make_unique<NpyFeatureSource>(rows);
+      if (!columns.empty()) versus = std::make_unique<NpyFeatureSource>(columns);
+      std::vector<std::vector<fs::path>> lists = {rows};
+      if (!columns.empty()) lists.push_back(columns);
+      const FeatureFileOrigins origins = check_feature_file_origins(lists);
+      for (size_t l = 0; l < origins.lines.size(); ++l)
+        fmt::print("{}: {}\n", l == 0 ? "inputs" : "--vs", origins.lines[l]);
+      for (const std::string& warning : origins.warnings) warn(warning);
+      const ExampleCount n = count_examples(a.examples, source->examples(), "examples (rows of the feature files)");
+      if (!n.warning.empty()) warn(n.warning);
     }
     if (a.command == "files") {
       for (CkaMatrix& m : compare_layers(*source, versus.get(), compare_settings(a, false))) {
@@ -398,7 +465,7 @@ int main(int argc, char** argv) try {
         record(std::move(m), name, title);
       }
     } else {
-      const int64_t n = std::min<int64_t>(a.examples > 0 ? a.examples : 512, source->examples());
+      const int64_t n = count_examples(a.examples > 0 ? a.examples : 512, source->examples(), "").count;
       const std::vector<Tensor> layers = source->batch(0, n);
       for (const cka::Options& o : settings_for(a, true)) {
         const auto rows = invariance_checks(layers, source->layer_names(), o, 1);
@@ -413,15 +480,15 @@ int main(int argc, char** argv) try {
                              r.orthogonal, r.invertible);
         }
         fmt::print("  (columns: 1 - CKA; the first three stay near 0, the stretch does not)\n");
-        write_file_atomically(a.output / fmt::format("invariance_{}.csv", kernel_tag(o)),
+        write_file_atomically(staging / fmt::format("invariance_{}.csv", kernel_tag(o)),
                               [&](std::ostream& out) { out << csv; });
       }
     }
-  } else {
-    CONVLAB_FAIL("unknown command '{}' (self, pair, evolution, invariance, files, features; see --help)", a.command);
   }
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  write_summary(a.output / "summary.json", command_line, a.inputs, records, seconds);
+  write_summary(staging / "summary.json", command_line, a.inputs, records, seconds);
+  folder.commit();
+  for (const std::string& line : written_lines) fmt::print("{}\n", line);
   fmt::print("wrote {} in {:.1f} s\n", a.output.string(), seconds);
   return 0;
 } catch (const std::exception& e) {

@@ -1,5 +1,6 @@
 // .npy reading and writing: round trips of every dtype, headers byte-for-byte as numpy.save
-// writes them, version 2.0 headers, and clear errors for files we cannot read.
+// writes them, version 2.0 headers, clear errors for files we cannot read, and the CRC-32 that
+// the streaming writer keeps for export manifests.
 #include <gtest/gtest.h>
 
 #include <unistd.h>
@@ -13,6 +14,7 @@
 
 #include "framework/core/error.h"
 #include "framework/io/npy.h"
+#include "framework/io/npy_stream.h"
 #include "tests/support/source_paths.h"
 
 namespace convlab {
@@ -187,6 +189,34 @@ TEST_F(NpyTest, ClearErrors) {
   expect_error("header_cut.npy", good.substr(0, 40), "truncated .npy header");
   expect_error("trailing.npy", good + "xx", "unexpected bytes");
   EXPECT_NE(read_error(file("missing.npy")).find("missing.npy"), std::string::npos);
+}
+
+// The checksum a manifest records is zlib's CRC-32 of the whole file: the standard check value
+// for "123456789", and for a streamed array what reading the finished file back gives.
+TEST_F(NpyTest, StreamWriterKeepsTheCrc32OfTheWholeFile) {
+  write_bytes(file("check.txt"), "123456789");
+  EXPECT_EQ(file_crc32(file("check.txt")), 0xcbf43926u);
+  write_bytes(file("empty"), "");
+  EXPECT_EQ(file_crc32(file("empty")), 0u);
+  const std::vector<float> values = {1, 2, 3, 4, 5, 6};
+  NpyStreamWriter writer(file("s.npy"), DType::f32, {3, 2});
+  writer.append(values.data(), 1);
+  writer.append(values.data(), 0);  // no rows: no change
+  writer.append(values.data() + 2, 2);
+  writer.commit();
+  EXPECT_EQ(writer.bytes_written(), fs::file_size(file("s.npy")));
+  EXPECT_EQ(writer.crc32(), file_crc32(file("s.npy")));
+  write_npy(file("w.npy"), std::vector<int64_t>{3, 2}, values);
+  EXPECT_EQ(writer.crc32(), file_crc32(file("w.npy")));  // the same bytes as write_npy's
+  const std::string what = [&] {
+    try {
+      file_crc32(file("missing.npy"));
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  }();
+  EXPECT_NE(what.find("cannot read " + file("missing.npy").string()), std::string::npos) << what;
 }
 
 }  // namespace

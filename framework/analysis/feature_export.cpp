@@ -6,8 +6,10 @@
 #include <algorithm>
 #include <cctype>
 #include <chrono>
+#include <ctime>
 #include <fstream>
 #include <memory>
+#include <random>
 #include <set>
 #include <sstream>
 
@@ -16,6 +18,7 @@
 #include "framework/io/atomic_file.h"
 #include "framework/io/npy.h"
 #include "framework/io/npy_stream.h"
+#include "framework/io/output_folder.h"
 #include "framework/train/batches.h"
 #include "framework/train/device_dataset.h"
 
@@ -32,6 +35,23 @@ constexpr const char* kFlattening =
 constexpr const char* kIndexOrder =
     "positions in the split as convlab reads the source: the binary release's records in file order; an image "
     "folder class by class (in class_names order), each class's files sorted by name";
+
+constexpr const char* kExportChecksum = "crc32";  // the manifest's key for each file's checksum
+constexpr const char* kChecksumNote =
+    "crc32: zlib's CRC-32 of each whole file (header and data) as 8 hex digits, what Python's "
+    "format(zlib.crc32(open(file, 'rb').read()), '08x') prints";
+
+// An id that tells this export from every other: when it was written, and 64 random bits.
+std::string new_export_id() {
+  const std::time_t now = std::time(nullptr);
+  std::tm utc{};
+  gmtime_r(&now, &utc);
+  char when[32];
+  std::strftime(when, sizeof(when), "%Y%m%dT%H%M%SZ", &utc);
+  std::random_device random;
+  const uint64_t bits = (static_cast<uint64_t>(random()) << 32) ^ random();
+  return fmt::format("{}-{:016x}", when, bits);
+}
 
 // Names the export's own files take; a layer cannot have them.
 const std::set<std::string>& reserved_stems() {
@@ -99,6 +119,19 @@ Json array_entry(const ExportedArray& a, const char* dtype) {
   return entry;
 }
 
+// The manifest's line for a file: what convlab-analyze files checks a file against.
+Json file_entry(const ExportedArray& a, const char* dtype) {
+  return Json{{"file", a.file.filename().string()}, {"dtype", dtype}, {"shape", a.file_shape}, {"bytes", a.bytes},
+              {kExportChecksum, fmt::format("{:08x}", a.crc32)}};
+}
+
+// What a finished writer wrote, for the manifest.
+void record_file(ExportedArray& a, const NpyStreamWriter& writer) {
+  a.file_shape = writer.shape();
+  a.bytes = writer.bytes_written();
+  a.crc32 = writer.crc32();
+}
+
 }  // namespace
 
 std::string feature_file_stem(const std::string& layer) {
@@ -128,6 +161,12 @@ std::vector<int32_t> select_examples(int64_t total, int64_t count) {
   return chosen;
 }
 
+ExampleCount count_examples(int64_t requested, int64_t available, const std::string& of_what) {
+  if (requested <= 0 || requested <= available) return {requested <= 0 ? available : requested, {}};
+  return {available, fmt::format("--examples {} asks for more {} than there are ({}): using all {}", requested,
+                                 of_what, available, available)};
+}
+
 std::vector<int32_t> read_example_indices(const fs::path& file, int64_t total) {
   CONVLAB_CHECK(fs::is_regular_file(file), "--indices: {} does not exist or is not a file", file.string());
   std::vector<int64_t> values;
@@ -144,11 +183,16 @@ std::vector<int32_t> read_example_indices(const fs::path& file, int64_t total) {
     while (words >> word) {
       size_t used = 0;
       long long value = 0;
+      bool too_large = false;
       try {
         value = std::stoll(word, &used);
+      } catch (const std::out_of_range&) {
+        too_large = true;  // digits, but more than any index can have
       } catch (const std::exception&) {
         used = 0;
       }
+      CONVLAB_CHECK(!too_large, "{}: entry {} ('{}') is out of range: indices run from 0 to {}", file.string(),
+                    values.size() + 1, word.size() > 40 ? word.substr(0, 40) + "..." : word, total - 1);
       CONVLAB_CHECK(used == word.size() && used > 0, "{}: entry {} ('{}') is not a whole number", file.string(),
                     values.size() + 1, word);
       values.push_back(value);
@@ -167,6 +211,15 @@ std::vector<int32_t> read_example_indices(const fs::path& file, int64_t total) {
 
 std::vector<ExportedArray> export_features(nn::Model& model, Device device, const Cifar10& data, const ImageSet& split,
                                            const std::vector<int32_t>& indices, const FeatureExportRequest& request) {
+  ReplacedFolder folder(request.output, FolderKind::feature_export, "convlab-analyze");
+  std::vector<ExportedArray> written = export_features(model, device, data, split, indices, request, folder);
+  folder.commit();
+  return written;
+}
+
+std::vector<ExportedArray> export_features(nn::Model& model, Device device, const Cifar10& data, const ImageSet& split,
+                                           const std::vector<int32_t>& indices, const FeatureExportRequest& request,
+                                           ReplacedFolder& folder) {
   const auto start = std::chrono::steady_clock::now();
   const int64_t n = static_cast<int64_t>(indices.size());
   CONVLAB_CHECK(n > 0, "no examples to export");
@@ -179,7 +232,12 @@ std::vector<ExportedArray> export_features(nn::Model& model, Device device, cons
     CONVLAB_CHECK(!reserved_stems().count(stem), "layer '{}' would overwrite {}.npy", names[i], stem);
     CONVLAB_CHECK(stems.insert(stem).second, "two layers have the file name {}.npy", stem);
   }
-  fs::create_directories(request.output);
+  const fs::path& staging = folder.staging();
+  // An array of the export: written in the staging folder, recorded under its final path.
+  auto array = [&](const std::string& name, const std::string& file, std::vector<int64_t> shape) {
+    return ExportedArray{name, folder.final_path(staging / file), std::move(shape), {}, 0, 0};
+  };
+  auto staged = [&](const ExportedArray& a) { return staging / a.file.filename(); };
 
   const DeviceImageSet images = upload(split, device, indices);  // (n, 3, 32, 32) u8: the inputs, not features
   const Tensor order = identity_order(n, device);
@@ -191,9 +249,9 @@ std::vector<ExportedArray> export_features(nn::Model& model, Device device, cons
   std::vector<std::unique_ptr<NpyStreamWriter>> writers(chosen.size());
   std::unique_ptr<NpyStreamWriter> logits_writer;
   std::vector<ExportedArray> layers(chosen.size());
-  ExportedArray logits{"logits", request.output / "logits.npy", {}};
-  const ExportedArray images_file{"images", request.output / "images.npy", {3, 32, 32}};
-  NpyStreamWriter images_writer(images_file.file, DType::u8, {n, 3, 32, 32});
+  ExportedArray logits = array("logits", "logits.npy", {});
+  ExportedArray images_file = array("images", "images.npy", {3, 32, 32});
+  NpyStreamWriter images_writer(staged(images_file), DType::u8, {n, 3, 32, 32});
   for (int64_t first = 0; first < n; first += request.batch_size) {
     const int64_t count = std::min(request.batch_size, n - first);
     Batch batch = assemble_batch(images, order, first, count, normalise, /*augment=*/false, 0, 0);
@@ -205,14 +263,14 @@ std::vector<ExportedArray> export_features(nn::Model& model, Device device, cons
                   names.size());
     if (first == 0) {
       logits.shape = per_example_shape(out.value());
-      logits_writer = std::make_unique<NpyStreamWriter>(logits.file, DType::f32,
+      logits_writer = std::make_unique<NpyStreamWriter>(staged(logits), DType::f32,
                                                         std::vector<int64_t>{n, product(logits.shape)});
       for (size_t k = 0; k < chosen.size(); ++k) {
         const std::string stem = feature_file_stem(names[chosen[k]]);
-        layers[k] = {names[chosen[k]], request.output / (stem + ".npy"), per_example_shape(features[chosen[k]].value())};
+        layers[k] = array(names[chosen[k]], stem + ".npy", per_example_shape(features[chosen[k]].value()));
         // The model's "logits" feature is the output itself: one file holds it.
         if (stem != "logits")
-          writers[k] = std::make_unique<NpyStreamWriter>(layers[k].file, DType::f32,
+          writers[k] = std::make_unique<NpyStreamWriter>(staged(layers[k]), DType::f32,
                                                          std::vector<int64_t>{n, product(layers[k].shape)});
       }
     }
@@ -230,21 +288,34 @@ std::vector<ExportedArray> export_features(nn::Model& model, Device device, cons
 
   std::vector<int32_t> labels(indices.size());
   for (size_t i = 0; i < indices.size(); ++i) labels[i] = split.labels[indices[i]];
-  for (auto& w : writers)
-    if (w) w->finish();
-  logits_writer->finish();
-  images_writer.finish();
-  for (auto& w : writers)
-    if (w) w->commit();
-  logits_writer->commit();
-  images_writer.commit();
-  const ExportedArray labels_file{"labels", request.output / "labels.npy", {}};
-  const ExportedArray indices_file{"indices", request.output / "indices.npy", {}};
-  write_npy(labels_file.file, {n}, labels);
-  write_npy(indices_file.file, {n}, indices);
+  ExportedArray labels_file = array("labels", "labels.npy", {});
+  ExportedArray indices_file = array("indices", "indices.npy", {});
+  NpyStreamWriter labels_writer(staged(labels_file), DType::i32, {n});
+  NpyStreamWriter indices_writer(staged(indices_file), DType::i32, {n});
+  labels_writer.append(labels.data(), n);
+  indices_writer.append(indices.data(), n);
+  // Each file complete under its name in the staging folder; the folder as a whole is what
+  // the caller swaps in.
+  for (size_t k = 0; k < chosen.size(); ++k) {
+    if (!writers[k]) continue;
+    writers[k]->commit();
+    record_file(layers[k], *writers[k]);
+  }
+  for (auto [file, writer] : {std::pair{&logits, logits_writer.get()}, {&images_file, &images_writer},
+                              {&labels_file, &labels_writer}, {&indices_file, &indices_writer}}) {
+    writer->commit();
+    record_file(*file, *writer);
+  }
+  for (ExportedArray& layer : layers)
+    if (layer.file == logits.file) {
+      layer.file_shape = logits.file_shape;
+      layer.bytes = logits.bytes;
+      layer.crc32 = logits.crc32;
+    }
 
   Json manifest;
-  manifest["format"] = "convlab-features-1";
+  manifest["format"] = "convlab-features-2";
+  manifest["export_id"] = new_export_id();
   manifest["convlab_version"] = version();
   Json checkpoint{{"path", request.checkpoint.string()}};
   for (const char* key : {"model", "model_name", "epoch", "format_version", "seed"})
@@ -273,15 +344,21 @@ std::vector<ExportedArray> export_features(nn::Model& model, Device device, cons
   manifest["indices"] = array_entry(indices_file, "int32");
   manifest["device"] = request.device;
   manifest["batch_size"] = request.batch_size;
-  manifest["seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  write_file_atomically(request.output / "manifest.json", [&](std::ostream& out) { out << manifest.dump(2) << "\n"; });
-
   std::vector<ExportedArray> written = layers;
   if (std::none_of(layers.begin(), layers.end(), [&](const ExportedArray& a) { return a.file == logits.file; }))
     written.push_back(logits);
   written.push_back(images_file);
   written.push_back(labels_file);
   written.push_back(indices_file);
+  // Every file of the export, as it lies on disk: what a reader checks a file against.
+  Json files = Json::array();
+  for (const ExportedArray& a : written)
+    files.push_back(file_entry(a, a.name == "images" ? "uint8" : a.name == "labels" || a.name == "indices" ? "int32"
+                                                                                                         : "float32"));
+  manifest["checksum"] = kChecksumNote;
+  manifest["files"] = files;
+  manifest["seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  write_file_atomically(staging / "manifest.json", [&](std::ostream& out) { out << manifest.dump(2) << "\n"; });
   return written;
 }
 

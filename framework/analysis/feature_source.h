@@ -76,4 +76,31 @@ class NpyFeatureSource final : public FeatureSource {
   int64_t examples_ = 0;
 };
 
+// Where feature files come from, as far as can be told. A features export (convlab-analyze
+// features) leaves a manifest.json beside its files that lists each with its shape, size
+// and CRC-32 under the export's id; files with such a manifest beside them are checked
+// against it, for a layer of another network left in an export's folder, or a file changed
+// after the export, would give a wrong comparison without any other sign.
+struct FeatureFileOrigins {
+  // One line per list of files (the rows', then the --vs ones), e.g. "3 files of one export
+  // (f/manifest.json, export 20261206T143000Z-...; shapes, sizes and CRC-32 checked)".
+  std::vector<std::string> lines;
+  // What a user should know but that need not be wrong: one list's files from several exports.
+  std::vector<std::string> warnings;
+};
+
+// Checksums are verified when all the files together are at most this large: one more read of
+// each file, about a second at zlib's CRC-32 speed. Larger inputs (a full export's conv layers
+// run to gigabytes) are checked by shape and size, which catch a file that was replaced or cut
+// short, and the line says so.
+inline constexpr uint64_t kVerifyChecksumsUpTo = uint64_t{1} << 30;
+
+// Checks `lists` (the rows' files, then the --vs ones) against the manifests beside them.
+// Errors: a file in an export's folder that its manifest does not list (not a file of that
+// export), a file whose shape, size or checksum differs from its manifest's (changed since),
+// and exports of different examples (CKA compares the same examples in the same order).
+// Files without a manifest are left to the row-count check of NpyFeatureSource.
+FeatureFileOrigins check_feature_file_origins(const std::vector<std::vector<std::filesystem::path>>& lists,
+                                              uint64_t verify_checksums_up_to = kVerifyChecksumsUpTo);
+
 }  // namespace convlab

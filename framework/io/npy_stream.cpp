@@ -5,6 +5,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include <zlib.h>
+
 #include "framework/io/npy.h"
 
 namespace convlab {
@@ -29,6 +31,9 @@ NpyStreamWriter::NpyStreamWriter(std::filesystem::path path, DType dtype, std::v
     std::filesystem::remove(partial_);
     CONVLAB_FAIL("cannot write {}: {}", partial_.string(), why);
   }
+  crc32_ = static_cast<uint32_t>(::crc32(0L, reinterpret_cast<const Bytef*>(header.data()),
+                                         static_cast<uInt>(header.size())));
+  bytes_written_ = header.size();
 }
 
 NpyStreamWriter::~NpyStreamWriter() {
@@ -46,6 +51,9 @@ void NpyStreamWriter::append(const void* data, int64_t rows) {
   const size_t bytes = static_cast<size_t>(rows) * row_bytes_;
   CONVLAB_CHECK(bytes == 0 || std::fwrite(data, 1, bytes, file_) == bytes, "cannot write {} (disk full?): {}",
                 partial_.string(), std::strerror(errno));
+  // crc32_z takes a size_t length (a block of rows may pass 4 GiB); a null buffer would reset it.
+  if (bytes > 0) crc32_ = static_cast<uint32_t>(::crc32_z(crc32_, static_cast<const Bytef*>(data), bytes));
+  bytes_written_ += bytes;
   rows_written_ += rows;
 }
 
@@ -67,6 +75,19 @@ void NpyStreamWriter::commit() {
   std::filesystem::rename(partial_, path_, error);
   CONVLAB_CHECK(!error, "cannot rename {} to {}: {}", partial_.string(), path_.string(), error.message());
   committed_ = true;
+}
+
+uint32_t file_crc32(const std::filesystem::path& path) {
+  std::FILE* file = std::fopen(path.c_str(), "rb");
+  CONVLAB_CHECK(file != nullptr, "cannot read {}: {}", path.string(), std::strerror(errno));
+  std::vector<unsigned char> block(1 << 20);
+  uLong crc = ::crc32(0L, Z_NULL, 0);
+  for (size_t got; (got = std::fread(block.data(), 1, block.size(), file)) > 0;)
+    crc = ::crc32_z(crc, block.data(), got);
+  const bool failed = std::ferror(file) != 0;
+  std::fclose(file);
+  CONVLAB_CHECK(!failed, "cannot read {}: a read error", path.string());
+  return static_cast<uint32_t>(crc);
 }
 
 }  // namespace convlab

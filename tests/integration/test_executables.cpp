@@ -18,6 +18,7 @@
 #include "framework/io/npy.h"
 #include "framework/io/safetensors.h"
 #include "tests/integration/cifar10_source.h"
+#include "tests/support/tiny_image_folder.h"
 #include "kernels/philox.h"
 
 namespace fs = std::filesystem;
@@ -36,6 +37,11 @@ int run(const std::string& command, std::string& output) {
   text << log.rdbuf();
   output = text.str();
   return WEXITSTATUS(status);
+}
+
+std::string read_text(const fs::path& file) {
+  std::ifstream in(file);
+  return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
 class Executables : public ::testing::Test {
@@ -136,6 +142,83 @@ TEST_F(Executables, TrainThenEveryAnalysis) {
   EXPECT_TRUE(fs::exists("a_evo_rsa/evolution.gif"));
   EXPECT_TRUE(fs::exists("a_evo_rsa/epoch_0002.npy"));
 
+  // A second analysis or export into a folder replaces the first whole: nothing of it is left.
+  ASSERT_EQ(run(fmt::format("{} files layer0.npy layer1.npy --output a_self", CONVLAB_ANALYZE_EXE), out), 0) << out;
+  EXPECT_TRUE(fs::exists("a_self/files_linear.npy"));
+  for (const char* f : {"a_self/self_linear.npy", "a_self/self_rbf.png", "a_self/self_linear.csv"})
+    EXPECT_FALSE(fs::exists(f)) << f;
+  EXPECT_EQ(read_text("a_self/summary.json").find("self_"), std::string::npos);
+  ASSERT_EQ(run(analyze("features " + final0 + " --layers conv3,conv9 --output f_exp") + " --examples 30", out), 0)
+      << out;
+  EXPECT_TRUE(fs::exists("f_exp/conv3_1b.npy"));
+  ASSERT_EQ(run(analyze("features " + final1 + " --layers conv9 --output f_exp/") + " --examples 20", out), 0) << out;
+  EXPECT_NE(out.find("  f_exp/conv9_5.npy\n"), std::string::npos) << out;  // the final paths, not the staging's
+  EXPECT_NE(out.find("  f_exp/manifest.json\n"), std::string::npos) << out;
+  EXPECT_FALSE(fs::exists("f_exp/conv3_1b.npy"));  // the first network's layer
+  EXPECT_EQ(read_npy("f_exp/labels.npy").shape, (std::vector<int64_t>{20}));
+  EXPECT_EQ(read_npy("f_exp/conv9_5.npy").shape[0], 20);
+  for (const auto& entry : fs::directory_iterator("."))
+    EXPECT_EQ(entry.path().filename().string().find(".staging"), std::string::npos) << entry.path();
+  // files checks exported files against their manifest, and says so.
+  ASSERT_EQ(run(fmt::format("{} files f_exp/conv9_5.npy f_exp/logits.npy --output a_fx", CONVLAB_ANALYZE_EXE), out), 0)
+      << out;
+  EXPECT_NE(out.find("inputs: 2 files of one export (f_exp/manifest.json, export "), std::string::npos) << out;
+  EXPECT_NE(out.find("CRC-32 checked"), std::string::npos) << out;
+  EXPECT_NE(read_text("a_fx/summary.json").find("\"a_fx/files_linear.npy\""), std::string::npos);
+
+  // A folder holding another kind of output, or a file, is refused naming --output, untouched.
+  EXPECT_NE(run(analyze("self " + final0 + " --output run0"), out), 0);
+  EXPECT_NE(out.find("run0 holds a training run, and an analysis must not be written into it: choose another --output"),
+            std::string::npos) << out;
+  EXPECT_TRUE(fs::exists("run0/metrics.csv"));
+  EXPECT_NE(run(fmt::format("{} files layer0.npy --output f_exp", CONVLAB_ANALYZE_EXE), out), 0);
+  EXPECT_NE(out.find("f_exp holds a feature export"), std::string::npos) << out;
+  EXPECT_NE(run(analyze("features " + final0 + " --output a_fx"), out), 0);
+  EXPECT_NE(out.find("a_fx holds an analysis"), std::string::npos) << out;
+  EXPECT_NE(run(fmt::format("{} files layer0.npy --output layer1.npy", CONVLAB_ANALYZE_EXE), out), 0);
+  EXPECT_NE(out.find("layer1.npy is a file, not a folder: choose another --output"), std::string::npos) << out;
+  // --output ~/x is the home folder's x, as for convlab-train.
+  ASSERT_EQ(run(fmt::format("HOME={} {} files layer0.npy layer1.npy --output '~/a_home'", (dir_ / "home").string(),
+                            CONVLAB_ANALYZE_EXE), out), 0) << out;
+  EXPECT_TRUE(fs::exists("home/a_home/files_linear.npy"));
+
+  // More examples than there are: all of them, with a warning naming both numbers.
+  ASSERT_EQ(run(fmt::format("{} files layer0.npy layer1.npy --examples 500 --output a_files", CONVLAB_ANALYZE_EXE), out),
+            0) << out;
+  EXPECT_NE(out.find("convlab-analyze: warning: --examples 500 asks for more examples (rows of the feature files) than "
+                     "there are (200): using all 200"), std::string::npos) << out;
+  test_support::write_tiny_image_folder("tiny", 1, 2);  // 20 test images
+  const std::string tiny = fmt::format("--data tiny --cache-dir tiny_cache --device cpu --layers conv9");
+  ASSERT_EQ(run(fmt::format("{} features {} {} --examples 60000 --output f_tiny", CONVLAB_ANALYZE_EXE, final0, tiny), out),
+            0) << out;
+  EXPECT_NE(out.find("convlab-analyze: warning: --examples 60000 asks for more images of the test split than there "
+                     "are (20): using all 20"), std::string::npos) << out;
+  EXPECT_EQ(read_npy("f_tiny/indices.npy").shape, (std::vector<int64_t>{20}));
+  ASSERT_EQ(run(fmt::format("{} self {} --data tiny --cache-dir tiny_cache --device cpu --kernel linear --examples 20000 "
+                            "--output a_tiny", CONVLAB_ANALYZE_EXE, final0), out), 0) << out;
+  EXPECT_NE(out.find("convlab-analyze: warning: --examples 20000 asks for more test images than there are (20): using "
+                     "all 20"), std::string::npos) << out;
+
+  // Two analyses into one folder at once: the second is refused at once, naming the first,
+  // which finishes intact.
+  const std::string busy = fmt::format("{} self {} --data {} --examples 500 --batch-size 250 --kernel linear --device "
+                                       "cpu --output a_busy", CONVLAB_ANALYZE_EXE, final0, source_->string());
+  ASSERT_EQ(std::system(("(" + busy + " > busy.log 2>&1; echo $? > busy.rc) &").c_str()), 0);
+  for (int i = 0; i < 3000 && read_text("a_busy/.convlab-lock").find("pid:") == std::string::npos; ++i) ::usleep(10000);
+  const std::string holder = read_text("a_busy/.convlab-lock");
+  EXPECT_NE(run(fmt::format("{} files layer0.npy layer1.npy --output a_busy", CONVLAB_ANALYZE_EXE), out), 0);
+  const size_t pid_at = holder.find("pid: ");
+  ASSERT_NE(pid_at, std::string::npos) << holder;
+  const std::string pid = holder.substr(pid_at + 5, holder.find('\n', pid_at) - pid_at - 5);
+  EXPECT_NE(out.find("a_busy is in use by pid " + pid + " on host "), std::string::npos) << out;
+  EXPECT_NE(out.find("writing an analysis (convlab-analyze). Wait for it to end, or choose another --output"),
+            std::string::npos) << out;
+  for (int i = 0; i < 1200 && !fs::exists("busy.rc"); ++i) ::usleep(100000);
+  EXPECT_EQ(read_text("busy.rc"), "0\n") << read_text("busy.log");
+  EXPECT_EQ(read_npy("a_busy/self_linear.npy").shape, (std::vector<int64_t>{10, 10})) << read_text("busy.log");
+  EXPECT_FALSE(fs::exists("a_busy/files_linear.npy"));
+  EXPECT_NE(read_text("a_busy/summary.json").find("\"examples\": 500"), std::string::npos);
+
   // Bad input gets a clear error.
   EXPECT_NE(run(analyze("self " + final0 + " --rbf-frac abc"), out), 0);
   EXPECT_NE(out.find("--rbf-frac expects a number in (0, 1000000], got 'abc'"), std::string::npos) << out;
@@ -149,6 +232,12 @@ TEST_F(Executables, TrainThenEveryAnalysis) {
   EXPECT_NE(out.find("--epochs"), std::string::npos) << out;
   EXPECT_NE(run(analyze("self " + final0 + " --figure-format png,jpg"), out), 0);
   EXPECT_NE(out.find("'jpg'"), std::string::npos) << out;
+  for (const char* layers : {"''", ","}) {
+    EXPECT_NE(run(analyze(fmt::format("features {} --layers {} --output f_none", final0, layers)), out), 0);
+    EXPECT_NE(out.find("names no layer"), std::string::npos) << out;
+    EXPECT_NE(out.find("leave --layers out to export every layer"), std::string::npos) << out;
+  }
+  EXPECT_FALSE(fs::exists("f_none"));  // refused before the output folder is made
 }
 
 TEST_F(Executables, CudaTrainWithGraphsThenEveryMeasureOnTheGpu) {

@@ -17,6 +17,7 @@ import os
 import shutil
 import sys
 import tempfile
+import zlib
 
 from interop_support import require, run
 
@@ -180,9 +181,16 @@ def main():
         conv3 = np.load(os.path.join(chosen, "conv3_1b.npy"))
         check(np.array_equal(np.load(os.path.join(chosen, "indices.npy")), [29, 0, 5, 5]) and
               np.abs(np.load(os.path.join(chosen, "logits.npy")) - chosen_logits).max() <= TOLERANCE and
-              conv3.shape == (4, 96 * 16 * 16) and sorted(os.listdir(chosen)) ==
+              conv3.shape == (4, 96 * 16 * 16) and sorted(f for f in os.listdir(chosen) if not f.startswith(".")) ==
               ["conv3_1b.npy", "images.npy", "indices.npy", "labels.npy", "logits.npy", "manifest.json"],
               "--indices (int64 .npy) and --layers conv3")
+
+        # The manifest's checksums are zlib's CRC-32 of each whole file, as Python computes it.
+        for entry in manifest["files"]:
+            with open(os.path.join(features, entry["file"]), "rb") as f:
+                data = f.read()
+            check(format(zlib.crc32(data), "08x") == entry["crc32"] and len(data) == entry["bytes"],
+                  f"manifest crc32 and bytes of {entry['file']}")
 
         # `files` reads the exported layers back.
         files_out = os.path.join(work, "files")
