@@ -204,18 +204,6 @@ const NamedArray& SafetensorsFile::at(const std::string& name) const {
   CONVLAB_FAIL("{} holds no array '{}' (it holds: {})", path.string(), name, known.empty() ? "nothing" : known);
 }
 
-SafetensorsFile read_safetensors(const std::filesystem::path& path) {
-  const std::string file = path.string();
-  std::error_code ec;
-  const uint64_t file_size = std::filesystem::file_size(path, ec);
-  if (ec) CONVLAB_FAIL("cannot read {}: {}", file, ec.message());
-  std::ifstream in(path, std::ios::binary);
-  if (!in) CONVLAB_FAIL("cannot open {}", file);
-  SafetensorsFile result = read_safetensors(in, file_size, file);
-  result.path = path;
-  return result;
-}
-
 namespace {
 
 // read_safetensors, with the tensors' bytes or (`with_data` false) their names, dtypes and
@@ -315,22 +303,28 @@ SafetensorsFile read_file(std::istream& in, uint64_t file_size, const std::strin
   return result;
 }
 
-}  // namespace
-
-SafetensorsFile read_safetensors(std::istream& in, uint64_t file_size, const std::string& file) {
-  return read_file(in, file_size, file, /*with_data=*/true);
-}
-
-SafetensorsFile read_safetensors_header(const std::filesystem::path& path) {
+SafetensorsFile read_path(const std::filesystem::path& path, bool with_data) {
   const std::string file = path.string();
   std::error_code ec;
   const uint64_t file_size = std::filesystem::file_size(path, ec);
   if (ec) CONVLAB_FAIL("cannot read {}: {}", file, ec.message());
   std::ifstream in(path, std::ios::binary);
   if (!in) CONVLAB_FAIL("cannot open {}", file);
-  SafetensorsFile result = read_file(in, file_size, file, /*with_data=*/false);
+  SafetensorsFile result = read_file(in, file_size, file, with_data);
   result.path = path;
   return result;
+}
+
+}  // namespace
+
+SafetensorsFile read_safetensors(std::istream& in, uint64_t file_size, const std::string& file) {
+  return read_file(in, file_size, file, /*with_data=*/true);
+}
+
+SafetensorsFile read_safetensors(const std::filesystem::path& path) { return read_path(path, /*with_data=*/true); }
+
+SafetensorsFile read_safetensors_header(const std::filesystem::path& path) {
+  return read_path(path, /*with_data=*/false);
 }
 
 }  // namespace convlab
