@@ -125,10 +125,19 @@ TEST(Config, ASecondYamlDocumentIsRefusedNotIgnored) {
     parse_config("train_config:\n  seed_id: 1\n---\ntrain_config:\n  seed_id: 2\n", "two.yaml");
     FAIL() << "a second document was ignored";
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("two.yaml:4"), std::string::npos) << e.what();
-    EXPECT_NE(std::string(e.what()).find("2 YAML documents"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("two.yaml:3"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("a second YAML document begins here"), std::string::npos) << e.what();
   }
   EXPECT_EQ(parse_config("---\ntrain_config:\n  seed_id: 1\n", "one.yaml").train.seed_id, 1);  // one, marked
+  EXPECT_EQ(parse_config("%YAML 1.2\n--- # a config\ntrain_config:\n  seed_id: 1\n...\n# the end\n", "one.yaml")
+                .train.seed_id, 1);
+  EXPECT_EQ(parse_config("log_config:\n  experiment_dir: \"---\"\n", "one.yaml").log.experiment_dir, "---");
+  try {
+    parse_config("train_config:\n  seed_id: 1\n...\nlog_config: {}\n", "ended.yaml");
+    FAIL() << "a document after '...' was ignored";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("ended.yaml:4"), std::string::npos) << e.what();
+  }
 }
 
 TEST(Config, EmptyFileIsAnError) {

@@ -448,18 +448,52 @@ std::string to_string(WeightDecayMode mode) {
   CONVLAB_FAIL("unknown WeightDecayMode {}", static_cast<int>(mode));
 }
 
+// The line (from 1) of a marker that starts a second YAML document, or 0. yaml-cpp reads the
+// first document only, and parsing the rest to count them would let a huge or hostile tail
+// cost what the first document bounds; a document marker is textual: "---" (or "..." before
+// more content) at the start of a line, alone or followed by white space.
+int second_document_line(const std::string& text) {
+  bool content = false;  // the first document has begun
+  int line_number = 0;
+  for (size_t begin = 0; begin < text.size();) {
+    const size_t end = std::min(text.find('\n', begin), text.size());
+    const std::string_view line(text.data() + begin, end - begin);
+    ++line_number;
+    begin = end + 1;
+    auto marker = [&](std::string_view m) {
+      return line.substr(0, 3) == m && (line.size() == 3 || line[3] == ' ' || line[3] == '\t' || line[3] == '\r');
+    };
+    if (marker("---")) {
+      if (content) return line_number;
+      content = line.find_first_not_of(" \t\r", 3) != std::string_view::npos && line[line.find_first_not_of(" \t\r", 3)] != '#';
+      continue;
+    }
+    if (marker("...")) {
+      // The first document ends; any content after this line is another document.
+      for (size_t rest = begin; rest < text.size();) {
+        const size_t stop = std::min(text.find('\n', rest), text.size());
+        const std::string_view next(text.data() + rest, stop - rest);
+        ++line_number;
+        rest = stop + 1;
+        const size_t first = next.find_first_not_of(" \t\r");
+        if (first != std::string_view::npos && next[first] != '#') return line_number;
+      }
+      return 0;
+    }
+    const size_t first = line.find_first_not_of(" \t\r");
+    if (first != std::string_view::npos && line[first] != '#' && line[first] != '%') content = true;
+  }
+  return 0;
+}
+
 TrainConfig parse_config(const std::string& yaml_text, const std::string& source_name) {
+  if (const int line = second_document_line(yaml_text); line > 0)
+    CONVLAB_FAIL("{}: a second YAML document begins here; a config is one document (remove the '---' line and "
+                 "merge the two, or keep one)",
+                 location(source_name, line));
   YAML::Node root;
   try {
-    // Every document, so that a second one (after a '---' line) is refused, not ignored.
-    const std::vector<YAML::Node> documents = YAML::LoadAll(yaml_text);
-    if (documents.size() > 1) {
-      const YAML::Mark mark = documents[1].Mark();
-      CONVLAB_FAIL("{}: the file holds {} YAML documents (separated by '---'); a config is one document: merge "
-                   "them or keep one",
-                   location(source_name, mark.is_null() ? 0 : mark.line + 1), documents.size());
-    }
-    if (!documents.empty()) root = documents[0];
+    root = YAML::Load(yaml_text);
   } catch (const YAML::DeepRecursion& e) {
     // yaml-cpp's message for this is "bad file".
     CONVLAB_FAIL("{}: malformed YAML: nested {} levels deep, where yaml-cpp stops (a config needs 3: section, key, "
