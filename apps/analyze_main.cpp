@@ -113,16 +113,10 @@ struct Args {
 
 void warn(const std::string& message) { fmt::print(stderr, "convlab-analyze: warning: {}\n", message); }
 
-// The folder --output names, as its staging folder beside it needs it: ending in a name
-// ("out/" is "out"; ".", ".." and "~" are made absolute).
+// The folder --output names, ending in a name (see folder_path), with ~ expanded.
 fs::path output_folder(const std::string& text) {
   CONVLAB_CHECK(!text.empty(), "--output needs a folder name");
-  fs::path folder = expand_home(text).lexically_normal();
-  if (!folder.has_filename()) folder = folder.parent_path();
-  if (folder.empty() || folder.filename() == "." || folder.filename() == "..")
-    folder = fs::absolute(folder).lexically_normal();
-  if (!folder.has_filename() && folder.has_relative_path()) folder = folder.parent_path();
-  return folder;
+  return folder_path(expand_home(text));
 }
 
 // What each command takes, checked before its output folder is touched: a mistyped command

@@ -16,6 +16,7 @@
 #include "framework/autograd/variable.h"
 #include "framework/data/cifar10.h"
 #include "framework/io/npy.h"
+#include "framework/io/file_checksum.h"
 #include "framework/io/npy_stream.h"
 #include "framework/io/output_folder.h"
 #include "framework/train/batches.h"

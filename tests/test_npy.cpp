@@ -14,6 +14,7 @@
 
 #include "framework/core/error.h"
 #include "framework/io/npy.h"
+#include "framework/io/file_checksum.h"
 #include "framework/io/npy_stream.h"
 #include "tests/support/source_paths.h"
 

@@ -13,6 +13,7 @@
 
 #include "framework/autograd/variable.h"
 #include "framework/io/npy.h"
+#include "framework/io/file_checksum.h"
 #include "framework/io/npy_stream.h"
 #include "framework/train/batches.h"
 

@@ -2,14 +2,11 @@
 
 #include <zlib.h>
 
-#include <cerrno>
 #include <charconv>
-#include <cstdio>
-#include <cstring>
-#include <memory>
 #include <vector>
 
 #include "framework/core/error.h"
+#include "framework/io/file_checksum.h"
 
 namespace convlab {
 namespace fs = std::filesystem;
@@ -23,17 +20,10 @@ uint32_t crc_of(const void* data, size_t size, uint32_t crc = 0) {
 }
 
 ListedEntry file_entry(const fs::path& path) {
-  const std::unique_ptr<std::FILE, int (*)(std::FILE*)> file(std::fopen(path.c_str(), "rb"), &std::fclose);
-  CONVLAB_CHECK(file != nullptr, "cannot read {}: {}", path.string(), std::strerror(errno));
-  ListedEntry entry{ListedEntry::file, 0, 0};
-  std::vector<char> buffer(1 << 16);
-  size_t got = 0;
-  while ((got = std::fread(buffer.data(), 1, buffer.size(), file.get())) > 0) {
-    entry.crc32 = crc_of(buffer.data(), got, entry.crc32);
-    entry.size += got;
-  }
-  CONVLAB_CHECK(!std::ferror(file.get()), "cannot read {}: {}", path.string(), std::strerror(errno));
-  return entry;
+  std::error_code error;
+  const uint64_t size = fs::file_size(path, error);
+  CONVLAB_CHECK(!error, "cannot read {}: {}", path.string(), error.message());
+  return ListedEntry{ListedEntry::file, size, file_crc32(path)};
 }
 
 // Reads the text written by listing_text; every method returns false on a malformed input.

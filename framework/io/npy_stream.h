@@ -50,8 +50,4 @@ class NpyStreamWriter {
   bool finished_ = false, committed_ = false;
 };
 
-// zlib's CRC-32 of a whole file, read in blocks: the checksum NpyStreamWriter::crc32() gives
-// for the file it wrote. Throws, naming the file, when it cannot be read.
-uint32_t file_crc32(const std::filesystem::path& path);
-
 }  // namespace convlab

@@ -112,15 +112,19 @@ std::string describe_holder(const std::string& record) {
   return text;
 }
 
-// The folder as a name in its parent: "out/" is "out", and "." or ".." the absolute folder,
-// so that a staging folder beside it is never inside it.
+}  // namespace
+
 fs::path folder_path(const fs::path& dir) {
-  fs::path path = dir.lexically_normal();
+  auto without_slash = [](fs::path p) {
+    return p.filename().empty() && p.has_relative_path() ? p.parent_path() : p;  // "out/" -> "out"
+  };
+  fs::path path = without_slash(dir.lexically_normal());
   const std::string name = path.filename().string();
-  if (name.empty() || name == "." || name == "..") path = fs::absolute(path).lexically_normal();
-  if (path.filename().empty() && path.has_parent_path() && path != path.root_path()) path = path.parent_path();
+  if (name.empty() || name == "." || name == "..") path = without_slash(fs::absolute(path).lexically_normal());
   return path;
 }
+
+namespace {
 
 // Two sibling paths exchanged in one step where the file system can; else one after the
 // other through a third name (the target is briefly missing then).

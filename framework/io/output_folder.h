@@ -27,6 +27,11 @@ std::string to_string(FolderKind kind);  // "training run", "analysis", "feature
 // "~user/..." is refused: only one's own home is expanded.
 std::filesystem::path expand_home(const std::string& path);
 
+// An output folder as a name in its parent: "out/" is "out", and "." or ".." the absolute
+// folder, so that a staging folder beside it is never inside it. Every function here takes
+// its folders through it.
+std::filesystem::path folder_path(const std::filesystem::path& dir);
+
 // The lock file in every folder convlab writes.
 inline constexpr const char* kLockFileName = ".convlab-lock";
 

@@ -28,7 +28,7 @@ RecordedRun read_recorded_run(const RunFolder& run) {
     recorded.config_source = run.resume_file();
     std::map<std::string, std::string> meta;
     try {
-      meta = read_safetensors(run.resume_file()).metadata;
+      meta = read_safetensors_header(run.resume_file()).metadata;  // the record, not the weights
     } catch (const Error& e) {
       CONVLAB_FAIL("cannot read the run in {}: {}. {}", run.dir.string(), e.what(), advice);
     }
