@@ -61,6 +61,17 @@ Tensor Tensor::empty(Shape shape, DType dtype, Device device, MemoryFormat forma
   return t;
 }
 
+Tensor Tensor::borrow(void* data, Shape shape, DType dtype, Device device) {
+  CONVLAB_CHECK(data != nullptr || shape.numel() == 0, "borrow: no memory for a tensor of shape {}", shape.str());
+  Tensor t;
+  t.shape_ = std::move(shape);
+  t.dtype_ = dtype;
+  t.context_ = &device.context();
+  t.data_ = data;
+  t.borrowed_ = true;
+  return t;
+}
+
 Tensor Tensor::empty_like(const Tensor& t) { return empty(t.shape_, t.dtype_, t.device(), t.format_); }
 
 Tensor Tensor::zeros(Shape shape, DType dtype, Device device) {
@@ -78,8 +89,10 @@ Tensor::Tensor(Tensor&& other) noexcept
       dtype_(other.dtype_),
       format_(other.format_),
       context_(other.context_),
-      data_(other.data_) {
+      data_(other.data_),
+      borrowed_(other.borrowed_) {
   other.context_ = nullptr;
+  other.borrowed_ = false;
   other.data_ = nullptr;
   other.shape_ = Shape();
 }
@@ -92,7 +105,9 @@ Tensor& Tensor::operator=(Tensor&& other) noexcept {
     format_ = other.format_;
     context_ = other.context_;
     data_ = other.data_;
+    borrowed_ = other.borrowed_;
     other.context_ = nullptr;
+    other.borrowed_ = false;
     other.data_ = nullptr;
     other.shape_ = Shape();
   }
@@ -102,8 +117,9 @@ Tensor& Tensor::operator=(Tensor&& other) noexcept {
 Tensor::~Tensor() { release(); }
 
 void Tensor::release() {
-  if (context_ && data_) context_->deallocate(data_, nbytes());
+  if (context_ && data_ && !borrowed_) context_->deallocate(data_, nbytes());
   data_ = nullptr;
+  borrowed_ = false;
   context_ = nullptr;
 }
 

@@ -63,6 +63,10 @@ class Tensor {
   // A CPU tensor holding `values`.
   template <class T>
   static Tensor from_vector(Shape shape, const std::vector<T>& values);
+  // A tensor over memory that someone else owns (an array handed over from Python, on the
+  // CPU or a GPU): nothing is copied, the memory is never freed here, and it must outlive the
+  // tensor. Contiguous, row-major.
+  static Tensor borrow(void* data, Shape shape, DType dtype, Device device);
 
   Tensor(Tensor&& other) noexcept;
   Tensor& operator=(Tensor&& other) noexcept;
@@ -71,6 +75,8 @@ class Tensor {
   ~Tensor();
 
   bool defined() const { return context_ != nullptr; }
+  // Made by borrow(): the memory is not the tensor's to change or free.
+  bool borrowed() const { return borrowed_; }
   const Shape& shape() const { return shape_; }
   int64_t dim(int64_t i) const { return shape_[i]; }
   int64_t rank() const { return shape_.rank(); }
@@ -115,6 +121,7 @@ class Tensor {
   MemoryFormat format_ = MemoryFormat::contiguous;
   DeviceContext* context_ = nullptr;
   void* data_ = nullptr;
+  bool borrowed_ = false;
 };
 
 // Copies bytes between any two devices; a copy to the host waits for the data.

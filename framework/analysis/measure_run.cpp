@@ -1,0 +1,408 @@
+#include "framework/analysis/measure_run.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+
+#include "framework/cka/accumulator.h"
+#include "framework/cka/centring.h"
+#include "framework/cka/parallel.h"
+#include "framework/procrustes/procrustes.h"
+#include "framework/rsa/rsa.h"
+
+#if CONVLAB_WITH_CUDA
+#include "framework/backend/cuda/cuda_context.h"
+#include "framework/cka/cuda/cuda_accumulator.h"
+#include "framework/cka/cuda/range_scale.h"
+#include "framework/procrustes/cuda/cuda_procrustes.h"
+#include "framework/rsa/cuda/cuda_rsa.h"
+#endif
+
+namespace convlab::analysis_detail {
+
+namespace {
+
+// What a measure is called in messages, why its minimum batch is what it is, and what a batch
+// below its advised size does to it.
+struct LimitText {
+  std::string name;
+  std::string below_minimum;
+  std::string below_advised;
+};
+
+LimitText limit_text(Measure measure, cka::Estimator estimator) {
+  switch (measure) {
+    case Measure::rsa:
+      return {"RSA", "at 2, an RDM holds one distance, and a rank correlation needs 3",
+              "a rank correlation of 3 distances per batch reads related layers low (Gaussian layers: 0.27 where "
+              "batches of 1000 read 0.35)"};
+    case Measure::procrustes:
+      return {"Procrustes", "at 2, unrelated layers measure 0: two centred examples are one direction, always aligned",
+              "unrelated layers of p features read about k / (2p) while k < p, and the distance keeps rising with k "
+              "(Gaussian layers of 256 to 1024 features: more than 0.1 below their distance in batches of 1000); "
+              "compare distances only at equal batch sizes"};
+    default:
+      if (estimator == cka::Estimator::debiased)
+        return {"debiased CKA", "its HSIC estimator divides by n(n - 3), which is 0 at 3", ""};
+      return {"biased CKA",
+              "at 2, every layer's centred Gram is the same rank-one matrix up to scale: RBF CKA is 1 for every pair "
+              "of layers, linear CKA close to 1",
+              "unrelated layers of p features read about p / (p + k), not 0 (Gaussian layers of 1024 features: more "
+              "than 0.05 above their CKA in batches of 1000); --estimator debiased has no such bias"};
+  }
+}
+
+// The measures of an analysis, CKA's under its estimator.
+std::vector<std::pair<BatchLimits, LimitText>> limits_of(const CompareSettings& s) {
+  std::vector<std::pair<BatchLimits, LimitText>> out;
+  for (Measure m : s.measures) out.emplace_back(batch_limits(m, s.estimator), limit_text(m, s.estimator));
+  return out;
+}
+
+// The largest magnitude of host values; NaN counts as infinite (no scale: the measures report it).
+template <class T>
+double host_largest(const T* x, int64_t count) {
+  double largest = 0.0;
+#pragma omp parallel for reduction(max : largest) schedule(static) if (count >= cka::kParallelMin)
+  for (int64_t i = 0; i < count; ++i) {
+    const double a = std::abs(static_cast<double>(x[i]));
+    if (!(a <= largest)) largest = std::isnan(a) ? INFINITY : a;  // NaN: no scale, the measures report it
+  }
+  return largest;
+}
+
+void scale_by_power_of_two(Tensor& t, int exponent) {
+  const int64_t count = t.numel();
+  if (t.device().is_cpu() && t.dtype() == DType::f64) {
+    double* x = t.host<double>();
+    if (exponent > 1000) {  // subnormal features: 2^exponent itself is beyond f64
+#pragma omp parallel for schedule(static) if (count >= cka::kParallelMin)
+      for (int64_t i = 0; i < count; ++i) x[i] = std::ldexp(x[i], exponent);
+      return;
+    }
+    const double factor = std::ldexp(1.0, exponent);
+#pragma omp parallel for schedule(static) if (count >= cka::kParallelMin)
+    for (int64_t i = 0; i < count; ++i) x[i] *= factor;
+  } else if (t.device().is_cpu() && t.dtype() == DType::f32) {
+    float* x = t.host<float>();
+    const double factor = std::ldexp(1.0, exponent);  // may lie outside f32's range
+#pragma omp parallel for schedule(static) if (count >= cka::kParallelMin)
+    for (int64_t i = 0; i < count; ++i) x[i] = static_cast<float>(static_cast<double>(x[i]) * factor);
+  } else {
+#if CONVLAB_WITH_CUDA
+    if (t.dtype() == DType::f32)
+      cka_cuda::scale_by_power_of_two(t.data<float>(), count, exponent, cuda_context(t.device()).stream());
+#endif
+  }
+}
+
+std::vector<cka::FeatureView> views(const std::vector<Tensor>& layers, const std::vector<std::string>& names) {
+  std::vector<cka::FeatureView> out;
+  for (size_t i = 0; i < layers.size(); ++i) {
+    const Tensor& t = layers[i];
+    if (t.dtype() == DType::f64)
+      out.emplace_back(t.host<double>(), t.dim(0), t.dim(1), names[i]);
+    else
+      out.emplace_back(t.host<float>(), t.dim(0), t.dim(1), names[i]);
+  }
+  return out;
+}
+
+// The CPU accumulators all take add_batch(a) or add_batch(a, b) on views.
+template <class Accumulator>
+void feed(Accumulator& acc, bool self, const std::vector<Tensor>& a, const std::vector<Tensor>& b,
+          const std::vector<std::string>& names_a, const std::vector<std::string>& names_b) {
+  if (self)
+    acc.add_batch(views(a, names_a));
+  else
+    acc.add_batch(views(a, names_a), views(b, names_b));
+}
+
+
+
+class HostCka final : public MeasureRun {
+ public:
+  HostCka(const LayerNames& names, const CompareSettings& s)
+      : names_(names), acc_(static_cast<int64_t>(names.a.size()), names.layers_b(), s.kernels, s.estimator) {}
+  void add_batch(const std::vector<Tensor>& a, const std::vector<Tensor>& b) override {
+    feed(acc_, names_.self, a, b, names_.a, names_.b);
+  }
+  size_t outputs() const override { return acc_.kernels().size(); }
+  const stats::BatchTerms& terms(size_t o) const override { return acc_.terms(o); }
+  std::vector<double> value(const std::vector<double>& mean, bool warn) const override {
+    return acc_.pairs().cka(mean, warn);
+  }
+  void release_workspace() override { acc_.release_workspace(); }
+
+ private:
+  LayerNames names_;
+  cka::CkaAccumulator acc_;
+};
+
+class HostRsa final : public MeasureRun {
+ public:
+  explicit HostRsa(const LayerNames& names) : names_(names), acc_(static_cast<int64_t>(names.a.size()), names.layers_b()) {}
+  void add_batch(const std::vector<Tensor>& a, const std::vector<Tensor>& b) override {
+    feed(acc_, names_.self, a, b, names_.a, names_.b);
+  }
+  const stats::BatchTerms& terms(size_t) const override { return acc_.terms(); }
+  std::vector<double> value(const std::vector<double>& mean, bool) const override { return mean; }
+  void release_workspace() override { acc_.release_workspace(); }
+
+ private:
+  LayerNames names_;
+  rsa::RsaAccumulator acc_;
+};
+
+std::vector<std::string> form_names(const std::vector<procrustes::Form>& forms) {
+  std::vector<std::string> out;
+  for (procrustes::Form f : forms) out.push_back(procrustes::form_name(f));
+  return out;
+}
+
+class HostProcrustes final : public MeasureRun {
+ public:
+  explicit HostProcrustes(const LayerNames& names)
+      : names_(names), acc_(static_cast<int64_t>(names.a.size()), names.layers_b()) {}
+  void add_batch(const std::vector<Tensor>& a, const std::vector<Tensor>& b) override {
+    feed(acc_, names_.self, a, b, names_.a, names_.b);
+  }
+  const stats::BatchTerms& terms(size_t) const override { return acc_.terms(); }
+  std::vector<double> value(const std::vector<double>& mean, bool) const override { return mean; }
+  std::vector<std::string> forms() const override { return form_names(acc_.forms()); }
+
+ private:
+  LayerNames names_;
+  procrustes::ProcrustesAccumulator acc_;
+};
+
+#if CONVLAB_WITH_CUDA
+std::vector<cka::DeviceFeatureView> device_views(const std::vector<Tensor>& layers,
+                                                 const std::vector<std::string>& names) {
+  std::vector<cka::DeviceFeatureView> out;
+  for (size_t i = 0; i < layers.size(); ++i) out.emplace_back(layers[i], names[i]);
+  return out;
+}
+
+template <class Accumulator>
+void feed_device(Accumulator& acc, bool self, const std::vector<Tensor>& a, const std::vector<Tensor>& b,
+                 const LayerNames& names) {
+  if (self)
+    acc.add_batch(device_views(a, names.a));
+  else
+    acc.add_batch(device_views(a, names.a), device_views(b, names.b));
+}
+
+cka::GramPrecision precision_of(CudaContext& context) {
+  return context.allow_tf32() ? cka::GramPrecision::tf32 : cka::GramPrecision::fp32;
+}
+
+// Features that stay on the GPU; the Gram products use TF32 when the device allows it for
+// convolutions (CudaContext::allow_tf32).
+class GpuCka final : public MeasureRun {
+ public:
+  GpuCka(Device device, const LayerNames& names, const CompareSettings& s)
+      : names_(names),
+        acc_(cuda_context(device), static_cast<int64_t>(names.a.size()), names.layers_b(), s.kernels, s.estimator,
+             precision_of(cuda_context(device))) {}
+  void add_batch(const std::vector<Tensor>& a, const std::vector<Tensor>& b) override {
+    feed_device(acc_, names_.self, a, b, names_);
+  }
+  size_t outputs() const override { return acc_.kernels().size(); }
+  const stats::BatchTerms& terms(size_t o) const override { return acc_.terms(o); }
+  std::vector<double> value(const std::vector<double>& mean, bool warn) const override {
+    return acc_.pairs().cka(mean, warn);
+  }
+  void release_workspace() override { acc_.release_workspace(); }
+
+ private:
+  LayerNames names_;
+  cka::CudaCkaAccumulator acc_;
+};
+
+class GpuRsa final : public MeasureRun {
+ public:
+  GpuRsa(Device device, const LayerNames& names)
+      : names_(names),
+        acc_(cuda_context(device), static_cast<int64_t>(names.a.size()), names.layers_b(),
+             precision_of(cuda_context(device))) {}
+  void add_batch(const std::vector<Tensor>& a, const std::vector<Tensor>& b) override {
+    feed_device(acc_, names_.self, a, b, names_);
+  }
+  const stats::BatchTerms& terms(size_t) const override { return acc_.terms(); }
+  std::vector<double> value(const std::vector<double>& mean, bool) const override { return mean; }
+  void release_workspace() override { acc_.release_workspace(); }
+
+ private:
+  LayerNames names_;
+  rsa::CudaRsaAccumulator acc_;
+};
+
+class GpuProcrustes final : public MeasureRun {
+ public:
+  GpuProcrustes(Device device, const LayerNames& names)
+      : names_(names),
+        acc_(cuda_context(device), static_cast<int64_t>(names.a.size()), names.layers_b(),
+             precision_of(cuda_context(device))) {}
+  void add_batch(const std::vector<Tensor>& a, const std::vector<Tensor>& b) override {
+    feed_device(acc_, names_.self, a, b, names_);
+  }
+  const stats::BatchTerms& terms(size_t) const override { return acc_.terms(); }
+  std::vector<double> value(const std::vector<double>& mean, bool) const override { return mean; }
+  std::vector<std::string> forms() const override { return form_names(acc_.forms()); }
+  void release_workspace() override { acc_.release_workspace(); }
+
+ private:
+  LayerNames names_;
+  procrustes::CudaProcrustesAccumulator acc_;
+};
+#endif
+
+}  // namespace
+
+// The effective batch (the batch size, or all n examples when there are fewer) must reach
+// every measure's minimum; below an advised size, one warning per measure.
+void check_batch_size(int64_t n, const CompareSettings& s) {
+  const int64_t effective = std::min(s.batch_size, n);
+  for (const auto& [limits, text] : limits_of(s)) {
+    if (effective >= limits.minimum) continue;
+    if (s.batch_size < limits.minimum)
+      CONVLAB_FAIL("{} needs batches of at least {} examples ({}): raise --batch-size to {} or more", text.name,
+                   limits.minimum, text.below_minimum, limits.minimum);
+    CONVLAB_FAIL("{} needs batches of at least {} examples ({}), but only {} examples are used, which make one batch "
+                 "of {} whatever --batch-size is: use {} or more examples (--examples, or more rows of features)",
+                 text.name, limits.minimum, text.below_minimum, n, n, limits.minimum);
+  }
+}
+
+void warn_small_batches(int64_t n, const CompareSettings& s) {
+  const int64_t effective = std::min(s.batch_size, n);
+  for (const auto& [limits, text] : limits_of(s)) {
+    if (effective >= limits.advised) continue;
+    std::string remedy = fmt::format("raise --batch-size to {} or more", limits.advised);
+    if (s.batch_size >= limits.advised)
+      remedy = fmt::format("use {} or more examples (--examples)", limits.advised);
+    else if (n < limits.advised)
+      remedy = fmt::format("raise --batch-size and the examples (--examples) to {} or more", limits.advised);
+    fmt::print(stderr, "convlab: warning: {} in batches of {} examples is far from its large-batch value: {}; {}\n",
+               text.name, effective, text.below_advised, remedy);
+  }
+}
+
+void check_compare_settings(const CompareSettings& s) {
+  CONVLAB_CHECK(!s.measures.empty(), "no measure to compute: choose cka, rsa or procrustes");
+  CONVLAB_CHECK(std::find(s.measures.begin(), s.measures.end(), Measure::cka) == s.measures.end() || !s.kernels.empty(),
+                "CKA needs at least one kernel");
+  CONVLAB_CHECK(s.batch_size >= 1, "the batch size must be positive, got {}", s.batch_size);
+  CONVLAB_CHECK(s.bootstrap == 0 || s.bootstrap >= 2, "the bootstrap needs at least 2 replicates, got {}",
+                s.bootstrap);
+}
+
+// The smallest batch every measure accepts.
+int64_t smallest_batch(const CompareSettings& s) {
+  int64_t smallest = 1;
+  for (const auto& [limits, text] : limits_of(s)) smallest = std::max(smallest, limits.minimum);
+  return smallest;
+}
+
+void LayerScales::apply(std::vector<Tensor>& layers) {
+  if (exponents_.empty()) {
+    exponents_.assign(layers.size(), 0);
+    chosen_.assign(layers.size(), false);
+  }
+  CONVLAB_CHECK(layers.size() == exponents_.size(), "a feature source gave {} layers, then {}", exponents_.size(),
+                layers.size());
+  for (size_t l = 0; l < layers.size(); ++l) {
+    Tensor& t = layers[l];
+    if (!chosen_[l]) {
+      const double largest = largest_magnitude(t);
+      if (largest > 0.0 && std::isfinite(largest)) {  // NaN and infinity are the measures' to report
+        int exponent = 0;
+        std::frexp(largest, &exponent);
+        exponents_[l] = -exponent;
+        chosen_[l] = true;
+      }
+    }
+    const int e = exponents_[l];
+    if (e == 0) continue;
+    if (t.borrowed()) {
+      if (std::abs(e) <= kLargestUnscaledExponent) continue;  // the values would not change
+      t = t.clone();
+    }
+    scale_by_power_of_two(t, e);
+  }
+}
+
+double LayerScales::largest_magnitude(Tensor& t) {
+  if (t.device().is_cpu()) {
+    if (t.dtype() == DType::f64) return host_largest(t.host<double>(), t.numel());
+    if (t.dtype() == DType::f32) return host_largest(t.host<float>(), t.numel());
+    return 0.0;  // no other type reaches the measures
+  }
+#if CONVLAB_WITH_CUDA
+  if (t.dtype() != DType::f32) return 0.0;  // the device measures take f32 and say so
+  if (!scratch_.defined() || scratch_.device() != t.device()) scratch_ = Tensor::empty({1}, DType::i32, t.device());
+  uint32_t* scratch = reinterpret_cast<uint32_t*>(scratch_.data<int32_t>());
+  return cka_cuda::largest_magnitude(t.data<float>(), t.numel(), scratch, cuda_context(t.device()).stream());
+#else
+  return 0.0;
+#endif
+}
+
+// Measures run where the features are: on the GPU when a model left them there (both sources
+// on the same device), on the CPU otherwise.
+std::unique_ptr<MeasureRun> make_measure_run(Measure measure, bool on_gpu, Device device, const LayerNames& names,
+                                     const CompareSettings& s) {
+  if (!on_gpu) {
+    switch (measure) {
+      case Measure::rsa: return std::make_unique<HostRsa>(names);
+      case Measure::procrustes: return std::make_unique<HostProcrustes>(names);
+      default: return std::make_unique<HostCka>(names, s);
+    }
+  }
+#if CONVLAB_WITH_CUDA
+  switch (measure) {
+    case Measure::rsa: return std::make_unique<GpuRsa>(device, names);
+    case Measure::procrustes: return std::make_unique<GpuProcrustes>(device, names);
+    default: return std::make_unique<GpuCka>(device, names, s);
+  }
+#else
+  CONVLAB_FAIL("features on {} need the CUDA measures, and this convlab was built without CUDA", device.name());
+#endif
+}
+
+std::vector<SimilarityMatrix> measure_matrices(const std::vector<std::unique_ptr<MeasureRun>>& runs,
+                                               const CompareSettings& s, const MatrixLabels& labels) {
+  std::vector<SimilarityMatrix> out;
+  for (size_t r = 0; r < runs.size(); ++r) {
+    const MeasureRun& run = *runs[r];
+    for (size_t o = 0; o < run.outputs(); ++o) {
+      SimilarityMatrix m;
+      m.measure = s.measures[r];
+      m.options = {m.measure == Measure::cka ? s.kernels[o] : cka::Kernel::linear(), s.estimator};
+      m.rows = static_cast<int64_t>(labels.names.a.size());
+      m.cols = static_cast<int64_t>(labels.names.self ? labels.names.a.size() : labels.names.b.size());
+      m.values = run.value(run.terms(o).weighted_mean(), true);
+      m.row_names = labels.names.a;
+      m.col_names = labels.names.self ? labels.names.a : labels.names.b;
+      m.row_source = labels.row_source;
+      m.col_source = labels.col_source;
+      m.examples = labels.examples;
+      m.batches = labels.batches;
+      m.batch_size = s.batch_size;
+      m.last_batch = s.last_batch;
+      m.seconds = labels.seconds;
+      m.forms = run.forms();
+      if (s.bootstrap > 0) {
+        const auto statistic = [&run](const std::vector<double>& mean) { return run.value(mean, false); };
+        m.bootstrap = stats::bootstrap_batches(run.terms(o), statistic, s.bootstrap, s.seed);
+      }
+      out.push_back(std::move(m));
+    }
+  }
+  return out;
+}
+
+}  // namespace convlab::analysis_detail

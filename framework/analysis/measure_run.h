@@ -1,0 +1,82 @@
+// The pieces every comparison of layers is built from, shared by compare_layers (one pass over
+// feature sources) and StreamingComparison (batches handed over one at a time): each
+// measure's accumulator behind one interface, on the CPU or the GPU, the per-layer scaling of
+// features, the batch-size checks and the matrices at the end. Internal to framework/analysis.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "framework/analysis/compare.h"
+#include "framework/core/tensor.h"
+#include "framework/stats/batch_terms.h"
+
+namespace convlab::analysis_detail {
+
+// One power of two per layer of a source, 2^-e for the largest magnitude m 2^e (0.5 <= m < 1)
+// of the layer's first batch that is not all zero (compare.h says why), applied to every
+// batch in place. Layers on a GPU get the same treatment there.
+//
+// A borrowed tensor (memory that belongs to the caller, Tensor::borrow) is not changed: a
+// power of two changes no measure's value while the features' products stay inside float64's
+// range, which they do for every exponent within +-kLargestUnscaledExponent, so such a layer is
+// left as it is; beyond that it is replaced by a scaled copy.
+class LayerScales {
+ public:
+  static constexpr int kLargestUnscaledExponent = 64;
+  void apply(std::vector<Tensor>& layers);
+
+ private:
+  double largest_magnitude(Tensor& t);
+
+  std::vector<int> exponents_;  // per layer
+  std::vector<bool> chosen_;    // per layer: its exponent is fixed
+  Tensor scratch_;              // one u32 on the GPU, for the largest magnitude
+};
+
+// One measure of one comparison (CKA: all its kernels), fed the features of one batch at a
+// time (b empty when A is compared with itself). Output o is one matrix (CKA: kernel o).
+class MeasureRun {
+ public:
+  virtual ~MeasureRun() = default;
+  virtual void add_batch(const std::vector<Tensor>& a, const std::vector<Tensor>& b) = 0;
+  virtual size_t outputs() const { return 1; }
+  virtual const stats::BatchTerms& terms(size_t output) const = 0;
+  // From mean terms to the matrix (the bootstrap's statistic); quiet: no warnings.
+  virtual std::vector<double> value(const std::vector<double>& mean_terms, bool warn) const = 0;
+  virtual std::vector<std::string> forms() const { return {}; }
+  virtual void release_workspace() {}
+};
+
+struct LayerNames {
+  std::vector<std::string> a, b;
+  bool self = true;
+  int64_t layers_b() const { return self ? 0 : static_cast<int64_t>(b.size()); }
+};
+
+// Measures run where the features are: on the GPU when they all lie on one CUDA device, on the
+// CPU otherwise.
+std::unique_ptr<MeasureRun> make_measure_run(Measure measure, bool on_gpu, Device device, const LayerNames& names,
+                                             const CompareSettings& s);
+
+// The matrices of finished runs (runs[r] computed settings.measures[r]), labelled.
+struct MatrixLabels {
+  LayerNames names;
+  std::string row_source, col_source;
+  int64_t examples = 0, batches = 0;
+  double seconds = 0;
+};
+std::vector<SimilarityMatrix> measure_matrices(const std::vector<std::unique_ptr<MeasureRun>>& runs,
+                                               const CompareSettings& s, const MatrixLabels& labels);
+
+// The effective batch min(batch size, n) must reach every measure's minimum (else an error
+// naming --batch-size or --examples); below an advised size, one warning per measure.
+void check_batch_size(int64_t n, const CompareSettings& s);
+void warn_small_batches(int64_t n, const CompareSettings& s);
+// Settings that make no analysis: no measure, no kernel, a batch size below 1, one replicate.
+void check_compare_settings(const CompareSettings& s);
+// The smallest batch every measure of `s` accepts.
+int64_t smallest_batch(const CompareSettings& s);
+
+}  // namespace convlab::analysis_detail
