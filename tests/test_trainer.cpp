@@ -212,6 +212,31 @@ TEST_F(TrainerTest, ResumeReproducesTheUninterruptedRun) {
     EXPECT_EQ(final_a.arrays[i].bytes, final_b.arrays[i].bytes) << final_a.arrays[i].name;
 }
 
+// The hooks an embedding program (the Python package) drives a run with: on_epoch sees each
+// saved epoch's row; stop_requested ends the run between two steps as a kill would, keeping
+// the finished epochs, and --resume then finishes the same run as an uninterrupted one.
+TEST_F(TrainerTest, StopRequestedEndsBetweenStepsAndResumeFinishesTheRun) {
+  train(options("straight", 3));
+  TrainOptions o = options("stopped", 3);
+  std::vector<int64_t> epochs_seen;
+  o.on_epoch = [&](const EpochMetrics& row) {
+    epochs_seen.push_back(row.epoch);
+    EXPECT_TRUE(fs::exists(dir_ / "stopped" / "resume.safetensors"));  // saved before the call
+  };
+  int steps = 0;
+  o.stop_requested = [&] { return ++steps > 4; };  // epoch 1's 3 steps, then 1 of epoch 2
+  const TrainSummary stopped = train(o);
+  EXPECT_TRUE(stopped.stopped);
+  EXPECT_EQ(stopped.epochs_done, 1);
+  EXPECT_EQ(stopped.updates, 3);
+  EXPECT_EQ(epochs_seen, (std::vector<int64_t>{1}));
+  EXPECT_EQ(MetricsLog::read_csv(dir_ / "stopped" / "metrics.csv").size(), 2u);  // epochs 0 and 1
+  TrainOptions resumed = options("stopped", 3);
+  resumed.resume = true;
+  EXPECT_EQ(train(resumed).epochs_done, 3);
+  expect_same_run(dir_ / "straight", dir_ / "stopped", 3);
+}
+
 TEST_F(TrainerTest, NanLossStopsAndKeepsTheLastGoodCheckpoint) {
   TrainOptions o = options("diverges", 3);
   train(o);  // a good run first

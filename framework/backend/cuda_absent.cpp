@@ -12,6 +12,11 @@ std::unique_ptr<DeviceContext> create_cuda_context(int, const CudaOptions&) {
                "to use --device cuda");
 }
 
+void wait_for_gpu(int) {
+  CONVLAB_FAIL("this convlab was built without CUDA; rebuild with nvcc on the PATH (and -DCONVLAB_CUDA=ON) "
+               "to use arrays on a GPU");
+}
+
 std::vector<std::string> describe_conv_choices(Device) { return {}; }
 
 std::string conv_algorithm_record(Device) { return {}; }

@@ -29,6 +29,11 @@ struct CudaOptions {
 // `ordinal`. Tensors made on it must be destroyed before it.
 std::unique_ptr<DeviceContext> create_cuda_context(int ordinal = 0, const CudaOptions& options = {});
 
+// Waits for all work on GPU `ordinal`, from every stream of every library in the process
+// (cudaDeviceSynchronize): before reading arrays that another library (PyTorch, JAX, CuPy)
+// computed on streams of its own. Without CUDA compiled in it throws, as create_cuda_context.
+void wait_for_gpu(int ordinal);
+
 // "driver 13.0, runtime 13.0, cuDNN 9.19.0 (built with 9.19.0), cuBLAS 13.1.0, GPU 0: NVIDIA
 // H200 (132 SMs, 139 GiB, compute 9.0)", or why there is none.
 std::string cuda_versions();

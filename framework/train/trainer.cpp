@@ -332,6 +332,10 @@ TrainSummary train(const TrainOptions& options) {
     int64_t seen = 0;
     double last_lr = -1;
     for (int64_t s = 0; s < steps_per_epoch; ++s) {
+      if (options.stop_requested && options.stop_requested()) {
+        summary.stopped = true;
+        break;
+      }
       const int64_t first = s * batch_size;
       const int64_t count = std::min(batch_size, train_set.size() - first);
       const double rate = schedule.lr(updates);
@@ -344,6 +348,13 @@ TrainSummary train(const TrainOptions& options) {
       if (bar.due()) bar.update(s + 1, step.mean_loss(seen), step.accuracy(seen));
     }
     bar.finish();
+    if (summary.stopped) {  // the epoch is dropped, as a kill would drop it
+      fmt::print(options.log, "stopped during epoch {}: {} holds the epochs before it; --resume continues from there\n",
+                 epoch, run.dir.string());
+      --epoch;
+      updates = epoch * steps_per_epoch;
+      break;
+    }
     const int64_t bad_step = step.first_bad_step();
     if (bad_step >= 0) {
       CONVLAB_FAIL("the loss became NaN or infinite at update {} (epoch {}); stopped without saving this epoch. "
@@ -392,6 +403,7 @@ TrainSummary train(const TrainOptions& options) {
     summary.final_train_acc = row.train_acc;
     summary.final_test_acc = row.test_acc;
     summary.final_test_loss = row.test_loss;
+    if (options.on_epoch) options.on_epoch(row);
   }
   summary.epochs_done = epoch;
   summary.updates = updates;

@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "framework/io/config.h"
+#include "framework/io/metrics_log.h"
 #include "framework/nn/model_factory.h"
 #include "framework/plot/figure_format.h"
 
@@ -56,6 +57,13 @@ struct TrainOptions {
   int64_t stop_after_epoch = -1;                    // end early after this epoch (-1: never)
   std::FILE* log = stdout;
   FigureFormats figure_formats = {FigureFormat::png};  // the learning curve's
+  // Called with each trained epoch's metrics row once the epoch is saved (its checkpoint and
+  // resume.safetensors written): the run folder may be read there, and an exception thrown
+  // there ends the run with that epoch kept.
+  std::function<void(const EpochMetrics&)> on_epoch;
+  // Asked before every training step: true ends the run there as a kill would, dropping the
+  // epoch in progress; the folder holds every finished epoch, and --resume continues it.
+  std::function<bool()> stop_requested;
 };
 
 struct TrainSummary {
@@ -63,6 +71,7 @@ struct TrainSummary {
   // The folder held this very run, finished (same settings, all epochs done): nothing was
   // trained, and the figures are the run's.
   bool already_complete = false;
+  bool stopped = false;  // by stop_requested; epochs_done is the last finished epoch
   int64_t epochs_done = 0;
   int64_t updates = 0;
   double final_train_acc = 0, final_test_acc = 0, final_test_loss = 0;

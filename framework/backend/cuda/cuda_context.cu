@@ -13,6 +13,14 @@ bool cuda_available() {
   return cudaGetDeviceCount(&count) == cudaSuccess && count > 0;  // an error (no driver) means no GPU
 }
 
+void wait_for_gpu(int ordinal) {
+  int previous = 0;
+  CUDA_CHECK(cudaGetDevice(&previous));
+  CUDA_CHECK(cudaSetDevice(ordinal));
+  CUDA_CHECK(cudaDeviceSynchronize());
+  CUDA_CHECK(cudaSetDevice(previous));
+}
+
 std::string cuda_versions() {
   auto dotted = [](int v) { return fmt::format("{}.{}", v / 1000, v % 1000 / 10); };
   int driver = 0, runtime = 0;
