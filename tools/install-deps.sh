@@ -21,7 +21,8 @@ packages=(
   nlohmann-json3-dev  # safetensors headers, JSON summaries
   fonts-dejavu-core   # the font of figures
   poppler-utils       # tests: pdftotext checks that the text in PDF figures is extractable
-  python3 python3-venv  # the interop tests' venv (tools/make-venv.sh), tools/sweep
+  python3 python3-venv  # the tests' venv (tools/make-venv.sh), tools/sweep
+  python3-dev         # Python's headers: the Python module (apps/python, pip install .)
   curl ca-certificates  # downloading CIFAR-10 where no copy is found (tools/fetch-cifar10.sh)
   clang               # the sanitizer and fuzzing build (.ci/run, tools/fuzz.sh)
   libclang-rt-dev     # clang's AddressSanitizer, UBSan and libFuzzer runtimes

@@ -1,0 +1,257 @@
+// CKA, RSA and Procrustes from Python: compare() runs compare_layers over arrays that stay
+// where Python keeps them (no copy), Comparison feeds the same accumulators batch by batch.
+#include <nanobind/stl/optional.h>
+#include <nanobind/stl/pair.h>
+#include <nanobind/stl/string.h>
+#include <nanobind/stl/vector.h>
+
+#include <optional>
+#include <utility>
+#include <vector>
+
+#include "bindings.h"
+#include "framework/analysis/compare.h"
+#include "framework/analysis/streaming_comparison.h"
+
+namespace convlab::python {
+
+namespace {
+
+using Kernels = std::vector<std::pair<std::string, double>>;  // ("linear" | "rbf", rbf_frac)
+
+CompareSettings settings_from(const std::vector<std::string>& measures, const Kernels& kernels,
+                              const std::string& estimator, int64_t batch_size, int64_t bootstrap, uint64_t seed) {
+  CompareSettings s;
+  s.measures.clear();
+  for (const std::string& name : measures) {
+    if (name == "cka") s.measures.push_back(Measure::cka);
+    else if (name == "rsa") s.measures.push_back(Measure::rsa);
+    else if (name == "procrustes") s.measures.push_back(Measure::procrustes);
+    else throw InputError("unknown measure '" + message_excerpt(name) + "': use 'cka', 'rsa' or 'procrustes'");
+  }
+  s.kernels.clear();
+  for (const auto& [kind, frac] : kernels) {
+    if (kind == "linear") s.kernels.push_back(cka::Kernel::linear());
+    else if (kind == "rbf") {
+      if (!(frac > 0.0) || !(frac < 1e6))
+        throw InputError("rbf_frac must be a positive number below 1e6 (the RBF width as a fraction of the median "
+                         "distance), got " + std::to_string(frac));
+      s.kernels.push_back(cka::Kernel::rbf(frac));
+    } else throw InputError("unknown kernel '" + message_excerpt(kind) + "': use 'linear' or 'rbf'");
+  }
+  if (estimator == "debiased") s.estimator = cka::Estimator::debiased;
+  else if (estimator == "biased") s.estimator = cka::Estimator::biased;
+  else throw InputError("unknown estimator '" + message_excerpt(estimator) + "': use 'debiased' or 'biased'");
+  if (batch_size < 1) throw InputError("batch_size must be positive, got " + std::to_string(batch_size));
+  if (bootstrap < 0 || bootstrap == 1)
+    throw InputError("bootstrap must be 0 (none) or at least 2 replicates, got " + std::to_string(bootstrap));
+  s.batch_size = batch_size;
+  s.bootstrap = bootstrap;
+  s.seed = seed;
+  return s;
+}
+
+// Where the measures run: "auto" where the arrays lie, else the device named.
+std::optional<Device> target_of(const std::string& device) {
+  if (device == "auto") return std::nullopt;
+  return device_named(device);
+}
+
+// Tensors on the target: borrowed where the arrays already lie there, else copied (one
+// batch's worth) to it.
+std::vector<Tensor> on_target(std::vector<Tensor> layers, const std::optional<Device>& target) {
+  if (!target) return layers;
+  for (Tensor& t : layers)
+    if (!(t.device() == *target)) t = t.to(*target);
+  return layers;
+}
+
+nb::dict to_dict(const SimilarityMatrix& m) {
+  nb::dict d;
+  d["measure"] = measure_name(m.measure);
+  d["kernel"] = m.measure == Measure::cka ? m.options.kernel.str() : std::string();
+  d["estimator"] = m.measure == Measure::cka ? cka::estimator_name(m.options.estimator) : "";
+  d["values"] = numpy_matrix(m.values, m.rows, m.cols);
+  d["row_names"] = m.row_names;
+  d["col_names"] = m.col_names;
+  d["examples"] = m.examples;
+  d["batches"] = m.batches;
+  d["batch_size"] = m.batch_size;
+  d["forms"] = m.forms;
+  if (m.bootstrap) {
+    nb::dict b;
+    b["replicates"] = m.bootstrap->replicates;
+    b["seed"] = m.bootstrap->seed;
+    b["mean"] = numpy_matrix(m.bootstrap->mean, m.rows, m.cols);
+    b["std"] = numpy_matrix(m.bootstrap->std, m.rows, m.cols);
+    b["low"] = numpy_matrix(m.bootstrap->q025, m.rows, m.cols);
+    b["high"] = numpy_matrix(m.bootstrap->q975, m.rows, m.cols);
+    d["bootstrap"] = b;
+  }
+  return d;
+}
+
+nb::list to_list(const std::vector<SimilarityMatrix>& matrices) {
+  nb::list out;
+  for (const SimilarityMatrix& m : matrices) out.append(to_dict(m));
+  return out;
+}
+
+std::vector<std::string> layer_names(size_t count, const std::optional<std::vector<std::string>>& names,
+                                     const char* network) {
+  if (!names) {
+    std::vector<std::string> out;
+    for (size_t i = 0; i < count; ++i) out.push_back(std::to_string(i));
+    return out;
+  }
+  if (names->size() != count)
+    throw InputError(std::string("names of network ") + network + ": " + std::to_string(names->size()) +
+                     " names for " + std::to_string(count) + " layers");
+  return *names;
+}
+
+// Python arrays as a FeatureSource: each batch a slice of every array (a borrowed view), on
+// the arrays' device or copied to the target. Ctrl-C is checked at every batch.
+class ArrayFeatureSource final : public FeatureSource {
+ public:
+  ArrayFeatureSource(const std::vector<AnyArray>& arrays, std::vector<std::string> names, const char* network,
+                     std::optional<Device> target)
+      : names_(std::move(names)), description_(std::string("network ") + network), target_(target) {
+    if (arrays.empty()) throw InputError(description_ + ": no layers (pass a list of arrays)");
+    for (size_t l = 0; l < arrays.size(); ++l) {
+      const std::string what = "layer " + names_[l] + " of " + description_;
+      whole_.push_back(borrow_features(arrays[l], what));
+      if (whole_[l].dim(0) != whole_[0].dim(0))
+        throw InputError(what + " has " + std::to_string(whole_[l].dim(0)) + " examples, layer " + names_[0] +
+                         " has " + std::to_string(whole_[0].dim(0)) + ": every layer holds the same examples");
+      if (whole_[l].dim(1) < 1) throw InputError(what + " has no features");
+      if (!(whole_[l].device() == whole_[0].device()))
+        throw InputError(what + " lies on " + whole_[l].device().name() + ", layer " + names_[0] + " on " +
+                         whole_[0].device().name() + ": put every layer on one device");
+    }
+  }
+  std::string description() const override { return description_; }
+  std::vector<std::string> layer_names() const override { return names_; }
+  int64_t examples() const override { return whole_.front().dim(0); }
+  Device device() const override { return target_ ? *target_ : whole_.front().device(); }
+  std::vector<Tensor> batch(int64_t first, int64_t count) override {
+    std::vector<Tensor> out = slices(first, count);
+    for (Tensor& t : out)
+      if (!t.device().is_cpu()) t = t.to(cpu());
+    return out;
+  }
+  std::vector<Tensor> device_batch(int64_t first, int64_t count) override {
+    return on_target(slices(first, count), target_);
+  }
+
+ private:
+  std::vector<Tensor> slices(int64_t first, int64_t count) {
+    check_interrupt();
+    std::vector<Tensor> out;
+    for (Tensor& t : whole_) {
+      const int64_t p = t.dim(1);
+      char* base = static_cast<char*>(t.raw()) + static_cast<size_t>(first * p) * dtype_size(t.dtype());
+      out.push_back(Tensor::borrow(base, {count, p}, t.dtype(), t.device()));
+    }
+    return out;
+  }
+
+  std::vector<std::string> names_;
+  std::string description_;
+  std::optional<Device> target_;
+  std::vector<Tensor> whole_;  // (n, p) per layer, borrowed
+};
+
+nb::list compare(const std::vector<AnyArray>& a, const std::optional<std::vector<AnyArray>>& b,
+                 const std::optional<std::vector<std::string>>& names_a,
+                 const std::optional<std::vector<std::string>>& names_b, const std::vector<std::string>& measures,
+                 const Kernels& kernels, const std::string& estimator, int64_t batch_size, int64_t bootstrap,
+                 uint64_t seed, const std::string& device) {
+  const CompareSettings s = settings_from(measures, kernels, estimator, batch_size, bootstrap, seed);
+  const std::optional<Device> target = target_of(device);
+  ArrayFeatureSource source_a(a, layer_names(a.size(), names_a, "A"), "A", target);
+  std::optional<ArrayFeatureSource> source_b;
+  if (b) source_b.emplace(*b, layer_names(b->size(), names_b, "B"), "B", target);
+  std::vector<SimilarityMatrix> matrices;
+  {
+    nb::gil_scoped_release release;
+    matrices = input_errors([&] { return compare_layers(source_a, source_b ? &*source_b : nullptr, s); });
+  }
+  return to_list(matrices);
+}
+
+// The streaming comparison with its device choice; its add() borrows the arrays of one batch.
+class Comparison {
+ public:
+  Comparison(const std::vector<std::string>& names_a, const std::optional<std::vector<std::string>>& names_b,
+             const std::vector<std::string>& measures, const Kernels& kernels, const std::string& estimator,
+             int64_t bootstrap, uint64_t seed, const std::string& device)
+      : target_(target_of(device)),
+        comparison_(input_errors([&] {
+          return StreamingComparison(names_a, names_b.value_or(std::vector<std::string>{}),
+                                     settings_from(measures, kernels, estimator, 1, bootstrap, seed));
+        })) {
+    if (names_b && names_b->empty()) throw InputError("network B needs at least one layer");
+  }
+
+  void add(const std::vector<AnyArray>& a, const std::optional<std::vector<AnyArray>>& b) {
+    std::vector<Tensor> ta = borrow_all(a, "A"), tb;
+    if (b) tb = borrow_all(*b, "B");
+    nb::gil_scoped_release release;
+    input_errors([&] {
+      ta = on_target(std::move(ta), target_);
+      tb = on_target(std::move(tb), target_);
+      comparison_.add(ta, tb);
+    });
+  }
+
+  nb::list result() const {
+    std::vector<SimilarityMatrix> matrices;
+    {
+      nb::gil_scoped_release release;
+      matrices = input_errors([&] { return comparison_.result(); });
+    }
+    return to_list(matrices);
+  }
+
+  int64_t batches() const { return comparison_.batches(); }
+  int64_t examples() const { return comparison_.examples(); }
+  std::string device() const { return comparison_.device().name(); }
+
+ private:
+  static std::vector<Tensor> borrow_all(const std::vector<AnyArray>& arrays, const char* network) {
+    std::vector<Tensor> out;
+    for (size_t l = 0; l < arrays.size(); ++l)
+      out.push_back(borrow_features(arrays[l], "layer " + std::to_string(l) + " of network " + network));
+    return out;
+  }
+
+  std::optional<Device> target_;
+  StreamingComparison comparison_;
+};
+
+}  // namespace
+
+void bind_analysis(nb::module_& m) {
+  m.def("compare", &compare, nb::arg("a"), nb::arg("b").none(), nb::arg("names_a").none(), nb::arg("names_b").none(),
+        nb::arg("measures"), nb::arg("kernels"), nb::arg("estimator"), nb::arg("batch_size"), nb::arg("bootstrap"),
+        nb::arg("seed"), nb::arg("device"),
+        "Every layer of A against every layer of B (b None: A against itself) in batches of batch_size, as "
+        "convlab-analyze does; arrays are (n, p) float32/float64, C-contiguous. Returns one dict per matrix. "
+        "Internal: use convlab.cka_matrix.");
+  nb::class_<Comparison>(m, "ComparisonCore",
+                         "The streaming accumulator behind convlab.Comparison (internal: use that).")
+      .def(nb::init<const std::vector<std::string>&, const std::optional<std::vector<std::string>>&,
+                    const std::vector<std::string>&, const Kernels&, const std::string&, int64_t, uint64_t,
+                    const std::string&>(),
+           nb::arg("names_a"), nb::arg("names_b").none(), nb::arg("measures"), nb::arg("kernels"),
+           nb::arg("estimator"), nb::arg("bootstrap"), nb::arg("seed"), nb::arg("device"))
+      .def("add", &Comparison::add, nb::arg("a"), nb::arg("b").none(),
+           "One batch: the features of the same examples at every layer of A (and of B).")
+      .def("result", &Comparison::result, "One dict per matrix, from the batches added so far.")
+      .def_prop_ro("batches", &Comparison::batches)
+      .def_prop_ro("examples", &Comparison::examples)
+      .def_prop_ro("device", &Comparison::device);
+}
+
+}  // namespace convlab::python
