@@ -81,8 +81,10 @@ using CkaMatrix = SimilarityMatrix;
 // invariant to scaling a layer (CKA's HSIC terms of a layer all scale alike, so one factor
 // for all batches keeps their ratios), a power of two is exact, and so the values are those of
 // the features as given, while the Grams and everything formed from them stay within float64's
-// range for features anywhere from 1e-310 to 1e300. An error while measuring a batch names
-// both sources and the batch's examples.
+// range for features anywhere from 1e-310 to 1e300. A layer whose factor lies within 2^+-64 is
+// left as it is: there the products stay far inside float64's range, so the factor would
+// change no value, and skipping it saves a pass over the features. An error while measuring a
+// batch names both sources and the batch's examples.
 std::vector<SimilarityMatrix> compare_layers(FeatureSource& a, FeatureSource* b, const CompareSettings& settings);
 
 // Each of `sources` against `reference` (the checkpoints of a run against its final network):

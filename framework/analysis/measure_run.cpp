@@ -326,11 +326,8 @@ void LayerScales::apply(std::vector<Tensor>& layers) {
       }
     }
     const int e = exponents_[l];
-    if (e == 0) continue;
-    if (t.borrowed()) {
-      if (std::abs(e) <= kLargestUnscaledExponent) continue;  // the values would not change
-      t = t.clone();
-    }
+    if (std::abs(e) <= kLargestUnscaledExponent) continue;  // the values would not change
+    if (t.borrowed()) t = t.clone();
     scale_by_power_of_two(t, e);
   }
 }

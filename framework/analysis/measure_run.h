@@ -18,10 +18,11 @@ namespace convlab::analysis_detail {
 // of the layer's first batch that is not all zero (compare.h says why), applied to every
 // batch in place. Layers on a GPU get the same treatment there.
 //
-// A borrowed tensor (memory that belongs to the caller, Tensor::borrow) is not changed: a
-// power of two changes no measure's value while the features' products stay inside float64's
-// range, which they do for every exponent within +-kLargestUnscaledExponent, so such a layer is
-// left as it is; beyond that it is replaced by a scaled copy.
+// A power of two changes no measure's value while the features' products stay far inside
+// float64's range (and LAPACK's unscaled range), which they do for every exponent within
+// +-kLargestUnscaledExponent: such layers are left as they are, which saves a pass over them.
+// Beyond it a layer is scaled in place, or, if it is borrowed (memory that belongs to the
+// caller, Tensor::borrow), replaced by a scaled copy: borrowed memory is never changed.
 class LayerScales {
  public:
   static constexpr int kLargestUnscaledExponent = 64;

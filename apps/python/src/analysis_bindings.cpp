@@ -91,6 +91,20 @@ nb::dict to_dict(const SimilarityMatrix& m) {
   return d;
 }
 
+// Borrowed GPU memory belongs to another library, which may reuse it as soon as Python lets go
+// of the array: every kernel that reads it must have finished before control returns, also
+// when a measure threw halfway (each batch's terms end in a copy to the host, which waits, but
+// an error may come before it).
+template <class F>
+decltype(auto) waiting_for(Device device, F&& f) {
+  try {
+    return std::forward<F>(f)();
+  } catch (...) {
+    if (device.is_cuda()) device.context().synchronize();
+    throw;
+  }
+}
+
 nb::list to_list(const std::vector<SimilarityMatrix>& matrices) {
   nb::list out;
   for (const SimilarityMatrix& m : matrices) out.append(to_dict(m));
@@ -175,7 +189,9 @@ nb::list compare(const std::vector<AnyArray>& a, const std::optional<std::vector
   std::vector<SimilarityMatrix> matrices;
   {
     nb::gil_scoped_release release;
-    matrices = input_errors([&] { return compare_layers(source_a, source_b ? &*source_b : nullptr, s); });
+    matrices = input_errors([&] {
+      return waiting_for(source_a.device(), [&] { return compare_layers(source_a, source_b ? &*source_b : nullptr, s); });
+    });
   }
   return to_list(matrices);
 }
@@ -198,10 +214,13 @@ class Comparison {
     std::vector<Tensor> ta = borrow_all(a, "A"), tb;
     if (b) tb = borrow_all(*b, "B");
     nb::gil_scoped_release release;
+    const Device device = ta.empty() ? cpu() : ta.front().device();
     input_errors([&] {
-      ta = on_target(std::move(ta), target_);
-      tb = on_target(std::move(tb), target_);
-      comparison_.add(ta, tb);
+      waiting_for(device, [&] {
+        ta = on_target(std::move(ta), target_);
+        tb = on_target(std::move(tb), target_);
+        comparison_.add(ta, tb);
+      });
     });
   }
 
