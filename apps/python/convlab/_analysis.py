@@ -96,6 +96,9 @@ def cka_matrix(features_a: Any, features_b: Any = None, kernel: str = "linear", 
     Returns a float64 array (layers of A, layers of B), or a Result with bootstrap > 0.
     Raises convlab.InputError (a ValueError) for bad input; Ctrl-C stops between batches.
     """
+    if not isinstance(measure, str):
+        raise _convlab.InputError(f"cka_matrix computes one measure, 'cka', 'rsa' or 'procrustes', got {measure!r}; "
+                                  "convlab.Comparison(measures=...) computes several from one pass")
     measures = _measure_list(measure)
     arrays_a, names_a = layer_list(features_a, "features_a")
     arrays_b, names_b = (None, None) if features_b is None else layer_list(features_b, "features_b")
@@ -171,6 +174,11 @@ class Comparison:
             raise _convlab.InputError(
                 "the first batch had features of network B, this one has none" if arrays_b is None else
                 "the first batch compared network A with itself; this one has features of network B")
+        else:
+            for names, first, network in ((names_a, self._names[0], "A"), (names_b, self._names[1], "B")):
+                if names is not None and names != first:
+                    raise _convlab.InputError(f"this batch names the layers of network {network} {names}, the first "
+                                              f"batch {first}: every batch holds the same layers in the same order")
         self._core.add(arrays_a, arrays_b)
 
     def result(self) -> Union[np.ndarray, Result, dict]:
