@@ -4,7 +4,8 @@
     tools/cka-numpy-peer.py --make-features DIR          # ten layers shaped like All-CNN-C's
     tools/bench-python.py DIR [--batch-size 1000] [--repeats 3] [--threads 2]
                           [--analyze build/apps/convlab-analyze]
-    tools/bench-python.py DIR --once                     # one cka_matrix call, for farm-bench
+    tools/bench-python.py DIR --once                     # one cka_matrix call on the files
+                                                         # memory-mapped, for farm-bench
 
 Times, with the same threads for all three:
   python    convlab.cka_matrix(arrays, batch_size=K) in this process, on the files loaded
@@ -49,10 +50,10 @@ def main():
     files = sorted(glob.glob(os.path.join(args.folder, "*.npy")))
     if not files:
         sys.exit(f"bench-python: no .npy files in {args.folder} (tools/cka-numpy-peer.py --make-features DIR)")
-    arrays = [np.load(f) for f in files]
-    if args.once:
-        convlab.cka_matrix(arrays, batch_size=args.batch_size)
+    if args.once:  # the files memory-mapped, as the numpy peer and convlab-analyze read them
+        convlab.cka_matrix([np.load(f, mmap_mode="r") for f in files], batch_size=args.batch_size)
         return
+    arrays = [np.load(f) for f in files]
 
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     analyze = args.analyze or os.path.join(root, "build", "apps", "convlab-analyze")
