@@ -35,15 +35,7 @@ std::string csv_row(const EpochMetrics& m) {
 // JSON has no NaN: nlohmann writes non-finite numbers as null.
 std::string jsonl_row(const EpochMetrics& m) {
   nlohmann::ordered_json row;
-  row["epoch"] = m.epoch;
-  row["updates"] = m.updates;
-  row["lr"] = m.lr;
-  row["train_loss"] = m.train_loss;
-  row["train_acc"] = m.train_acc;
-  row["test_loss"] = m.test_loss;
-  row["test_acc"] = m.test_acc;
-  row["seconds"] = m.seconds;
-  row["images_per_second"] = m.images_per_second;
+  visit_metrics(m, [&](const char* column, auto value) { row[column] = value; });
   return row.dump();
 }
 

@@ -25,6 +25,22 @@ struct EpochMetrics {
   bool operator==(const EpochMetrics&) const = default;
 };
 
+// Calls visit(column, value) for each field under its metrics.csv column name, in the file's
+// order (integers as int64_t, the rest as double): the one list of names that the JSON lines
+// and other writers of a row (the Python package's dicts) share.
+template <class Visit>
+void visit_metrics(const EpochMetrics& m, Visit&& visit) {
+  visit("epoch", m.epoch);
+  visit("updates", m.updates);
+  visit("lr", m.lr);
+  visit("train_loss", m.train_loss);
+  visit("train_acc", m.train_acc);
+  visit("test_loss", m.test_loss);
+  visit("test_acc", m.test_acc);
+  visit("seconds", m.seconds);
+  visit("images_per_second", m.images_per_second);
+}
+
 class MetricsLog {
  public:
   static constexpr const char* kCsvName = "metrics.csv";

@@ -8,7 +8,7 @@ from typing import Any, Iterable, Optional, Union
 import numpy as np
 
 from . import _convlab
-from ._arrays import as_features, layer_list
+from ._arrays import layer_list
 
 _MEASURES = ("cka", "rsa", "procrustes")
 

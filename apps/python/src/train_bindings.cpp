@@ -35,15 +35,7 @@ int key_value(const char* name, int64_t value, const std::string& key) {
 // A metrics row under metrics.csv's column names.
 nb::dict metrics_row(const EpochMetrics& m) {
   nb::dict row;
-  row["epoch"] = m.epoch;
-  row["updates"] = m.updates;
-  row["lr"] = m.lr;
-  row["train_loss"] = m.train_loss;
-  row["train_acc"] = m.train_acc;
-  row["test_loss"] = m.test_loss;
-  row["test_acc"] = m.test_acc;
-  row["seconds"] = m.seconds;
-  row["images_per_second"] = m.images_per_second;
+  visit_metrics(m, [&](const char* column, auto value) { row[column] = value; });
   return row;
 }
 

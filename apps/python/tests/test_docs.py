@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 
 import convlab
+from image_folder import write_image_folder
 
-CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 EXAMPLES = ("hooks", "checkpoint", "reference")
 
 
@@ -94,18 +94,10 @@ def write_tiny_cifar(root, train_per_class=2, test_per_class=2):
     """An image folder train/<class>/*.png, test/<class>/*.png (32x32 RGB, a little different
     per class), and test_batch.bin holding the same test images as CIFAR-10 binary records
     (label byte, then the R, G and B planes). Returns the test images, (n, 3, 32, 32) uint8."""
-    Image = pytest.importorskip("PIL.Image", reason="Pillow writes the tiny image folder: it is not installed")
-    rng = np.random.default_rng(2)
-    records = []
-    for split, count in (("train", train_per_class), ("test", test_per_class)):
-        for label, name in enumerate(CLASSES):
-            os.makedirs(root / "images" / split / name)
-            for i in range(count):
-                pixels = rng.integers(0, 200, (32, 32, 3)) + np.array([5 * label, 40, 90 - 8 * label])
-                pixels = np.clip(pixels, 0, 255).astype(np.uint8)
-                Image.fromarray(pixels).save(root / "images" / split / name / f"{i:04d}.png")
-                if split == "test":
-                    records.append(np.concatenate([[label], pixels.transpose(2, 0, 1).ravel()]).astype(np.uint8))
+    pytest.importorskip("PIL.Image", reason="Pillow writes the tiny image folder: it is not installed")
+    images, labels = write_image_folder(root / "images", train_per_class, test_per_class, seed=2)
+    records = [np.concatenate([[label], pixels.transpose(2, 0, 1).ravel()]).astype(np.uint8)
+               for pixels, label in zip(images, labels)]
     records = np.stack(records)
     records.tofile(root / "test_batch.bin")
     return records[:, 1:].reshape(-1, 3, 32, 32)

@@ -11,38 +11,17 @@ import threading
 
 import numpy as np
 import pytest
-from PIL import Image
 from safetensors import safe_open
 from safetensors.numpy import load_file, save_file
 
 import convlab
-
-CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
-
-
-def write_image_folder(root, train_per_class=2, test_per_class=1):
-    """train/<class>/NNNN.png and test/<class>/NNNN.png, 32x32 RGB; returns the test images
-    (n, 32, 32, 3) and labels in convlab's order (class by class, files by name)."""
-    rng = np.random.default_rng(1)
-    test_images, test_labels = [], []
-    for split, count in (("train", train_per_class), ("test", test_per_class)):
-        for label, name in enumerate(CLASSES):
-            os.makedirs(root / split / name)
-            for i in range(count):
-                pixels = rng.integers(0, 200, (32, 32, 3)) + np.array([5 * label, 40, 90 - 8 * label])
-                pixels = np.clip(pixels, 0, 255).astype(np.uint8)
-                Image.fromarray(pixels).save(root / split / name / f"{i:04d}.png")
-                if split == "test":
-                    test_images.append(pixels)
-                    test_labels.append(label)
-    return np.stack(test_images), np.array(test_labels)
-
+from image_folder import write_image_folder
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     """A depth-1 All-CNN-C trained for one epoch on 20 images; its test set is 10 images."""
     root = tmp_path_factory.mktemp("models")
-    images, labels = write_image_folder(root / "images")
+    images, labels = write_image_folder(root / "images", seed=1)
     result = convlab.train(data=root / "images", cache_dir=root / "cache", output=root / "run", epochs=1,
                            train_size=20, batch_size=8, device="cpu", no_download=True, quiet=True)
     return {"root": root, "result": result, "images": images, "labels": labels,

@@ -7,25 +7,10 @@ import os
 import signal
 import threading
 
-import numpy as np
 import pytest
-from PIL import Image
 
 import convlab
-
-CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
-
-
-def write_image_folder(root, train_per_class=2, test_per_class=1):
-    """train/<class>/NNNN.png and test/<class>/NNNN.png, 32x32 RGB, a little different per class."""
-    rng = np.random.default_rng(0)
-    for split, count in (("train", train_per_class), ("test", test_per_class)):
-        for label, name in enumerate(CLASSES):
-            os.makedirs(root / split / name)
-            for i in range(count):
-                pixels = rng.integers(0, 200, (32, 32, 3)) + np.array([5 * label, 40, 90 - 8 * label])
-                Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8)).save(root / split / name / f"{i:04d}.png")
-
+from image_folder import write_image_folder
 
 def write_config(path, epochs):
     path.write_text(f"""train_config:
