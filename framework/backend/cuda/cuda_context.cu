@@ -3,6 +3,7 @@
 
 #include "framework/backend/cuda/conv_graph.h"
 #include "framework/backend/cuda/cuda_check.h"
+#include "framework/backend/cuda/cusolver_check.h"
 #include "framework/backend/cuda/cuda_context.h"
 #include "framework/backend/cuda_device.h"
 
@@ -91,6 +92,8 @@ CudaContext::~CudaContext() {
   if (cudnn_) cudnnDestroy(cudnn_);
   if (cublas_) cublasDestroy(cublas_);
   if (cublas_workspace_) cudaFree(cublas_workspace_);
+  if (cusolver_params_) cusolverDnDestroyParams(cusolver_params_);
+  if (cusolver_) cusolverDnDestroy(cusolver_);
   release_cache();
   for (auto& [size, blocks] : graph_free_blocks_)
     for (void* ptr : blocks) cudaFree(ptr);
@@ -263,12 +266,48 @@ cudnnHandle_t CudaContext::cudnn() {
 cublasHandle_t CudaContext::cublas() {
   if (!cublas_) {
     constexpr size_t kWorkspaceBytes = size_t{32} << 20;
-    CUBLAS_CHECK(cublasCreate(&cublas_));
-    CUBLAS_CHECK(cublasSetStream(cublas_, stream_));
-    CUDA_CHECK(cudaMalloc(&cublas_workspace_, kWorkspaceBytes));
-    CUBLAS_CHECK(cublasSetWorkspace(cublas_, cublas_workspace_, kWorkspaceBytes));
+    // Kept only when every step succeeded, so that a failure (out of memory) is retried on
+    // the next call instead of leaving a handle without its workspace.
+    cublasHandle_t handle = nullptr;
+    void* workspace = nullptr;
+    try {
+      CUBLAS_CHECK(cublasCreate(&handle));
+      CUBLAS_CHECK(cublasSetStream(handle, stream_));
+      CUDA_CHECK(cudaMalloc(&workspace, kWorkspaceBytes));
+      CUBLAS_CHECK(cublasSetWorkspace(handle, workspace, kWorkspaceBytes));
+    } catch (...) {
+      if (handle) cublasDestroy(handle);
+      if (workspace) cudaFree(workspace);
+      throw;
+    }
+    cublas_ = handle;
+    cublas_workspace_ = workspace;
   }
   return cublas_;
+}
+
+cusolverDnHandle_t CudaContext::cusolver() {
+  if (!cusolver_) {
+    cusolverDnHandle_t handle = nullptr;
+    cusolverDnParams_t params = nullptr;
+    try {
+      CUSOLVER_CHECK(cusolverDnCreate(&handle));
+      CUSOLVER_CHECK(cusolverDnSetStream(handle, stream_));
+      CUSOLVER_CHECK(cusolverDnCreateParams(&params));
+    } catch (...) {
+      if (params) cusolverDnDestroyParams(params);
+      if (handle) cusolverDnDestroy(handle);
+      throw;
+    }
+    cusolver_ = handle;
+    cusolver_params_ = params;
+  }
+  return cusolver_;
+}
+
+cusolverDnParams_t CudaContext::cusolver_params() {
+  cusolver();
+  return cusolver_params_;
 }
 
 CudaContext& cuda_context(Device device) {

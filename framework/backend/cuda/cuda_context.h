@@ -13,6 +13,7 @@
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 #include <cudnn.h>
+#include <cusolverDn.h>
 
 #include <map>
 #include <memory>
@@ -48,6 +49,11 @@ class CudaContext final : public DeviceContext {
   // cuBLAS (the fully connected layers), bound to stream() with its own workspace; the math
   // mode is set per call.
   cublasHandle_t cublas();
+  // cuSOLVER (the Procrustes eigendecompositions) and its 64-bit API's parameters, bound to
+  // stream(). Like cublas(), made once per context, so that a run of many analyses (evolution:
+  // every checkpoint, every measure) shares them.
+  cusolverDnHandle_t cusolver();
+  cusolverDnParams_t cusolver_params();
   // Bytes held by the allocator (in use + cached), for reports.
   size_t reserved_bytes() const { return reserved_bytes_; }
 
@@ -130,6 +136,8 @@ class CudaContext final : public DeviceContext {
   cudnnHandle_t cudnn_ = nullptr;
   cublasHandle_t cublas_ = nullptr;
   void* cublas_workspace_ = nullptr;
+  cusolverDnHandle_t cusolver_ = nullptr;
+  cusolverDnParams_t cusolver_params_ = nullptr;
   std::map<size_t, std::vector<void*>> free_blocks_;  // rounded size -> cached blocks
   std::map<size_t, std::vector<void*>> graph_free_blocks_;  // the same for the graph pool
   std::unordered_set<void*> graph_blocks_;                  // every block of the graph pool

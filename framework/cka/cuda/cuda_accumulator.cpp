@@ -15,16 +15,6 @@
 namespace convlab::cka {
 namespace {
 
-// A cuBLAS handle that queues its work on the context's stream, after the features' producers.
-cublasHandle_t stream_handle(CudaContext& context) {
-  cublasHandle_t handle = nullptr;
-  CUBLAS_CHECK(cublasCreate(&handle));
-  const cublasStatus_t status = cublasSetStream(handle, context.stream());
-  if (status != CUBLAS_STATUS_SUCCESS) cublasDestroy(handle);  // a throwing constructor runs no destructor
-  CUBLAS_CHECK(status);
-  return handle;
-}
-
 }  // namespace
 
 CudaCkaAccumulator::CudaCkaAccumulator(CudaContext& context, int64_t layers, Options options,
@@ -48,14 +38,10 @@ CudaCkaAccumulator::CudaCkaAccumulator(CudaContext& context, int64_t layers_a, i
   const int64_t r = pairs_.rows();
   terms_.assign(kernels_.size(), stats::BatchTerms(r * r));
   grams_.resize(kernels_.size());
-  blas_ = stream_handle(context_);
-  gram_ = std::make_unique<DeviceGram>(context_, blas_, precision_);
+  gram_ = std::make_unique<DeviceGram>(context_, precision_);
 }
 
-CudaCkaAccumulator::~CudaCkaAccumulator() {
-  gram_.reset();
-  if (blas_) cublasDestroy(blas_);
-}
+CudaCkaAccumulator::~CudaCkaAccumulator() = default;
 
 Device CudaCkaAccumulator::device() const { return Device(&context_); }
 
@@ -131,7 +117,7 @@ void CudaCkaAccumulator::accumulate(const std::vector<const DeviceFeatureView*>&
     // This batch's (R, R) = scale G G^T. G row-major (R, k^2) is column-major (k^2, R) = A,
     // and G G^T = A^T A: every entry its own pair's inner product, in f64. Symmetric, so the
     // column-major result reads the same row-major.
-    CUBLAS_CHECK(cublasDgemm(blas_, CUBLAS_OP_T, CUBLAS_OP_N, n, n, depth, &scale, grams[s], depth, grams[s], depth,
+    CUBLAS_CHECK(cublasDgemm(context_.cublas(), CUBLAS_OP_T, CUBLAS_OP_N, n, n, depth, &scale, grams[s], depth, grams[s], depth,
                              &zero, back + static_cast<int64_t>(s) * r * r, n));
   // The one wait per batch: NaN or infinite features would spoil the terms, so they must stop
   // the batch before it is kept.

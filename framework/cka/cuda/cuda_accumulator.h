@@ -101,7 +101,6 @@ class CudaCkaAccumulator {
   int64_t examples_ = 0;
   int64_t linear_grams_ = 0;
   std::vector<stats::BatchTerms> terms_;  // per kernel: (R, R) per batch
-  cublasHandle_t blas_ = nullptr;
   std::unique_ptr<DeviceGram> gram_;
   // Device buffers, grown on demand and reused across batches (k may change).
   std::vector<Tensor> grams_;  // per kernel: G (R, k^2) f64

@@ -12,8 +12,7 @@
 
 namespace convlab::cka {
 
-DeviceGram::DeviceGram(CudaContext& context, cublasHandle_t blas, GramPrecision precision)
-    : context_(context), blas_(blas), precision_(precision) {}
+DeviceGram::DeviceGram(CudaContext& context, GramPrecision precision) : context_(context), precision_(precision) {}
 
 void DeviceGram::release() {
   block_ = Tensor();
@@ -36,6 +35,10 @@ void DeviceGram::compute(const DeviceFeatureView& x, Centring centring, double* 
     rsa_cuda::row_shifts(x.data(), k, p, shift, nonfinite, stream);
   }
   const float one = 1.0f, zero = 0.0f;
+  // The handle is shared with the fully connected layers, which set their own math mode: in
+  // the default mode only the compute type below decides whether tensor cores round to TF32.
+  cublasHandle_t blas = context_.cublas();
+  CUBLAS_CHECK(cublasSetMathMode(blas, CUBLAS_DEFAULT_MATH));
   for (int64_t first = 0; first < p; first += kGramBlock) {
     const int64_t width = std::min(kGramBlock, p - first);
     if (centring == Centring::columns)
@@ -48,7 +51,7 @@ void DeviceGram::compute(const DeviceFeatureView& x, Centring centring, double* 
                                             ? CUBLAS_COMPUTE_32F_FAST_TF32
                                             : CUBLAS_COMPUTE_32F;
     const int n = static_cast<int>(k), w = static_cast<int>(width);
-    CUBLAS_CHECK(cublasGemmEx(blas_, CUBLAS_OP_T, CUBLAS_OP_N, n, n, w, &one, block, CUDA_R_32F, w, block, CUDA_R_32F,
+    CUBLAS_CHECK(cublasGemmEx(blas, CUBLAS_OP_T, CUBLAS_OP_N, n, n, w, &one, block, CUDA_R_32F, w, block, CUDA_R_32F,
                               w, &zero, partial, CUDA_R_32F, n, compute, CUBLAS_GEMM_DEFAULT));
     cka_cuda::add_gram_block(partial, k, first == 0, gram, stream);
   }

@@ -11,8 +11,6 @@
 // doubles per block for the f64 sum.
 #pragma once
 
-#include <cublas_v2.h>
-
 #include <algorithm>
 #include <cstdint>
 
@@ -41,8 +39,8 @@ enum class Centring {
 
 class DeviceGram {
  public:
-  // The handle must queue on the context's stream; both must outlive this object.
-  DeviceGram(CudaContext& context, cublasHandle_t blas, GramPrecision precision);
+  // Runs on the context's stream with its cuBLAS handle; the context must outlive this object.
+  DeviceGram(CudaContext& context, GramPrecision precision);
 
   // Queues: gram (k, k) f64 row-major (symmetric) of x's centred features; *nonfinite = 1
   // when x holds a NaN or infinity.
@@ -52,7 +50,6 @@ class DeviceGram {
 
  private:
   CudaContext& context_;
-  cublasHandle_t blas_;
   GramPrecision precision_;
   Tensor block_;    // (k, w) f32: one centred block of w <= kGramBlock feature columns
   Tensor partial_;  // (k, k) f32: that block's products

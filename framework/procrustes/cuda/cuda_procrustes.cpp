@@ -27,20 +27,10 @@ CudaProcrustesAccumulator::CudaProcrustesAccumulator(CudaContext& context, int64
       terms_(pairs_.layers_a() * pairs_.layers_b()),
       forms_(static_cast<size_t>(pairs_.rows()), Form::automatic),
       warned_(static_cast<size_t>(pairs_.rows()), false) {
-  CUBLAS_CHECK(cublasCreate(&blas_));
-  CUBLAS_CHECK(cublasSetStream(blas_, context_.stream()));
-  CUSOLVER_CHECK(cusolverDnCreate(&solver_));
-  CUSOLVER_CHECK(cusolverDnSetStream(solver_, context_.stream()));
-  CUSOLVER_CHECK(cusolverDnCreateParams(&params_));
-  gram_ = std::make_unique<cka::DeviceGram>(context_, blas_, precision);
+  gram_ = std::make_unique<cka::DeviceGram>(context_, precision);
 }
 
-CudaProcrustesAccumulator::~CudaProcrustesAccumulator() {
-  gram_.reset();
-  if (params_) cusolverDnDestroyParams(params_);
-  if (solver_) cusolverDnDestroy(solver_);
-  if (blas_) cublasDestroy(blas_);
-}
+CudaProcrustesAccumulator::~CudaProcrustesAccumulator() = default;
 
 void CudaProcrustesAccumulator::release_workspace() {
   factors_.clear();
@@ -61,11 +51,11 @@ void CudaProcrustesAccumulator::add_batch(const std::vector<cka::DeviceFeatureVi
 void CudaProcrustesAccumulator::eigen(double* a, int64_t n, double* w, bool vectors, int* info) {
   const cusolverEigMode_t job = vectors ? CUSOLVER_EIG_MODE_VECTOR : CUSOLVER_EIG_MODE_NOVECTOR;
   size_t device_bytes = 0, host_bytes = 0;
-  CUSOLVER_CHECK(cusolverDnXsyevd_bufferSize(solver_, params_, job, CUBLAS_FILL_MODE_UPPER, n, CUDA_R_64F, a, n,
+  CUSOLVER_CHECK(cusolverDnXsyevd_bufferSize(context_.cusolver(), context_.cusolver_params(), job, CUBLAS_FILL_MODE_UPPER, n, CUDA_R_64F, a, n,
                                              CUDA_R_64F, w, CUDA_R_64F, &device_bytes, &host_bytes));
   void* work = cka::reserve<uint8_t>(work_, static_cast<int64_t>(device_bytes), Device(&context_));
   if (host_work_.size() < host_bytes) host_work_.resize(host_bytes);
-  CUSOLVER_CHECK(cusolverDnXsyevd(solver_, params_, job, CUBLAS_FILL_MODE_UPPER, n, CUDA_R_64F, a, n, CUDA_R_64F, w,
+  CUSOLVER_CHECK(cusolverDnXsyevd(context_.cusolver(), context_.cusolver_params(), job, CUBLAS_FILL_MODE_UPPER, n, CUDA_R_64F, a, n, CUDA_R_64F, w,
                                   CUDA_R_64F, work, device_bytes, host_bytes ? host_work_.data() : nullptr, host_bytes,
                                   info));
 }
@@ -124,6 +114,7 @@ void CudaProcrustesAccumulator::accumulate(const std::vector<const cka::DeviceFe
     }
   }
   // Pairs: F row-major (k, r) is column-major (r, k), so C = F_i^T F_j = A_i A_j^T.
+  cublasHandle_t blas = context_.cublas();
   const double one = 1.0, zero = 0.0;
   int64_t eigens = r;
   std::vector<std::pair<int64_t, int64_t>> eigen_pairs;  // the layers of each one after the R layers' own
@@ -139,16 +130,16 @@ void CudaProcrustesAccumulator::accumulate(const std::vector<const cka::DeviceFe
       }
       const int64_t ra = ranks[i], rbw = ranks[rb], s = std::min(ra, rbw);
       double* c = cka::reserve<double>(pair_, ra * rbw, device);  // (ra, rb) column-major
-      CUBLAS_CHECK(cublasDgemm(blas_, CUBLAS_OP_N, CUBLAS_OP_T, static_cast<int>(ra), static_cast<int>(rbw),
+      CUBLAS_CHECK(cublasDgemm(blas, CUBLAS_OP_N, CUBLAS_OP_T, static_cast<int>(ra), static_cast<int>(rbw),
                                static_cast<int>(k), &one, fa, static_cast<int>(ra), fb, static_cast<int>(rbw), &zero,
                                c, static_cast<int>(ra)));
       double* small = cka::reserve<double>(small_, s * s, device);
       if (ra <= rbw)  // C C^T (ra, ra)
-        CUBLAS_CHECK(cublasDsyrk(blas_, CUBLAS_FILL_MODE_UPPER, CUBLAS_OP_N, static_cast<int>(ra),
+        CUBLAS_CHECK(cublasDsyrk(blas, CUBLAS_FILL_MODE_UPPER, CUBLAS_OP_N, static_cast<int>(ra),
                                  static_cast<int>(rbw), &one, c, static_cast<int>(ra), &zero, small,
                                  static_cast<int>(ra)));
       else  // C^T C (rb, rb)
-        CUBLAS_CHECK(cublasDsyrk(blas_, CUBLAS_FILL_MODE_UPPER, CUBLAS_OP_T, static_cast<int>(rbw),
+        CUBLAS_CHECK(cublasDsyrk(blas, CUBLAS_FILL_MODE_UPPER, CUBLAS_OP_T, static_cast<int>(rbw),
                                  static_cast<int>(ra), &one, c, static_cast<int>(ra), &zero, small,
                                  static_cast<int>(rbw)));
       eigen(small, s, lambda, /*vectors=*/false, info + eigens++);

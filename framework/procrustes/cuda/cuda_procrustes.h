@@ -68,9 +68,6 @@ class CudaProcrustesAccumulator {
   stats::BatchTerms terms_;
   std::vector<Form> forms_;
   std::vector<bool> warned_;
-  cublasHandle_t blas_ = nullptr;
-  cusolverDnHandle_t solver_ = nullptr;
-  cusolverDnParams_t params_ = nullptr;
   std::unique_ptr<cka::DeviceGram> gram_;
   std::vector<Tensor> factors_;  // per layer: F (k, r) f64 row-major
   Tensor block_;                 // (k, p) f32: the centred features of a feature-form layer

@@ -21,19 +21,10 @@ CudaRsaAccumulator::CudaRsaAccumulator(CudaContext& context, int64_t layers_a, i
       terms_(pairs_.layers_a() * pairs_.layers_b()),
       warned_examples_(static_cast<size_t>(pairs_.rows()), false),
       warned_constant_(static_cast<size_t>(pairs_.rows()), false) {
-  cublasHandle_t handle = nullptr;
-  CUBLAS_CHECK(cublasCreate(&handle));
-  const cublasStatus_t status = cublasSetStream(handle, context_.stream());
-  if (status != CUBLAS_STATUS_SUCCESS) cublasDestroy(handle);
-  CUBLAS_CHECK(status);
-  blas_ = handle;
-  gram_ = std::make_unique<cka::DeviceGram>(context_, blas_, precision);
+  gram_ = std::make_unique<cka::DeviceGram>(context_, precision);
 }
 
-CudaRsaAccumulator::~CudaRsaAccumulator() {
-  gram_.reset();
-  if (blas_) cublasDestroy(blas_);
-}
+CudaRsaAccumulator::~CudaRsaAccumulator() = default;
 
 void CudaRsaAccumulator::release_workspace() {
   gram_buffer_ = Tensor();
@@ -81,7 +72,7 @@ void CudaRsaAccumulator::accumulate(const std::vector<const cka::DeviceFeatureVi
   }
   // Z Z^T: Z row-major (R, m) is column-major (m, R) = A, and Z Z^T = A^T A (symmetric).
   const double one = 1.0, zero = 0.0;
-  CUBLAS_CHECK(cublasDgemm(blas_, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(r), static_cast<int>(r),
+  CUBLAS_CHECK(cublasDgemm(context_.cublas(), CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(r), static_cast<int>(r),
                            static_cast<int>(m), &one, ranks, static_cast<int>(m), ranks, static_cast<int>(m), &zero,
                            back, static_cast<int>(r)));
   std::vector<double> host(static_cast<size_t>(r * r + flag_doubles));

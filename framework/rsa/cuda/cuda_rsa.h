@@ -53,7 +53,6 @@ class CudaRsaAccumulator {
   stats::BatchTerms terms_;
   int64_t examples_ = 0;
   std::vector<bool> warned_examples_, warned_constant_;
-  cublasHandle_t blas_ = nullptr;
   std::unique_ptr<cka::DeviceGram> gram_;
   Tensor gram_buffer_;  // (k, k) f64
   Tensor distances_;    // (m) f64
