@@ -53,6 +53,14 @@ BatchLimits batch_limits(Measure measure, cka::Estimator estimator) {
   }
 }
 
+cka::GramPrecision default_precision(Measure measure) {
+  return measure == Measure::cka ? cka::GramPrecision::tf32 : cka::GramPrecision::fp32;
+}
+
+cka::GramPrecision precision_for(Measure measure, const CompareSettings& settings) {
+  return settings.precision.value_or(default_precision(measure));
+}
+
 namespace {
 
 using namespace analysis_detail;

@@ -4,7 +4,8 @@
 // the mean over batches of per-batch terms weighted by batch size (stats::BatchTerms), with an
 // optional bootstrap over batches (stats/bootstrap.h). Features that a model leaves on a GPU
 // (both sources on the same device) stay there and go to the CUDA twins, whose Gram products
-// use TF32 unless the device's CudaContext::allow_tf32 is off; all others go to the CPU.
+// run in CompareSettings::precision (by default TF32 for CKA, fp32 for RSA and Procrustes);
+// all others go to the CPU.
 #pragma once
 
 #include <optional>
@@ -52,7 +53,15 @@ struct CompareSettings {
   LastBatch last_batch = LastBatch::weight;
   int64_t bootstrap = 0;  // replicates; 0: none
   uint64_t seed = 0;      // of the bootstrap's draws
+  // The Gram products of features on a GPU. Unset: each measure's default (default_precision).
+  std::optional<cka::GramPrecision> precision;
 };
+
+// TF32 for CKA, whose error it keeps within the documented 1e-4 of float64; fp32 for RSA and
+// Procrustes, which TF32's rounding can move by more (docs/RESULTS.md, TF32 and the measures).
+cka::GramPrecision default_precision(Measure measure);
+// What a measure of `settings` computes its Gram products in on a GPU.
+cka::GramPrecision precision_for(Measure measure, const CompareSettings& settings);
 
 struct SimilarityMatrix {
   Measure measure = Measure::cka;

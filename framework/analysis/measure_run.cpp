@@ -195,18 +195,13 @@ void feed_device(Accumulator& acc, bool self, const std::vector<Tensor>& a, cons
     acc.add_batch(device_views(a, names.a), device_views(b, names.b));
 }
 
-cka::GramPrecision precision_of(CudaContext& context) {
-  return context.allow_tf32() ? cka::GramPrecision::tf32 : cka::GramPrecision::fp32;
-}
-
-// Features that stay on the GPU; the Gram products use TF32 when the device allows it for
-// convolutions (CudaContext::allow_tf32).
+// Features that stay on the GPU; the Gram products in the measure's precision (precision_for).
 class GpuCka final : public MeasureRun {
  public:
   GpuCka(Device device, const LayerNames& names, const CompareSettings& s)
       : names_(names),
         acc_(cuda_context(device), static_cast<int64_t>(names.a.size()), names.layers_b(), s.kernels, s.estimator,
-             precision_of(cuda_context(device))) {}
+             precision_for(Measure::cka, s)) {}
   void add_batch(const std::vector<Tensor>& a, const std::vector<Tensor>& b) override {
     feed_device(acc_, names_.self, a, b, names_);
   }
@@ -224,10 +219,10 @@ class GpuCka final : public MeasureRun {
 
 class GpuRsa final : public MeasureRun {
  public:
-  GpuRsa(Device device, const LayerNames& names)
+  GpuRsa(Device device, const LayerNames& names, const CompareSettings& s)
       : names_(names),
         acc_(cuda_context(device), static_cast<int64_t>(names.a.size()), names.layers_b(),
-             precision_of(cuda_context(device))) {}
+             precision_for(Measure::rsa, s)) {}
   void add_batch(const std::vector<Tensor>& a, const std::vector<Tensor>& b) override {
     feed_device(acc_, names_.self, a, b, names_);
   }
@@ -242,10 +237,10 @@ class GpuRsa final : public MeasureRun {
 
 class GpuProcrustes final : public MeasureRun {
  public:
-  GpuProcrustes(Device device, const LayerNames& names)
+  GpuProcrustes(Device device, const LayerNames& names, const CompareSettings& s)
       : names_(names),
         acc_(cuda_context(device), static_cast<int64_t>(names.a.size()), names.layers_b(),
-             precision_of(cuda_context(device))) {}
+             precision_for(Measure::procrustes, s)) {}
   void add_batch(const std::vector<Tensor>& a, const std::vector<Tensor>& b) override {
     feed_device(acc_, names_.self, a, b, names_);
   }
@@ -361,8 +356,8 @@ std::unique_ptr<MeasureRun> make_measure_run(Measure measure, bool on_gpu, Devic
   }
 #if CONVLAB_WITH_CUDA
   switch (measure) {
-    case Measure::rsa: return std::make_unique<GpuRsa>(device, names);
-    case Measure::procrustes: return std::make_unique<GpuProcrustes>(device, names);
+    case Measure::rsa: return std::make_unique<GpuRsa>(device, names, s);
+    case Measure::procrustes: return std::make_unique<GpuProcrustes>(device, names, s);
     default: return std::make_unique<GpuCka>(device, names, s);
   }
 #else

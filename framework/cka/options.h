@@ -32,4 +32,13 @@ struct Options {
 
 const char* estimator_name(Estimator estimator);
 
+// How a GPU multiplies the f32 features of a Gram (every measure starts from one): on TF32
+// tensor cores, which round the operands to 10 mantissa bits and sum in fp32, or in fp32 FMA
+// only. The CPU always computes in fp32.
+enum class GramPrecision {
+  tf32,  // fast; CKA within 1e-4 of float64
+  fp32,  // CKA within 1e-6 of float64
+};
+const char* precision_name(GramPrecision precision);  // "tf32", "fp32"
+
 }  // namespace convlab::cka

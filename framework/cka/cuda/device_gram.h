@@ -15,6 +15,7 @@
 #include <cstdint>
 
 #include "framework/cka/cuda/device_features.h"
+#include "framework/cka/options.h"
 #include "framework/core/tensor.h"
 
 namespace convlab {
@@ -22,11 +23,6 @@ class CudaContext;
 }
 
 namespace convlab::cka {
-
-enum class GramPrecision {
-  tf32,  // TF32 tensor cores for the Gram products (fast; CKA within 1e-4 of float64)
-  fp32,  // fp32 FMA only (CKA within 1e-6 of float64)
-};
 
 // Blocks of fewer feature columns than this use fp32 even in TF32 mode: they gain nothing
 // from tensor cores, and a product of few terms keeps more of the operands' rounding.
