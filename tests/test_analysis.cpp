@@ -514,6 +514,35 @@ TEST(BatchLimits, BelowAMeasuresMinimumTheAnalysisIsRefused) {
   EXPECT_NEAR(pairs.result()[0], 0.0, 1e-12);
 }
 
+// Above Procrustes's largest batch (its k x k eigendecompositions) the analysis is refused
+// before any features are read, naming --batch-size and the limit; at the limit it runs.
+TEST(BatchLimits, AboveProcrustesLargestBatchTheAnalysisIsRefused) {
+  const int64_t n = procrustes::kMaxExamples + 1;
+  std::vector<float> x(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) x[static_cast<size_t>(i)] = static_cast<float>(i % 17);
+  MemorySource a("features");
+  a.add("x", x, n, 1);
+  CompareSettings s;
+  s.measures = {Measure::cka, Measure::procrustes};
+  s.batch_size = n;
+  EXPECT_EQ(batch_limits(Measure::procrustes, cka::Estimator::debiased).maximum, procrustes::kMaxExamples);
+  EXPECT_EQ(batch_limits(Measure::cka, cka::Estimator::debiased).maximum, INT64_MAX);
+  const std::string error = test_support::error_of([&] { compare_layers(a, nullptr, s); });
+  EXPECT_NE(error.find(fmt::format("Procrustes takes batches of at most {} examples", procrustes::kMaxExamples)),
+            std::string::npos)
+      << error;
+  EXPECT_NE(error.find(fmt::format("lower --batch-size to {} or less", procrustes::kMaxExamples)), std::string::npos)
+      << error;
+  // Fewer examples than the batch size make a batch of all of them: refused alike.
+  s.batch_size = 1000000;
+  EXPECT_NE(test_support::error_of([&] { compare_layers(a, nullptr, s); }).find("at most"), std::string::npos);
+  s.measures = {Measure::procrustes};
+  s.batch_size = procrustes::kMaxExamples;
+  s.last_batch = LastBatch::drop;
+  const std::vector<SimilarityMatrix> ms = compare_layers(a, nullptr, s);
+  EXPECT_EQ(ms.front().examples, procrustes::kMaxExamples);
+}
+
 // A last batch below the largest minimum is dropped: Procrustes's minimum is 3, so 26 examples
 // in batches of 4 use 24 (a batch of 2 would add distances of 0).
 TEST(BatchLimits, ALastBatchBelowTheMinimumIsDropped) {

@@ -2,7 +2,9 @@
 // nuclear norm of the explicit X^T Y, by a Jacobi eigenvalue iteration written for this test,
 // and the closed form for 2 x 2), both forms (features and Gram), the invariances it claims,
 // minibatches, numerical range and constant features.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
+#include <lapacke.h>
 
 #include <algorithm>
 #include <cmath>
@@ -10,7 +12,9 @@
 #include <vector>
 
 #include "framework/core/error.h"
+#include "framework/linalg/symmetric_eigen.h"
 #include "framework/procrustes/procrustes.h"
+#include "tests/support/error_of.h"
 #include "tests/support/dense_matrix.h"
 #include "tests/support/scale_check.h"
 
@@ -192,6 +196,32 @@ TEST(Procrustes, ConstantFeaturesGiveNanAndAWarning) {
   Matrix bad(y);
   bad[2] = INFINITY;
   EXPECT_THROW(procrustes_distance(cka::FeatureView(bad, n, p), cka::FeatureView(y, n, p)), Error);
+}
+
+// The largest batch (kMaxExamples) is one LAPACK's dsyevd takes with eigenvectors: its
+// workspace query answers with sizes its integers hold. With 32-bit LAPACK integers the
+// workspace of 1 + 6n + 2n^2 doubles overflows from n = 32,767 on, and the query says so.
+TEST(Procrustes, LapackTakesTheLargestBatch) {
+  EXPECT_TRUE(linalg::symmetric_eigen_fits(kMaxExamples));
+  EXPECT_TRUE(linalg::symmetric_eigen_fits(1));
+  EXPECT_FALSE(linalg::symmetric_eigen_fits(0));
+  if (sizeof(lapack_int) == 4) {
+    EXPECT_TRUE(linalg::symmetric_eigen_fits(32766));
+    EXPECT_FALSE(linalg::symmetric_eigen_fits(32767));
+    EXPECT_FALSE(linalg::symmetric_eigen_fits(46340));
+  }
+}
+
+// A batch beyond kMaxExamples is refused before any work, naming the limit.
+TEST(Procrustes, TheAccumulatorRefusesBatchesBeyondTheLargest) {
+  const int64_t k = kMaxExamples + 1;
+  const std::vector<float> x(static_cast<size_t>(k), 1.0f);  // (k, 1)
+  ProcrustesAccumulator acc(1, 0);
+  const std::string error = test_support::error_of([&] { acc.add_batch({cka::FeatureView(x.data(), k, 1)}); });
+  EXPECT_NE(error.find(fmt::format("takes {} to {} examples per batch, got {}", kMinExamples, kMaxExamples, k)),
+            std::string::npos)
+      << error;
+  EXPECT_EQ(acc.batches(), 0);
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 // Tolerances, absolute: RSA 1e-5 and Procrustes 1e-5 in strict fp32 Gram products (the
 // reference sees the same f32 features; the Grams differ by f32 rounding, which moves the
 // RDMs' near-ties and the small eigenvalues a little).
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -16,6 +17,7 @@
 #include "framework/core/tensor.h"
 #include "framework/procrustes/procrustes.h"
 #include "framework/rsa/rsa.h"
+#include "tests/support/error_of.h"
 
 #if CONVLAB_WITH_CUDA
 #include "framework/backend/cuda/cuda_context.h"
@@ -175,16 +177,51 @@ TEST_F(SimilarityCuda, FeaturesOfAnyScale) {
   }
 }
 
+// A NaN or infinity in a Gram-form layer (3000 features > 20 examples: its Gram goes to
+// cuSOLVER) or a feature-form one (50 features) is reported by name before any batch is kept,
+// never as a cuSOLVER failure; the accumulators then take a clean batch as if nothing happened.
 TEST_F(SimilarityCuda, NonFiniteFeaturesThrow) {
-  Layers a = make_layers(20, {50, 3000}, 6, "a");
-  a.values[1][5 * 3000 + 17] = NAN;
-  const std::vector<Tensor> t = upload(a, 0, 20, gpu());
-  rsa::CudaRsaAccumulator r(cuda(), 2, 0, cka::GramPrecision::fp32);
-  procrustes::CudaProcrustesAccumulator p(cuda(), 2, 0, cka::GramPrecision::fp32);
-  EXPECT_THROW(r.add_batch(device_views(t, a)), Error);
-  EXPECT_THROW(p.add_batch(device_views(t, a)), Error);
-  EXPECT_EQ(r.batches(), 0);
-  EXPECT_EQ(p.batches(), 0);
+  const Layers clean = make_layers(20, {50, 3000}, 6, "a");
+  for (const float bad : {NAN, INFINITY}) {
+    for (const size_t layer : {size_t{0}, size_t{1}}) {
+      Layers a = clean;
+      const int64_t width = layer == 0 ? 50 : 3000;
+      a.values[layer][5 * width + 17] = bad;
+      SCOPED_TRACE(fmt::format("{} in layer {}", bad, layer));
+      const std::vector<Tensor> t = upload(a, 0, 20, gpu());
+      rsa::CudaRsaAccumulator r(cuda(), 2, 0, cka::GramPrecision::fp32);
+      procrustes::CudaProcrustesAccumulator p(cuda(), 2, 0, cka::GramPrecision::fp32);
+      const std::string rsa_error = test_support::error_of([&] { r.add_batch(device_views(t, a)); });
+      const std::string procrustes_error = test_support::error_of([&] { p.add_batch(device_views(t, a)); });
+      const std::string layer_name = a.names[layer];
+      for (const std::string& error : {rsa_error, procrustes_error}) {
+        EXPECT_NE(error.find("has a NaN or infinite feature"), std::string::npos) << error;
+        EXPECT_NE(error.find(layer_name), std::string::npos) << error;
+        EXPECT_EQ(error.find("cuSOLVER"), std::string::npos) << error;
+      }
+      EXPECT_EQ(r.batches(), 0);
+      EXPECT_EQ(p.batches(), 0);
+      const std::vector<Tensor> fine = upload(clean, 0, 20, gpu());
+      p.add_batch(device_views(fine, clean));
+      r.add_batch(device_views(fine, clean));
+      EXPECT_EQ(p.batches(), 1);
+      EXPECT_EQ(r.batches(), 1);
+    }
+  }
+}
+
+// The largest Procrustes batch (procrustes::kMaxExamples) is within what cuSOLVER's Xsyevd
+// takes: its workspace query answers at that size.
+TEST_F(SimilarityCuda, CusolverTakesTheLargestProcrustesBatch) {
+  const int64_t k = procrustes::kMaxExamples;
+  Tensor a = Tensor::empty({k, k}, DType::f64, gpu());  // 3.2 GB, never filled: a query reads none of it
+  Tensor w = Tensor::empty({k}, DType::f64, gpu());
+  size_t device_bytes = 0, host_bytes = 0;
+  EXPECT_EQ(cusolverDnXsyevd_bufferSize(cuda().cusolver(), cuda().cusolver_params(), CUSOLVER_EIG_MODE_VECTOR,
+                                        CUBLAS_FILL_MODE_UPPER, k, CUDA_R_64F, a.data<double>(), k, CUDA_R_64F,
+                                        w.data<double>(), CUDA_R_64F, &device_bytes, &host_bytes),
+            CUSOLVER_STATUS_SUCCESS);
+  EXPECT_GT(device_bytes, 0u);
 }
 
 #else

@@ -46,7 +46,7 @@ const char* last_batch_name(LastBatch policy) { return policy == LastBatch::drop
 BatchLimits batch_limits(Measure measure, cka::Estimator estimator) {
   switch (measure) {
     case Measure::rsa: return {std::max<int64_t>(3, rsa::kMinExamples), 4};
-    case Measure::procrustes: return {std::max<int64_t>(3, procrustes::kMinExamples), 800};
+    case Measure::procrustes: return {std::max<int64_t>(3, procrustes::kMinExamples), 800, procrustes::kMaxExamples};
     default:
       if (estimator == cka::Estimator::debiased) return {cka::min_examples(estimator), cka::min_examples(estimator)};
       return {std::max<int64_t>(3, cka::min_examples(estimator)), 900};

@@ -8,6 +8,7 @@
 // all others go to the CPU.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
@@ -41,6 +42,7 @@ const char* last_batch_name(LastBatch policy);
 struct BatchLimits {
   int64_t minimum = 1;
   int64_t advised = 1;
+  int64_t maximum = INT64_MAX;  // Procrustes: procrustes::kMaxExamples (its eigendecompositions)
 };
 BatchLimits batch_limits(Measure measure, cka::Estimator estimator);
 

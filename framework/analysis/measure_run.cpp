@@ -29,26 +29,31 @@ namespace {
 struct LimitText {
   std::string name;
   std::string below_minimum;
+  std::string above_maximum;
   std::string below_advised;
 };
 
 LimitText limit_text(Measure measure, cka::Estimator estimator) {
   switch (measure) {
     case Measure::rsa:
-      return {"RSA", "at 2, an RDM holds one distance, and a rank correlation needs 3",
+      return {"RSA", "at 2, an RDM holds one distance, and a rank correlation needs 3", "",
               "a rank correlation of 3 distances per batch reads related layers low (Gaussian layers: 0.27 where "
               "batches of 1000 read 0.35)"};
     case Measure::procrustes:
       return {"Procrustes", "at 2, unrelated layers measure 0: two centred examples are one direction, always aligned",
+              // above the maximum: why
+              "a batch of k examples needs eigendecompositions of k x k matrices, which LAPACK and cuSOLVER take only "
+              "up to a size",
               "unrelated layers of p features read about k / (2p) while k < p, and the distance keeps rising with k "
               "(Gaussian layers of 256 to 1024 features: more than 0.1 below their distance in batches of 1000); "
               "compare distances only at equal batch sizes"};
     default:
       if (estimator == cka::Estimator::debiased)
-        return {"debiased CKA", "its HSIC estimator divides by n(n - 3), which is 0 at 3", ""};
+        return {"debiased CKA", "its HSIC estimator divides by n(n - 3), which is 0 at 3", "", ""};
       return {"biased CKA",
               "at 2, every layer's centred Gram is the same rank-one matrix up to scale: RBF CKA is 1 for every pair "
               "of layers, linear CKA close to 1",
+              "",
               "unrelated layers of p features read about p / (p + k), not 0 (Gaussian layers of 1024 features: more "
               "than 0.05 above their CKA in batches of 1000); --estimator debiased has no such bias"};
   }
@@ -262,6 +267,9 @@ class GpuProcrustes final : public MeasureRun {
 void check_batch_size(int64_t n, const CompareSettings& s) {
   const int64_t effective = std::min(s.batch_size, n);
   for (const auto& [limits, text] : limits_of(s)) {
+    if (effective > limits.maximum)
+      CONVLAB_FAIL("{} takes batches of at most {} examples ({}), got {}: lower --batch-size to {} or less",
+                   text.name, limits.maximum, text.above_maximum, effective, limits.maximum);
     if (effective >= limits.minimum) continue;
     if (s.batch_size < limits.minimum)
       CONVLAB_FAIL("{} needs batches of at least {} examples ({}): raise --batch-size to {} or more", text.name,

@@ -12,7 +12,14 @@ namespace convlab::linalg {
 std::vector<double> symmetric_eigenvalues(std::vector<double>& a, int64_t n);
 
 // The same, with the eigenvectors: on return column j of a (row-major, a[i * n + j]) is the
-// unit eigenvector of eigenvalue j.
+// unit eigenvector of eigenvalue j. Throws, before any work, when n is too large for LAPACK
+// (symmetric_eigen_fits).
 std::vector<double> symmetric_eigen(std::vector<double>& a, int64_t n);
+
+// Whether dsyevd with eigenvectors can take an (n, n) matrix here: its workspace query must
+// return sizes that LAPACK's 32-bit integers hold. It needs 1 + 6n + 2n^2 doubles, which
+// overflows them from n = 32,767 on (the query then returns a wrapped size, and a run with it
+// writes out of bounds).
+bool symmetric_eigen_fits(int64_t n);
 
 }  // namespace convlab::linalg

@@ -147,8 +147,8 @@ void ProcrustesAccumulator::accumulate(const std::vector<const cka::FeatureView*
   for (const cka::FeatureView* v : layers)
     CONVLAB_CHECK(v->rows() == k, "every layer of a batch holds the same examples: {} has {} rows, {} has {}",
                   layers[0]->label(), k, v->label(), v->rows());
-  CONVLAB_CHECK(k >= kMinExamples, "the Procrustes distance needs at least {} examples per batch, got {}",
-                kMinExamples, k);
+  CONVLAB_CHECK(k >= kMinExamples && k <= kMaxExamples,
+                "the Procrustes distance takes {} to {} examples per batch, got {}", kMinExamples, kMaxExamples, k);
   std::vector<Factor> factors;
   for (int64_t i = 0; i < r; ++i) {
     pairs_.set_name(i, layers[static_cast<size_t>(i)]->name());

@@ -61,6 +61,13 @@ double procrustes_distance(const cka::FeatureView& x, const cka::FeatureView& y,
 // The smallest batch Procrustes takes.
 inline constexpr int64_t kMinExamples = 2;
 
+// The largest: a batch of k examples may need the eigendecomposition of a k x k matrix, which
+// LAPACK's dsyevd (32-bit workspace sizes, symmetric_eigen_fits) takes up to k = 32,766 and
+// cuSOLVER's Xsyevd, by its maintainers' account, only up to about 25,000 (its workspace
+// query fails beyond). 20,000 lies below both; tests check both queries at it. (At that size
+// one Gram-form factor is 3.2 GB: smaller batches are also much faster, cost ~ n k^2.)
+inline constexpr int64_t kMaxExamples = 20000;
+
 class ProcrustesAccumulator {
  public:
   // layers_b 0: network A against itself, (L, L), each pair computed once (the distance is

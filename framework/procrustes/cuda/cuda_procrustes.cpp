@@ -51,8 +51,12 @@ void CudaProcrustesAccumulator::add_batch(const std::vector<cka::DeviceFeatureVi
 void CudaProcrustesAccumulator::eigen(double* a, int64_t n, double* w, bool vectors, int* info) {
   const cusolverEigMode_t job = vectors ? CUSOLVER_EIG_MODE_VECTOR : CUSOLVER_EIG_MODE_NOVECTOR;
   size_t device_bytes = 0, host_bytes = 0;
-  CUSOLVER_CHECK(cusolverDnXsyevd_bufferSize(context_.cusolver(), context_.cusolver_params(), job, CUBLAS_FILL_MODE_UPPER, n, CUDA_R_64F, a, n,
-                                             CUDA_R_64F, w, CUDA_R_64F, &device_bytes, &host_bytes));
+  const cusolverStatus_t query =
+      cusolverDnXsyevd_bufferSize(context_.cusolver(), context_.cusolver_params(), job, CUBLAS_FILL_MODE_UPPER, n,
+                                  CUDA_R_64F, a, n, CUDA_R_64F, w, CUDA_R_64F, &device_bytes, &host_bytes);
+  CONVLAB_CHECK(query == CUSOLVER_STATUS_SUCCESS,
+                "cuSOLVER cannot decompose a {0} x {0} matrix (its Xsyevd workspace query failed with status {1}): "
+                "lower --batch-size", n, static_cast<int>(query));
   void* work = cka::reserve<uint8_t>(work_, static_cast<int64_t>(device_bytes), Device(&context_));
   if (host_work_.size() < host_bytes) host_work_.resize(host_bytes);
   CUSOLVER_CHECK(cusolverDnXsyevd(context_.cusolver(), context_.cusolver_params(), job, CUBLAS_FILL_MODE_UPPER, n, CUDA_R_64F, a, n, CUDA_R_64F, w,
@@ -70,9 +74,9 @@ void CudaProcrustesAccumulator::accumulate(const std::vector<const cka::DeviceFe
     CONVLAB_CHECK(v->device() == device, "{} is on {}, but this Procrustes accumulator runs on {}", v->label(),
                   v->device().name(), context_.name());
   }
-  CONVLAB_CHECK(k >= kMinExamples && k <= cka_cuda::kMaxGramSide,
-                "the CUDA Procrustes distance takes {} to {} examples per batch, got {}", kMinExamples,
-                cka_cuda::kMaxGramSide, k);
+  CONVLAB_CHECK(k >= kMinExamples && k <= kMaxExamples,
+                "the CUDA Procrustes distance takes {} to {} examples per batch, got {}", kMinExamples, kMaxExamples,
+                k);
   const cudaStream_t stream = context_.stream();
   // What comes back: (L, M) nuclear norms, a scratch slot, then i32: R constant flags, R
   // non-finite flags, and one cuSOLVER info per eigendecomposition (R + L M at most).

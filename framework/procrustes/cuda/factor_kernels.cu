@@ -32,7 +32,7 @@ __global__ void squared_norm_f64_kernel(const double* x, int64_t count, double* 
 
 __global__ void scale_to_unit_kernel(const float* x, int64_t count, const double* sq, double* out, int32_t* constant) {
   const double norm_sq = *sq;
-  if (!(norm_sq > 0.0)) {
+  if (!(norm_sq > 0.0 && isfinite(norm_sq))) {  // as divide_kernel: the factor stays finite
     if (blockIdx.x == 0 && threadIdx.x == 0) *constant = 1;
     CKA_FOR_EACH(i, count) out[i] = 0.0;
     return;
@@ -49,10 +49,14 @@ __global__ void trace_kernel(const double* gram, int64_t n, double* out) {
   if (threadIdx.x == 0) *out = s;
 }
 
+// A trace that is not positive and finite (constant features, or a NaN or infinity that the
+// non-finite flag reports) leaves a zero matrix: cuSOLVER never sees a NaN, which it may answer
+// with an execution error before the host has read the flag that names the layer.
 __global__ void divide_kernel(double* gram, int64_t n, const double* trace, int32_t* constant) {
   const double t = *trace;
-  if (!(t > 0.0)) {
+  if (!(t > 0.0 && isfinite(t))) {
     if (blockIdx.x == 0 && threadIdx.x == 0) *constant = 1;
+    CKA_FOR_EACH(index, n * n) gram[index] = 0.0;
     return;
   }
   CKA_FOR_EACH(index, n * n) gram[index] /= t;

@@ -16,7 +16,9 @@ namespace convlab::procrustes_cuda {
 void normalise_features(const float* centred, int64_t count, double* out, int32_t* constant, double* slot,
                         cudaStream_t stream);
 
-// Queues: gram (n, n) f64 /= its trace; *constant = 1 (and gram untouched) for a zero trace.
+// Queues: gram (n, n) f64 /= its trace; *constant = 1 and gram = 0 for a trace that is not
+// positive and finite (constant features; NaN or infinite ones, which the caller's non-finite
+// flag reports), so that the eigendecomposition after it always gets finite input.
 // slot: one device double of scratch.
 void normalise_gram(double* gram, int64_t n, int32_t* constant, double* slot, cudaStream_t stream);
 
