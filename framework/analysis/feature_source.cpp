@@ -59,15 +59,18 @@ std::vector<Tensor> ModelFeatureSource::device_batch(int64_t first, int64_t coun
   ctx.features = &features;
   model_.forward(Variable(std::move(input.images)), ctx);
   std::vector<Tensor> out;
-  for (const Variable& f : features) {
-    // A copy on the same device: the Variables, and the graph they belong to, go away here.
-    Tensor copy = f.value().clone();
-    if (copy.dtype() == DType::bf16) {
-      Tensor widened = Tensor::empty(copy.shape(), DType::f32, copy.device(), copy.format());
-      backend(copy.device()).convert(copy, widened);
-      copy = std::move(widened);
+  for (Variable& f : features) {
+    const int64_t width = f.value().numel() / count;
+    // Without gradients no graph holds the activations: where this list is the only holder of
+    // a layer's Variable, its memory is taken as it is. A Variable held elsewhere too (a
+    // model that hands one tensor out twice) is copied, so that taking it changes nothing.
+    Tensor values = f.data().use_count() == 1 ? std::move(f.mutable_value()) : f.value().clone();
+    if (values.dtype() == DType::bf16) {
+      Tensor widened = Tensor::empty(values.shape(), DType::f32, values.device(), values.format());
+      backend(values.device()).convert(values, widened);
+      values = std::move(widened);
     }
-    out.push_back(std::move(copy).reshaped({count, f.value().numel() / count}));
+    out.push_back(std::move(values).reshaped({count, width}));
   }
   return out;
 }
