@@ -112,6 +112,7 @@ std::vector<std::vector<SimilarityMatrix>> run_all(std::vector<Comparison>& comp
   warn_small_batches(n, s);
   const bool many = comparisons.size() > 1;
   std::map<const FeatureSource*, LayerScales> scales;  // one per source, for all its batches
+  bool memory_checked = !on_gpu;  // at the first (and largest) batch, before the measures allocate
   for (const auto& [first, count] : plan) {
     // The reference's features of this batch, extracted once for every comparison.
     std::vector<Tensor> fb = !reference ? std::vector<Tensor>{}
@@ -126,6 +127,11 @@ std::vector<std::vector<SimilarityMatrix>> run_all(std::vector<Comparison>& comp
         scales[c.a].apply(own);
       }
       const std::vector<Tensor>& fa = c.a == reference ? fb : own;
+      if (!memory_checked) {
+        const std::vector<Tensor> none;
+        check_gpu_memory(fa, reference ? static_cast<const std::vector<Tensor>&>(fb) : none, s);
+        memory_checked = true;
+      }
       try {
         for (auto& run : c.runs) {
           run->add_batch(fa, fb);

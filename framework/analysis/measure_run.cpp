@@ -6,6 +6,8 @@
 #include <cmath>
 #include <cstdio>
 
+#include "framework/analysis/device_memory.h"
+#include "framework/backend/cuda_device.h"
 #include "framework/cka/accumulator.h"
 #include "framework/cka/centring.h"
 #include "framework/cka/parallel.h"
@@ -308,6 +310,16 @@ int64_t smallest_batch(const CompareSettings& s) {
   int64_t smallest = 1;
   for (const auto& [limits, text] : limits_of(s)) smallest = std::max(smallest, limits.minimum);
   return smallest;
+}
+
+void check_gpu_memory(const std::vector<Tensor>& a, const std::vector<Tensor>& b, const CompareSettings& s) {
+  const auto widths = [](const std::vector<Tensor>& layers) {
+    std::vector<int64_t> out;
+    for (const Tensor& t : layers) out.push_back(t.numel() / std::max<int64_t>(1, t.dim(0)));
+    return out;
+  };
+  const Device device = a.front().device();
+  check_device_memory(widths(a), widths(b), a.front().dim(0), s, free_device_memory(device), device.name());
 }
 
 void LayerScales::apply(std::vector<Tensor>& layers) {

@@ -80,4 +80,9 @@ void check_compare_settings(const CompareSettings& s);
 // The smallest batch every measure of `s` accepts.
 int64_t smallest_batch(const CompareSettings& s);
 
+// Before the measures allocate for a batch of features on a GPU (b empty: A against itself):
+// throws, naming --batch-size and a batch that fits, when the estimate of what they need
+// (device_memory.h) exceeds what the device has free.
+void check_gpu_memory(const std::vector<Tensor>& a, const std::vector<Tensor>& b, const CompareSettings& s);
+
 }  // namespace convlab::analysis_detail

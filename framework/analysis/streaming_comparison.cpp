@@ -76,6 +76,10 @@ void StreamingComparison::add(std::vector<Tensor>& a, std::vector<Tensor>& b) {
     const LayerNames names{names_a_, names_b_, self()};
     for (Measure m : settings_.measures) runs_.push_back(make_measure_run(m, device.is_cuda(), device, names, settings_));
   }
+  if (device.is_cuda() && k > largest_checked_) {  // a larger batch than any before needs more memory
+    check_gpu_memory(a, b, settings_);
+    largest_checked_ = k;
+  }
   scales_a_->apply(a);
   if (!self()) scales_b_->apply(b);
   try {

@@ -59,6 +59,7 @@ class StreamingComparison {
   std::unique_ptr<analysis_detail::LayerScales> scales_a_, scales_b_;
   Device device_ = cpu();
   int64_t batches_ = 0, examples_ = 0;
+  int64_t largest_checked_ = 0;  // the largest GPU batch whose memory was checked
   double seconds_ = 0;
 };
 

@@ -17,6 +17,10 @@ void wait_for_gpu(int) {
                "to use arrays on a GPU");
 }
 
+uint64_t free_device_memory(Device) {
+  CONVLAB_FAIL("this convlab was built without CUDA: there is no GPU memory to query");
+}
+
 std::vector<std::string> describe_conv_choices(Device) { return {}; }
 
 std::string conv_algorithm_record(Device) { return {}; }

@@ -2,6 +2,7 @@
 // is false and create_cuda_context() throws a clear error.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -33,6 +34,10 @@ std::unique_ptr<DeviceContext> create_cuda_context(int ordinal = 0, const CudaOp
 // (cudaDeviceSynchronize): before reading arrays that another library (PyTorch, JAX, CuPy)
 // computed on streams of its own. Without CUDA compiled in it throws, as create_cuda_context.
 void wait_for_gpu(int ordinal);
+
+// Bytes a CUDA device can still hand out: what the driver reports free, plus the blocks its
+// context's allocator keeps for reuse. Throws for the CPU and without CUDA compiled in.
+uint64_t free_device_memory(Device device);
 
 // "driver 13.0, runtime 13.0, cuDNN 9.19.0 (built with 9.19.0), cuBLAS 13.1.0, GPU 0: NVIDIA
 // H200 (132 SMs, 139 GiB, compute 9.0)", or why there is none.

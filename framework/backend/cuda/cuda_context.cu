@@ -22,6 +22,18 @@ void wait_for_gpu(int ordinal) {
   CUDA_CHECK(cudaSetDevice(previous));
 }
 
+uint64_t free_device_memory(Device device) {
+  CudaContext& context = cuda_context(device);
+  int previous = 0;
+  CUDA_CHECK(cudaGetDevice(&previous));
+  CUDA_CHECK(cudaSetDevice(context.ordinal()));
+  size_t free = 0, total = 0;
+  const cudaError_t status = cudaMemGetInfo(&free, &total);
+  CUDA_CHECK(cudaSetDevice(previous));
+  CUDA_CHECK(status);
+  return static_cast<uint64_t>(free) + context.cached_bytes();
+}
+
 std::string cuda_versions() {
   auto dotted = [](int v) { return fmt::format("{}.{}", v / 1000, v % 1000 / 10); };
   int driver = 0, runtime = 0;
@@ -81,6 +93,12 @@ void CudaContext::set_graph_fault(const std::string& stage) {
   }
   CONVLAB_CHECK(known, "CONVLAB_CONV_GRAPH_FAULT: unknown stage \"{}\"; the stages are: {}", stage, stages);
   graph_fault_ = stage;
+}
+
+size_t CudaContext::cached_bytes() const {
+  size_t bytes = 0;
+  for (const auto& [size, blocks] : free_blocks_) bytes += size * blocks.size();
+  return bytes;
 }
 
 CudaContext::~CudaContext() {

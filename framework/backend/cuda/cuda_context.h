@@ -56,6 +56,8 @@ class CudaContext final : public DeviceContext {
   cusolverDnParams_t cusolver_params();
   // Bytes held by the allocator (in use + cached), for reports.
   size_t reserved_bytes() const { return reserved_bytes_; }
+  // Bytes of freed blocks the allocator keeps for reuse (outside graph pools).
+  size_t cached_bytes() const;
 
   // Convolutions may use TF32 tensor cores (the default: 10-bit mantissa products, fp32
   // sums) or only fp32 FMA kernels (false: results within fp32 rounding of the CPU's).
