@@ -18,6 +18,30 @@ void DeviceGram::release() {
   block_ = Tensor();
   partial_ = Tensor();
   shift_ = Tensor();
+  sums_ = Tensor();
+  constant_ = Tensor();
+  bits_ = Tensor();
+}
+
+void DeviceGram::column_shifts(const DeviceFeatureView& x, int32_t* nonfinite) {
+  const int64_t k = x.rows(), p = x.cols();
+  const Device device(&context_);
+  const cudaStream_t stream = context_.stream();
+  const int64_t slices = cka_cuda::column_slices(k, p);
+  double* sums = reserve<double>(sums_, slices * p, device);        // (S, p)
+  uint8_t* constant = reserve<uint8_t>(constant_, slices * p, device);  // (S, p)
+  float* shift = reserve<float>(shift_, p, device);                 // (p)
+  uint32_t* bits = reinterpret_cast<uint32_t*>(reserve<int32_t>(bits_, 1, device));
+  CUDA_CHECK(cudaMemsetAsync(bits, 0, sizeof(uint32_t), stream));
+  cka_cuda::column_statistics(x.data(), k, p, sums, constant, bits, stream);
+  cka_cuda::column_shifts(x.data(), k, p, sums, constant, shift, nonfinite, stream);
+}
+
+void DeviceGram::centre_columns(const DeviceFeatureView& x, float* out, int32_t* nonfinite) {
+  const int64_t k = x.rows(), p = x.cols();
+  column_shifts(x, nonfinite);
+  cka_cuda::centre_column_block(x.data(), k, p, 0, p, shift_.data<float>(),
+                                reinterpret_cast<const uint32_t*>(bits_.data<int32_t>()), out, context_.stream());
 }
 
 void DeviceGram::compute(const DeviceFeatureView& x, Centring centring, double* gram, int32_t* nonfinite) {
@@ -26,14 +50,17 @@ void DeviceGram::compute(const DeviceFeatureView& x, Centring centring, double* 
   const cudaStream_t stream = context_.stream();
   float* block = reserve<float>(block_, k * std::min(p, kGramBlock), device);  // (k, w)
   float* partial = reserve<float>(partial_, k * k, device);                     // (k, k)
-  uint32_t* bits = reinterpret_cast<uint32_t*>(reserve<int32_t>(bits_, 1, device));
-  CUDA_CHECK(cudaMemsetAsync(bits, 0, sizeof(uint32_t), stream));
-  cka_cuda::max_abs(x.data(), k * p, bits, stream);
-  float* shift = nullptr;
-  if (centring == Centring::rows) {
-    shift = reserve<float>(shift_, k, device);
-    rsa_cuda::row_shifts(x.data(), k, p, shift, nonfinite, stream);
+  // One pass over the layer: the shifts (p column or k row shifts) and the largest magnitude.
+  if (centring == Centring::columns) {
+    column_shifts(x, nonfinite);
+  } else {
+    float* shift = reserve<float>(shift_, k, device);
+    uint32_t* bits = reinterpret_cast<uint32_t*>(reserve<int32_t>(bits_, 1, device));
+    CUDA_CHECK(cudaMemsetAsync(bits, 0, sizeof(uint32_t), stream));
+    rsa_cuda::row_shifts(x.data(), k, p, shift, bits, nonfinite, stream);
   }
+  const float* shift = shift_.data<float>();
+  const uint32_t* bits = reinterpret_cast<const uint32_t*>(bits_.data<int32_t>());
   const float one = 1.0f, zero = 0.0f;
   // The handle is shared with the fully connected layers, which set their own math mode: in
   // the default mode only the compute type below decides whether tensor cores round to TF32.
@@ -42,7 +69,7 @@ void DeviceGram::compute(const DeviceFeatureView& x, Centring centring, double* 
   for (int64_t first = 0; first < p; first += kGramBlock) {
     const int64_t width = std::min(kGramBlock, p - first);
     if (centring == Centring::columns)
-      cka_cuda::centre_column_block(x.data(), k, p, first, width, bits, block, nonfinite, stream);
+      cka_cuda::centre_column_block(x.data(), k, p, first, width, shift, bits, block, stream);
     else
       rsa_cuda::centre_row_block(x.data(), k, p, first, width, shift, bits, block, stream);
     // The row-major (k, w) block is, to cuBLAS, a column-major (w, k) matrix A with leading

@@ -6,9 +6,11 @@
 // CPU twin: cka::centre_columns / rsa::centre_rows, then cka::linear_gram.
 //
 // Work per call, k examples of p features: k^2 p multiply-adds (cuBLAS: the full (k, k)
-// product, TF32 tensor cores in GramPrecision::tf32), and about 5 k p f32 reads or writes
-// (largest magnitude, centring's two passes, the block's write and cuBLAS's read), plus k^2
-// doubles per block for the f64 sum.
+// product, TF32 tensor cores in GramPrecision::tf32), and 4 k p f32 reads or writes: one
+// statistics pass over the whole layer (per-column or per-row sums, constant flags and the
+// largest magnitude together: column_centring.h, rsa_cuda::row_shifts), then per block one
+// read of its columns and one write of the centred block, and cuBLAS's read of it; plus per
+// block about k^2 / 2 f32 reads and k^2 f64 writes (and reads, after the first) for the f64 sum.
 #pragma once
 
 #include <algorithm>
@@ -39,18 +41,28 @@ class DeviceGram {
   DeviceGram(CudaContext& context, GramPrecision precision);
 
   // Queues: gram (k, k) f64 row-major (symmetric) of x's centred features; *nonfinite = 1
-  // when x holds a NaN or infinity.
+  // when x holds a NaN or infinity (left alone otherwise).
   void compute(const DeviceFeatureView& x, Centring centring, double* gram, int32_t* nonfinite);
+  // Queues: out (k, p) f32 row-major = x's columns centred and range-scaled, the values
+  // compute() multiplies (the twin of cka::centre_columns' f32 output; its scale is
+  // kernels::range_scale of x's largest magnitude); *nonfinite = 1 when x holds a NaN or
+  // infinity (left alone otherwise). Two passes over x: the statistics and the centring.
+  void centre_columns(const DeviceFeatureView& x, float* out, int32_t* nonfinite);
   // Frees the buffers (the next call makes them again).
   void release();
 
  private:
+  // The statistics of Centring::columns into sums_, constant_ and bits_, then shift_ (p).
+  void column_shifts(const DeviceFeatureView& x, int32_t* nonfinite);
+
   CudaContext& context_;
   GramPrecision precision_;
-  Tensor block_;    // (k, w) f32: one centred block of w <= kGramBlock feature columns
-  Tensor partial_;  // (k, k) f32: that block's products
-  Tensor shift_;    // (k) f32: the row means (Centring::rows)
-  Tensor bits_;     // (1) i32 holding the u32 bits of the largest magnitude
+  Tensor block_;     // (k, w) f32: one centred block of w <= kGramBlock feature columns
+  Tensor partial_;   // (k, k) f32: that block's products
+  Tensor shift_;     // (p) f32 column shifts (Centring::columns) or (k) row shifts (rows)
+  Tensor sums_;      // (S, p) f64: per row slice and column, the sum (cka_cuda::column_statistics)
+  Tensor constant_;  // (S, p) u8: per row slice and column, 1 when every value equals the first
+  Tensor bits_;      // (1) i32 holding the u32 bits of the largest magnitude
 };
 
 // At least `count` elements of T on `device` in `buffer`, reallocated only to grow. Work

@@ -10,12 +10,15 @@
 namespace convlab::cka_cuda {
 namespace {
 
-__global__ void max_abs_kernel(const float* x, int64_t count, uint32_t* bits) {
+// Grid-stride over the values (each thread keeps its own maximum), then one atomic per block.
+__global__ void __launch_bounds__(kThreads) max_abs_kernel(const float* x, int64_t count, uint32_t* bits) {
+  __shared__ uint32_t scratch[32];
   uint32_t largest = 0;
-  CKA_FOR_EACH(i, count) largest = max(largest, __float_as_uint(fabsf(x[i])));
-  // One atomic per warp: the warp's largest first.
-  for (int offset = 16; offset > 0; offset /= 2) largest = max(largest, __shfl_down_sync(0xffffffffu, largest, offset));
-  if ((threadIdx.x & 31) == 0) atomicMax(bits, largest);
+  const int64_t step = int64_t(gridDim.x) * blockDim.x;
+#pragma unroll 4
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < count; i += step)
+    largest = max(largest, magnitude_bits(x[i]));
+  block_atomic_max(largest, scratch, bits);
 }
 
 __global__ void unscale_gram_kernel(double* gram, int64_t n, const uint32_t* bits) {
@@ -51,8 +54,11 @@ void scale_by_power_of_two(float* x, int64_t count, int exponent, cudaStream_t s
 }
 
 void max_abs(const float* x, int64_t count, uint32_t* max_abs_bits, cudaStream_t stream) {
-  if (count == 0) return;
-  max_abs_kernel<<<grid_for(count), kThreads, 0, stream>>>(x, count, max_abs_bits);
+  if (count <= 0) return;
+  // One value per thread up to kMaxAbsBlocks blocks (about 8 resident blocks per SM of 256
+  // threads, so two waves on a 132-SM H100), beyond which the threads loop.
+  const unsigned grid = static_cast<unsigned>(std::min<int64_t>((count + kThreads - 1) / kThreads, kMaxAbsBlocks));
+  max_abs_kernel<<<grid, kThreads, 0, stream>>>(x, count, max_abs_bits);
   CUDA_CHECK_LAUNCH();
 }
 

@@ -12,9 +12,7 @@
 #include "framework/backend/cuda/cuda_check.h"
 #include "framework/backend/cuda/cuda_context.h"
 #include "framework/backend/cuda/cusolver_check.h"
-#include "framework/cka/cuda/column_centring.h"
 #include "framework/cka/cuda/launch.h"
-#include "framework/cka/cuda/range_scale.h"
 #include "framework/procrustes/cuda/factor_kernels.h"
 #include "kernels/procrustes.h"
 
@@ -102,10 +100,8 @@ void CudaProcrustesAccumulator::accumulate(const std::vector<const cka::DeviceFe
       const int64_t p = v.cols();
       ranks[i] = p;
       float* block = cka::reserve<float>(block_, k * p, device);
-      uint32_t* bits = reinterpret_cast<uint32_t*>(cka::reserve<int32_t>(bits_, 1, device));
-      CUDA_CHECK(cudaMemsetAsync(bits, 0, sizeof(uint32_t), stream));
-      cka_cuda::max_abs(v.data(), k * p, bits, stream);
-      cka_cuda::centre_column_block(v.data(), k, p, 0, p, bits, block, nonfinite + i, stream);
+      // Centred, range-scaled columns: one statistics pass over the layer, one centring pass.
+      gram_->centre_columns(v, block, nonfinite + i);
       double* f = cka::reserve<double>(factors_[i], k * p, device);
       procrustes_cuda::normalise_features(block, k * p, f, constant + i, slot, stream);
     } else {

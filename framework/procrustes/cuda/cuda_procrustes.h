@@ -2,7 +2,7 @@
 // result as procrustes::ProcrustesAccumulator (../procrustes.h), for features that stay on
 // the GPU. Per batch of k examples:
 //   - each layer's factor F (k, r) f64: the feature form (p <= k) centres its columns
-//     (cka_cuda::centre_column_block) and scales to unit Frobenius norm; the Gram form takes
+//     (cka::DeviceGram::centre_columns) and scales to unit Frobenius norm; the Gram form takes
 //     the column-centred Gram (cka::DeviceGram), divides it by its trace and factors it with
 //     cuSOLVER's Xsyevd (eigenvectors), F = U sqrt(Lambda);
 //   - each pair (i < j in self mode): C = F_i^T F_j (DGEMM), the smaller of C C^T and C^T C
@@ -71,7 +71,6 @@ class CudaProcrustesAccumulator {
   std::unique_ptr<cka::DeviceGram> gram_;
   std::vector<Tensor> factors_;  // per layer: F (k, r) f64 row-major
   Tensor block_;                 // (k, p) f32: the centred features of a feature-form layer
-  Tensor bits_;                  // (1) i32: the u32 bits of that layer's largest magnitude
   Tensor square_;                // (k, k) f64: a Gram, then eigenvectors
   Tensor pair_;                  // C (r_i, r_j) f64
   Tensor small_;                 // (s, s) f64: C C^T or C^T C
