@@ -9,6 +9,7 @@
 #include "framework/cka/cuda/gram_centring.h"
 #include "framework/cka/cuda/launch.h"
 #include "framework/cka/cuda/rbf_gram.h"
+#include "framework/cka/cuda/row_products.h"
 #include "framework/cka/rbf_width.h"
 #include "kernels/gram.h"
 
@@ -49,6 +50,7 @@ void CudaCkaAccumulator::release_workspace() {
   for (Tensor& g : grams_) g = Tensor();
   linear_ = Tensor();
   rbf_ = Tensor();
+  products_ = Tensor();
   gram_->release();
 }
 
@@ -85,12 +87,21 @@ void CudaCkaAccumulator::accumulate(const std::vector<const DeviceFeatureView*>&
   double* centring = reserve<double>(centring_, cka_cuda::centring_workspace_doubles(k), device());
   const bool any_rbf = std::any_of(kernels_.begin(), kernels_.end(),
                                    [](const Kernel& kernel) { return kernel.kind == KernelKind::rbf; });
+  // RBF: the select's scratch, then the layer's distance stats (median, smallest nonzero,
+  // largest), found once per layer for every RBF kernel.
   size_t rbf_bytes = 0;
   void* rbf = nullptr;
+  double* stats = nullptr;
   if (any_rbf) {
-    rbf_bytes = cka_cuda::rbf_workspace_bytes(k);
-    rbf = reserve<uint8_t>(rbf_, static_cast<int64_t>(rbf_bytes), device());
+    rbf_bytes = cka_cuda::rbf_workspace_bytes(k);  // a multiple of 256: the stats after it are aligned
+    uint8_t* bytes = reserve<uint8_t>(
+        rbf_, static_cast<int64_t>(rbf_bytes + cka_cuda::kDistanceStats * sizeof(double)), device());
+    rbf = bytes;
+    stats = reinterpret_cast<double*>(bytes + rbf_bytes);
   }
+  const int sms = context_.multiprocessors();
+  const int64_t product_doubles = cka_cuda::symmetric_row_products_workspace_doubles(r, kk, sms);
+  double* products = product_doubles > 0 ? reserve<double>(products_, product_doubles, device()) : nullptr;
   std::vector<double*> grams;
   for (Tensor& g : grams_) grams.push_back(reserve<double>(g, r * kk, device()));  // G (R, k^2) per kernel
   for (int64_t i = 0; i < r; ++i) {
@@ -98,27 +109,26 @@ void CudaCkaAccumulator::accumulate(const std::vector<const DeviceFeatureView*>&
     pairs_.set_name(i, v.name());
     gram_->compute(v, Centring::columns, linear, nonfinite + i);  // once for all kernels
     ++linear_grams_;
+    if (any_rbf) cka_cuda::distance_stats(linear, k, rbf, rbf_bytes, stats, stream);
     for (size_t s = 0; s < kernels_.size(); ++s) {
-      double* row = grams[s] + i * kk;  // this layer's (k, k) Gram, in place in G
-      CUDA_CHECK(cudaMemcpyAsync(row, linear, static_cast<size_t>(kk) * sizeof(double), cudaMemcpyDeviceToDevice,
-                                 stream));
+      double* row = grams[s] + i * kk;  // this layer's (k, k) Gram in G
       if (kernels_[s].kind == KernelKind::rbf)
-        cka_cuda::rbf_from_linear_gram(row, k, kernels_[s].rbf_frac, rbf, rbf_bytes,
-                                       spreads + (static_cast<int64_t>(s) * r + i) * 3, stream);
+        cka_cuda::rbf_from_linear_gram(linear, k, kernels_[s].rbf_frac, stats, row,
+                                       spreads + (static_cast<int64_t>(s) * r + i) * 3, rbf, rbf_bytes, stream);
+      else
+        CUDA_CHECK(cudaMemcpyAsync(row, linear, static_cast<size_t>(kk) * sizeof(double), cudaMemcpyDeviceToDevice,
+                                   stream));
       // A constant layer's row becomes 0.
       cka_cuda::centre_gram_for(estimator_, row, k, centring, stream, flat + static_cast<int64_t>(s) * r + i);
     }
   }
   const double scale = estimator_ == Estimator::debiased ? kernels::debiased_hsic_from_product(1.0, k)
                                                          : kernels::biased_hsic_from_product(1.0, k);
-  const double zero = 0.0;
-  const int n = static_cast<int>(r), depth = static_cast<int>(kk);
+  // This batch's (R, R) = scale G G^T per kernel: every entry its own pair's inner product of
+  // two rows of k^2 doubles, in f64.
   for (size_t s = 0; s < kernels_.size(); ++s)
-    // This batch's (R, R) = scale G G^T. G row-major (R, k^2) is column-major (k^2, R) = A,
-    // and G G^T = A^T A: every entry its own pair's inner product, in f64. Symmetric, so the
-    // column-major result reads the same row-major.
-    CUBLAS_CHECK(cublasDgemm(context_.cublas(), CUBLAS_OP_T, CUBLAS_OP_N, n, n, depth, &scale, grams[s], depth, grams[s], depth,
-                             &zero, back + static_cast<int64_t>(s) * r * r, n));
+    cka_cuda::symmetric_row_products(context_.cublas(), grams[s], r, kk, scale,
+                                     back + static_cast<int64_t>(s) * r * r, products, product_doubles, sms, stream);
   // The one wait per batch: NaN or infinite features would spoil the terms, so they must stop
   // the batch before it is kept.
   std::vector<double> host(static_cast<size_t>(nk * r * r + spread_doubles + flag_doubles));

@@ -5,17 +5,19 @@
 //
 // Per batch of k examples, for each layer:
 //   1. its linear Gram (DeviceGram: column-centred, range-scaled f32 blocks by cuBLAS, summed
-//      in f64), once for all kernels;
-//   2. per kernel, a copy into that kernel's row of G (R, k^2) f64; RBF: squared distances of
-//      the pairs i < j, their median from a device sort, exp();
+//      in f64), once for all kernels; with any RBF kernel, the median, smallest nonzero and
+//      largest of its pairs' squared distances, also once (rbf_gram.h: a radix select);
+//   2. per kernel, that kernel's row of G (R, k^2) f64: a copy of the linear Gram, or the RBF
+//      Gram written from it in one pass;
 //   3. the row centred for the estimator in one fused pass after a sums pass (U-centred for
 //      debiased, HKH for biased);
-// then per kernel one DGEMM gives the batch's (R, R) HSIC terms, G G^T times the estimator's
-// normaliser. One copy per batch brings them to the host with R flags that say whether a
-// layer held a NaN or infinity and, per RBF kernel, each layer's smallest and largest distance
-// and whether its centred Gram was rounding, so that it can throw before the terms are kept
-// (for a width that makes the kernel flat, rbf_width.h, as the CPU does); the host
-// keeps them as stats::BatchTerms weighted by k and ends as the CPU does (LayerPairs::cka).
+// then per kernel the batch's (R, R) HSIC terms, G G^T times the estimator's normaliser, from
+// DGEMMs over chunks of the k^2 columns summed in a fixed order (row_products.h). One copy per
+// batch brings them to the host with R flags that say whether a layer held a NaN or infinity
+// and, per RBF kernel, each layer's smallest and largest distance and whether its centred Gram
+// was rounding, so that it can throw before the terms are kept (for a width that makes the
+// kernel flat, rbf_width.h, as the CPU does); the host keeps them as stats::BatchTerms weighted
+// by k and ends as the CPU does (LayerPairs::cka).
 //
 // Precision: G, the centring and the HSIC terms are f64 as on the CPU (centring subtracts
 // means of sums of up to 1e5 products; G is R k^2 doubles, e.g. 160 MB for 20 layers at
@@ -26,8 +28,11 @@
 // TF32 and to 1e-6 in fp32.
 //
 // Cost per batch (R layers of p_l features): sum_l k^2 p_l multiply-adds for the Grams, about
-// 5 k p_l f32 passes over the features, per kernel R k^2 doubles of centring (and RBF: a sort
-// of k(k-1)/2 doubles per layer) and an (R, R, k^2) DGEMM.
+// 5 k p_l f32 passes over the features; per layer with RBF kernels, 6 or 7 reads of the upper
+// triangle (k^2 / 2 doubles) for the median; per kernel and layer, a write of k^2 doubles
+// (RBF: and a read of the linear Gram) and the centring's passes; per kernel, a read of G
+// (R k^2 doubles) for the (R, R) product. Scratch beyond G: the linear Gram (k^2 doubles), the
+// RBF select's 8 k bytes + 8.25 KiB, and about 2 x SMs x R^2 doubles for the product's partials.
 //
 // The context must outlive the accumulator.
 #pragma once
@@ -107,7 +112,8 @@ class CudaCkaAccumulator {
   Tensor linear_;              // (k, k) f64: one layer's linear Gram
   Tensor hsic_;                // what comes back per batch: terms, RBF spreads, flags (accumulate())
   Tensor centring_;            // (3k + 4) f64: sums for the Gram centring
-  Tensor rbf_;                 // u8: distances, sort and width for the RBF kernel
+  Tensor rbf_;                 // u8: the RBF select's scratch, then the layer's distance stats
+  Tensor products_;            // f64: the (R, R) partial products of G G^T (row_products.h)
 };
 
 }  // namespace convlab::cka

@@ -8,6 +8,7 @@
 #include "framework/backend/cuda/cuda_check.h"
 #include "framework/backend/cuda/cuda_context.h"
 #include "framework/cka/cuda/launch.h"
+#include "framework/cka/cuda/row_products.h"
 #include "framework/rsa/cuda/rdm_ranks.h"
 #include "framework/rsa/rsa.h"
 #include "kernels/rsa.h"
@@ -31,6 +32,7 @@ void CudaRsaAccumulator::release_workspace() {
   distances_ = Tensor();
   ranks_ = Tensor();
   sort_ = Tensor();
+  products_ = Tensor();
   gram_->release();
 }
 
@@ -58,6 +60,9 @@ void CudaRsaAccumulator::accumulate(const std::vector<const cka::DeviceFeatureVi
   double* ranks = cka::reserve<double>(ranks_, r * m, device);  // Z (R, m)
   const size_t sort_bytes = rsa_cuda::rank_workspace_bytes(m);
   void* sort = cka::reserve<uint8_t>(sort_, static_cast<int64_t>(sort_bytes), device);
+  const int sms = context_.multiprocessors();
+  const int64_t product_doubles = cka_cuda::symmetric_row_products_workspace_doubles(r, m, sms);
+  double* partials = product_doubles > 0 ? cka::reserve<double>(products_, product_doubles, device) : nullptr;
   const int64_t flag_doubles = r;  // 2R i32
   double* back = cka::reserve<double>(back_, r * r + flag_doubles, device);
   int32_t* nonfinite = reinterpret_cast<int32_t*>(back + r * r);
@@ -70,11 +75,8 @@ void CudaRsaAccumulator::accumulate(const std::vector<const cka::DeviceFeatureVi
     rsa_cuda::rdm_upper(gram, k, distances, constant + i, stream);
     rsa_cuda::centred_ranks(distances, m, sort, sort_bytes, ranks + i * m, stream);
   }
-  // Z Z^T: Z row-major (R, m) is column-major (m, R) = A, and Z Z^T = A^T A (symmetric).
-  const double one = 1.0, zero = 0.0;
-  CUBLAS_CHECK(cublasDgemm(context_.cublas(), CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(r), static_cast<int>(r),
-                           static_cast<int>(m), &one, ranks, static_cast<int>(m), ranks, static_cast<int>(m), &zero,
-                           back, static_cast<int>(r)));
+  // Z Z^T (R, R): every entry its own pair's inner product of two rows of m doubles.
+  cka_cuda::symmetric_row_products(context_.cublas(), ranks, r, m, 1.0, back, partials, product_doubles, sms, stream);
   std::vector<double> host(static_cast<size_t>(r * r + flag_doubles));
   context_.copy_to_host(host.data(), back, host.size() * sizeof(double));
   std::vector<int32_t> flags(static_cast<size_t>(2 * r));

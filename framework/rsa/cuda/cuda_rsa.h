@@ -1,13 +1,16 @@
 // Minibatch RSA on a CUDA device: the same estimator and result as rsa::RsaAccumulator
 // (../rsa.h), for features that stay on the GPU. Per batch of k examples, for each of the R
 // layers: the row-centred Gram (cka::DeviceGram, Centring::rows), the RDM's upper triangle
-// (m = k (k - 1) / 2 distances), a device radix sort of it and the average ranks into row i of
-// Z (R, m) f64; then one DGEMM Z Z^T, and one copy of (R, R) numbers and R counts to the host,
-// where the per-batch Spearman correlations are formed and kept (stats::BatchTerms).
+// (m = k (k - 1) / 2 distances), a device radix sort of it and the average ranks of its runs
+// of ties into row i of Z (R, m) f64 (rdm_ranks.h); then Z Z^T (cka_cuda::
+// symmetric_row_products: DGEMMs over chunks of m, summed in a fixed order), and one copy of
+// (R, R) numbers and R counts to the host, where the per-batch Spearman correlations are
+// formed and kept (stats::BatchTerms).
 //
 // Cost per batch: the Grams' k^2 p multiply-adds per layer (as CKA's), R sorts of m
-// (double, int) pairs (24 m bytes of scratch), 2 R m log2(m) reads of the binary searches
-// and an (R, R, m) DGEMM. Z is R m doubles (40 MB for 10 layers at k = 1000).
+// (double, int) pairs (about 28 m bytes of scratch) and about 56 m bytes of reads and writes
+// for the ranks per layer, and a read of Z for the (R, R) product. Z is R m doubles (40 MB
+// for 10 layers at k = 1000).
 #pragma once
 
 #include <cublas_v2.h>
@@ -58,6 +61,7 @@ class CudaRsaAccumulator {
   Tensor distances_;    // (m) f64
   Tensor ranks_;        // Z (R, m) f64
   Tensor sort_;         // u8: the sort's scratch
+  Tensor products_;     // f64: the (R, R) partial products of Z Z^T (row_products.h)
   Tensor back_;         // (R, R) f64, then 2R i32 (non-finite flags, constant examples)
 };
 
