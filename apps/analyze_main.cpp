@@ -80,6 +80,10 @@ options:
   --bootstrap B           B bootstrap replicates over the batches: mean, std and 95 %
                           interval of every cell (default 0: none)
   --seed S                seed of the bootstrap (default 0)
+  --precision fp32|tf32   the Gram products of networks on a GPU: TF32 tensor cores or
+                          fp32 only (default: tf32 for CKA, within 1e-4 of float64; fp32
+                          for RSA and Procrustes, which TF32 moves by more); recorded in
+                          summary.json. The CPU computes in fp32 (fp64 for float64 files)
   --device auto|cpu|cuda  where the networks run (default auto: CUDA when a GPU
                           answers, else the CPU)
   --data PATH             CIFAR-10 (as for convlab-train; default: searched)
@@ -102,6 +106,7 @@ struct Args {
   int64_t examples = 0, batch_size = 1000, bootstrap = 0;
   uint64_t seed = 0;
   LastBatch last_batch = LastBatch::weight;
+  std::optional<cka::GramPrecision> precision;  // unset: each measure's default
   std::string device = "auto";
   std::optional<fs::path> data;
   fs::path cache_dir, output;
@@ -184,6 +189,10 @@ Args parse(int argc, char** argv) {
       const std::string p = value();
       CONVLAB_CHECK(p == "weight" || p == "drop", "--last-batch is weight or drop, not '{}'", p);
       a.last_batch = p == "drop" ? LastBatch::drop : LastBatch::weight;
+    } else if (arg == "--precision") {
+      const std::string p = value();
+      CONVLAB_CHECK(p == "fp32" || p == "tf32", "--precision is fp32 or tf32, not '{}'", p);
+      a.precision = p == "tf32" ? cka::GramPrecision::tf32 : cka::GramPrecision::fp32;
     } else if (arg == "--device") a.device = value();
     else if (arg == "--data") a.data = value();
     else if (arg == "--cache-dir") a.cache_dir = value();
@@ -213,6 +222,9 @@ Args parse(int argc, char** argv) {
   CONVLAB_CHECK(a.bootstrap != 1, "--bootstrap needs at least 2 replicates (or 0 for none), got 1");
   CONVLAB_CHECK(a.command != "invariance" || a.measures.empty() || a.measures == std::vector<Measure>{Measure::cka},
                 "invariance checks CKA only: leave out --measure");
+  CONVLAB_CHECK(!a.precision || (a.command != "invariance" && a.command != "features"),
+                "--precision sets how a GPU computes the measures of self, pair, evolution and files; {} has no use "
+                "for it", a.command);
   if (a.measures.empty()) a.measures = {Measure::cka};
   check_inputs(a);
   if (a.output.empty()) a.output = fs::path("analysis") / a.command;
@@ -240,6 +252,7 @@ CompareSettings compare_settings(const Args& a, bool both_by_default) {
   s.last_batch = a.last_batch;
   s.bootstrap = a.bootstrap;
   s.seed = a.seed;
+  s.precision = a.precision;
   return s;
 }
 
@@ -313,7 +326,8 @@ std::vector<ExportedArray> export_checkpoint_features(const Args& a, ReplacedFol
 }
 
 void print_matrix(const CkaMatrix& m) {
-  fmt::print("{}: {} vs {} ({:.1f} s)\n", describe_settings(m), m.row_source, m.col_source, m.seconds);
+  fmt::print("{}: {} vs {} ({:.1f} s, {})\n", describe_settings(m), m.row_source, m.col_source, m.seconds,
+             m.precision);
   for (int64_t i = 0; i < m.rows; ++i) {
     fmt::print("  {:>12.12}", m.row_names[i]);
     for (int64_t j = 0; j < m.cols; ++j) {
@@ -352,7 +366,13 @@ int main(int argc, char** argv) try {
     for (const fs::path& f : files) paths.push_back(folder.final_path(f));
     return paths;
   };
+  bool precision_warned = false;
   auto record = [&](CkaMatrix m, const std::string& name, const std::string& title) {
+    if (a.precision && !precision_warned && m.precision.rfind("cpu", 0) == 0) {
+      precision_warned = true;
+      warn(fmt::format("--precision {} applies to a GPU; this analysis ran on the CPU ({})",
+                       cka::precision_name(*a.precision), m.precision));
+    }
     kept.push_back(std::make_unique<CkaMatrix>(std::move(m)));
     records.push_back({name, kept.back().get(),
                        final_paths(write_cka_matrix(*kept.back(), staging / name, title, a.figure_formats))});

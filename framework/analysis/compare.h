@@ -78,6 +78,9 @@ struct SimilarityMatrix {
   std::optional<stats::BootstrapSummary> bootstrap;
   // Procrustes: the form each layer took ("features" or "gram"), A's then B's.
   std::vector<std::string> forms;
+  // Where and how the Gram products ran: "cuda tf32", "cuda fp32", or "cpu fp32" ("cpu fp64"
+  // for float64 features).
+  std::string precision;
   double at(int64_t i, int64_t j) const { return values[static_cast<size_t>(i * cols + j)]; }
 };
 using CkaMatrix = SimilarityMatrix;

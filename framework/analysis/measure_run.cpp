@@ -129,11 +129,27 @@ void feed(Accumulator& acc, bool self, const std::vector<Tensor>& a, const std::
 
 
 
-class HostCka final : public MeasureRun {
+// The CPU's Gram products are fp32 for f32 features and fp64 for f64 ones.
+class HostRun : public MeasureRun {
+ public:
+  std::string precision() const override { return f32_seen_ || !f64_seen_ ? "cpu fp32" : "cpu fp64"; }
+
+ protected:
+  void note_types(const std::vector<Tensor>& a, const std::vector<Tensor>& b) {
+    for (const auto* layers : {&a, &b})
+      for (const Tensor& t : *layers) (t.dtype() == DType::f64 ? f64_seen_ : f32_seen_) = true;
+  }
+
+ private:
+  bool f32_seen_ = false, f64_seen_ = false;
+};
+
+class HostCka final : public HostRun {
  public:
   HostCka(const LayerNames& names, const CompareSettings& s)
       : names_(names), acc_(static_cast<int64_t>(names.a.size()), names.layers_b(), s.kernels, s.estimator) {}
   void add_batch(const std::vector<Tensor>& a, const std::vector<Tensor>& b) override {
+    note_types(a, b);
     feed(acc_, names_.self, a, b, names_.a, names_.b);
   }
   size_t outputs() const override { return acc_.kernels().size(); }
@@ -148,10 +164,11 @@ class HostCka final : public MeasureRun {
   cka::CkaAccumulator acc_;
 };
 
-class HostRsa final : public MeasureRun {
+class HostRsa final : public HostRun {
  public:
   explicit HostRsa(const LayerNames& names) : names_(names), acc_(static_cast<int64_t>(names.a.size()), names.layers_b()) {}
   void add_batch(const std::vector<Tensor>& a, const std::vector<Tensor>& b) override {
+    note_types(a, b);
     feed(acc_, names_.self, a, b, names_.a, names_.b);
   }
   const stats::BatchTerms& terms(size_t) const override { return acc_.terms(); }
@@ -169,11 +186,12 @@ std::vector<std::string> form_names(const std::vector<procrustes::Form>& forms) 
   return out;
 }
 
-class HostProcrustes final : public MeasureRun {
+class HostProcrustes final : public HostRun {
  public:
   explicit HostProcrustes(const LayerNames& names)
       : names_(names), acc_(static_cast<int64_t>(names.a.size()), names.layers_b()) {}
   void add_batch(const std::vector<Tensor>& a, const std::vector<Tensor>& b) override {
+    note_types(a, b);
     feed(acc_, names_.self, a, b, names_.a, names_.b);
   }
   const stats::BatchTerms& terms(size_t) const override { return acc_.terms(); }
@@ -218,6 +236,7 @@ class GpuCka final : public MeasureRun {
     return acc_.pairs().cka(mean, warn);
   }
   void release_workspace() override { acc_.release_workspace(); }
+  std::string precision() const override { return std::string("cuda ") + cka::precision_name(acc_.precision()); }
 
  private:
   LayerNames names_;
@@ -228,17 +247,19 @@ class GpuRsa final : public MeasureRun {
  public:
   GpuRsa(Device device, const LayerNames& names, const CompareSettings& s)
       : names_(names),
-        acc_(cuda_context(device), static_cast<int64_t>(names.a.size()), names.layers_b(),
-             precision_for(Measure::rsa, s)) {}
+        precision_(precision_for(Measure::rsa, s)),
+        acc_(cuda_context(device), static_cast<int64_t>(names.a.size()), names.layers_b(), precision_) {}
   void add_batch(const std::vector<Tensor>& a, const std::vector<Tensor>& b) override {
     feed_device(acc_, names_.self, a, b, names_);
   }
   const stats::BatchTerms& terms(size_t) const override { return acc_.terms(); }
   std::vector<double> value(const std::vector<double>& mean, bool) const override { return mean; }
   void release_workspace() override { acc_.release_workspace(); }
+  std::string precision() const override { return std::string("cuda ") + cka::precision_name(precision_); }
 
  private:
   LayerNames names_;
+  cka::GramPrecision precision_;
   rsa::CudaRsaAccumulator acc_;
 };
 
@@ -246,8 +267,8 @@ class GpuProcrustes final : public MeasureRun {
  public:
   GpuProcrustes(Device device, const LayerNames& names, const CompareSettings& s)
       : names_(names),
-        acc_(cuda_context(device), static_cast<int64_t>(names.a.size()), names.layers_b(),
-             precision_for(Measure::procrustes, s)) {}
+        precision_(precision_for(Measure::procrustes, s)),
+        acc_(cuda_context(device), static_cast<int64_t>(names.a.size()), names.layers_b(), precision_) {}
   void add_batch(const std::vector<Tensor>& a, const std::vector<Tensor>& b) override {
     feed_device(acc_, names_.self, a, b, names_);
   }
@@ -255,9 +276,11 @@ class GpuProcrustes final : public MeasureRun {
   std::vector<double> value(const std::vector<double>& mean, bool) const override { return mean; }
   std::vector<std::string> forms() const override { return form_names(acc_.forms()); }
   void release_workspace() override { acc_.release_workspace(); }
+  std::string precision() const override { return std::string("cuda ") + cka::precision_name(precision_); }
 
  private:
   LayerNames names_;
+  cka::GramPrecision precision_;
   procrustes::CudaProcrustesAccumulator acc_;
 };
 #endif
@@ -407,6 +430,7 @@ std::vector<SimilarityMatrix> measure_matrices(const std::vector<std::unique_ptr
       m.last_batch = s.last_batch;
       m.seconds = labels.seconds;
       m.forms = run.forms();
+      m.precision = run.precision();
       if (s.bootstrap > 0) {
         const auto statistic = [&run](const std::vector<double>& mean) { return run.value(mean, false); };
         m.bootstrap = stats::bootstrap_batches(run.terms(o), statistic, s.bootstrap, s.seed);

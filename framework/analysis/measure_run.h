@@ -47,6 +47,8 @@ class MeasureRun {
   // From mean terms to the matrix (the bootstrap's statistic); quiet: no warnings.
   virtual std::vector<double> value(const std::vector<double>& mean_terms, bool warn) const = 0;
   virtual std::vector<std::string> forms() const { return {}; }
+  // SimilarityMatrix::precision.
+  virtual std::string precision() const = 0;
   virtual void release_workspace() {}
 };
 

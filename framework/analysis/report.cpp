@@ -120,6 +120,7 @@ void write_summary(const std::filesystem::path& path, const std::string& command
     entry["batches"] = m.batches;
     entry["last_batch"] = last_batch_name(m.last_batch);
     entry["minibatch_estimator"] = estimator_note(m);
+    entry["precision"] = m.precision;
     entry["seconds"] = m.seconds;
     entry["rows"] = m.row_source;
     entry["columns"] = m.col_source;

@@ -122,6 +122,15 @@ TEST_F(Executables, TrainThenEveryAnalysis) {
   ASSERT_EQ(run(fmt::format("{} files layer0.npy layer1.npy --vs layer2.npy --output a_files", CONVLAB_ANALYZE_EXE), out), 0)
       << out;
   EXPECT_EQ(read_npy("a_files/files_linear.npy").shape, (std::vector<int64_t>{2, 1}));
+  // The precision of the Gram products is recorded; files run on the CPU, which --precision
+  // does not change (a warning says so).
+  EXPECT_NE(read_text("a_files/summary.json").find("\"precision\": \"cpu fp32\""), std::string::npos);
+  ASSERT_EQ(run(fmt::format("{} files layer0.npy layer1.npy --precision tf32 --output a_files", CONVLAB_ANALYZE_EXE),
+                out),
+            0)
+      << out;
+  EXPECT_NE(out.find("--precision tf32 applies to a GPU; this analysis ran on the CPU (cpu fp32)"), std::string::npos)
+      << out;
 
   // Every measure, with a bootstrap: a matrix each, its std and the summary's intervals.
   ASSERT_EQ(run(analyze("self " + final0 + " --measure cka,rsa --measure procrustes --kernel linear --bootstrap 20 "
@@ -224,6 +233,10 @@ TEST_F(Executables, TrainThenEveryAnalysis) {
   EXPECT_NE(out.find("--rbf-frac expects a number in (0, 1000000], got 'abc'"), std::string::npos) << out;
   EXPECT_NE(run(fmt::format("{} files layer0.npy --vs", CONVLAB_ANALYZE_EXE), out), 0);
   EXPECT_NE(out.find("--vs needs the .npy files"), std::string::npos) << out;
+  EXPECT_NE(run(analyze("self " + final0 + " --precision fp16"), out), 0);
+  EXPECT_NE(out.find("--precision is fp32 or tf32, not 'fp16'"), std::string::npos) << out;
+  EXPECT_NE(run(analyze("invariance " + final0 + " --precision fp32"), out), 0);
+  EXPECT_NE(out.find("invariance has no use for it"), std::string::npos) << out;
   EXPECT_NE(run(analyze("self " + final0 + " --measure cka,svcca"), out), 0);
   EXPECT_NE(out.find("'svcca'"), std::string::npos) << out;
   EXPECT_NE(run(analyze("self missing.safetensors"), out), 0);

@@ -67,7 +67,8 @@ def _check_seed(seed: int) -> int:
 
 def cka_matrix(features_a: Any, features_b: Any = None, kernel: str = "linear", measure: str = "cka",
                estimator: str = "debiased", batch_size: Optional[int] = None, bootstrap: int = 0, seed: int = 0,
-               device: str = "auto", rbf_frac: float = 1.0) -> Union[np.ndarray, Result]:
+               device: str = "auto", rbf_frac: float = 1.0,
+               precision: Optional[str] = None) -> Union[np.ndarray, Result]:
     """Similarity of every layer of A with every layer of B (or of A with itself).
 
     features_a, features_b: a list of arrays, one per layer, each ``(n, ...)`` with the same n
@@ -92,6 +93,9 @@ def cka_matrix(features_a: Any, features_b: Any = None, kernel: str = "linear", 
     batches); then a Result with .value, .std, .low, .high is returned.
     device: "auto" computes where the arrays lie (CUDA tensors on their GPU, without a copy
     to the host); "cpu", "cuda" or "cuda:N" move each batch there.
+    precision: how a GPU multiplies the features: "tf32" (tensor cores; CKA within 1e-4 of
+    float64) or "fp32"; None takes each measure's default, tf32 for CKA and fp32 for RSA and
+    Procrustes. The CPU always computes in fp32 (fp64 for float64 arrays).
 
     Returns a float64 array (layers of A, layers of B), or a Result with bootstrap > 0.
     Raises convlab.InputError (a ValueError) for bad input; Ctrl-C stops between batches.
@@ -110,21 +114,23 @@ def cka_matrix(features_a: Any, features_b: Any = None, kernel: str = "linear", 
     if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         raise _convlab.InputError(f"batch_size must be a positive integer or None, got {batch_size!r}")
     out = _convlab.compare(arrays_a, arrays_b, names_a, names_b, measures, _kernel_spec(kernel, rbf_frac),
-                           estimator, int(batch_size), int(bootstrap), _check_seed(seed), device)
+                           estimator, int(batch_size), int(bootstrap), _check_seed(seed), device, precision)
     return _matrix(out[0])
 
 
 def cka(x: Any, y: Any, kernel: str = "linear", estimator: str = "debiased", rbf_frac: float = 1.0,
-        device: str = "auto") -> float:
+        device: str = "auto", precision: Optional[str] = None) -> float:
     """CKA between two representations of the same n examples, from all n at once.
 
     x: (n, ...) and y: (n, ...) arrays (numpy or any DLPack producer; see cka_matrix), the
     features of the same examples in the same order. kernel "linear" or "rbf" (width s^2 =
     rbf_frac^2 times the median squared distance between distinct examples); estimator
-    "debiased" (needs n >= 4) or "biased" (the reference's; needs n >= 3).
+    "debiased" (needs n >= 4) or "biased" (the reference's; needs n >= 3); device and
+    precision as for cka_matrix.
     Returns a float; NaN (with a warning) when a layer is constant.
     """
-    return float(cka_matrix([x], [y], kernel=kernel, estimator=estimator, rbf_frac=rbf_frac, device=device)[0, 0])
+    return float(cka_matrix([x], [y], kernel=kernel, estimator=estimator, rbf_frac=rbf_frac, device=device,
+                            precision=precision)[0, 0])
 
 
 class Comparison:
@@ -139,12 +145,13 @@ class Comparison:
 
     measures: any of "cka", "rsa", "procrustes"; kernel, estimator, rbf_frac: CKA's (see
     cka_matrix). bootstrap: replicates of a bootstrap over the batches added. device "auto"
-    computes where each batch lies (CUDA tensors stay on their GPU).
+    computes where each batch lies (CUDA tensors stay on their GPU); precision as for
+    cka_matrix.
     """
 
     def __init__(self, measures: Union[str, Iterable[str]] = ("cka",), kernel: str = "linear",
                  estimator: str = "debiased", bootstrap: int = 0, seed: int = 0, device: str = "auto",
-                 rbf_frac: float = 1.0) -> None:
+                 rbf_frac: float = 1.0, precision: Optional[str] = None) -> None:
         self._measures = _measure_list(measures)
         self._kernels = _kernel_spec(kernel, rbf_frac)
         self._estimator = estimator
@@ -153,11 +160,12 @@ class Comparison:
         self._bootstrap = int(bootstrap)
         self._seed = _check_seed(seed)
         self._device = device
+        self._precision = precision
         self._core: Optional[Any] = None
         self._names: Optional[tuple] = None
         # Settings are checked now, not at the first batch.
         _convlab.ComparisonCore(["a"], None, self._measures, self._kernels, estimator, self._bootstrap, self._seed,
-                             "cpu")
+                                "cpu", precision)
 
     def add(self, batch_a: Any, batch_b: Any = None) -> None:
         """Adds one batch: the same examples' features at every layer of A (and of B)."""
@@ -168,7 +176,7 @@ class Comparison:
             if arrays_b is not None:
                 names_b = names_b or [str(i) for i in range(len(arrays_b))]
             self._core = _convlab.ComparisonCore(names_a, names_b, self._measures, self._kernels, self._estimator,
-                                              self._bootstrap, self._seed, self._device)
+                                                 self._bootstrap, self._seed, self._device, self._precision)
             self._names = (names_a, names_b)
         elif (arrays_b is None) != (self._names[1] is None):
             raise _convlab.InputError(

@@ -20,7 +20,8 @@ namespace {
 using Kernels = std::vector<std::pair<std::string, double>>;  // ("linear" | "rbf", rbf_frac)
 
 CompareSettings settings_from(const std::vector<std::string>& measures, const Kernels& kernels,
-                              const std::string& estimator, int64_t batch_size, int64_t bootstrap, uint64_t seed) {
+                              const std::string& estimator, int64_t batch_size, int64_t bootstrap, uint64_t seed,
+                              const std::optional<std::string>& precision) {
   CompareSettings s;
   s.measures.clear();
   for (const std::string& name : measures) {
@@ -48,6 +49,11 @@ CompareSettings settings_from(const std::vector<std::string>& measures, const Ke
   s.batch_size = batch_size;
   s.bootstrap = bootstrap;
   s.seed = seed;
+  if (precision) {
+    if (*precision == "tf32") s.precision = cka::GramPrecision::tf32;
+    else if (*precision == "fp32") s.precision = cka::GramPrecision::fp32;
+    else throw InputError("unknown precision '" + message_excerpt(*precision) + "': use 'fp32', 'tf32' or None");
+  }
   return s;
 }
 
@@ -78,6 +84,7 @@ nb::dict to_dict(const SimilarityMatrix& m) {
   d["batches"] = m.batches;
   d["batch_size"] = m.batch_size;
   d["forms"] = m.forms;
+  d["precision"] = m.precision;
   if (m.bootstrap) {
     nb::dict b;
     b["replicates"] = m.bootstrap->replicates;
@@ -180,8 +187,8 @@ nb::list compare(const std::vector<AnyArray>& a, const std::optional<std::vector
                  const std::optional<std::vector<std::string>>& names_a,
                  const std::optional<std::vector<std::string>>& names_b, const std::vector<std::string>& measures,
                  const Kernels& kernels, const std::string& estimator, int64_t batch_size, int64_t bootstrap,
-                 uint64_t seed, const std::string& device) {
-  const CompareSettings s = settings_from(measures, kernels, estimator, batch_size, bootstrap, seed);
+                 uint64_t seed, const std::string& device, const std::optional<std::string>& precision) {
+  const CompareSettings s = settings_from(measures, kernels, estimator, batch_size, bootstrap, seed, precision);
   const std::optional<Device> target = target_of(device);
   ArrayFeatureSource source_a(a, layer_names(a.size(), names_a, "A"), "A", target);
   std::optional<ArrayFeatureSource> source_b;
@@ -201,11 +208,11 @@ class Comparison {
  public:
   Comparison(const std::vector<std::string>& names_a, const std::optional<std::vector<std::string>>& names_b,
              const std::vector<std::string>& measures, const Kernels& kernels, const std::string& estimator,
-             int64_t bootstrap, uint64_t seed, const std::string& device)
+             int64_t bootstrap, uint64_t seed, const std::string& device, const std::optional<std::string>& precision)
       : target_(target_of(device)),
         comparison_(input_errors([&] {
           return StreamingComparison(names_a, names_b.value_or(std::vector<std::string>{}),
-                                     settings_from(measures, kernels, estimator, 1, bootstrap, seed));
+                                     settings_from(measures, kernels, estimator, 1, bootstrap, seed, precision));
         })) {
     if (names_b && names_b->empty()) throw InputError("network B needs at least one layer");
   }
@@ -254,7 +261,7 @@ class Comparison {
 void bind_analysis(nb::module_& m) {
   m.def("compare", &compare, nb::arg("a"), nb::arg("b").none(), nb::arg("names_a").none(), nb::arg("names_b").none(),
         nb::arg("measures"), nb::arg("kernels"), nb::arg("estimator"), nb::arg("batch_size"), nb::arg("bootstrap"),
-        nb::arg("seed"), nb::arg("device"),
+        nb::arg("seed"), nb::arg("device"), nb::arg("precision").none(),
         "Every layer of A against every layer of B (b None: A against itself) in batches of batch_size, as "
         "convlab-analyze does; arrays are (n, p) float32/float64, C-contiguous. Returns one dict per matrix. "
         "Internal: use convlab.cka_matrix.");
@@ -262,9 +269,9 @@ void bind_analysis(nb::module_& m) {
                          "The streaming accumulator behind convlab.Comparison (internal: use that).")
       .def(nb::init<const std::vector<std::string>&, const std::optional<std::vector<std::string>>&,
                     const std::vector<std::string>&, const Kernels&, const std::string&, int64_t, uint64_t,
-                    const std::string&>(),
+                    const std::string&, const std::optional<std::string>&>(),
            nb::arg("names_a"), nb::arg("names_b").none(), nb::arg("measures"), nb::arg("kernels"),
-           nb::arg("estimator"), nb::arg("bootstrap"), nb::arg("seed"), nb::arg("device"))
+           nb::arg("estimator"), nb::arg("bootstrap"), nb::arg("seed"), nb::arg("device"), nb::arg("precision").none())
       .def("add", &Comparison::add, nb::arg("a"), nb::arg("b").none(),
            "One batch: the features of the same examples at every layer of A (and of B).")
       .def("result", &Comparison::result, "One dict per matrix, from the batches added so far.")

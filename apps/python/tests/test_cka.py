@@ -324,7 +324,7 @@ def test_tail_below_minimum_is_dropped(rng, reference, estimator, n, k, used):
     np.testing.assert_allclose(got, reference.minibatch_cka(x, y, reference.slices_of_sizes(used),
                                                             estimator=estimator), **F64)
     # The batches used, as the binding reports them (the dict behind cka_matrix).
-    info = convlab._convlab.compare([x], [y], None, None, ["cka"], [("linear", 1.0)], estimator, k, 0, 0, "cpu")[0]
+    info = convlab._convlab.compare([x], [y], None, None, ["cka"], [("linear", 1.0)], estimator, k, 0, 0, "cpu", None)[0]
     assert info["batches"] == len(used)
     assert info["examples"] == sum(used)
     # The Comparison fed the same batches counts the same, and refuses a batch below the minimum.
@@ -448,3 +448,22 @@ def test_bootstrap_needs_batches(two_networks):
     # Two batches are enough.
     r = convlab.cka_matrix(a, b, batch_size=100, bootstrap=20)
     assert r.value.shape == (3, 2)
+
+
+def test_precision_is_checked_and_reported(rng):
+    # precision sets a GPU's Gram products; the CPU computes in fp32 (fp64 for float64 arrays)
+    # whatever it says, and the binding reports what ran.
+    x = rng.standard_normal((40, 6))
+    y = x @ rng.standard_normal((6, 5))
+    base = convlab.cka_matrix([x], [y])
+    for precision in ("fp32", "tf32"):
+        np.testing.assert_array_equal(convlab.cka_matrix([x], [y], precision=precision), base)
+        assert convlab.cka(x, y, precision=precision) == base[0, 0]
+    for arrays, expected in (([x], "cpu fp64"), ([x.astype(np.float32)], "cpu fp32")):
+        info = convlab._convlab.compare(arrays, None, None, None, ["cka", "rsa"], [("linear", 1.0)], "debiased", 40,
+                                        0, 0, "cpu", "tf32")
+        assert [d["precision"] for d in info] == [expected, expected]
+    with pytest.raises(convlab.InputError, match="unknown precision 'fp16'"):
+        convlab.cka_matrix([x], [y], precision="fp16")
+    with pytest.raises(convlab.InputError, match="unknown precision"):
+        convlab.Comparison(precision="bf16")
