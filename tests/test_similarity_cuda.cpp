@@ -5,7 +5,8 @@
 //
 // Tolerances, absolute: RSA 1e-5 and Procrustes 1e-5 in strict fp32 Gram products (the
 // reference sees the same f32 features; the Grams differ by f32 rounding, which moves the
-// RDMs' near-ties and the small eigenvalues a little).
+// RDMs' near-ties and the small eigenvalues a little); 3e-5 in TF32
+// (tests/support/tf32_tolerances.h).
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
@@ -18,6 +19,7 @@
 #include "framework/procrustes/procrustes.h"
 #include "framework/rsa/rsa.h"
 #include "tests/support/error_of.h"
+#include "tests/support/tf32_tolerances.h"
 
 #if CONVLAB_WITH_CUDA
 #include "framework/backend/cuda/cuda_context.h"
@@ -150,6 +152,25 @@ TEST_F(SimilarityCuda, ProcrustesMatchesTheCpuInBothForms) {
     feed(cpu_acc, gpu_acc, a, pair ? &b : nullptr, gpu());
     expect_close(gpu_acc.result(), cpu_acc.result(), 1e-5, pair ? "A vs B" : "A vs A");
     EXPECT_EQ(gpu_acc.forms(), cpu_acc.forms());
+  }
+}
+
+// In TF32 (the CKA default, RSA's and Procrustes's on request) both stay within the bounds of
+// tests/support/tf32_tolerances.h of the CPU, which computes in fp32: the TF32 rounding of the
+// operands, bounded by a CPU simulation (test_tf32_bound.cpp), plus the GPU's fp32 sums.
+TEST_F(SimilarityCuda, RsaAndProcrustesInTf32StayWithinTheirBounds) {
+  const int64_t n = 165;
+  const Layers a = make_layers(n, {20000, 300, 10}, 7, "a"), b = make_layers(n, {2100, 40}, 8, "b");
+  for (const bool pair : {false, true}) {
+    rsa::RsaAccumulator cpu_rsa(3, pair ? 2 : 0);
+    rsa::CudaRsaAccumulator gpu_rsa(cuda(), 3, pair ? 2 : 0, cka::GramPrecision::tf32);
+    feed(cpu_rsa, gpu_rsa, a, pair ? &b : nullptr, gpu());
+    expect_close(gpu_rsa.result(), cpu_rsa.result(), test_support::kTf32RsaTolerance, pair ? "RSA A vs B" : "RSA");
+    procrustes::ProcrustesAccumulator cpu_pro(3, pair ? 2 : 0);
+    procrustes::CudaProcrustesAccumulator gpu_pro(cuda(), 3, pair ? 2 : 0, cka::GramPrecision::tf32);
+    feed(cpu_pro, gpu_pro, a, pair ? &b : nullptr, gpu());
+    expect_close(gpu_pro.result(), cpu_pro.result(), test_support::kTf32ProcrustesTolerance,
+                 pair ? "Procrustes A vs B" : "Procrustes");
   }
 }
 
