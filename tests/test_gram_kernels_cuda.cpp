@@ -38,6 +38,7 @@
 
 #if CONVLAB_WITH_CUDA
 #include "framework/backend/cuda/cuda_context.h"
+#include "tests/support/cuda_test.h"
 #include "framework/cka/cuda/column_centring.h"
 #include "framework/cka/cuda/device_features.h"
 #include "framework/cka/cuda/device_gram.h"
@@ -203,15 +204,8 @@ void expect_near_twin(const std::vector<float>& got, const std::vector<float>& t
               static_cast<long long>(shifts_differ), got_shift.size());
 }
 
-class GramKernels : public ::testing::Test {
+class GramKernels : public test_support::CudaTest {
  protected:
-  void SetUp() override {
-    if (!cuda_available()) GTEST_SKIP() << "no CUDA GPU";
-    context_ = create_cuda_context(0);
-  }
-  CudaContext& cuda() { return *static_cast<CudaContext*>(context_.get()); }
-  Device gpu() { return Device(context_.get()); }
-  cudaStream_t stream() { return cuda().stream(); }
 
   template <class T>
   Tensor upload(const std::vector<T>& v) {
@@ -235,8 +229,6 @@ class GramKernels : public ::testing::Test {
   static uint32_t* as_bits(Tensor& t) { return reinterpret_cast<uint32_t*>(t.data<int32_t>()); }
   int32_t read_flag(const Tensor& t) { return download<int32_t>(t, 1)[0]; }
   uint32_t read_bits(const Tensor& t) { return static_cast<uint32_t>(download<int32_t>(t, 1)[0]); }
-
-  std::unique_ptr<DeviceContext> context_;
 };
 
 // --- add_gram_block -----------------------------------------------------------------------

@@ -23,6 +23,7 @@
 
 #if CONVLAB_WITH_CUDA
 #include "framework/backend/cuda/cuda_context.h"
+#include "tests/support/cuda_test.h"
 #include "framework/procrustes/cuda/cuda_procrustes.h"
 #include "framework/rsa/cuda/cuda_rsa.h"
 
@@ -118,16 +119,7 @@ void expect_close(const std::vector<double>& got, const std::vector<double>& ref
   }
 }
 
-class SimilarityCuda : public ::testing::Test {
- protected:
-  void SetUp() override {
-    if (!cuda_available()) GTEST_SKIP() << "no CUDA GPU";
-    context_ = create_cuda_context(0);
-  }
-  CudaContext& cuda() { return *static_cast<CudaContext*>(context_.get()); }
-  Device gpu() { return Device(context_.get()); }
-  std::unique_ptr<DeviceContext> context_;
-};
+class SimilarityCuda : public test_support::CudaTest {};
 
 }  // namespace
 

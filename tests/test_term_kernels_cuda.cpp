@@ -32,6 +32,7 @@
 
 #if CONVLAB_WITH_CUDA
 #include "framework/backend/cuda/cuda_context.h"
+#include "tests/support/cuda_test.h"
 #include "framework/cka/accumulator.h"
 #include "framework/cka/cuda/cuda_accumulator.h"
 #include "framework/cka/cuda/rbf_gram.h"
@@ -157,14 +158,8 @@ std::vector<GramCase> gram_cases() {
   return out;
 }
 
-class TermKernelsCuda : public ::testing::Test {
+class TermKernelsCuda : public test_support::CudaTest {
  protected:
-  void SetUp() override {
-    if (!cuda_available()) GTEST_SKIP() << "no CUDA GPU";
-    context_ = create_cuda_context(0);
-  }
-  CudaContext& cuda() { return *static_cast<CudaContext*>(context_.get()); }
-  Device gpu() { return Device(context_.get()); }
   Tensor upload(const std::vector<double>& v) {
     return Tensor::from_vector<double>({static_cast<int64_t>(v.size())}, v).to(gpu());
   }
@@ -194,8 +189,6 @@ class TermKernelsCuda : public ::testing::Test {
                              cuda().stream());
     return download(stats);
   }
-
-  std::unique_ptr<DeviceContext> context_;
 };
 
 // The CPU's centred ranks.
