@@ -8,6 +8,7 @@
 //                 [--steps 20] [--warmup 3] [--eval-batch 1000] [--breakdown] [--cuda-graph]
 //                 [--algorithms deterministic|all|both] [--conv-choices] [--sync-each-op]
 //                 [--versions]
+//   convlab-bench --analysis ...   (representation analysis instead: apps/bench_analysis.h)
 #include <fmt/core.h>
 
 #include <algorithm>
@@ -17,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "apps/bench_analysis.h"
 #include "apps/bench_breakdown.h"
 #include "apps/bench_model.h"
 #include "framework/backend/backend.h"
@@ -58,6 +60,8 @@ options:
   --conv-choices           print the route and algorithm chosen per convolution
   --sync-each-op           wait for and check every op (diagnosis; slow)
   --versions               print the driver, runtime, cuDNN and cuBLAS versions and exit
+  --analysis               time CKA, RSA and Procrustes between layers instead (its own
+                           options: convlab-bench --analysis --help)
   -h, --help               this text
 )";
 
@@ -239,6 +243,8 @@ void measure(const Args& args, bool deterministic, bool details) {
 
 int main(int argc, char** argv) try {
   return_large_blocks_to_the_system();
+  for (int i = 1; i < argc; ++i)
+    if (std::string(argv[i]) == "--analysis") return bench::run_analysis_benchmark(argc, argv);
   const Args args = parse(argc, argv);
   if (args.versions) {
     fmt::print("{}\n", cuda_versions());

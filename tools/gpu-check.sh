@@ -24,6 +24,12 @@
 #   train           one epoch of depth-1 v2 on the real data with --cuda-graph, data decode
 #                   and cuDNN's algorithm timing included (150)
 #   cka             self CKA of that checkpoint over the 10,000 test images, timed (60)
+#   analysis-bench  convlab-bench --analysis: linear CKA, RSA and CKA + RSA, self and pair, 0
+#                   and 200 bootstrap replicates, on synthetic features of All-CNN-C depth 1's
+#                   widths (10,000 examples, batches of 1000) resident on the GPU (60); then
+#                   linear CKA and CKA + RSA self on that checkpoint over the 10,000 test
+#                   images, extraction included (60; needs DATA and the checkpoint); the table
+#                   rows go to the summary, both JSONs into analysis-bench.json
 #   diagnose        the tests that failed (or the one a timeout cut), again, with cuDNN's
 #                   API log (CUDNN_LOGLEVEL_DBG=2) and CONVLAB_SYNC_EACH_OP=1 (60)
 #   memcheck        memcheck over the bf16/NHWC conversions, elementwise, BatchNorm, pooling
@@ -42,17 +48,17 @@
 #                   it there; the tests find the source tree and convlab-train through
 #                   $CONVLAB_SOURCE_DIR and $CONVLAB_TRAIN_EXE)
 #
-# $OUT receives at most 7 files: gpu-check-summary.txt, gpu-check.log,
-# one-epoch-metrics.csv, cka-self-summary.json, peers-depth1.json, peers-depth2.json (and
-# the summary's temporary file for an instant). Run folders and the decoded-data cache go
-# to $WORK. Exit status: 0 when every step that ran passed, 1 when one did not, 2 when the
-# bundle is missing or the arguments are wrong, 3 when a library is not found, 4 when no GPU
-# answers.
+# $OUT receives at most 8 files (the device tool's limit): gpu-check-summary.txt,
+# gpu-check.log, one-epoch-metrics.csv, cka-self-summary.json, analysis-bench.json,
+# peers-depth1.json, peers-depth2.json (and the summary's temporary file for an instant).
+# Run folders and the decoded-data cache go to $WORK. Exit status: 0 when every step that
+# ran passed, 1 when one did not, 2 when the bundle is missing or the arguments are wrong, 3
+# when a library is not found, 4 when no GPU answers.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 source tools/gpu-env.sh
 
-all_steps="preflight tests memcheck-graph bench-d1 train cka diagnose memcheck racecheck initcheck bench peers memcheck-cka analysis unit"
+all_steps="preflight tests memcheck-graph bench-d1 train cka analysis-bench diagnose memcheck racecheck initcheck bench peers memcheck-cka analysis unit"
 bundle=${BUNDLE:-build-gpu/bundle}
 out=${OUT:-gpu-check-out}                 # what comes back: the log, the summary, small results
 work=${WORK:-/tmp/convlab-gpu-check}      # run folders, the decoded-data cache
@@ -264,6 +270,39 @@ if [[ -n $data ]] && want cka; then
     [[ -f $work/cka-self/summary.json ]] && cp "$work/cka-self/summary.json" "$out/cka-self-summary.json"
     rerun_hint
   fi
+fi
+
+# --- the analysis benchmark: the measures alone on features already on the GPU, then with the
+# train step's network extracting them (the targets count extraction) ---
+if want analysis-bench; then
+  rm -f "$work"/analysis-bench-*.json
+  # Each run starts no case after its --budget (the step's limit less a margin for the last
+  # case); the cases left are listed as skipped in its JSON.
+  analysis_budget() { local limit; limit=$(limit_for "$1"); echo $((limit > 35 ? limit - 20 : 15)); }
+  step "analysis bench: CKA, RSA, CKA + RSA on synthetic depth-1 widths, 10000 examples, batches of 1000" 60 \
+    "$bin/convlab-bench" --analysis --device cuda --measure cka,rsa,cka+rsa --kernel linear \
+    --budget "$(analysis_budget 60)" --json "$work/analysis-bench-synthetic.json"
+  quote "^(features|case |cka-|rsa)"
+  if [[ -z $data ]]; then
+    note "SKIPPED  analysis bench on the checkpoint: no DATA=<CIFAR-10 archive> given"
+  elif [[ ! -f $checkpoint ]]; then
+    note "SKIPPED  analysis bench on the checkpoint: no $checkpoint (the train step did not finish)"
+  else
+    step "analysis bench: the checkpoint, 10000 test images, extraction included (target on an H200: linear CKA <= 1 s, CKA + RSA <= 2 s)" 60 \
+      "$bin/convlab-bench" --analysis --device cuda --checkpoint "$checkpoint" --data "$data" --measure cka,cka+rsa \
+      --kernel linear --compare self --bootstrap 0 --budget "$(analysis_budget 60)" \
+      --json "$work/analysis-bench-checkpoint.json"
+    quote "^(case |cka-)"
+  fi
+  # Both runs' JSON in one returned file (null for a run that wrote none).
+  {
+    echo '{"synthetic":'
+    cat "$work/analysis-bench-synthetic.json" 2>/dev/null || echo null
+    echo ', "checkpoint":'
+    cat "$work/analysis-bench-checkpoint.json" 2>/dev/null || echo null
+    echo '}'
+  } >"$out/analysis-bench.json"
+  rerun_hint
 fi
 
 # --- the failed tests again, with cuDNN's log and every op checked ---

@@ -125,7 +125,8 @@ class GpuCheck(ScriptTest):
         self.assertLess(took, 120)
         for step in ("nvidia-smi", "ldd: every library", "versions", "GPU tests", "memcheck: CUDA graph lifetime",
                      "bench depth 1 batch 128 (", "bench depth 1 batch 128, CUDA graph", "train 1 epoch",
-                     "CKA self", "memcheck: bf16/NHWC", "racecheck:", "initcheck:", "bench depth 2 batch 256 (",
+                     "CKA self", "analysis bench: CKA, RSA, CKA + RSA on synthetic", "analysis bench: the checkpoint",
+                     "memcheck: bf16/NHWC", "racecheck:", "initcheck:", "bench depth 2 batch 256 (",
                      "bench ResNet-20 batch 128, CUDA graph", "peers depth 1", "peers depth 2",
                      "memcheck: the small CKA", "CKA + RSA self", "Procrustes self",
                      "CKA + RSA + Procrustes self, 200 bootstrap", "unit tests, all but the GPU ones"):
@@ -162,12 +163,40 @@ class GpuCheck(ScriptTest):
         calls = self.read(self.calls)
         self.assertLess(calls.index("CudaGraph.*"), calls.index("CALL convlab-bench --device"))
         files = self.assert_out_is_returnable()
-        self.assertEqual(sorted(files), ["cka-self-summary.json", "gpu-check-summary.txt", "gpu-check.log",
-                                         "one-epoch-metrics.csv", "peers-depth1.json", "peers-depth2.json"])
+        self.assertEqual(sorted(files), ["analysis-bench.json", "cka-self-summary.json", "gpu-check-summary.txt",
+                                         "gpu-check.log", "one-epoch-metrics.csv", "peers-depth1.json",
+                                         "peers-depth2.json"])
+        # The analysis benchmark: right after the CKA step, on the GPU, on synthetic features and
+        # then on the train step's checkpoint; its table rows in the summary, both JSONs in one file.
+        self.assertLess(summary.index("PASS     CKA self"), summary.index("PASS     analysis bench: CKA, RSA"))
+        self.assertLess(summary.index("PASS     analysis bench: the checkpoint"),
+                        summary.index("SKIPPED  diagnose"))
+        analysis = [c for c, _, _ in self.calls_of("convlab-bench") if "--analysis" in c]
+        self.assertEqual(len(analysis), 2)
+        self.assertTrue(all("--device cuda" in c and "--budget" in c for c in analysis))
+        self.assertNotIn("--checkpoint", analysis[0])
+        self.assertIn("--checkpoint " + os.path.join(self.tmp, "work", "one-epoch", "checkpoints"), analysis[1])
+        self.assertIn("           cka-linear+rsa         self", summary)
+        with open(os.path.join(self.out, "analysis-bench.json")) as f:
+            bench = json.load(f)
+        self.assertEqual(bench["synthetic"]["cases"][0]["case"], "cka-linear")
+        self.assertTrue(bench["checkpoint"]["complete"])
         # The log has every step's output, streamed.
         log = self.read(self.out, "gpu-check.log")
         self.assertIn("[       OK ] CudaParity.Axpy", log)
         self.assertIn("ERROR SUMMARY: 0 errors (racecheck)", log)
+
+    def test_the_analysis_benchmark_runs_without_data_on_synthetic_features_alone(self):
+        rc, _, output = self.run_script("gpu-check.sh", STEPS="preflight analysis-bench", DATA="")
+        summary = self.summary()
+        self.assertEqual(rc, 0, summary + output)
+        self.assertIn("\nPASS     analysis bench: CKA, RSA, CKA + RSA on synthetic", summary)
+        self.assertIn("\nSKIPPED  analysis bench on the checkpoint: no DATA=", summary)
+        with open(os.path.join(self.out, "analysis-bench.json")) as f:
+            bench = json.load(f)
+        self.assertTrue(bench["synthetic"]["complete"])
+        self.assertIsNone(bench["checkpoint"])
+        self.assert_out_is_returnable()
 
     def test_a_hanging_step_times_out_and_the_deadline_skips_the_rest(self):
         rc, took, output = self.run_script("gpu-check.sh", DEADLINE="20", DEADLINE_MARGIN="3", MIN_STEP="5",
