@@ -198,6 +198,26 @@ TEST(Procrustes, ConstantFeaturesGiveNanAndAWarning) {
   EXPECT_THROW(procrustes_distance(cka::FeatureView(bad, n, p), cka::FeatureView(y, n, p)), Error);
 }
 
+// A NaN or infinity, in a feature-form layer (5 features, 12 examples) or a Gram-form one (40
+// features: its Gram goes to LAPACK), is reported naming the layer's non-finite feature, never
+// as an eigendecomposition failure, and the batch is not kept.
+TEST(Procrustes, NonFiniteFeaturesAreNamedBeforeAnyEigendecomposition) {
+  const int64_t n = 12;
+  for (const int64_t p : {int64_t{5}, int64_t{40}}) {
+    for (const double bad : {NAN, INFINITY}) {
+      Matrix x = random_normal(n, p, 70), y = random_normal(n, 3, 71);
+      x[static_cast<size_t>(4 * p + 2)] = bad;
+      ProcrustesAccumulator acc(1, 1);
+      const std::string error = test_support::error_of(
+          [&] { acc.add_batch({cka::FeatureView(x, n, p, "conv2")}, {cka::FeatureView(y, n, 3, "fc")}); });
+      EXPECT_NE(error.find("layer 'conv2' has a NaN or infinite feature (column 2 of 12 x"), std::string::npos)
+          << error;
+      EXPECT_EQ(error.find("LAPACK"), std::string::npos) << error;
+      EXPECT_EQ(acc.batches(), 0);
+    }
+  }
+}
+
 // The largest batch (kMaxExamples) is one LAPACK's dsyevd takes with eigenvectors: its
 // workspace query answers with sizes its integers hold. With 32-bit LAPACK integers the
 // workspace of 1 + 6n + 2n^2 doubles overflows from n = 32,767 on, and the query says so.

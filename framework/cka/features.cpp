@@ -69,7 +69,8 @@ double centre(const T* x, int64_t n, int64_t p, const FeatureView& view, std::ve
   std::vector<T> shift(static_cast<size_t>(p));
   for (int64_t c = 0; c < p; ++c) {
     if (!std::isfinite(sum[c]))
-      CONVLAB_FAIL("{} has a NaN or infinite feature (column {} of {} x {}); CKA needs finite features",
+      CONVLAB_FAIL("{} has a NaN or infinite feature (column {} of {} x {}); CKA and the Procrustes distance need "
+                   "finite features",
                    view.label(), c, n, p);
     shift[c] = kernels::column_shift(x[c], sum[c], n, constant[c] != 0);
   }

@@ -97,7 +97,9 @@ Factor labelled_factor(const cka::FeatureView& x, const std::string& label, Form
   try {
     return factor(x, form);
   } catch (const Error& e) {
-    throw Error(fmt::format("{}: {}", label, e.what()));
+    const std::string what = e.what();
+    if (what.find(x.label()) != std::string::npos) throw;  // it names the layer already (non-finite features)
+    throw Error(fmt::format("{}: {}", label, what));
   }
 }
 
