@@ -1,7 +1,8 @@
 // convlab-analyze: CKA between the layers of trained networks (or of any features saved as
-// .npy), written as matrices (.npy, .csv), heatmaps, an animation and a JSON summary. Each run
-// replaces its --output folder as a whole (framework/io/output_folder.h): it writes into a
-// staging folder and swaps it in at the end, so the folder never mixes two runs' files.
+// .npy), written as matrices (.npy, .csv), heatmaps, an animation and a JSON summary; and the
+// learning curves of several training runs in one figure. Each call replaces its --output
+// folder as a whole (framework/io/output_folder.h): it writes into a staging folder and swaps
+// it in at the end, so the folder never mixes two calls' files.
 #include <fmt/core.h>
 
 #include <algorithm>
@@ -10,6 +11,7 @@
 #include <fstream>
 #include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -30,6 +32,7 @@
 #include "framework/io/output_folder.h"
 #include "framework/plot/gif_writer.h"
 #include "framework/plot/heatmap_grid.h"
+#include "framework/plot/runs_curves.h"
 #include "models/registry.h"
 
 namespace fs = std::filesystem;
@@ -52,6 +55,9 @@ commands:
   features CKPT           export for numpy, PyTorch or JAX: one (n, p) float32 .npy per
                           layer, logits.npy, images.npy, labels.npy, indices.npy and
                           manifest.json (--layers, --examples or --indices, --split)
+  curves RUN_DIR...       the learning curves of convlab-train runs in one figure: test
+                          accuracy and test loss against epoch, a curve per run, from
+                          each run's metrics.csv (takes --output and --figure-format only)
 
 options:
   --measure cka|rsa|procrustes
@@ -97,6 +103,7 @@ options:
 
 struct Args {
   std::string command;
+  std::vector<std::string> options;  // as given, for the commands that take few of them
   std::vector<std::string> inputs, versus;
   bool vs_given = false;
   std::vector<Measure> measures;
@@ -128,8 +135,9 @@ fs::path output_folder(const std::string& text) {
 // line leaves no folder behind and waits for nothing.
 void check_inputs(const Args& a) {
   const std::string& c = a.command;
-  CONVLAB_CHECK(c == "self" || c == "pair" || c == "evolution" || c == "invariance" || c == "files" || c == "features",
-                "unknown command '{}' (self, pair, evolution, invariance, files, features; see --help)", c);
+  CONVLAB_CHECK(c == "self" || c == "pair" || c == "evolution" || c == "invariance" || c == "files" ||
+                    c == "features" || c == "curves",
+                "unknown command '{}' (self, pair, evolution, invariance, files, features, curves; see --help)", c);
   if (c == "self" || c == "pair") {
     const size_t want = c == "self" ? 1 : 2;
     CONVLAB_CHECK(a.inputs.size() == want, "{} takes {} checkpoint file(s), got {}", c, want, a.inputs.size());
@@ -137,6 +145,7 @@ void check_inputs(const Args& a) {
   CONVLAB_CHECK(c != "evolution" || a.inputs.size() == 1, "evolution takes one run folder, got {}", a.inputs.size());
   CONVLAB_CHECK(c != "features" || a.inputs.size() == 1, "features takes one checkpoint file, got {}", a.inputs.size());
   CONVLAB_CHECK(c != "files" || !a.inputs.empty(), "files needs .npy feature files");
+  CONVLAB_CHECK(c != "curves" || !a.inputs.empty(), "curves needs one or more run folders (convlab-train --output)");
   CONVLAB_CHECK(c != "invariance" || !a.inputs.empty(), "invariance needs a checkpoint or .npy feature files");
   CONVLAB_CHECK(c != "invariance" || fs::path(a.inputs[0]).extension() != ".safetensors" || a.inputs.size() == 1,
                 "invariance takes one checkpoint or a list of .npy files");
@@ -167,6 +176,7 @@ Args parse(int argc, char** argv) {
   Args a;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
+    if (arg.size() > 1 && arg[0] == '-') a.options.push_back(arg);
     auto value = [&]() -> std::string {
       CONVLAB_CHECK(i + 1 < argc, "{} needs a value (see --help)", arg);
       return argv[++i];
@@ -216,6 +226,12 @@ Args parse(int argc, char** argv) {
     else (a.vs_given ? a.versus : a.inputs).push_back(arg);
   }
   CONVLAB_CHECK(!a.command.empty(), "no command given (see --help)");
+  // curves draws what training wrote: an option of the analyses is a slip, not a setting.
+  if (a.command == "curves")
+    for (const std::string& option : a.options)
+      if (option != "--output" && option != "--figure-format")
+        CONVLAB_FAIL("curves draws the runs' metrics.csv: {} has no use here (curves takes --output and "
+                     "--figure-format)", option);
   CONVLAB_CHECK(!a.vs_given || a.command == "files", "--vs belongs to the files command, not '{}'", a.command);
   CONVLAB_CHECK(!a.vs_given || !a.versus.empty(),
                 "--vs needs the .npy files of the second network after it (files A.npy ... --vs B.npy ...)");
@@ -338,12 +354,38 @@ void print_matrix(const CkaMatrix& m) {
   }
 }
 
+// The runs of curves as a table on stdout, and as summary.json's entries: accuracies are
+// fractions as in metrics.csv, train_seconds the sum of its seconds column.
+nlohmann::json print_runs(const std::vector<RunCurve>& runs) {
+  size_t width = 3;
+  for (const RunCurve& run : runs) width = std::max(width, run.label.size());
+  fmt::print("{} run{}:\n  {:<{}} {:>6} {:>15} {:>14}\n", runs.size(), runs.size() == 1 ? "" : "s", "run", width,
+             "epochs", "final test acc", "best test acc");
+  nlohmann::json list = nlohmann::json::array();
+  for (const RunCurve& run : runs) {
+    const EpochMetrics& last = run.rows.back();
+    const BestEpoch best = best_test_epoch(run.rows);
+    double seconds = 0;
+    for (const EpochMetrics& row : run.rows) seconds += row.seconds;
+    fmt::print("  {:<{}} {:>6} {:>14.2f}% {:>13.2f}% (epoch {})\n", run.label, width, last.epoch, 100 * last.test_acc,
+               100 * best.test_acc, best.epoch);
+    list.push_back({{"label", run.label}, {"folder", run.folder.string()},
+                    {"metrics", (run.folder / MetricsLog::kCsvName).string()}, {"epochs", last.epoch},
+                    {"final_test_acc", last.test_acc}, {"best_test_acc", best.test_acc}, {"best_epoch", best.epoch},
+                    {"train_seconds", seconds}});
+  }
+  return list;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) try {
   return_large_blocks_to_the_system();
   const auto start = std::chrono::steady_clock::now();
   const Args a = parse(argc, argv);
+  // curves reads its runs first: a folder that is not a run's leaves no output folder behind.
+  std::vector<RunCurve> runs;
+  if (a.command == "curves") runs = read_run_curves(std::vector<fs::path>(a.inputs.begin(), a.inputs.end()));
   // Taken before any slow work: a folder in use is refused at once, naming its writer. All is
   // written into `staging` and swapped in for --output by commit() at the end.
   ReplacedFolder folder(a.output, a.command == "features" ? FolderKind::feature_export : FolderKind::analysis,
@@ -361,6 +403,7 @@ int main(int argc, char** argv) try {
   std::vector<std::unique_ptr<CkaMatrix>> kept;
   std::vector<AnalysisRecord> records;
   std::vector<std::string> written_lines;  // printed once the files are in place
+  nlohmann::json extra = nlohmann::json::object();  // summary.json's fields besides the matrices
   auto final_paths = [&](const std::vector<fs::path>& files) {
     std::vector<fs::path> paths;
     for (const fs::path& f : files) paths.push_back(folder.final_path(f));
@@ -481,26 +524,42 @@ int main(int argc, char** argv) try {
     } else {
       const int64_t n = count_examples(a.examples > 0 ? a.examples : 512, source->examples(), "").count;
       const std::vector<Tensor> layers = source->batch(0, n);
+      extra["invariance"] = nlohmann::json::array();
       for (const cka::Options& o : settings_for(a, true)) {
         const auto rows = invariance_checks(layers, source->layer_names(), o, 1);
         fmt::print("{} CKA of each layer with a transformed copy ({} examples; 1 = invariant):\n", kernel_tag(o), n);
         fmt::print("  {:<14} {:>8} {:>12} {:>10} {:>12} {:>16}\n", "layer", "features", "permutation", "scaling",
                    "orthogonal", "diag. stretch");
         std::string csv = "layer,features,permutation,scaling,orthogonal,invertible_diagonal\n";
+        nlohmann::json json_rows = nlohmann::json::array();  // the CSV's numbers, in full
         for (const InvarianceRow& r : rows) {
           fmt::print("  {:<14.14} {:>8} {:>12.2e} {:>10.2e} {:>12.2e} {:>16.4f}\n", r.layer, r.features,
                      1 - r.permutation, 1 - r.scaling, 1 - r.orthogonal, 1 - r.invertible);
           csv += fmt::format("{},{},{:.12f},{:.12f},{:.12f},{:.12f}\n", r.layer, r.features, r.permutation, r.scaling,
                              r.orthogonal, r.invertible);
+          json_rows.push_back({{"layer", r.layer}, {"features", r.features}, {"permutation", r.permutation},
+                               {"scaling", r.scaling}, {"orthogonal", r.orthogonal},
+                               {"invertible_diagonal", r.invertible}});
         }
         fmt::print("  (columns: 1 - CKA; the first three stay near 0, the stretch does not)\n");
-        write_file_atomically(staging / fmt::format("invariance_{}.csv", kernel_tag(o)),
-                              [&](std::ostream& out) { out << csv; });
+        const fs::path csv_file = staging / fmt::format("invariance_{}.csv", kernel_tag(o));
+        write_file_atomically(csv_file, [&](std::ostream& out) { out << csv; });
+        extra["invariance"].push_back({{"kernel", kernel_tag(o)}, {"examples", n},
+                                       {"file", folder.final_path(csv_file).string()}, {"rows", json_rows}});
       }
     }
+  } else if (a.command == "curves") {
+    const std::vector<fs::path> figures =
+        final_paths(save_runs_curves(runs, staging / "learning_curves", a.figure_formats));
+    std::vector<std::string> files;
+    for (const fs::path& f : figures) files.push_back(f.string());
+    extra["curves"] = {{"file", files.front()}, {"files", files}, {"runs", print_runs(runs)}};
+    std::string shown;
+    for (const std::string& f : files) shown += (shown.empty() ? "" : " ") + f;
+    written_lines.push_back("figure: " + shown);
   }
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  write_summary(staging / "summary.json", command_line, a.inputs, records, seconds);
+  write_summary(staging / "summary.json", command_line, a.inputs, records, seconds, extra);
   folder.commit();
   for (const std::string& line : written_lines) fmt::print("{}\n", line);
   fmt::print("wrote {} in {:.1f} s\n", a.output.string(), seconds);

@@ -4,6 +4,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "framework/core/error.h"
 #include "framework/io/atomic_file.h"
 #include "framework/io/npy.h"
 
@@ -101,6 +102,12 @@ std::vector<std::filesystem::path> write_cka_matrix(const CkaMatrix& m, const st
 
 void write_summary(const std::filesystem::path& path, const std::string& command, const std::vector<std::string>& inputs,
                    const std::vector<AnalysisRecord>& records, double seconds) {
+  write_summary(path, command, inputs, records, seconds, nlohmann::json::object());
+}
+
+void write_summary(const std::filesystem::path& path, const std::string& command, const std::vector<std::string>& inputs,
+                   const std::vector<AnalysisRecord>& records, double seconds, const nlohmann::json& extra) {
+  CONVLAB_CHECK(extra.is_object(), "summary.json's extra fields must be a JSON object, not {}", extra.type_name());
   nlohmann::json summary;
   summary["command"] = command;
   summary["inputs"] = inputs;
@@ -156,6 +163,10 @@ void write_summary(const std::filesystem::path& path, const std::string& command
     list.push_back(entry);
   }
   summary["analyses"] = list;
+  for (const auto& [key, value] : extra.items()) {
+    CONVLAB_CHECK(!summary.contains(key), "summary.json already has a field '{}'", key);
+    summary[key] = value;
+  }
   write_file_atomically(path, [&](std::ostream& out) { out << summary.dump(2) << '\n'; });
 }
 

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <filesystem>
+#include <nlohmann/json_fwd.hpp>
 #include <string>
 #include <vector>
 
@@ -35,5 +36,10 @@ struct AnalysisRecord {
 // summary.json: the command, inputs, settings, time taken and each matrix with its files.
 void write_summary(const std::filesystem::path& path, const std::string& command, const std::vector<std::string>& inputs,
                    const std::vector<AnalysisRecord>& records, double seconds);
+// The same with the fields of `extra`, a JSON object, added at the top level: what a command
+// computes besides matrices (invariance's rows, the runs of curves). A key that summary.json
+// has already is an error.
+void write_summary(const std::filesystem::path& path, const std::string& command, const std::vector<std::string>& inputs,
+                   const std::vector<AnalysisRecord>& records, double seconds, const nlohmann::json& extra);
 
 }  // namespace convlab

@@ -5,17 +5,10 @@
 
 #include "framework/core/error.h"
 #include "framework/plot/colormap.h"
-#include "framework/plot/legend.h"
-#include "framework/plot/line_plot.h"
+#include "framework/plot/side_by_side.h"
 
 namespace convlab {
 namespace {
-
-constexpr int kPanelWidth = 640;
-constexpr int kPanelHeight = 460;
-constexpr int kPad = 12;
-constexpr float kTitleSize = 17.0f;
-constexpr float kLegendSize = 12.5f;
 
 Series make_series(const std::vector<EpochMetrics>& rows, double EpochMetrics::*field, double scale, Rgb color) {
   Series series;
@@ -66,7 +59,6 @@ Figure learning_curve_figure(const std::vector<EpochMetrics>& rows, const Learni
   LinePlot accuracy;
   accuracy.x_label = "epoch";
   accuracy.x_integer_ticks = true;
-  accuracy.legend = false;  // one legend for both panels, below them
   for (const LearningRateDrop& drop : learning_rate_drops(rows)) {
     accuracy.x_markers.push_back(static_cast<double>(drop.after));
     accuracy.x_marker_labels.push_back(fmt::format("lr {:g}", drop.lr));
@@ -96,23 +88,7 @@ Figure learning_curve_figure(const std::vector<EpochMetrics>& rows, const Learni
                                       LegendEntry{test_text, test_color, 2.0f, markers}};
   if (!accuracy.x_markers.empty())
     entries.push_back(LegendEntry{"learning-rate drop", kMarkerColor, kMarkerWidth, false, kMarkerDash});
-  const int width = 2 * kPanelWidth;
-  const LegendStyle legend{kLegendSize, LegendFlow::rows, width - 2 * kPad};
-  const LegendSize legend_box = legend_size(entries, legend);
-
-  const std::vector<std::string> title_lines = wrap_text(info.title, kTitleSize, static_cast<float>(width - 2 * kPad));
-  const int line = static_cast<int>(std::ceil(measure_text("Ag", kTitleSize).height()));
-  const int title_height = title_lines.empty() ? 0 : kPad + static_cast<int>(title_lines.size()) * line;
-  const int height = title_height + kPanelHeight + legend_box.height + kPad;
-  Figure figure(width, height);
-  figure.set_title(info.title);
-  for (size_t k = 0; k < title_lines.size(); ++k)
-    figure.draw_text(static_cast<float>(width) / 2.0f, static_cast<float>(kPad + static_cast<int>(k) * line),
-                     title_lines[k], TextStyle{kTitleSize, kBlack, HAlign::center, VAlign::top});
-  draw_line_plot(figure, Rect{0, title_height, kPanelWidth, kPanelHeight}, accuracy);
-  draw_line_plot(figure, Rect{kPanelWidth, title_height, kPanelWidth, kPanelHeight}, loss);
-  draw_legend(figure, (width - legend_box.width) / 2, title_height + kPanelHeight, entries, legend);
-  return figure;
+  return side_by_side_figure(info.title, accuracy, loss, entries);
 }
 
 void plot_learning_curve(const std::vector<EpochMetrics>& rows, const std::filesystem::path& file,

@@ -7,10 +7,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "framework/backend/cuda_device.h"
@@ -113,6 +115,67 @@ TEST_F(Executables, TrainThenEveryAnalysis) {
   ASSERT_EQ(run(analyze("invariance " + final0 + " --output a_inv"), out), 0) << out;
   EXPECT_TRUE(fs::exists("a_inv/invariance_linear.csv"));
   EXPECT_NE(out.find("permutation"), std::string::npos) << out;
+  // summary.json holds the CSVs' numbers, per kernel, with the CSVs' final paths.
+  const nlohmann::json inv = nlohmann::json::parse(read_text("a_inv/summary.json"));
+  ASSERT_TRUE(inv.contains("invariance")) << inv.dump(2);
+  ASSERT_EQ(inv["invariance"].size(), 2u);
+  for (const nlohmann::json& entry : inv["invariance"]) {
+    const std::string kernel = entry["kernel"];
+    EXPECT_TRUE(kernel == "linear" || kernel == "rbf") << kernel;
+    EXPECT_EQ(entry["file"], "a_inv/invariance_" + kernel + ".csv");
+    EXPECT_EQ(entry["examples"], 200);
+    std::ifstream csv(entry["file"].get<std::string>());
+    std::string line;
+    std::getline(csv, line);
+    EXPECT_EQ(line, "layer,features,permutation,scaling,orthogonal,invertible_diagonal");
+    size_t r = 0;
+    for (; std::getline(csv, line); ++r) {
+      ASSERT_LT(r, entry["rows"].size()) << line;
+      const nlohmann::json& row = entry["rows"][r];
+      std::stringstream cells(line);
+      std::string layer, features;
+      std::getline(cells, layer, ',');
+      std::getline(cells, features, ',');
+      EXPECT_EQ(row["layer"], layer);
+      EXPECT_EQ(row["features"], std::stoll(features));
+      for (const char* column : {"permutation", "scaling", "orthogonal", "invertible_diagonal"}) {
+        std::string cell;
+        std::getline(cells, cell, ',');
+        EXPECT_NEAR(row[column].get<double>(), std::stod(cell), 1e-12) << kernel << " " << layer << " " << column;
+      }
+    }
+    EXPECT_EQ(r, entry["rows"].size());
+    EXPECT_EQ(r, 10u);  // All-CNN-C's layers
+  }
+
+  // curves: both runs' learning curves in one figure, and their numbers in summary.json.
+  ASSERT_EQ(run(fmt::format("{} curves run0 run1/ --output a_curves --figure-format png,svg", CONVLAB_ANALYZE_EXE),
+                out),
+            0)
+      << out;
+  EXPECT_TRUE(fs::exists("a_curves/learning_curves.png"));
+  EXPECT_TRUE(fs::exists("a_curves/learning_curves.svg"));
+  EXPECT_NE(out.find("wrote a_curves in "), std::string::npos) << out;
+  const nlohmann::json curves = nlohmann::json::parse(read_text("a_curves/summary.json"));
+  EXPECT_EQ(curves["analyses"], nlohmann::json::array());
+  EXPECT_EQ(curves["inputs"], (std::vector<std::string>{"run0", "run1/"}));
+  EXPECT_EQ(curves["curves"]["file"], "a_curves/learning_curves.png");
+  ASSERT_EQ(curves["curves"]["runs"].size(), 2u);
+  for (int r = 0; r < 2; ++r) {
+    const nlohmann::json& entry = curves["curves"]["runs"][r];
+    const std::string name = fmt::format("run{}", r);
+    const auto metrics = MetricsLog::read_csv(name + "/metrics.csv");
+    EXPECT_EQ(entry["label"], name);
+    EXPECT_EQ(entry["folder"], r ? "run1/" : "run0");  // as given
+    EXPECT_EQ(entry["metrics"], name + "/metrics.csv");
+    EXPECT_EQ(entry["epochs"], 2);
+    EXPECT_DOUBLE_EQ(entry["final_test_acc"].get<double>(), metrics.back().test_acc);
+    double best = 0, seconds = 0;
+    for (const EpochMetrics& row : metrics) best = std::max(best, row.test_acc), seconds += row.seconds;
+    EXPECT_DOUBLE_EQ(entry["best_test_acc"].get<double>(), best);
+    EXPECT_DOUBLE_EQ(entry["train_seconds"].get<double>(), seconds);
+    EXPECT_NE(out.find(name), std::string::npos) << out;
+  }
 
   for (int layer = 0; layer < 3; ++layer) {
     std::vector<float> x(200 * 7);
@@ -251,6 +314,17 @@ TEST_F(Executables, TrainThenEveryAnalysis) {
     EXPECT_NE(out.find("leave --layers out to export every layer"), std::string::npos) << out;
   }
   EXPECT_FALSE(fs::exists("f_none"));  // refused before the output folder is made
+  // curves takes run folders, and no option of the analyses; both refused before the output
+  // folder is made.
+  EXPECT_NE(run(fmt::format("{} curves run0 a_self --output c_none", CONVLAB_ANALYZE_EXE), out), 0);
+  EXPECT_NE(out.find("a_self holds no metrics.csv: not a convlab-train run folder"), std::string::npos) << out;
+  EXPECT_NE(run(fmt::format("{} curves run0 --measure rsa --output c_none", CONVLAB_ANALYZE_EXE), out), 0);
+  EXPECT_NE(out.find("curves draws the runs' metrics.csv: --measure has no use here"), std::string::npos) << out;
+  EXPECT_NE(run(analyze("curves run0 --output c_none"), out), 0);
+  EXPECT_NE(out.find("--data has no use here"), std::string::npos) << out;
+  EXPECT_NE(run(fmt::format("{} curves --output c_none", CONVLAB_ANALYZE_EXE), out), 0);
+  EXPECT_NE(out.find("curves needs one or more run folders"), std::string::npos) << out;
+  EXPECT_FALSE(fs::exists("c_none"));
 }
 
 TEST_F(Executables, CudaTrainWithGraphsThenEveryMeasureOnTheGpu) {
