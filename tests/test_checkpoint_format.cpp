@@ -109,6 +109,7 @@ TEST_F(CheckpointFormat, TrainedCheckpointsDescribeThemselves) {
   const std::string yaml = read_text(dir_ / "run" / "config.yaml");
   const std::string device = cuda_available() ? "cuda:0" : "cpu";
   EXPECT_EQ(yaml.rfind(fmt::format("# convlab {}\n# device: {}", version(), device), 0), 0u) << yaml;
+  EXPECT_NE(yaml.find("\n# test images per evaluation: 10\n"), std::string::npos) << yaml;  // the tiny set's 10
   EXPECT_EQ(parse_config(yaml, "config.yaml"), o.config);
 }
 

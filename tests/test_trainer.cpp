@@ -351,7 +351,10 @@ TEST_F(TrainerTest, LeftoversOfAKilledRunAreRemovedAndOutputsWrittenWhole) {
   for (const fs::path& file : orphans) EXPECT_FALSE(fs::exists(file)) << file;
   const std::string config_yaml = read_all(run / "config.yaml");  // the run's record, then its config
   EXPECT_EQ(config_yaml.rfind("# convlab ", 0), 0u) << config_yaml;
-  EXPECT_EQ(config_yaml.substr(config_yaml.find("\n", config_yaml.find("# device:")) + 1), to_yaml(o.config));
+  EXPECT_NE(config_yaml.find("\n# device: "), std::string::npos) << config_yaml;
+  const size_t examples_line = config_yaml.find("\n# test images per evaluation: ");
+  ASSERT_NE(examples_line, std::string::npos) << config_yaml;
+  EXPECT_EQ(config_yaml.substr(config_yaml.find("\n", examples_line + 1) + 1), to_yaml(o.config));
   for (const fs::path& folder : {run, run / "checkpoints"})
     for (const fs::directory_entry& entry : fs::directory_iterator(folder))
       EXPECT_NE(entry.path().extension(), ".tmp") << entry.path();

@@ -41,8 +41,11 @@ using Clock = std::chrono::steady_clock;
 constexpr const char* kMetricsKey = "metrics";
 
 // config.yaml's first lines: YAML comments, so the file still reads back as the run's config.
-std::string run_record_comment(const std::string& device_choice) {
-  return fmt::format("# convlab {}\n# device: {}\n", version(), device_choice);
+// They record what the config does not hold: convlab's version, the device and the number of
+// test images per evaluation (--eval-examples), which reports of the run show beside its accuracy.
+std::string run_record_comment(const std::string& device_choice, int64_t test_examples) {
+  return fmt::format("# convlab {}\n# device: {}\n# test images per evaluation: {}\n", version(), device_choice,
+                     test_examples);
 }
 
 bool checkpoint_due(const TrainConfig& config, int64_t epoch) {
@@ -292,7 +295,7 @@ TrainSummary train(const TrainOptions& options) {
     }
   }
   write_file_atomically(run.config_file(),
-                        [&](std::ostream& out) { out << run_record_comment(handle.choice()) << to_yaml(config); });
+                        [&](std::ostream& out) { out << run_record_comment(handle.choice(), test_set.size()) << to_yaml(config); });
   if (!resume) {
     save_checkpoint(run.checkpoint(0), *model, nullptr, metadata(0, 0));
     // Epoch 0: the network at init, evaluated like every epoch; no batch has been trained on,
