@@ -137,8 +137,9 @@ def read_run(folder, name, config_path):
 
 
 def shortfalls(runs, settings):
-    """How these runs and analyses fall short of the reference's protocol, in words."""
-    out = []
+    """How these runs and analyses fall short of the reference's protocol, in words (runs that
+    fall short alike are named together)."""
+    by_text = {}
     for r in runs:
         parts = []
         if r["planned_epochs"] < PROTOCOL_EPOCHS:
@@ -148,7 +149,11 @@ def shortfalls(runs, settings):
         if r["test_images"] is not None and r["test_images"] < PROTOCOL_TEST_IMAGES:
             parts.append(f"{r['test_images']:,} of {PROTOCOL_TEST_IMAGES:,} test images per evaluation")
         if parts:
-            out.append(f"{r['name']}: {', '.join(parts)}")
+            by_text.setdefault(", ".join(parts), []).append(r["name"])
+    out = []
+    for text, names in by_text.items():
+        who = f"all {len(runs)} runs" if len(names) == len(runs) and len(runs) > 1 else ", ".join(names)
+        out.append(f"{who}: {text}")
     examples = (settings or {}).get("examples")
     if examples is not None and examples < PROTOCOL_TEST_IMAGES:
         out.append(f"analyses: {examples:,} of {PROTOCOL_TEST_IMAGES:,} test images")
@@ -328,7 +333,7 @@ th:first-child, td:first-child { text-align: left; }
 thead { background: #f2f2f2; }
 .scroll { overflow-x: auto; } td { white-space: nowrap; }
 figure { margin: 1.2em 0; } .panels { display: flex; flex-wrap: wrap; gap: 0.6em; align-items: flex-start; }
-.panels a { flex: 1 1 360px; max-width: 580px; } .panels a:only-child { max-width: 100%; flex-basis: auto; }
+.panels a { flex: 1 1 360px; max-width: 580px; } .panels a:only-child { max-width: 820px; flex-basis: auto; }
 .panels img { width: 100%; height: auto; border: 1px solid #eee; }
 figcaption { font-size: 0.88em; color: #444; } code { font-size: 0.85em; word-break: break-all; background: #f6f6f6; }
 .warning { background: #fff4d6; border-left: 4px solid #e0a800; padding: 0.6em 0.9em; }
