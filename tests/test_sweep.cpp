@@ -319,3 +319,25 @@ TEST_F(Sweep, SlurmTasksResumeWithResume) {
   EXPECT_NE(out.find("--output " + (dir_ / "out" / "b").string() + "\n"), std::string::npos) << out;  // a fresh run
   EXPECT_EQ(MetricsLog::read_csv(dir_ / "out" / "b" / "metrics.csv").size(), 3u) << out;
 }
+
+// tools/sweep.slurm --output-root DIR (before the configs, in either order with --resume; as
+// tools/reproduce submits it) puts the task's run in DIR/<config name>, not its experiment_dir.
+TEST_F(Sweep, SlurmTasksTakeAnOutputRoot) {
+  if (std::system("bash -c true > /dev/null 2>&1") != 0) GTEST_SKIP() << "bash is not installed";
+  write_config(dir_ / "a.yaml", "all_cnn_c", dir_ / "out" / "a");
+  const fs::path root = dir_ / "root";
+  std::string out;
+  ASSERT_EQ(run(fmt::format("cd {} && SLURM_ARRAY_TASK_ID=0 SLURM_SUBMIT_DIR={} CONVLAB_TRAIN={} CUDA_VISIBLE_DEVICES= "
+                            "OMP_NUM_THREADS=1 bash {}/tools/sweep.slurm --output-root {} --resume {} -- {}",
+                            dir_.string(), test_support::source_dir(), test_support::train_exe(),
+                            test_support::source_dir(), root.string(), (dir_ / "a.yaml").string(), tiny_options()),
+                dir_ / "task.log", out),
+            0) << out;
+  EXPECT_NE(out.find("--output " + (root / "a").string() + "\n"), std::string::npos) << out;
+  EXPECT_EQ(MetricsLog::read_csv(root / "a" / "metrics.csv").size(), 2u) << out;
+  EXPECT_FALSE(fs::exists(dir_ / "out" / "a")) << out;
+  EXPECT_EQ(run(fmt::format("SLURM_ARRAY_TASK_ID=0 bash {}/tools/sweep.slurm --output-root", test_support::source_dir()),
+                dir_ / "bad.log", out),
+            2) << out;
+  EXPECT_NE(out.find("--output-root needs a folder"), std::string::npos) << out;
+}
