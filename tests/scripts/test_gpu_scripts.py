@@ -343,7 +343,9 @@ class GpuFullRun(ScriptTest):
         self.assertIn("stopped at the call's time limit", output)
         epoch = self.returned_epoch(self.out)
         self.assertGreaterEqual(epoch, 5)
-        self.assertEqual(self.metrics_epochs(self.out)[-1], epoch)
+        # A stop between an epoch's metrics row and its resume.safetensors (the trainer's order)
+        # leaves the row one epoch ahead, which the next call's --resume drops and writes again.
+        self.assertIn(self.metrics_epochs(self.out)[-1], (epoch, epoch + 1))
         self.assertNotIn("analysis.tar.gz", self.assert_out_is_returnable())
         self.assertEqual(self.calls_of("convlab-analyze"), [])
 
