@@ -9,6 +9,8 @@ Python 3 standard library only; tools/reproduce calls write_report.
 import csv
 import datetime
 import html
+import importlib.machinery
+import importlib.util
 import json
 import math
 import os
@@ -49,29 +51,31 @@ SECTIONS = [
 
 # --- reading the runs ---------------------------------------------------------------------
 
-def parse_config_yaml(text):
-    """{section: {key: value}} and {comment key: value} from a run's config.yaml (convlab's
-    printed format: '# key: value' comments, 'section:' lines, '  key: value' lines)."""
-    config, comments, section = {}, {}, None
-    for line in text.splitlines():
-        if line.startswith("# "):
+def load_sweep():
+    """tools/sweep (a script without .py) as a module: its parse_printed_config reads convlab's
+    printed config format, and tools/reproduce drives training through it."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sweep")
+    loader = importlib.machinery.SourceFileLoader("sweep", path)
+    module = importlib.util.module_from_spec(importlib.util.spec_from_loader("sweep", loader))
+    loader.exec_module(module)
+    return module
+
+
+sweep = load_sweep()
+
+
+def parse_config_yaml(data):
+    """{section: {key: value}} and {comment key: value} from a run's config.yaml (bytes): the
+    config as convlab-train prints it, after '# key: value' comment lines."""
+    comments = {}
+    for line in data.decode(errors="replace").splitlines():
+        if line.startswith("# convlab "):
+            comments["convlab"] = line[len("# convlab "):].strip()
+        elif line.startswith("# "):
             key, sep, value = line[2:].partition(": ")
             if sep:
                 comments[key.strip()] = value.strip()
-            elif line.startswith("# convlab "):
-                comments["convlab"] = line[len("# convlab "):].strip()
-            continue
-        header = re.fullmatch(r"([A-Za-z_][A-Za-z0-9_]*):", line)
-        if header:
-            section = config.setdefault(header.group(1), {})
-            continue
-        entry = re.fullmatch(r"  ([A-Za-z_][A-Za-z0-9_]*): (.*)", line)
-        if entry and section is not None:
-            value = entry.group(2).strip()
-            if len(value) >= 2 and value[0] == '"' and value[-1] == '"':
-                value = value[1:-1]
-            section[entry.group(1)] = value
-    return config, comments
+    return sweep.parse_printed_config(data), comments
 
 
 def read_metrics(path):
@@ -103,7 +107,7 @@ def read_run(folder, name, config_path):
     metrics_file = os.path.join(folder, "metrics.csv")
     if not (os.path.isfile(config_file) and os.path.isfile(metrics_file)):
         return None
-    with open(config_file, encoding="utf-8") as f:
+    with open(config_file, "rb") as f:
         config, comments = parse_config_yaml(f.read())
     rows = read_metrics(metrics_file)
     train = config.get("train_config", {})
@@ -255,12 +259,9 @@ class Page:
         self.base = base
         self.html = []
         self.md = []
-        self.referenced = []  # every file the page links or shows, relative to base
 
     def link(self, path):
-        rel = relative(path, self.base)
-        self.referenced.append(rel)
-        return rel
+        return relative(path, self.base)
 
     def heading(self, level, text, anchor=None):
         a = f' id="{html.escape(anchor)}"' if anchor else ""
@@ -375,9 +376,12 @@ CHECK_SCRIPT = """
 
 
 def write_atomically(path, text):
+    """path holds its old content or text, whole, whenever the process is stopped."""
     temporary = f"{path}.{os.getpid()}.tmp"
     with open(temporary, "w", encoding="utf-8") as f:
         f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
     os.replace(temporary, path)
 
 
