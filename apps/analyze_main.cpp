@@ -60,8 +60,17 @@ commands:
                           each run's metrics.csv (takes --output and --figure-format only)
 
 options:
-  --measure cka|rsa|procrustes
-                          what to compute; a comma-separated list or repeated (default cka)
+  --measure NAME          what to compute; a comma-separated list or repeated (default
+                          cka): cka, rsa, procrustes, mutual_knn, cknna, svcca, pwcca,
+                          ridge (docs/measures.md defines each)
+  --knn K                 mutual_knn and cknna: neighbours per example, searched within
+                          its batch (default 10; the batch size is part of the measure)
+  --svcca-variance F      svcca and pwcca: keep the fewest principal directions that
+                          hold F of the variance (default 0.99; 1 keeps all)
+  --svcca-dims D          svcca and pwcca: keep D directions instead
+  --ridge A               ridge: the penalty, A times the source Gram's mean eigenvalue
+                          (default 0.1); the value is the leave-one-out R^2 of the row
+                          layer predicting the column layer
   --kernel linear|rbf|both   CKA's kernel (default: both for self and invariance, linear otherwise)
   --rbf-frac F            RBF width = F * sqrt(median squared distance) (default 1); a
                           width that makes the kernel 1 or 0 for every pair is an error
@@ -109,6 +118,8 @@ struct Args {
   std::vector<Measure> measures;
   std::string kernel;
   double rbf_frac = 1.0;
+  int64_t knn = 10, svcca_dims = 0;
+  double svcca_variance = 0.99, ridge = 0.1;
   cka::Estimator estimator = cka::Estimator::debiased;
   int64_t examples = 0, batch_size = 1000, bootstrap = 0;
   uint64_t seed = 0;
@@ -160,14 +171,9 @@ void add_measures(const std::string& list, std::vector<Measure>& out) {
   while (begin <= list.size()) {
     const size_t end = std::min(list.find(',', begin), list.size());
     const std::string name = list.substr(begin, end - begin);
-    Measure m = Measure::cka;
-    if (name == "rsa")
-      m = Measure::rsa;
-    else if (name == "procrustes")
-      m = Measure::procrustes;
-    else
-      CONVLAB_CHECK(name == "cka", "--measure takes cka, rsa or procrustes (a comma-separated list), not '{}'", name);
-    if (std::find(out.begin(), out.end(), m) == out.end()) out.push_back(m);
+    const std::optional<Measure> m = measure_named(name);
+    CONVLAB_CHECK(m.has_value(), "--measure takes {} (a comma-separated list), not '{}'", measure_names(), name);
+    if (std::find(out.begin(), out.end(), *m) == out.end()) out.push_back(*m);
     begin = end + 1;
   }
 }
@@ -187,6 +193,10 @@ Args parse(int argc, char** argv) {
     } else if (arg == "--kernel") a.kernel = value();
     else if (arg == "--measure") add_measures(value(), a.measures);
     else if (arg == "--rbf-frac") a.rbf_frac = parse_number_flag(arg, value(), 0, 1e6, /*min_exclusive=*/true);
+    else if (arg == "--knn") a.knn = parse_int_flag(arg, value(), 1, 100'000);
+    else if (arg == "--svcca-variance") a.svcca_variance = parse_number_flag(arg, value(), 0, 1, /*min_exclusive=*/true);
+    else if (arg == "--svcca-dims") a.svcca_dims = parse_int_flag(arg, value(), 1, 100'000);
+    else if (arg == "--ridge") a.ridge = parse_number_flag(arg, value(), 0, 1e12, /*min_exclusive=*/true);
     else if (arg == "--estimator") {
       const std::string e = value();
       CONVLAB_CHECK(e == "debiased" || e == "biased", "--estimator is debiased or biased, not '{}'", e);
@@ -269,6 +279,10 @@ CompareSettings compare_settings(const Args& a, bool both_by_default) {
   s.bootstrap = a.bootstrap;
   s.seed = a.seed;
   s.precision = a.precision;
+  s.knn = a.knn;
+  s.svcca_variance = a.svcca_variance;
+  s.svcca_dims = a.svcca_dims;
+  s.ridge = a.ridge;
   return s;
 }
 

@@ -280,14 +280,10 @@ struct Case {
 std::vector<Measure> parse_measure_item(const std::string& item) {
   std::vector<Measure> out;
   for (const std::string& name : split(item, '+')) {
-    Measure m = Measure::cka;
-    if (name == "rsa")
-      m = Measure::rsa;
-    else if (name == "procrustes")
-      m = Measure::procrustes;
-    else
-      CONVLAB_CHECK(name == "cka", "--measure takes cka, rsa and procrustes (comma-separated cases, + joining "
-                    "measures in one case), not '{}'", name);
+    const std::optional<Measure> named = measure_named(name);
+    CONVLAB_CHECK(named.has_value(), "--measure takes {} (comma-separated cases, + joining measures in one case), "
+                  "not '{}'", measure_names(), name);
+    const Measure m = *named;
     CONVLAB_CHECK(std::find(out.begin(), out.end(), m) == out.end(), "--measure: '{}' names {} twice", item, name);
     out.push_back(m);
   }
@@ -502,6 +498,7 @@ std::string precision_text(const Case& c, const CompareSettings& s, bool gpu) {
 double case_peak(const Madds& m, const Case& c, const CompareSettings& s, const Peak& peak, bool gpu) {
   double time = 0;
   for (Measure measure : c.measures) {
+    if (host_only(measure)) continue;  // float64 on the host: no Gram-product peak to compare with
     const double madds = measure == Measure::cka ? m.cka : measure == Measure::rsa ? m.rsa : m.procrustes;
     const double rate = !gpu || precision_for(measure, s) == cka::GramPrecision::fp32 ? peak.fp32 : peak.tf32;
     if (rate <= 0) return 0;

@@ -10,8 +10,10 @@
 #include <memory>
 
 #include "framework/analysis/measure_run.h"
+#include "framework/cca/cca.h"
 #include "framework/cka/centring.h"
 #include "framework/procrustes/procrustes.h"
+#include "framework/ridge/ridge.h"
 #include "framework/rsa/rsa.h"
 
 namespace convlab {
@@ -20,7 +22,50 @@ const char* measure_name(Measure measure) {
   switch (measure) {
     case Measure::rsa: return "rsa";
     case Measure::procrustes: return "procrustes";
+    case Measure::mutual_knn: return "mutual_knn";
+    case Measure::cknna: return "cknna";
+    case Measure::svcca: return "svcca";
+    case Measure::pwcca: return "pwcca";
+    case Measure::ridge: return "ridge";
     default: return "cka";
+  }
+}
+
+namespace {
+constexpr Measure kEveryMeasure[] = {Measure::cka,   Measure::rsa,   Measure::procrustes, Measure::mutual_knn,
+                                     Measure::cknna, Measure::svcca, Measure::pwcca,      Measure::ridge};
+}  // namespace
+
+std::optional<Measure> measure_named(const std::string& name) {
+  for (Measure m : kEveryMeasure)
+    if (name == measure_name(m)) return m;
+  return std::nullopt;
+}
+
+std::string measure_names() {
+  std::string out;
+  for (Measure m : kEveryMeasure) out += (out.empty() ? "" : ", ") + std::string(measure_name(m));
+  return out;
+}
+
+bool asymmetric(Measure measure) {
+  return measure == Measure::pwcca || measure == Measure::ridge || measure == Measure::cknna;
+}
+
+bool host_only(Measure measure) {
+  return measure != Measure::cka && measure != Measure::rsa && measure != Measure::procrustes;
+}
+
+std::vector<std::pair<std::string, double>> measure_parameters(Measure measure, const CompareSettings& s) {
+  switch (measure) {
+    case Measure::mutual_knn:
+    case Measure::cknna: return {{"knn", static_cast<double>(s.knn)}};
+    case Measure::svcca:
+    case Measure::pwcca:
+      if (s.svcca_dims > 0) return {{"svcca_dims", static_cast<double>(s.svcca_dims)}};
+      return {{"svcca_variance", s.svcca_variance}};
+    case Measure::ridge: return {{"ridge", s.ridge}};
+    default: return {};
   }
 }
 
@@ -44,7 +89,22 @@ const char* last_batch_name(LastBatch policy) { return policy == LastBatch::drop
 // - debiased CKA: within 0.02 of its values at 1000 from its minimum of 4 on, unrelated and
 //   related, with a standard deviation over draws of at most 0.015: no warning.
 BatchLimits batch_limits(Measure measure, cka::Estimator estimator) {
+  CompareSettings s;
+  s.estimator = estimator;
+  return batch_limits(measure, s);
+}
+
+// The newer measures have no advised size: their batch is part of their definition (mutual
+// k-NN and CKNNA search neighbours within it; CCA and ridge fit within it), stated in
+// docs/measures.md and recorded in summary.json.
+BatchLimits batch_limits(Measure measure, const CompareSettings& s) {
+  const cka::Estimator estimator = s.estimator;
   switch (measure) {
+    case Measure::mutual_knn: return {std::max<int64_t>(3, s.knn + 1), std::max<int64_t>(3, s.knn + 1)};
+    case Measure::cknna: return {std::max<int64_t>(4, s.knn + 1), std::max<int64_t>(4, s.knn + 1)};
+    case Measure::svcca:
+    case Measure::pwcca: return {cca::kMinExamples, cca::kMinExamples, cca::kMaxExamples};
+    case Measure::ridge: return {ridge::kMinExamples, ridge::kMinExamples, ridge::kMaxExamples};
     case Measure::rsa: return {std::max<int64_t>(3, rsa::kMinExamples), 4};
     case Measure::procrustes: return {std::max<int64_t>(3, procrustes::kMinExamples), 800, procrustes::kMaxExamples};
     default:

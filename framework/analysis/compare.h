@@ -1,6 +1,7 @@
 // Layer-by-layer similarity between two feature sources (or one against itself), streamed
-// batch by batch: CKA under one or several kernels, RSA and the orthogonal Procrustes
-// distance, all from one extraction of the features. Each measure is a minibatch estimate,
+// batch by batch: CKA under one or several kernels, RSA, the orthogonal Procrustes distance,
+// mutual k-NN, CKNNA, SVCCA, PWCCA and linear predictivity (docs/measures.md), all from one
+// extraction of the features. Each measure is a minibatch estimate,
 // the mean over batches of per-batch terms weighted by batch size (stats::BatchTerms), with an
 // optional bootstrap over batches (stats/bootstrap.h). Features that a model leaves on a GPU
 // (both sources on the same device) stay there and go to the CUDA twins, whose Gram products
@@ -19,8 +20,20 @@
 
 namespace convlab {
 
-enum class Measure { cka, rsa, procrustes };
-const char* measure_name(Measure measure);  // "cka", "rsa", "procrustes"
+enum class Measure { cka, rsa, procrustes, mutual_knn, cknna, svcca, pwcca, ridge };
+// "cka", "rsa", "procrustes", "mutual_knn", "cknna", "svcca", "pwcca", "ridge".
+const char* measure_name(Measure measure);
+// The measure of that name; none for an unknown one.
+std::optional<Measure> measure_named(const std::string& name);
+// Every measure's name, comma-separated, for messages.
+std::string measure_names();
+// Whether m(A, B) may differ from m(B, A): PWCCA, linear predictivity and (in its last digits)
+// CKNNA. Their matrices of a network against itself are computed in both orders.
+bool asymmetric(Measure measure);
+// What the measures of the nearest-neighbour, CCA and ridge families are computed in: float64
+// on the CPU; the CUDA twins are to come, so features on a GPU are copied to the host batch
+// by batch for them (MatrixLabels::precision says so).
+bool host_only(Measure measure);
 
 // What to do with a last batch smaller than the batch size (n not a multiple of k).
 enum class LastBatch {
@@ -45,6 +58,9 @@ struct BatchLimits {
   int64_t maximum = INT64_MAX;  // Procrustes: procrustes::kMaxExamples (its eigendecompositions)
 };
 BatchLimits batch_limits(Measure measure, cka::Estimator estimator);
+struct CompareSettings;
+// The same for every setting (mutual k-NN and CKNNA need more examples than neighbours).
+BatchLimits batch_limits(Measure measure, const CompareSettings& settings);
 
 struct CompareSettings {
   std::vector<Measure> measures{Measure::cka};
@@ -57,7 +73,20 @@ struct CompareSettings {
   uint64_t seed = 0;      // of the bootstrap's draws
   // The Gram products of features on a GPU. Unset: each measure's default (default_precision).
   std::optional<cka::GramPrecision> precision;
+  // Mutual k-NN and CKNNA: the neighbours of each example within its batch (--knn).
+  int64_t knn = 10;
+  // SVCCA and PWCCA: the share of variance the reduction keeps (--svcca-variance), or a fixed
+  // number of directions when svcca_dims > 0 (--svcca-dims).
+  double svcca_variance = 0.99;
+  int64_t svcca_dims = 0;
+  // Linear predictivity: the ridge penalty as a multiple of the source Gram's mean eigenvalue
+  // (--ridge).
+  double ridge = 0.1;
 };
+
+// The settings a measure's values depend on beyond the batch, for summary.json: {"knn": 10},
+// {"svcca_variance": 0.99}, {"ridge": 0.1}; empty for CKA, RSA and Procrustes.
+std::vector<std::pair<std::string, double>> measure_parameters(Measure measure, const CompareSettings& settings);
 
 // TF32 for CKA, whose error it keeps within the documented 1e-4 of float64; fp32 for RSA and
 // Procrustes, which TF32's rounding can move by more (docs/RESULTS.md, TF32 and the measures).
@@ -79,8 +108,12 @@ struct SimilarityMatrix {
   // Procrustes: the form each layer took ("features" or "gram"), A's then B's.
   std::vector<std::string> forms;
   // Where and how the Gram products ran: "cuda tf32", "cuda fp32", or "cpu fp32" ("cpu fp64"
-  // for float64 features).
+  // for float64 features and for the measures computed in float64 throughout).
   std::string precision;
+  // measure_parameters of the measure: k, the variance kept, the penalty.
+  std::vector<std::pair<std::string, double>> parameters;
+  // SVCCA and PWCCA: the directions each layer kept in the first batch, A's then B's.
+  std::vector<int64_t> kept_dims;
   double at(int64_t i, int64_t j) const { return values[static_cast<size_t>(i * cols + j)]; }
 };
 using CkaMatrix = SimilarityMatrix;

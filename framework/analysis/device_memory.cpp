@@ -97,6 +97,8 @@ DeviceMemoryEstimate estimate_device_memory(const std::vector<int64_t>& widths_a
         e.parts.push_back({"Procrustes Gram step", gram_step_bytes(k, widest), false});
         break;
       }
+      default:  // computed on the host (host_only): nothing on the device beyond the features
+        break;
     }
   }
   return e;

@@ -8,10 +8,14 @@
 
 #include "framework/analysis/device_memory.h"
 #include "framework/backend/cuda_device.h"
+#include "framework/cca/cca.h"
 #include "framework/cka/accumulator.h"
 #include "framework/cka/centring.h"
 #include "framework/cka/parallel.h"
+#include "framework/knn/cknna.h"
+#include "framework/knn/mutual_knn.h"
 #include "framework/procrustes/procrustes.h"
+#include "framework/ridge/ridge.h"
 #include "framework/rsa/rsa.h"
 
 #if CONVLAB_WITH_CUDA
@@ -35,8 +39,21 @@ struct LimitText {
   std::string below_advised;
 };
 
-LimitText limit_text(Measure measure, cka::Estimator estimator) {
+LimitText limit_text(Measure measure, const CompareSettings& s) {
+  const cka::Estimator estimator = s.estimator;
+  const std::string knn = fmt::format("{} neighbours (--knn) among the other examples of a batch", s.knn);
+  const std::string eigen = "a batch of k examples needs eigendecompositions of k x k matrices, which LAPACK takes "
+                            "only up to a size";
   switch (measure) {
+    case Measure::mutual_knn: return {"mutual k-NN", "it finds " + knn, "", ""};
+    case Measure::cknna: return {"CKNNA", "it finds " + knn + ", and its debiased HSIC needs 4", "", ""};
+    case Measure::svcca:
+      return {"SVCCA", "at 2, the centred examples span one direction, always perfectly correlated", eigen, ""};
+    case Measure::pwcca:
+      return {"PWCCA", "at 2, the centred examples span one direction, always perfectly correlated", eigen, ""};
+    case Measure::ridge:
+      return {"linear predictivity", "each example is predicted from the others, and 2 centred examples are one "
+              "direction", eigen, ""};
     case Measure::rsa:
       return {"RSA", "at 2, an RDM holds one distance, and a rank correlation needs 3", "",
               "a rank correlation of 3 distances per batch reads related layers low (Gaussian layers: 0.27 where "
@@ -64,7 +81,7 @@ LimitText limit_text(Measure measure, cka::Estimator estimator) {
 // The measures of an analysis, CKA's under its estimator.
 std::vector<std::pair<BatchLimits, LimitText>> limits_of(const CompareSettings& s) {
   std::vector<std::pair<BatchLimits, LimitText>> out;
-  for (Measure m : s.measures) out.emplace_back(batch_limits(m, s.estimator), limit_text(m, s.estimator));
+  for (Measure m : s.measures) out.emplace_back(batch_limits(m, s), limit_text(m, s));
   return out;
 }
 
@@ -203,6 +220,52 @@ class HostProcrustes final : public HostRun {
   procrustes::ProcrustesAccumulator acc_;
 };
 
+// The measures computed in float64 on the CPU (mutual k-NN, CKNNA, SVCCA, PWCCA, ridge), one
+// stats::PairAccumulator each. Features on a GPU are copied to the host batch by batch, in
+// the open: precision() says so, and summary.json records it.
+class HostPairRun final : public MeasureRun {
+ public:
+  HostPairRun(std::unique_ptr<stats::PairAccumulator> acc, const LayerNames& names, bool from_gpu)
+      : names_(names), acc_(std::move(acc)), from_gpu_(from_gpu) {}
+  void add_batch(const std::vector<Tensor>& a, const std::vector<Tensor>& b) override {
+    if (!from_gpu_) return feed(*acc_, names_.self, a, b, names_.a, names_.b);
+    const auto host = [](const std::vector<Tensor>& layers) {
+      std::vector<Tensor> out;
+      for (const Tensor& t : layers) out.push_back(t.to(cpu()));  // on_gpu: every layer is on the GPU
+      return out;
+    };
+    feed(*acc_, names_.self, host(a), host(b), names_.a, names_.b);
+  }
+  const stats::BatchTerms& terms(size_t) const override { return acc_->terms(); }
+  std::vector<double> value(const std::vector<double>& mean, bool) const override { return acc_->value(mean); }
+  std::string precision() const override {
+    return from_gpu_ ? "cpu fp64 (features copied from the GPU)" : "cpu fp64";
+  }
+  std::vector<int64_t> kept_dims() const override {
+    const auto* cca = dynamic_cast<const cca::CcaAccumulator*>(acc_.get());
+    return cca ? cca->dims() : std::vector<int64_t>{};
+  }
+
+ private:
+  LayerNames names_;
+  std::unique_ptr<stats::PairAccumulator> acc_;
+  bool from_gpu_;
+};
+
+std::unique_ptr<stats::PairAccumulator> pair_accumulator(Measure measure, const LayerNames& names,
+                                                         const CompareSettings& s) {
+  const int64_t la = static_cast<int64_t>(names.a.size()), lb = names.layers_b();
+  const cca::Reduction reduction{s.svcca_variance, s.svcca_dims};
+  switch (measure) {
+    case Measure::mutual_knn: return std::make_unique<knn::MutualKnnAccumulator>(la, lb, s.knn);
+    case Measure::cknna: return std::make_unique<knn::CknnaAccumulator>(la, lb, s.knn);
+    case Measure::svcca: return std::make_unique<cca::CcaAccumulator>(cca::CcaMeasure::svcca, la, lb, reduction);
+    case Measure::pwcca: return std::make_unique<cca::CcaAccumulator>(cca::CcaMeasure::pwcca, la, lb, reduction);
+    case Measure::ridge: return std::make_unique<ridge::RidgeAccumulator>(la, lb, s.ridge);
+    default: CONVLAB_FAIL("{} has no float64 pair accumulator", measure_name(measure));
+  }
+}
+
 #if CONVLAB_WITH_CUDA
 std::vector<cka::DeviceFeatureView> device_views(const std::vector<Tensor>& layers,
                                                  const std::vector<std::string>& names) {
@@ -320,12 +383,18 @@ void warn_small_batches(int64_t n, const CompareSettings& s) {
 }
 
 void check_compare_settings(const CompareSettings& s) {
-  CONVLAB_CHECK(!s.measures.empty(), "no measure to compute: choose cka, rsa or procrustes");
+  CONVLAB_CHECK(!s.measures.empty(), "no measure to compute: choose from {}", measure_names());
   CONVLAB_CHECK(std::find(s.measures.begin(), s.measures.end(), Measure::cka) == s.measures.end() || !s.kernels.empty(),
                 "CKA needs at least one kernel");
   CONVLAB_CHECK(s.batch_size >= 1, "the batch size must be positive, got {}", s.batch_size);
   CONVLAB_CHECK(s.bootstrap == 0 || s.bootstrap >= 2, "the bootstrap needs at least 2 replicates, got {}",
                 s.bootstrap);
+  CONVLAB_CHECK(s.knn >= 1, "mutual k-NN and CKNNA need at least 1 neighbour (--knn), got {}", s.knn);
+  CONVLAB_CHECK(s.svcca_dims > 0 || (s.svcca_variance > 0.0 && s.svcca_variance <= 1.0),
+                "SVCCA and PWCCA keep a share of the variance in (0, 1] (--svcca-variance), got {}", s.svcca_variance);
+  CONVLAB_CHECK(s.svcca_dims >= 0, "--svcca-dims must be positive (or 0: by variance), got {}", s.svcca_dims);
+  CONVLAB_CHECK(s.ridge > 0.0 && std::isfinite(s.ridge), "the ridge penalty (--ridge) must be a positive number, got {}",
+                s.ridge);
 }
 
 // The smallest batch every measure accepts.
@@ -390,6 +459,7 @@ double LayerScales::largest_magnitude(Tensor& t) {
 // on the same device), on the CPU otherwise.
 std::unique_ptr<MeasureRun> make_measure_run(Measure measure, bool on_gpu, Device device, const LayerNames& names,
                                      const CompareSettings& s) {
+  if (host_only(measure)) return std::make_unique<HostPairRun>(pair_accumulator(measure, names, s), names, on_gpu);
   if (!on_gpu) {
     switch (measure) {
       case Measure::rsa: return std::make_unique<HostRsa>(names);
@@ -431,6 +501,8 @@ std::vector<SimilarityMatrix> measure_matrices(const std::vector<std::unique_ptr
       m.seconds = labels.seconds;
       m.forms = run.forms();
       m.precision = run.precision();
+      m.parameters = measure_parameters(m.measure, s);
+      m.kept_dims = run.kept_dims();
       if (s.bootstrap > 0) {
         const auto statistic = [&run](const std::vector<double>& mean) { return run.value(mean, false); };
         m.bootstrap = stats::bootstrap_batches(run.terms(o), statistic, s.bootstrap, s.seed);

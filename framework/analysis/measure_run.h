@@ -47,6 +47,8 @@ class MeasureRun {
   // From mean terms to the matrix (the bootstrap's statistic); quiet: no warnings.
   virtual std::vector<double> value(const std::vector<double>& mean_terms, bool warn) const = 0;
   virtual std::vector<std::string> forms() const { return {}; }
+  // SVCCA and PWCCA: the directions each row kept (SimilarityMatrix::kept_dims).
+  virtual std::vector<int64_t> kept_dims() const { return {}; }
   // SimilarityMatrix::precision.
   virtual std::string precision() const = 0;
   virtual void release_workspace() {}

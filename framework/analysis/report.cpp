@@ -13,6 +13,30 @@ namespace convlab {
 std::string describe_settings(const CkaMatrix& m) {
   if (m.measure == Measure::rsa) return fmt::format("RSA (Spearman of RDMs), {} examples", m.examples);
   if (m.measure == Measure::procrustes) return fmt::format("Procrustes distance, {} examples", m.examples);
+  const auto parameter = [&m](const std::string& key) {
+    for (const auto& [name, value] : m.parameters)
+      if (name == key) return value;
+    return 0.0;
+  };
+  switch (m.measure) {
+    case Measure::mutual_knn:
+      return fmt::format("Mutual k-NN (k = {:g}, batches of {}), {} examples", parameter("knn"), m.batch_size,
+                         m.examples);
+    case Measure::cknna:
+      return fmt::format("CKNNA (k = {:g}, batches of {}), {} examples", parameter("knn"), m.batch_size, m.examples);
+    case Measure::svcca:
+    case Measure::pwcca: {
+      const std::string reduction = parameter("svcca_dims") > 0
+                                        ? fmt::format("{:g} directions", parameter("svcca_dims"))
+                                        : fmt::format("{:g} % of variance", 100 * parameter("svcca_variance"));
+      return fmt::format("{} ({}), {} examples", m.measure == Measure::svcca ? "SVCCA" : "PWCCA (weighted by rows)",
+                         reduction, m.examples);
+    }
+    case Measure::ridge:
+      return fmt::format("Linear predictivity (leave-one-out R^2 of rows predicting columns, ridge {:g}), {} examples",
+                         parameter("ridge"), m.examples);
+    default: break;
+  }
   const cka::Kernel& k = m.options.kernel;
   const std::string kernel = k.kind == cka::KernelKind::linear ? "Linear CKA" : fmt::format("RBF CKA (frac {:g})", k.rbf_frac);
   return fmt::format("{}, {}, {} examples", kernel,
@@ -31,6 +55,14 @@ HeatmapSpec heatmap_of(const CkaMatrix& m, const std::string& title) {
   if (m.measure == Measure::procrustes) {
     spec.colorbar_label = "Procrustes distance";
     spec.vmax = 2;
+  }
+  switch (m.measure) {
+    case Measure::mutual_knn: spec.colorbar_label = "mutual k-NN"; break;
+    case Measure::cknna: spec.colorbar_label = "CKNNA"; break;
+    case Measure::svcca: spec.colorbar_label = "SVCCA (mean canonical correlation)"; break;
+    case Measure::pwcca: spec.colorbar_label = "PWCCA"; break;
+    case Measure::ridge: spec.colorbar_label = "R^2 (rows predict columns)"; break;
+    default: break;
   }
   if (m.bootstrap) spec.stddev = m.bootstrap->std;
   return spec;
@@ -68,6 +100,23 @@ std::string estimator_note(const CkaMatrix& m) {
     case Measure::procrustes:
       return "per batch: 2 - 2 ||X^T Y||_* of the centred, Frobenius-normalised k x p features; mean over batches "
              "weighted by batch size";
+    case Measure::mutual_knn:
+      return "per batch: mean over its examples of the share of k nearest neighbours (cosine of the raw features, "
+             "within the batch, ties to the lower index) that both layers share; mean over batches weighted by batch "
+             "size";
+    case Measure::cknna:
+      return "per batch: debiased HSIC of the cosine kernels masked to the pairs that are k nearest neighbours in "
+             "both layers, and of each layer with its own mask; CKNNA from their means over batches weighted by "
+             "batch size";
+    case Measure::svcca:
+      return "per batch: centred features reduced to their leading principal directions, then the mean canonical "
+             "correlation; mean over batches weighted by batch size";
+    case Measure::pwcca:
+      return "per batch: canonical correlations after the SVCCA reduction, weighted by each canonical variate's "
+             "share of the row layer's reduced units; mean over batches weighted by batch size";
+    case Measure::ridge:
+      return "per batch: leave-one-out R^2 of a ridge regression from the row layer to the column layer, both "
+             "centred on the batch; mean over batches weighted by batch size";
     default:
       return "per batch: HSIC of every pair of layers; CKA from their means over batches weighted by batch size "
              "(Nguyen et al. 2021)";
@@ -138,6 +187,21 @@ void write_summary(const std::filesystem::path& path, const std::string& command
     entry["files"] = files;
     entry["values"] = rows_of(m.values, m.rows, m.cols);
     if (m.measure == Measure::cka) entry["cka"] = entry["values"];
+    if (!m.parameters.empty()) {
+      nlohmann::json parameters = nlohmann::json::object();
+      for (const auto& [name, value] : m.parameters) parameters[name] = value;
+      entry["parameters"] = parameters;
+    }
+    entry["symmetric"] = !asymmetric(m.measure);
+    if (!m.kept_dims.empty()) {
+      // One count per row of the comparison: A's layers, then (two networks) B's, marked "B:".
+      std::vector<std::string> names = m.row_names;
+      if (m.kept_dims.size() > names.size())
+        for (const std::string& n : m.col_names) names.push_back("B:" + n);
+      nlohmann::json dims;
+      for (size_t i = 0; i < m.kept_dims.size() && i < names.size(); ++i) dims[names[i]] = m.kept_dims[i];
+      entry["svcca_kept_dims"] = dims;
+    }
     if (!m.forms.empty()) {
       // One form per row of the comparison: A's layers, then (two networks) B's, marked "B:".
       std::vector<std::string> names = m.row_names;

@@ -1,4 +1,5 @@
-"""CKA, RSA and Procrustes between the layers of networks, from arrays in Python."""
+"""CKA, RSA, Procrustes, mutual k-NN, CKNNA, SVCCA, PWCCA and linear predictivity between the
+layers of networks, from arrays in Python (docs/measures.md defines each)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,21 @@ import numpy as np
 from . import _convlab
 from ._arrays import layer_list
 
-_MEASURES = ("cka", "rsa", "procrustes")
+_MEASURES = ("cka", "rsa", "procrustes", "mutual_knn", "cknna", "svcca", "pwcca", "ridge")
+_MEASURE_TEXT = ", ".join(repr(m) for m in _MEASURES)
+
+
+def _parameters(knn: int, svcca_variance: float, svcca_dims: Optional[int], ridge: float) -> list[tuple[str, float]]:
+    """The measures' own settings as the core takes them (it checks their ranges)."""
+    for name, value in (("knn", knn), ("svcca_variance", svcca_variance), ("ridge", ridge)):
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+            raise _convlab.InputError(f"{name} must be a number, got {value!r}")
+    out = [("knn", float(knn)), ("svcca_variance", float(svcca_variance)), ("ridge", float(ridge))]
+    if svcca_dims is not None:
+        if isinstance(svcca_dims, bool) or not isinstance(svcca_dims, (int, np.integer)):
+            raise _convlab.InputError(f"svcca_dims must be a whole number or None, got {svcca_dims!r}")
+        out.append(("svcca_dims", float(svcca_dims)))
+    return out
 
 
 @dataclass(frozen=True)
@@ -42,10 +57,10 @@ def _kernel_spec(kernel: str, rbf_frac: float) -> list[tuple[str, float]]:
 def _measure_list(measures: Union[str, Iterable[str]]) -> list[str]:
     names = [measures] if isinstance(measures, str) else list(measures)
     if not names:
-        raise _convlab.InputError("no measure: choose from 'cka', 'rsa', 'procrustes'")
+        raise _convlab.InputError(f"no measure: choose from {_MEASURE_TEXT}")
     for m in names:
         if m not in _MEASURES:
-            raise _convlab.InputError(f"unknown measure {m!r}: use 'cka', 'rsa' or 'procrustes'")
+            raise _convlab.InputError(f"unknown measure {m!r}: use one of {_MEASURE_TEXT}")
     if len(set(names)) != len(names):
         raise _convlab.InputError(f"a measure is named twice in {names}")
     return names
@@ -67,8 +82,9 @@ def _check_seed(seed: int) -> int:
 
 def cka_matrix(features_a: Any, features_b: Any = None, kernel: str = "linear", measure: str = "cka",
                estimator: str = "debiased", batch_size: Optional[int] = None, bootstrap: int = 0, seed: int = 0,
-               device: str = "auto", rbf_frac: float = 1.0,
-               precision: Optional[str] = None) -> Union[np.ndarray, Result]:
+               device: str = "auto", rbf_frac: float = 1.0, precision: Optional[str] = None, knn: int = 10,
+               svcca_variance: float = 0.99, svcca_dims: Optional[int] = None,
+               ridge: float = 0.1) -> Union[np.ndarray, Result]:
     """Similarity of every layer of A with every layer of B (or of A with itself).
 
     features_a, features_b: a list of arrays, one per layer, each ``(n, ...)`` with the same n
@@ -80,9 +96,16 @@ def cka_matrix(features_a: Any, features_b: Any = None, kernel: str = "linear", 
 
     kernel: "linear" or "rbf" (CKA only); rbf_frac scales the RBF width, s^2 = rbf_frac^2
     times the median squared distance between distinct examples of each batch.
-    measure: "cka", "rsa" (Spearman correlation of the correlation-distance RDMs) or
+    measure: "cka", "rsa" (Spearman correlation of the correlation-distance RDMs),
     "procrustes" (the orthogonal Procrustes distance, in [0, 2]; 0 for layers equal up to a
-    rotation).
+    rotation), "mutual_knn" (shared k nearest neighbours, Huh et al. 2024), "cknna" (CKA
+    restricted to mutual neighbours), "svcca" (mean canonical correlation after a PCA
+    reduction), "pwcca" (projection-weighted CCA, weighted by A: asymmetric) or "ridge" (the
+    leave-one-out R^2 of a ridge regression from A's layer to B's: asymmetric).
+    knn: neighbours per example for mutual_knn and cknna, searched within each batch (the
+    batch size is part of the measure). svcca_variance / svcca_dims: the share of variance,
+    or the number of principal directions, that svcca and pwcca keep. ridge: the penalty as a
+    multiple of the source Gram's mean eigenvalue. docs/measures.md defines every measure.
     estimator: CKA's HSIC estimator, "debiased" (Song et al. 2012; unbiased for any batch
     size, needs 4 examples per batch) or "biased" (the reference's; reads unrelated wide
     layers well above 0 in small batches).
@@ -95,13 +118,14 @@ def cka_matrix(features_a: Any, features_b: Any = None, kernel: str = "linear", 
     to the host); "cpu", "cuda" or "cuda:N" move each batch there.
     precision: how a GPU multiplies the features: "tf32" (tensor cores; CKA within 1e-4 of
     float64) or "fp32"; None takes each measure's default, tf32 for CKA and fp32 for RSA and
-    Procrustes. The CPU always computes in fp32 (fp64 for float64 arrays).
+    Procrustes. The CPU computes CKA, RSA and Procrustes in fp32 (fp64 for float64 arrays),
+    the other measures in fp64 (on the CPU, also for arrays on a GPU).
 
     Returns a float64 array (layers of A, layers of B), or a Result with bootstrap > 0.
     Raises convlab.InputError (a ValueError) for bad input; Ctrl-C stops between batches.
     """
     if not isinstance(measure, str):
-        raise _convlab.InputError(f"cka_matrix computes one measure, 'cka', 'rsa' or 'procrustes', got {measure!r}; "
+        raise _convlab.InputError(f"cka_matrix computes one measure ({_MEASURE_TEXT}), got {measure!r}; "
                                   "convlab.Comparison(measures=...) computes several from one pass")
     measures = _measure_list(measure)
     arrays_a, names_a = layer_list(features_a, "features_a")
@@ -114,7 +138,8 @@ def cka_matrix(features_a: Any, features_b: Any = None, kernel: str = "linear", 
     if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         raise _convlab.InputError(f"batch_size must be a positive integer or None, got {batch_size!r}")
     out = _convlab.compare(arrays_a, arrays_b, names_a, names_b, measures, _kernel_spec(kernel, rbf_frac),
-                           estimator, int(batch_size), int(bootstrap), _check_seed(seed), device, precision)
+                           estimator, int(batch_size), int(bootstrap), _check_seed(seed), device, precision,
+                           _parameters(knn, svcca_variance, svcca_dims, ridge))
     return _matrix(out[0])
 
 
@@ -143,16 +168,19 @@ class Comparison:
     features are ever held for more than one batch. Batches may differ in size; each counts in
     proportion to its examples. ``result()`` may be called at any time.
 
-    measures: any of "cka", "rsa", "procrustes"; kernel, estimator, rbf_frac: CKA's (see
-    cka_matrix). bootstrap: replicates of a bootstrap over the batches added. device "auto"
+    measures: any of "cka", "rsa", "procrustes", "mutual_knn", "cknna", "svcca", "pwcca",
+    "ridge"; kernel, estimator, rbf_frac: CKA's; knn, svcca_variance, svcca_dims, ridge: the
+    other measures' (see cka_matrix). bootstrap: replicates of a bootstrap over the batches added. device "auto"
     computes where each batch lies (CUDA tensors stay on their GPU); precision as for
     cka_matrix.
     """
 
     def __init__(self, measures: Union[str, Iterable[str]] = ("cka",), kernel: str = "linear",
                  estimator: str = "debiased", bootstrap: int = 0, seed: int = 0, device: str = "auto",
-                 rbf_frac: float = 1.0, precision: Optional[str] = None) -> None:
+                 rbf_frac: float = 1.0, precision: Optional[str] = None, knn: int = 10,
+                 svcca_variance: float = 0.99, svcca_dims: Optional[int] = None, ridge: float = 0.1) -> None:
         self._measures = _measure_list(measures)
+        self._parameters = _parameters(knn, svcca_variance, svcca_dims, ridge)
         self._kernels = _kernel_spec(kernel, rbf_frac)
         self._estimator = estimator
         if not isinstance(bootstrap, (int, np.integer)) or bootstrap < 0 or bootstrap == 1:
@@ -165,7 +193,7 @@ class Comparison:
         self._names: Optional[tuple] = None
         # Settings are checked now, not at the first batch.
         _convlab.ComparisonCore(["a"], None, self._measures, self._kernels, estimator, self._bootstrap, self._seed,
-                                "cpu", precision)
+                                "cpu", precision, self._parameters)
 
     def add(self, batch_a: Any, batch_b: Any = None) -> None:
         """Adds one batch: the same examples' features at every layer of A (and of B)."""
@@ -176,7 +204,8 @@ class Comparison:
             if arrays_b is not None:
                 names_b = names_b or [str(i) for i in range(len(arrays_b))]
             self._core = _convlab.ComparisonCore(names_a, names_b, self._measures, self._kernels, self._estimator,
-                                                 self._bootstrap, self._seed, self._device, self._precision)
+                                                 self._bootstrap, self._seed, self._device, self._precision,
+                                                 self._parameters)
             self._names = (names_a, names_b)
         elif (arrays_b is None) != (self._names[1] is None):
             raise _convlab.InputError(

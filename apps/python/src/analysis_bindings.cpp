@@ -18,17 +18,38 @@ namespace convlab::python {
 namespace {
 
 using Kernels = std::vector<std::pair<std::string, double>>;  // ("linear" | "rbf", rbf_frac)
+// The measures' own settings: ("knn" | "svcca_variance" | "svcca_dims" | "ridge", value).
+using Parameters = std::vector<std::pair<std::string, double>>;
 
 CompareSettings settings_from(const std::vector<std::string>& measures, const Kernels& kernels,
                               const std::string& estimator, int64_t batch_size, int64_t bootstrap, uint64_t seed,
-                              const std::optional<std::string>& precision) {
+                              const std::optional<std::string>& precision, const Parameters& parameters) {
   CompareSettings s;
   s.measures.clear();
   for (const std::string& name : measures) {
-    if (name == "cka") s.measures.push_back(Measure::cka);
-    else if (name == "rsa") s.measures.push_back(Measure::rsa);
-    else if (name == "procrustes") s.measures.push_back(Measure::procrustes);
-    else throw InputError("unknown measure '" + message_excerpt(name) + "': use 'cka', 'rsa' or 'procrustes'");
+    const std::optional<Measure> m = measure_named(name);
+    if (!m) throw InputError("unknown measure '" + message_excerpt(name) + "': use one of " + measure_names());
+    s.measures.push_back(*m);
+  }
+  for (const auto& [key, value] : parameters) {
+    if (key == "knn") {
+      if (!(value >= 1 && value <= 1e5) || value != static_cast<double>(static_cast<int64_t>(value)))
+        throw InputError("knn must be a whole number of neighbours from 1 to 100000, got " + std::to_string(value));
+      s.knn = static_cast<int64_t>(value);
+    } else if (key == "svcca_variance") {
+      if (!(value > 0.0 && value <= 1.0))
+        throw InputError("svcca_variance must lie in (0, 1], got " + std::to_string(value));
+      s.svcca_variance = value;
+    } else if (key == "svcca_dims") {
+      if (!(value >= 1 && value <= 1e5) || value != static_cast<double>(static_cast<int64_t>(value)))
+        throw InputError("svcca_dims must be a whole number from 1 to 100000 (or None), got " + std::to_string(value));
+      s.svcca_dims = static_cast<int64_t>(value);
+    } else if (key == "ridge") {
+      if (!(value > 0.0 && value < 1e12)) throw InputError("ridge must be a positive penalty, got " + std::to_string(value));
+      s.ridge = value;
+    } else {
+      throw InputError("unknown measure setting '" + message_excerpt(key) + "'");
+    }
   }
   s.kernels.clear();
   for (const auto& [kind, frac] : kernels) {
@@ -85,6 +106,10 @@ nb::dict to_dict(const SimilarityMatrix& m) {
   d["batch_size"] = m.batch_size;
   d["forms"] = m.forms;
   d["precision"] = m.precision;
+  nb::dict parameters;
+  for (const auto& [key, value] : m.parameters) parameters[key.c_str()] = value;
+  d["parameters"] = parameters;
+  d["kept_dims"] = m.kept_dims;
   if (m.bootstrap) {
     nb::dict b;
     b["replicates"] = m.bootstrap->replicates;
@@ -187,8 +212,10 @@ nb::list compare(const std::vector<AnyArray>& a, const std::optional<std::vector
                  const std::optional<std::vector<std::string>>& names_a,
                  const std::optional<std::vector<std::string>>& names_b, const std::vector<std::string>& measures,
                  const Kernels& kernels, const std::string& estimator, int64_t batch_size, int64_t bootstrap,
-                 uint64_t seed, const std::string& device, const std::optional<std::string>& precision) {
-  const CompareSettings s = settings_from(measures, kernels, estimator, batch_size, bootstrap, seed, precision);
+                 uint64_t seed, const std::string& device, const std::optional<std::string>& precision,
+                 const Parameters& parameters) {
+  const CompareSettings s =
+      settings_from(measures, kernels, estimator, batch_size, bootstrap, seed, precision, parameters);
   const std::optional<Device> target = target_of(device);
   ArrayFeatureSource source_a(a, layer_names(a.size(), names_a, "A"), "A", target);
   std::optional<ArrayFeatureSource> source_b;
@@ -208,11 +235,13 @@ class Comparison {
  public:
   Comparison(const std::vector<std::string>& names_a, const std::optional<std::vector<std::string>>& names_b,
              const std::vector<std::string>& measures, const Kernels& kernels, const std::string& estimator,
-             int64_t bootstrap, uint64_t seed, const std::string& device, const std::optional<std::string>& precision)
+             int64_t bootstrap, uint64_t seed, const std::string& device, const std::optional<std::string>& precision,
+             const Parameters& parameters)
       : target_(target_of(device)),
         comparison_(input_errors([&] {
           return StreamingComparison(names_a, names_b.value_or(std::vector<std::string>{}),
-                                     settings_from(measures, kernels, estimator, 1, bootstrap, seed, precision));
+                                     settings_from(measures, kernels, estimator, 1, bootstrap, seed, precision,
+                                                   parameters));
         })) {
     if (names_b && names_b->empty()) throw InputError("network B needs at least one layer");
   }
@@ -261,7 +290,7 @@ class Comparison {
 void bind_analysis(nb::module_& m) {
   m.def("compare", &compare, nb::arg("a"), nb::arg("b").none(), nb::arg("names_a").none(), nb::arg("names_b").none(),
         nb::arg("measures"), nb::arg("kernels"), nb::arg("estimator"), nb::arg("batch_size"), nb::arg("bootstrap"),
-        nb::arg("seed"), nb::arg("device"), nb::arg("precision").none(),
+        nb::arg("seed"), nb::arg("device"), nb::arg("precision").none(), nb::arg("parameters") = Parameters{},
         "Every layer of A against every layer of B (b None: A against itself) in batches of batch_size, as "
         "convlab-analyze does; arrays are (n, p) float32/float64, C-contiguous. Returns one dict per matrix. "
         "Internal: use convlab.cka_matrix.");
@@ -269,9 +298,10 @@ void bind_analysis(nb::module_& m) {
                          "The streaming accumulator behind convlab.Comparison (internal: use that).")
       .def(nb::init<const std::vector<std::string>&, const std::optional<std::vector<std::string>>&,
                     const std::vector<std::string>&, const Kernels&, const std::string&, int64_t, uint64_t,
-                    const std::string&, const std::optional<std::string>&>(),
+                    const std::string&, const std::optional<std::string>&, const Parameters&>(),
            nb::arg("names_a"), nb::arg("names_b").none(), nb::arg("measures"), nb::arg("kernels"),
-           nb::arg("estimator"), nb::arg("bootstrap"), nb::arg("seed"), nb::arg("device"), nb::arg("precision").none())
+           nb::arg("estimator"), nb::arg("bootstrap"), nb::arg("seed"), nb::arg("device"), nb::arg("precision").none(),
+           nb::arg("parameters") = Parameters{})
       .def("add", &Comparison::add, nb::arg("a"), nb::arg("b").none(),
            "One batch: the features of the same examples at every layer of A (and of B).")
       .def("result", &Comparison::result, "One dict per matrix, from the batches added so far.")

@@ -1,0 +1,33 @@
+// The k nearest neighbours of every example of a batch within that batch, as the mutual k-NN
+// and CKNNA measures of Huh et al. (2024) define them: each example's features are scaled to
+// unit L2 norm (not centred), the similarity of two examples is their inner product (the
+// cosine of the raw features), an example is not its own neighbour, and ties go to the lower
+// example index (kernels::nearer_neighbour). The similarities come from the float64 Gram
+// X X^T (linalg::gram_f64): K_ij / sqrt(K_ii K_jj).
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "framework/cka/features.h"
+
+namespace convlab::knn {
+
+struct Neighbours {
+  int64_t n = 0, k = 0;
+  std::vector<int32_t> index;      // (n, k): row i's neighbours, in ascending index order
+  std::vector<double> similarity;  // (n, k): the cosine similarity of i to each of them
+
+  const int32_t* row(int64_t i) const { return index.data() + i * k; }
+  const double* row_similarity(int64_t i) const { return similarity.data() + i * k; }
+  // Where j sits in row i's list, or -1 when j is not among i's neighbours.
+  int64_t position(int64_t i, int64_t j) const;
+};
+
+// Needs 1 <= k < n. Throws, naming the layer, for NaN or infinite features.
+Neighbours nearest_neighbours(const cka::FeatureView& x, int64_t k);
+
+// The same from a raw (uncentred) float64 Gram (n, n).
+Neighbours neighbours_from_gram(const std::vector<double>& gram, int64_t n, int64_t k);
+
+}  // namespace convlab::knn

@@ -1,0 +1,75 @@
+#include "framework/stats/pair_accumulator.h"
+
+#include <cmath>
+
+#include "framework/core/error.h"
+
+namespace convlab::stats {
+
+PairAccumulator::PairAccumulator(int64_t layers_a, int64_t layers_b, bool symmetric, int64_t extra_terms,
+                                 std::string name, int64_t min_examples, int64_t max_examples)
+    : pairs_(cka::LayerPairs::of(layers_a, layers_b)),
+      symmetric_(symmetric),
+      extra_(extra_terms),
+      name_(std::move(name)),
+      min_examples_(min_examples),
+      max_examples_(max_examples),
+      terms_(pairs_.layers_a() * pairs_.layers_b() + extra_terms) {}
+
+void PairAccumulator::add_batch(const std::vector<cka::FeatureView>& a) {
+  accumulate(pairs_.batch_rows(a, name_.c_str()));
+}
+
+void PairAccumulator::add_batch(const std::vector<cka::FeatureView>& a, const std::vector<cka::FeatureView>& b) {
+  accumulate(pairs_.batch_rows(a, b, name_.c_str()));
+}
+
+std::vector<double> PairAccumulator::value(const std::vector<double>& mean_terms) const {
+  return std::vector<double>(mean_terms.begin(), mean_terms.begin() + layers_a() * layers_b());
+}
+
+void PairAccumulator::accumulate(const std::vector<const cka::FeatureView*>& layers) {
+  const int64_t k = layers[0]->rows();
+  for (const cka::FeatureView* v : layers)
+    CONVLAB_CHECK(v->rows() == k, "every layer of a batch holds the same examples: {} has {} rows, {} has {}",
+                  layers[0]->label(), k, v->label(), v->rows());
+  CONVLAB_CHECK(k >= min_examples_ && k <= max_examples_, "{} takes {} to {} examples per batch, got {}", name_,
+                min_examples_, max_examples_, k);
+  for (int64_t r = 0; r < pairs_.rows(); ++r) {
+    pairs_.set_name(r, layers[static_cast<size_t>(r)]->name());
+    try {
+      prepare(r, *layers[static_cast<size_t>(r)]);
+    } catch (const Error& e) {
+      const std::string what = e.what();
+      if (what.find(pairs_.label(r)) != std::string::npos || what.find(layers[static_cast<size_t>(r)]->label()) !=
+                                                                   std::string::npos)
+        throw;
+      throw Error(fmt::format("{} of {}: {}", name_, pairs_.label(r), what));
+    }
+  }
+  const int64_t la = pairs_.layers_a(), lb = pairs_.layers_b();
+  // The pairs to compute: a symmetric measure of one network needs each unordered pair once.
+  std::vector<std::pair<int64_t, int64_t>> todo;
+  for (int64_t i = 0; i < la; ++i)
+    for (int64_t j = (pairs_.self() && symmetric_) ? i : 0; j < lb; ++j) todo.emplace_back(i, j);
+  std::vector<double> values(static_cast<size_t>(la * lb + extra_), NAN);
+  const int64_t count = static_cast<int64_t>(todo.size());
+  const auto compute = [&](int64_t t) {
+    const auto [i, j] = todo[static_cast<size_t>(t)];
+    const double v = pair_value(i, pairs_.row_of_b(j));
+    values[static_cast<size_t>(i * lb + j)] = v;
+    if (pairs_.self() && symmetric_) values[static_cast<size_t>(j * lb + i)] = v;
+  };
+  if (parallel_pairs()) {  // pair_value does not throw here (the derived class says so)
+#pragma omp parallel for schedule(dynamic)
+    for (int64_t t = 0; t < count; ++t) compute(t);
+  } else {
+    for (int64_t t = 0; t < count; ++t) compute(t);  // may throw: not inside an OpenMP region
+  }
+  if (extra_ > 0) extra_terms(values.data() + la * lb);
+  terms_.add(values, static_cast<double>(k));
+  examples_ += k;
+  clear();
+}
+
+}  // namespace convlab::stats

@@ -1,0 +1,72 @@
+// The minibatch skeleton of the measures that are computed per batch from something each
+// layer yields on its own (its nearest neighbours, its principal subspace, its ridge fit) and
+// then a number per pair of layers: mutual k-NN, CKNNA, SVCCA, PWCCA and linear predictivity.
+// Per batch it prepares every layer once, fills the (L, M) matrix of pair values (symmetric
+// measures compute a pair of one network once and mirror it; asymmetric ones compute both
+// orders) and keeps them as stats::BatchTerms, so the estimate is the weighted mean over
+// batches and a bootstrap re-weights the batches, as for RSA and Procrustes.
+//
+// A measure may keep more per-batch numbers than the (L, M) pair values (CKNNA: its self
+// terms), appended after them; value() turns mean terms into the matrix.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "framework/cka/features.h"
+#include "framework/cka/layer_pairs.h"
+#include "framework/stats/batch_terms.h"
+
+namespace convlab::stats {
+
+class PairAccumulator {
+ public:
+  virtual ~PairAccumulator() = default;
+
+  void add_batch(const std::vector<cka::FeatureView>& a);
+  void add_batch(const std::vector<cka::FeatureView>& a, const std::vector<cka::FeatureView>& b);
+
+  const stats::BatchTerms& terms() const { return terms_; }
+  const cka::LayerPairs& pairs() const { return pairs_; }
+  int64_t batches() const { return terms_.batches(); }
+  int64_t examples() const { return examples_; }
+  // (L, M) row-major from mean terms (by default the pair values are the terms).
+  virtual std::vector<double> value(const std::vector<double>& mean_terms) const;
+  std::vector<double> result() const { return value(terms_.weighted_mean()); }
+
+ protected:
+  // `name` ("SVCCA") for messages; a batch needs `min_examples` to `max_examples` rows.
+  PairAccumulator(int64_t layers_a, int64_t layers_b, bool symmetric, int64_t extra_terms, std::string name,
+                  int64_t min_examples, int64_t max_examples);
+
+  // Row r of the pairs (LayerPairs order: A's layers, then B's) for this batch.
+  virtual void prepare(int64_t row, const cka::FeatureView& x) = 0;
+  // The value of A's row `row_a` against B's row `row_b`, once both are prepared. Called from
+  // several threads when parallel_pairs() is true.
+  virtual double pair_value(int64_t row_a, int64_t row_b) const = 0;
+  // The extra per-batch terms, after every row is prepared.
+  virtual void extra_terms(double* out) const {}
+  // Whether pair_value may run on several threads at once: then it must not throw. False
+  // where it calls BLAS, which has its own threads.
+  virtual bool parallel_pairs() const { return true; }
+  // Forget a batch's prepared rows (memory).
+  virtual void clear() {}
+
+  const std::string& name() const { return name_; }
+  int64_t layers_a() const { return pairs_.layers_a(); }
+  int64_t layers_b() const { return pairs_.layers_b(); }
+
+ private:
+  void accumulate(const std::vector<const cka::FeatureView*>& layers);
+
+  cka::LayerPairs pairs_;
+  bool symmetric_;
+  int64_t extra_;
+  std::string name_;
+  int64_t min_examples_, max_examples_;
+  stats::BatchTerms terms_;
+  int64_t examples_ = 0;
+};
+
+}  // namespace convlab::stats
