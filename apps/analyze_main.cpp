@@ -20,6 +20,7 @@
 #include "framework/analysis/evolution.h"
 #include "framework/analysis/feature_export.h"
 #include "framework/analysis/feature_source.h"
+#include "framework/analysis/identify.h"
 #include "framework/analysis/invariance.h"
 #include "framework/analysis/model_loader.h"
 #include "framework/analysis/report.h"
@@ -55,6 +56,12 @@ commands:
   features CKPT           export for numpy, PyTorch or JAX: one (n, p) float32 .npy per
                           layer, logits.npy, images.npy, labels.npy, indices.npy and
                           manifest.json (--layers, --examples or --indices, --split)
+  identify NET NET...     which layer is which (Kornblith et al. 2019, table 2): for two or
+                          more networks of one architecture trained from different seeds
+                          (checkpoints, or run folders for their final checkpoint), how
+                          often each measure finds that the most similar layer of network
+                          B is the corresponding layer of A, over every ordered pair; all
+                          measures and both CKA kernels unless --measure / --kernel
   curves RUN_DIR...       the learning curves of convlab-train runs in one figure: test
                           accuracy and test loss against epoch, a curve per run, from
                           each run's metrics.csv (takes --output and --figure-format only)
@@ -147,8 +154,12 @@ fs::path output_folder(const std::string& text) {
 void check_inputs(const Args& a) {
   const std::string& c = a.command;
   CONVLAB_CHECK(c == "self" || c == "pair" || c == "evolution" || c == "invariance" || c == "files" ||
-                    c == "features" || c == "curves",
-                "unknown command '{}' (self, pair, evolution, invariance, files, features, curves; see --help)", c);
+                    c == "features" || c == "curves" || c == "identify",
+                "unknown command '{}' (self, pair, evolution, invariance, files, features, curves, identify; see "
+                "--help)", c);
+  CONVLAB_CHECK(c != "identify" || a.inputs.size() >= 2,
+                "identify takes two or more networks of one architecture (checkpoints or run folders), got {}",
+                a.inputs.size());
   if (c == "self" || c == "pair") {
     const size_t want = c == "self" ? 1 : 2;
     CONVLAB_CHECK(a.inputs.size() == want, "{} takes {} checkpoint file(s), got {}", c, want, a.inputs.size());
@@ -251,6 +262,9 @@ Args parse(int argc, char** argv) {
   CONVLAB_CHECK(!a.precision || (a.command != "invariance" && a.command != "features"),
                 "--precision sets how a GPU computes the measures of self, pair, evolution and files; {} has no use "
                 "for it", a.command);
+  if (a.measures.empty() && a.command == "identify")
+    a.measures = {Measure::cka,        Measure::rsa,   Measure::procrustes, Measure::mutual_knn,
+                  Measure::cknna,      Measure::svcca, Measure::pwcca,      Measure::ridge};
   if (a.measures.empty()) a.measures = {Measure::cka};
   check_inputs(a);
   if (a.output.empty()) a.output = fs::path("analysis") / a.command;
@@ -389,6 +403,87 @@ nlohmann::json print_runs(const std::vector<RunCurve>& runs) {
                     {"train_seconds", seconds}});
   }
   return list;
+}
+
+// A checkpoint, or a run folder's final checkpoint.
+fs::path network_file(const std::string& input) {
+  if (fs::is_directory(input)) return list_checkpoints(input).back().file;
+  return input;
+}
+
+// identify: the networks, every ordered pair compared under every measure, the table printed
+// and written (identify.csv, identify_layers.csv), and summary.json's "identify" entry.
+nlohmann::json identify_networks(const Args& a, const fs::path& staging, ReplacedFolder& folder) {
+  std::vector<fs::path> files;
+  for (const std::string& input : a.inputs) files.push_back(network_file(input));
+  Networks nets(a);
+  std::vector<LoadedModel> models;
+  std::vector<std::unique_ptr<ModelFeatureSource>> sources;
+  std::vector<FeatureSource*> networks;
+  for (const fs::path& f : files) {
+    models.push_back(nets.load(f));
+    sources.push_back(std::make_unique<ModelFeatureSource>(nets.features(models.back())));
+    networks.push_back(sources.back().get());
+  }
+  std::vector<std::vector<CkaMatrix>> matrices;
+  const std::vector<IdentifyRow> rows = identify_layers(networks, compare_settings(a, true), &matrices);
+  const auto pairs = identify_pairs(networks.size());
+  const CkaMatrix& first = matrices.front().front();
+  fmt::print("which layer is which (Kornblith et al. 2019, table 2): {} networks, {} ordered pairs, {} layers, {} "
+             "examples in batches of {}\n", networks.size(), pairs.size(), first.rows, first.examples, a.batch_size);
+  fmt::print("  {:<12} {:>9} {:>7} {:>6}\n", "measure", "accuracy", "layers", "pairs");
+  std::string csv = "measure,accuracy,layers,pairs\n", layer_csv = "measure,layer,accuracy\n";
+  nlohmann::json json_rows = nlohmann::json::array();
+  for (const IdentifyRow& r : rows) {
+    fmt::print("  {:<12} {:>8.1f}% {:>7} {:>6}\n", r.measure, 100 * r.accuracy, r.layers, r.pairs);
+    csv += fmt::format("{},{:.6f},{},{}\n", r.measure, r.accuracy, r.layers, r.pairs);
+    nlohmann::json per_layer = nlohmann::json::object();
+    for (int64_t l = 0; l < r.layers; ++l) {
+      layer_csv += fmt::format("{},{},{:.6f}\n", r.measure, first.row_names[l], r.per_layer[l]);
+      per_layer[first.row_names[l]] = r.per_layer[l];
+    }
+    json_rows.push_back({{"measure", r.measure}, {"accuracy", r.accuracy}, {"layers", r.layers}, {"pairs", r.pairs},
+                         {"per_layer", per_layer}});
+  }
+  // For each ordered pair and measure, the layer of B each layer of A found most similar.
+  nlohmann::json pair_list = nlohmann::json::array();
+  for (size_t p = 0; p < pairs.size(); ++p) {
+    nlohmann::json found = nlohmann::json::object();
+    for (const CkaMatrix& m : matrices[p]) {
+      nlohmann::json best = nlohmann::json::object();
+      for (int64_t i = 0; i < m.rows; ++i) {
+        int64_t chosen = -1;
+        for (int64_t j = 0; j < m.cols; ++j) {
+          const double v = m.at(i, j);
+          if (std::isnan(v)) continue;
+          if (chosen < 0 || (m.measure == Measure::procrustes ? v < m.at(i, chosen) : v > m.at(i, chosen))) chosen = j;
+        }
+        best[m.row_names[i]] = chosen < 0 ? nlohmann::json() : nlohmann::json(m.col_names[chosen]);
+      }
+      found[identify_label(m)] = best;
+    }
+    pair_list.push_back({{"a", files[pairs[p].first].string()}, {"b", files[pairs[p].second].string()},
+                         {"most_similar", found}});
+  }
+  const fs::path table = staging / "identify.csv", by_layer = staging / "identify_layers.csv";
+  write_file_atomically(table, [&](std::ostream& out) { out << csv; });
+  write_file_atomically(by_layer, [&](std::ostream& out) { out << layer_csv; });
+  std::vector<std::string> inputs;
+  for (const fs::path& f : files) inputs.push_back(f.string());
+  nlohmann::json settings = nlohmann::json::object();
+  for (const CkaMatrix& m : matrices.front())
+    for (const auto& [key, value] : m.parameters) settings[key] = value;
+  return {{"networks", inputs},
+          {"examples", first.examples},
+          {"batch_size", a.batch_size},
+          {"estimator", cka::estimator_name(a.estimator)},
+          {"parameters", settings},
+          {"rule", "per ordered pair (A, B) and layer i of A: the most similar layer of B (largest value; smallest "
+                   "Procrustes distance) is i; a tie of t layers including i counts 1/t; NaN is never most similar"},
+          {"file", folder.final_path(table).string()},
+          {"layers_file", folder.final_path(by_layer).string()},
+          {"rows", json_rows},
+          {"pairs", pair_list}};
 }
 
 }  // namespace
@@ -562,6 +657,8 @@ int main(int argc, char** argv) try {
                                        {"file", folder.final_path(csv_file).string()}, {"rows", json_rows}});
       }
     }
+  } else if (a.command == "identify") {
+    extra["identify"] = identify_networks(a, staging, folder);
   } else if (a.command == "curves") {
     const std::vector<fs::path> figures =
         final_paths(save_runs_curves(runs, staging / "learning_curves", a.figure_formats));

@@ -13,7 +13,7 @@ namespace convlab::kernels {
 
 // The inner product of examples i and j after each is scaled to unit L2 norm, from their raw
 // Gram entries. An example whose features are all zero has no direction: its similarity to
-// every other example is 0 (so its neighbours are the lowest indices), and to itself 1.
+// every other example is 0 (so its neighbours are the lowest indices).
 CONVLAB_HD double cosine_similarity(double g_ij, double g_ii, double g_jj) {
   if (!(g_ii > 0.0) || !(g_jj > 0.0)) return 0.0;
   return g_ij / sqrt(g_ii * g_jj);

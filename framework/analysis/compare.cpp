@@ -162,8 +162,7 @@ std::vector<std::vector<SimilarityMatrix>> run_all(std::vector<Comparison>& comp
   const Device device = comparisons.front().a->device();
   bool on_gpu = device.is_cuda() && (!reference || reference->device() == device);
   for (const Comparison& c : comparisons) on_gpu = on_gpu && c.a->device() == device;
-  for (Comparison& c : comparisons)
-    for (Measure m : s.measures) c.runs.push_back(make_measure_run(m, on_gpu, device, c.names, s));
+  for (Comparison& c : comparisons) c.runs = make_measure_runs(on_gpu, device, c.names, s);
   const auto plan = plan_batches(n, s);
   CONVLAB_CHECK(s.bootstrap == 0 || plan.size() >= 2,
                 "the bootstrap resamples batches and needs at least 2, but {} examples in batches of {} make {}: use "

@@ -27,8 +27,8 @@ const char* measure_name(Measure measure);
 std::optional<Measure> measure_named(const std::string& name);
 // Every measure's name, comma-separated, for messages.
 std::string measure_names();
-// Whether m(A, B) may differ from m(B, A): PWCCA, linear predictivity and (in its last digits)
-// CKNNA. Their matrices of a network against itself are computed in both orders.
+// Whether m(A, B) may differ from m(B, A): PWCCA, linear predictivity and (by a few
+// thousandths at most on typical layers) CKNNA. Their matrices of a network against itself are computed in both orders.
 bool asymmetric(Measure measure);
 // What the measures of the nearest-neighbour, CCA and ridge families are computed in: float64
 // on the CPU; the CUDA twins are to come, so features on a GPU are copied to the host batch

@@ -220,26 +220,40 @@ class HostProcrustes final : public HostRun {
   procrustes::ProcrustesAccumulator acc_;
 };
 
+// One batch's features copied from a GPU to the host, once for all the host measures of a
+// comparison (batch: the index of the batch they are; -1 before the first).
+struct HostCopies {
+  int64_t batch = -1;
+  std::vector<Tensor> a, b;
+};
+
 // The measures computed in float64 on the CPU (mutual k-NN, CKNNA, SVCCA, PWCCA, ridge), one
-// stats::PairAccumulator each. Features on a GPU are copied to the host batch by batch, in
-// the open: precision() says so, and summary.json records it.
+// stats::PairAccumulator each, sharing each batch's Grams (linalg::BatchGrams). Features on a
+// GPU are copied to the host once per batch for all of them, in the open: precision() says
+// so, and summary.json records it.
 class HostPairRun final : public MeasureRun {
  public:
-  HostPairRun(std::unique_ptr<stats::PairAccumulator> acc, const LayerNames& names, bool from_gpu)
-      : names_(names), acc_(std::move(acc)), from_gpu_(from_gpu) {}
+  HostPairRun(std::unique_ptr<stats::PairAccumulator> acc, const LayerNames& names,
+              std::shared_ptr<HostCopies> copies)
+      : names_(names), acc_(std::move(acc)), copies_(std::move(copies)) {}
   void add_batch(const std::vector<Tensor>& a, const std::vector<Tensor>& b) override {
-    if (!from_gpu_) return feed(*acc_, names_.self, a, b, names_.a, names_.b);
-    const auto host = [](const std::vector<Tensor>& layers) {
-      std::vector<Tensor> out;
-      for (const Tensor& t : layers) out.push_back(t.to(cpu()));  // on_gpu: every layer is on the GPU
-      return out;
-    };
-    feed(*acc_, names_.self, host(a), host(b), names_.a, names_.b);
+    if (!copies_) return feed(*acc_, names_.self, a, b, names_.a, names_.b);
+    if (copies_->batch != acc_->batches()) {
+      const auto host = [](const std::vector<Tensor>& layers) {
+        std::vector<Tensor> out;
+        for (const Tensor& t : layers) out.push_back(t.to(cpu()));  // on_gpu: every layer is on the GPU
+        return out;
+      };
+      copies_->a = host(a);
+      copies_->b = host(b);
+      copies_->batch = acc_->batches();
+    }
+    feed(*acc_, names_.self, copies_->a, copies_->b, names_.a, names_.b);
   }
   const stats::BatchTerms& terms(size_t) const override { return acc_->terms(); }
   std::vector<double> value(const std::vector<double>& mean, bool) const override { return acc_->value(mean); }
   std::string precision() const override {
-    return from_gpu_ ? "cpu fp64 (features copied from the GPU)" : "cpu fp64";
+    return copies_ ? "cpu fp64 (features copied from the GPU)" : "cpu fp64";
   }
   std::vector<int64_t> kept_dims() const override {
     const auto* cca = dynamic_cast<const cca::CcaAccumulator*>(acc_.get());
@@ -249,7 +263,7 @@ class HostPairRun final : public MeasureRun {
  private:
   LayerNames names_;
   std::unique_ptr<stats::PairAccumulator> acc_;
-  bool from_gpu_;
+  std::shared_ptr<HostCopies> copies_;  // null: the features are on the host
 };
 
 std::unique_ptr<stats::PairAccumulator> pair_accumulator(Measure measure, const LayerNames& names,
@@ -459,7 +473,11 @@ double LayerScales::largest_magnitude(Tensor& t) {
 // on the same device), on the CPU otherwise.
 std::unique_ptr<MeasureRun> make_measure_run(Measure measure, bool on_gpu, Device device, const LayerNames& names,
                                      const CompareSettings& s) {
-  if (host_only(measure)) return std::make_unique<HostPairRun>(pair_accumulator(measure, names, s), names, on_gpu);
+  if (host_only(measure)) {
+    auto acc = pair_accumulator(measure, names, s);
+    acc->share_grams(std::make_shared<linalg::BatchGrams>());
+    return std::make_unique<HostPairRun>(std::move(acc), names, on_gpu ? std::make_shared<HostCopies>() : nullptr);
+  }
   if (!on_gpu) {
     switch (measure) {
       case Measure::rsa: return std::make_unique<HostRsa>(names);
@@ -476,6 +494,23 @@ std::unique_ptr<MeasureRun> make_measure_run(Measure measure, bool on_gpu, Devic
 #else
   CONVLAB_FAIL("features on {} need the CUDA measures, and this convlab was built without CUDA", device.name());
 #endif
+}
+
+std::vector<std::unique_ptr<MeasureRun>> make_measure_runs(bool on_gpu, Device device, const LayerNames& names,
+                                                          const CompareSettings& s) {
+  const auto grams = std::make_shared<linalg::BatchGrams>();
+  const auto copies = on_gpu ? std::make_shared<HostCopies>() : nullptr;
+  std::vector<std::unique_ptr<MeasureRun>> runs;
+  for (Measure m : s.measures) {
+    if (!host_only(m)) {
+      runs.push_back(make_measure_run(m, on_gpu, device, names, s));
+      continue;
+    }
+    auto acc = pair_accumulator(m, names, s);
+    acc->share_grams(grams);
+    runs.push_back(std::make_unique<HostPairRun>(std::move(acc), names, copies));
+  }
+  return runs;
 }
 
 std::vector<SimilarityMatrix> measure_matrices(const std::vector<std::unique_ptr<MeasureRun>>& runs,

@@ -64,6 +64,10 @@ struct LayerNames {
 // CPU otherwise.
 std::unique_ptr<MeasureRun> make_measure_run(Measure measure, bool on_gpu, Device device, const LayerNames& names,
                                              const CompareSettings& s);
+// One run per measure of `s`, in its order; the float64 host measures share each batch's
+// Grams and (from a GPU) one host copy of its features.
+std::vector<std::unique_ptr<MeasureRun>> make_measure_runs(bool on_gpu, Device device, const LayerNames& names,
+                                                          const CompareSettings& s);
 
 // The matrices of finished runs (runs[r] computed settings.measures[r]), labelled.
 struct MatrixLabels {

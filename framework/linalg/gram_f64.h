@@ -16,7 +16,12 @@ enum class Centring {
   columns,  // K = X_c X_c^T, X_c: each feature's mean over the n examples subtracted
 };
 
-// (n, n) row-major, both triangles. Throws, naming the layer, on NaN or infinite features.
+// (n, n) row-major, both triangles, of the features times 2^e, the power of two that brings
+// their largest magnitude into [0.5, 1): exact, and it keeps every product within float64's
+// range for features from 1e-300 to 1e300 (a Gram of 1e160s would overflow). The Gram is thus
+// 4^e times the features' own; every measure that reads it is invariant to that factor
+// (cosines, spectra normalised by their trace). Throws, naming the layer, on NaN or infinite
+// features.
 std::vector<double> gram_f64(const cka::FeatureView& x, Centring centring);
 
 }  // namespace convlab::linalg

@@ -13,9 +13,13 @@
 namespace convlab::ridge {
 
 Predictor predictor_of_gram(std::vector<double> gram, int64_t n, double ridge) {
+  return predictor_of_spectrum(linalg::centred_spectrum_of_gram(std::move(gram), n), ridge);
+}
+
+Predictor predictor_of_spectrum(const linalg::CentredSpectrum& s, double ridge) {
   CONVLAB_CHECK(ridge > 0.0 && std::isfinite(ridge), "the ridge penalty (--ridge) must be a positive number, got {}",
                 ridge);
-  const linalg::CentredSpectrum s = linalg::centred_spectrum_of_gram(std::move(gram), n);
+  const int64_t n = s.n;
   Predictor out;
   out.n = n;
   out.residual.assign(static_cast<size_t>(n * n), 0.0);
@@ -84,18 +88,13 @@ RidgeAccumulator::RidgeAccumulator(int64_t layers_a, int64_t layers_b, double ri
 }
 
 void RidgeAccumulator::prepare(int64_t row, const cka::FeatureView& x) {
-  const int64_t rows = pairs().rows(), n = x.rows();
   if (predictors_.empty()) {
     predictors_.resize(static_cast<size_t>(layers_a()));
-    targets_.resize(static_cast<size_t>(rows));
+    targets_.resize(static_cast<size_t>(pairs().rows()));
   }
-  std::vector<double> gram = linalg::gram_f64(x, linalg::Centring::columns);
-  const bool source = row < layers_a(), goal = pairs().self() || row >= layers_a();
-  if (goal && source)
-    targets_[static_cast<size_t>(row)] = target_of_gram(gram, n);  // a copy: the predictor takes gram
-  else if (goal)
-    targets_[static_cast<size_t>(row)] = target_of_gram(std::move(gram), n);
-  if (source) predictors_[static_cast<size_t>(row)] = predictor_of_gram(std::move(gram), n, ridge_);
+  if (pairs().self() || row >= layers_a())
+    targets_[static_cast<size_t>(row)] = target_of_gram(gram(x, linalg::Centring::columns), x.rows());
+  if (row < layers_a()) predictors_[static_cast<size_t>(row)] = predictor_of_spectrum(spectrum(x), ridge_);
 }
 
 double RidgeAccumulator::pair_value(int64_t row_a, int64_t row_b) const {

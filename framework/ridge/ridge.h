@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "framework/cka/features.h"
+#include "framework/linalg/centred_spectrum.h"
 #include "framework/stats/pair_accumulator.h"
 
 namespace convlab::ridge {
@@ -42,6 +43,7 @@ struct Predictor {
 };
 Predictor predictor(const cka::FeatureView& x, double ridge);
 Predictor predictor_of_gram(std::vector<double> centred_gram, int64_t n, double ridge);
+Predictor predictor_of_spectrum(const linalg::CentredSpectrum& spectrum, double ridge);
 
 // A target layer's centred Gram L / tr(L) (n, n); constant: nothing to predict.
 struct Target {

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "framework/core/error.h"
+#include "framework/linalg/symmetric_eigen.h"
 
 namespace convlab::stats {
 
@@ -28,13 +29,24 @@ std::vector<double> PairAccumulator::value(const std::vector<double>& mean_terms
   return std::vector<double>(mean_terms.begin(), mean_terms.begin() + layers_a() * layers_b());
 }
 
+std::vector<double> PairAccumulator::gram(const cka::FeatureView& x, linalg::Centring centring) {
+  return grams_ ? grams_->gram(x, centring) : linalg::gram_f64(x, centring);
+}
+
+linalg::CentredSpectrum PairAccumulator::spectrum(const cka::FeatureView& x) {
+  CONVLAB_CHECK(linalg::symmetric_eigen_fits(x.rows()), "{}: an eigendecomposition of {} examples is beyond LAPACK's "
+                "sizes: use a smaller --batch-size", x.label(), x.rows());
+  return grams_ ? grams_->spectrum(x) : linalg::centred_spectrum(x);
+}
+
 void PairAccumulator::accumulate(const std::vector<const cka::FeatureView*>& layers) {
+  if (grams_) grams_->start(batches());
   const int64_t k = layers[0]->rows();
   for (const cka::FeatureView* v : layers)
     CONVLAB_CHECK(v->rows() == k, "every layer of a batch holds the same examples: {} has {} rows, {} has {}",
                   layers[0]->label(), k, v->label(), v->rows());
-  CONVLAB_CHECK(k >= min_examples_ && k <= max_examples_, "{} takes {} to {} examples per batch, got {}", name_,
-                min_examples_, max_examples_, k);
+  CONVLAB_CHECK(k >= min_examples_, "{} needs at least {} examples per batch, got {}", name_, min_examples_, k);
+  CONVLAB_CHECK(k <= max_examples_, "{} takes at most {} examples per batch, got {}", name_, max_examples_, k);
   for (int64_t r = 0; r < pairs_.rows(); ++r) {
     pairs_.set_name(r, layers[static_cast<size_t>(r)]->name());
     try {

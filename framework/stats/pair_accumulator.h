@@ -11,11 +11,13 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "framework/cka/features.h"
 #include "framework/cka/layer_pairs.h"
+#include "framework/linalg/batch_grams.h"
 #include "framework/stats/batch_terms.h"
 
 namespace convlab::stats {
@@ -34,6 +36,9 @@ class PairAccumulator {
   // (L, M) row-major from mean terms (by default the pair values are the terms).
   virtual std::vector<double> value(const std::vector<double>& mean_terms) const;
   std::vector<double> result() const { return value(terms_.weighted_mean()); }
+  // Grams and spectra shared with the other measures of the same comparison (each batch's
+  // computed once for all of them); without, each measure computes its own.
+  void share_grams(std::shared_ptr<linalg::BatchGrams> grams) { grams_ = std::move(grams); }
 
  protected:
   // `name` ("SVCCA") for messages; a batch needs `min_examples` to `max_examples` rows.
@@ -54,6 +59,10 @@ class PairAccumulator {
   virtual void clear() {}
 
   const std::string& name() const { return name_; }
+  // A layer's float64 Gram and centred spectrum in this batch, shared when share_grams was
+  // called. Throw, naming the layer, for NaN or infinite features.
+  std::vector<double> gram(const cka::FeatureView& x, linalg::Centring centring);
+  linalg::CentredSpectrum spectrum(const cka::FeatureView& x);
   int64_t layers_a() const { return pairs_.layers_a(); }
   int64_t layers_b() const { return pairs_.layers_b(); }
 
@@ -67,6 +76,7 @@ class PairAccumulator {
   int64_t min_examples_, max_examples_;
   stats::BatchTerms terms_;
   int64_t examples_ = 0;
+  std::shared_ptr<linalg::BatchGrams> grams_;
 };
 
 }  // namespace convlab::stats

@@ -1,0 +1,35 @@
+// The float64 Grams and centred spectra of one batch's layers, shared by the measures of one
+// comparison: mutual k-NN and CKNNA read the same raw Gram of a layer, SVCCA, PWCCA and ridge
+// the same centred spectrum, and each is the costly part (n^2 p products, an n^3
+// eigendecomposition). Keyed by the features' address and shape within a batch; start(b)
+// forgets everything when batch b is not the one held, since the next batch's features may
+// lie at the same addresses. Every measure of a comparison sees batch b before any sees b + 1.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <tuple>
+#include <vector>
+
+#include "framework/cka/features.h"
+#include "framework/linalg/centred_spectrum.h"
+#include "framework/linalg/gram_f64.h"
+
+namespace convlab::linalg {
+
+class BatchGrams {
+ public:
+  void start(int64_t batch);
+  const std::vector<double>& gram(const cka::FeatureView& x, Centring centring);
+  const CentredSpectrum& spectrum(const cka::FeatureView& x);
+
+ private:
+  using Key = std::tuple<const void*, int64_t, int64_t, int>;  // data, rows, cols, centring
+  static Key key(const cka::FeatureView& x, int centring);
+
+  int64_t batch_ = -1;
+  std::map<Key, std::vector<double>> grams_;
+  std::map<Key, CentredSpectrum> spectra_;
+};
+
+}  // namespace convlab::linalg
