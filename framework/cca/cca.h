@@ -16,8 +16,11 @@
 //   reduced layer's centred units x'_j = s_j u_j, so alpha_i ~ sum_j s_j |P_ji| (normalised to
 //   sum to 1). Weighted by A's side always, so PWCCA(A, B) != PWCCA(B, A): asymmetric.
 //
-// Both are invariant to invertible linear maps of either layer when nothing is cut (variance 1
-// keeps every direction) and to orthogonal maps and isotropic scaling always. CCA is
+// SVCCA is invariant to invertible linear maps of either layer when nothing is cut (variance 1
+// keeps every direction), and to orthogonal maps and isotropic scaling always. So is PWCCA,
+// except where canonical correlations repeat (several exactly 1: dx + dy >= n - 1, or one kept
+// span inside the other): the variates of a repeated correlation are any basis of its space,
+// and their weights depend on which one the eigensolver returns. CCA is
 // degenerate when dx + dy approaches n: every correlation tends to 1, so the batch must be
 // well above the kept dimensions (docs/measures.md).
 //

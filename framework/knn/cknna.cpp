@@ -82,7 +82,9 @@ CknnaAccumulator::CknnaAccumulator(int64_t layers_a, int64_t layers_b, int64_t k
 
 void CknnaAccumulator::prepare(int64_t row, const cka::FeatureView& x) {
   if (static_cast<int64_t>(rows_.size()) <= row) rows_.resize(static_cast<size_t>(row + 1));
-  rows_[static_cast<size_t>(row)] = neighbours_from_gram(gram(x, linalg::Centring::none), x.rows(), k_);
+  std::vector<double> g = gram(x, linalg::Centring::none);
+  tie_duplicate_examples(x, g);
+  rows_[static_cast<size_t>(row)] = neighbours_from_gram(g, x.rows(), k_);
 }
 
 double CknnaAccumulator::pair_value(int64_t row_a, int64_t row_b) const {

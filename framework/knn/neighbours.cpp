@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <numeric>
+#include <string_view>
+#include <unordered_map>
 
 #include "framework/core/error.h"
 #include "framework/linalg/gram_f64.h"
@@ -53,10 +55,34 @@ Neighbours neighbours_from_gram(const std::vector<double>& gram, int64_t n, int6
   return out;
 }
 
+void tie_duplicate_examples(const cka::FeatureView& x, std::vector<double>& gram) {
+  const int64_t n = x.rows(), p = x.cols();
+  const size_t row_bytes = static_cast<size_t>(p) * (x.is_f32() ? sizeof(float) : sizeof(double));
+  const auto row = [&](int64_t i) {
+    return x.is_f32() ? static_cast<const void*>(x.f32() + i * p) : static_cast<const void*>(x.f64() + i * p);
+  };
+  std::unordered_map<std::string_view, int64_t> first;  // a row's bytes -> its first example
+  for (int64_t i = 0; i < n; ++i) {
+    const std::string_view bytes(static_cast<const char*>(row(i)), row_bytes);
+    const auto [at, fresh] = first.emplace(bytes, i);
+    if (fresh) continue;
+    const int64_t f = at->second;
+    for (int64_t j = 0; j < n; ++j) {
+      gram[static_cast<size_t>(i * n + j)] = gram[static_cast<size_t>(f * n + j)];
+      gram[static_cast<size_t>(j * n + i)] = gram[static_cast<size_t>(j * n + f)];
+    }
+    gram[static_cast<size_t>(i * n + i)] = gram[static_cast<size_t>(f * n + f)];
+    gram[static_cast<size_t>(i * n + f)] = gram[static_cast<size_t>(f * n + f)];
+    gram[static_cast<size_t>(f * n + i)] = gram[static_cast<size_t>(f * n + f)];
+  }
+}
+
 Neighbours nearest_neighbours(const cka::FeatureView& x, int64_t k) {
   CONVLAB_CHECK(k >= 1 && k < x.rows(), "{} nearest neighbours need more than {} examples per batch, got {}", k, k,
                 x.rows());
-  return neighbours_from_gram(linalg::gram_f64(x, linalg::Centring::none), x.rows(), k);
+  std::vector<double> gram = linalg::gram_f64(x, linalg::Centring::none);
+  tie_duplicate_examples(x, gram);
+  return neighbours_from_gram(gram, x.rows(), k);
 }
 
 }  // namespace convlab::knn

@@ -2,8 +2,9 @@
 // and CKNNA measures of Huh et al. (2024) define them: each example's features are scaled to
 // unit L2 norm (not centred), the similarity of two examples is their inner product (the
 // cosine of the raw features), an example is not its own neighbour, and ties go to the lower
-// example index (kernels::nearer_neighbour). The similarities come from the float64 Gram
-// X X^T (linalg::gram_f64): K_ij / sqrt(K_ii K_jj).
+// example index (kernels::nearer_neighbour), exact copies of an example included
+// (tie_duplicate_examples). The similarities come from the float64 Gram X X^T
+// (linalg::gram_f64): K_ij / sqrt(K_ii K_jj).
 #pragma once
 
 #include <cstdint>
@@ -29,5 +30,11 @@ Neighbours nearest_neighbours(const cka::FeatureView& x, int64_t k);
 
 // The same from a raw (uncentred) float64 Gram (n, n).
 Neighbours neighbours_from_gram(const std::vector<double>& gram, int64_t n, int64_t k);
+
+// Makes exact copies of an example exactly tied: BLAS rounds the Gram entries of two equal
+// rows differently (they fall in different tiles), which would let rounding, not the lower
+// index, choose between them. Each row equal to an earlier one gets that one's row and column
+// of `gram` (n, n). O(n p) to find them.
+void tie_duplicate_examples(const cka::FeatureView& x, std::vector<double>& gram);
 
 }  // namespace convlab::knn

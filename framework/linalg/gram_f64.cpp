@@ -36,6 +36,7 @@ std::vector<double> gram_f64(const cka::FeatureView& x, Centring centring) {
   const double factor = by_factor ? std::ldexp(1.0, -exponent) : 0.0;
   std::vector<double> k(static_cast<size_t>(n * n), 0.0);
   std::vector<double> block;  // (n, width) row-major
+  std::vector<double> means;  // (width)
   for (int64_t first = 0; first < p; first += kBlock) {
     const int64_t width = std::min(kBlock, p - first);
     block.assign(static_cast<size_t>(n * width), 0.0);
@@ -44,13 +45,14 @@ std::vector<double> gram_f64(const cka::FeatureView& x, Centring centring) {
         const double v = value_at(x, i, first + j);
         block[i * width + j] = by_factor ? v * factor : std::ldexp(v, -exponent);
       }
-    if (centring == Centring::columns)
-      for (int64_t j = 0; j < width; ++j) {
-        double mean = 0.0;
-        for (int64_t i = 0; i < n; ++i) mean += block[i * width + j];
-        mean /= static_cast<double>(n);
-        for (int64_t i = 0; i < n; ++i) block[i * width + j] -= mean;
-      }
+    if (centring == Centring::columns) {  // row by row: the block is row-major
+      means.assign(static_cast<size_t>(width), 0.0);
+      for (int64_t i = 0; i < n; ++i)
+        for (int64_t j = 0; j < width; ++j) means[static_cast<size_t>(j)] += block[i * width + j];
+      for (double& m : means) m /= static_cast<double>(n);
+      for (int64_t i = 0; i < n; ++i)
+        for (int64_t j = 0; j < width; ++j) block[i * width + j] -= means[static_cast<size_t>(j)];
+    }
     cblas_dsyrk(CblasRowMajor, CblasUpper, CblasNoTrans, static_cast<int>(n), static_cast<int>(width), 1.0,
                 block.data(), static_cast<int>(width), 1.0, k.data(), static_cast<int>(n));
   }
