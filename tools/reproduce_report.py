@@ -37,6 +37,11 @@ SECTIONS = [
     ("seeds", "Two seeds of the same network",
      "The same architecture and recipe trained from two seeds: does layer i of one network learn "
      "what layer i of the other learns? The full matrix, computed for every pair (nothing mirrored)."),
+    ("identify", "Which layer is which",
+     "Kornblith et al. (2019, table 2)'s test of a similarity measure: for every ordered pair of seeds "
+     "(A, B) and every layer of A, is the most similar layer of B the corresponding one? The share of "
+     "right answers under each measure (a tie of t layers counts 1/t; chance is 1 / layers). "
+     "docs/measures.md defines the measures."),
     ("depths", "Depth 2 against depth 1",
      "A depth-2 network (rows: the depth-1 network of the same variant) compared layer by layer."),
     ("evolution", "During training: each checkpoint against the final network",
@@ -489,6 +494,24 @@ def invariance_section(page, steps):
         page.table(["output"], [[("summary.json", os.path.join(s["output"], "summary.json"))]])
 
 
+def identify_section(page, steps):
+    for s in [s for s in steps if s["kind"] == "identify"]:
+        page.heading(3, s["title"])
+        summary = load_summary(s["output"])
+        if summary is None or not summary.get("identify"):
+            page.paragraph("Not computed yet: run tools/reproduce again.", css="warning")
+            continue
+        found = summary["identify"]
+        page.paragraph(f"{len(found['networks'])} networks, {found['examples']:,} test images in batches of "
+                       f"{found['batch_size']:,}; chance is {1 / max(1, found['rows'][0]['layers']):.0%}.")
+        page.table(["measure", "accuracy", "layers", "ordered pairs"],
+                   [[r["measure"], percent(r["accuracy"]), str(r["layers"]), str(r["pairs"])] for r in found["rows"]],
+                   css="identify")
+        page.paragraph("Made by " + s["command_text"])
+        page.table(["output"], [[("identify.csv", os.path.join(s["output"], "identify.csv"))],
+                                [("summary.json", os.path.join(s["output"], "summary.json"))]])
+
+
 def write_report(base, runs, steps, state):
     """Writes base/report.html and base/report.md; returns their paths."""
     for s in steps:
@@ -523,6 +546,8 @@ def write_report(base, runs, steps, state):
             comparison_section(page, kind, steps)
         elif kind == "evolution":
             evolution_section(page, steps)
+        elif kind == "identify":
+            identify_section(page, steps)
         else:
             invariance_section(page, steps)
     page.heading(2, "Files", "files")

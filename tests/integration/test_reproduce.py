@@ -233,7 +233,8 @@ class Reproduction(unittest.TestCase):
         for analysis in ("self-all_cnn_depth_1_v2_seed_0", "self-all_cnn_depth_2_v2",
                          "seeds-all_cnn_depth_1_v2_seed_0-vs-all_cnn_depth_1_v2_seed_1",
                          "depths-all_cnn_depth_1_v2_seed_1-vs-all_cnn_depth_2_v2",
-                         "evolution-all_cnn_depth_2_v2", "invariance-all_cnn_depth_1_v2_seed_0", "curves"):
+                         "evolution-all_cnn_depth_2_v2", "invariance-all_cnn_depth_1_v2_seed_0",
+                         "identify-all_cnn_depth_1_v2_seed_0", "curves"):
             self.assertIn(f"analyses/{analysis}/summary.json", page)
             self.assertIn(f"--output {os.path.join(self.first, 'analyses', analysis)}", page)
         for reference in ("self_linear.png", "self_rbf.png", "pair_linear.png", "evolution_grid.png", "evolution.gif",
@@ -248,6 +249,16 @@ class Reproduction(unittest.TestCase):
                                                     "summary.json")))
         first_row = summary["invariance"][0]["rows"][-1]
         self.assertIn(f"{1 - first_row['invertible_diagonal']:.4f}", page)
+        # Which layer is which: every measure's accuracy over the two seeds, as summary.json has it.
+        identify = json.loads(self.read(os.path.join(self.first, "analyses", "identify-all_cnn_depth_1_v2_seed_0",
+                                                     "summary.json")))["identify"]
+        self.assertEqual([r["measure"] for r in identify["rows"]],
+                         ["cka linear", "cka rbf", "rsa", "procrustes", "mutual_knn", "cknna", "svcca", "pwcca",
+                          "ridge"])
+        self.assertEqual({r["pairs"] for r in identify["rows"]}, {2})
+        self.assertIn("Which layer is which", page)
+        for r in identify["rows"]:
+            self.assertIn(f"<td>{r['measure']}</td><td>{100 * r['accuracy']:.2f} %</td>", page)
 
     def test_the_page_renders_in_a_browser(self):
         browser = next((shutil.which(b) for b in ("chromium-headless-shell", "chromium", "chromium-browser",
@@ -270,7 +281,7 @@ class Reproduction(unittest.TestCase):
                   for p in ("runs/all_cnn_depth_2_v2/metrics.csv", "analyses/self-all_cnn_depth_2_v2/summary.json")}
         again = reproduce(self.arguments(self.first))
         self.assertEqual(again.returncode, 0, again.stdout[-3000:] + again.stderr[-3000:])
-        self.assertEqual(again.stdout.count("done before, kept"), 11, again.stdout)
+        self.assertEqual(again.stdout.count("done before, kept"), 12, again.stdout)
         for path, mtime in before.items():
             self.assertEqual(os.stat(os.path.join(self.first, path)).st_mtime_ns, mtime, path)
 
