@@ -101,7 +101,13 @@ options:
                           the default) or is left out (drop)
   --bootstrap B           B bootstrap replicates over the batches: mean, std and 95 %
                           interval of every cell (default 0: none)
-  --seed S                seed of the bootstrap (default 0)
+  --permutations P        a permutation test of every cell: P shuffles of network B's
+                          examples within each batch; summary.json gets each cell's
+                          p-value (+1 corrected), the null's mean, 5th and 95th
+                          percentiles and significance after Holm's correction over the
+                          matrix (alpha 0.05); the heatmaps mark cells that are not
+                          significant (default 0: none)
+  --seed S                seed of the bootstrap and the permutations (default 0)
   --precision fp32|tf32   the Gram products of networks on a GPU: TF32 tensor cores or
                           fp32 only (default: tf32 for CKA, within 1e-4 of float64; fp32
                           for RSA and Procrustes, which TF32 moves by more); recorded in
@@ -128,7 +134,7 @@ struct Args {
   int64_t knn = 10, svcca_dims = 0;
   double svcca_variance = 0.99, ridge = 0.1;
   cka::Estimator estimator = cka::Estimator::debiased;
-  int64_t examples = 0, batch_size = 1000, bootstrap = 0;
+  int64_t examples = 0, batch_size = 1000, bootstrap = 0, permutations = 0;
   uint64_t seed = 0;
   LastBatch last_batch = LastBatch::weight;
   std::optional<cka::GramPrecision> precision;  // unset: each measure's default
@@ -215,6 +221,7 @@ Args parse(int argc, char** argv) {
     } else if (arg == "--examples") a.examples = parse_int_flag(arg, value(), 1, 100'000'000);
     else if (arg == "--batch-size") a.batch_size = parse_int_flag(arg, value(), 1, 1'000'000);
     else if (arg == "--bootstrap") a.bootstrap = parse_int_flag(arg, value(), 0, 1'000'000);
+    else if (arg == "--permutations") a.permutations = parse_int_flag(arg, value(), 0, 1'000'000);
     else if (arg == "--seed") a.seed = static_cast<uint64_t>(parse_int_flag(arg, value(), 0, INT64_MAX));
     else if (arg == "--last-batch") {
       const std::string p = value();
@@ -257,6 +264,9 @@ Args parse(int argc, char** argv) {
   CONVLAB_CHECK(!a.vs_given || !a.versus.empty(),
                 "--vs needs the .npy files of the second network after it (files A.npy ... --vs B.npy ...)");
   CONVLAB_CHECK(a.bootstrap != 1, "--bootstrap needs at least 2 replicates (or 0 for none), got 1");
+  CONVLAB_CHECK(a.permutations == 0 || (a.command != "invariance" && a.command != "features"),
+                "--permutations tests the matrices of self, pair, evolution, files and identify; {} has none",
+                a.command);
   CONVLAB_CHECK(a.command != "invariance" || a.measures.empty() || a.measures == std::vector<Measure>{Measure::cka},
                 "invariance checks CKA only: leave out --measure");
   CONVLAB_CHECK(!a.precision || (a.command != "invariance" && a.command != "features"),
@@ -291,6 +301,7 @@ CompareSettings compare_settings(const Args& a, bool both_by_default) {
   s.examples = a.examples;
   s.last_batch = a.last_batch;
   s.bootstrap = a.bootstrap;
+  s.permutations = a.permutations;
   s.seed = a.seed;
   s.precision = a.precision;
   s.knn = a.knn;
@@ -379,6 +390,12 @@ void print_matrix(const CkaMatrix& m) {
       if (m.bootstrap) fmt::print("±{:.3f}", m.bootstrap->std[static_cast<size_t>(i * m.cols + j)]);
     }
     fmt::print("\n");
+  }
+  if (m.permutation) {
+    const stats::PermutationSummary& p = *m.permutation;
+    const auto significant = std::count(p.significant.begin(), p.significant.end(), true);
+    fmt::print("  permutation test ({} permutations): {} of {} cells significant after Holm's correction (alpha {:g})\n",
+               p.permutations, significant, p.significant.size(), p.alpha);
   }
 }
 

@@ -17,6 +17,7 @@
 #include "framework/analysis/feature_source.h"
 #include "framework/cka/options.h"
 #include "framework/stats/bootstrap.h"
+#include "framework/stats/permutation_test.h"
 
 namespace convlab {
 
@@ -70,7 +71,10 @@ struct CompareSettings {
   int64_t examples = 0;  // the first `examples` examples; 0: all
   LastBatch last_batch = LastBatch::weight;
   int64_t bootstrap = 0;  // replicates; 0: none
-  uint64_t seed = 0;      // of the bootstrap's draws
+  uint64_t seed = 0;      // of the bootstrap's draws and of the permutations
+  // A permutation test of every cell (stats/permutation_test.h): this many permutations of
+  // B's examples within each batch; 0: none.
+  int64_t permutations = 0;
   // The Gram products of features on a GPU. Unset: each measure's default (default_precision).
   std::optional<cka::GramPrecision> precision;
   // Mutual k-NN and CKNNA: the neighbours of each example within its batch (--knn).
@@ -105,6 +109,7 @@ struct SimilarityMatrix {
   LastBatch last_batch = LastBatch::weight;
   double seconds = 0;
   std::optional<stats::BootstrapSummary> bootstrap;
+  std::optional<stats::PermutationSummary> permutation;
   // Procrustes: the form each layer took ("features" or "gram"), A's then B's.
   std::vector<std::string> forms;
   // Where and how the Gram products ran: "cuda tf32", "cuda fp32", or "cpu fp32" ("cpu fp64"

@@ -7,6 +7,7 @@
 #include <cstdio>
 
 #include "framework/analysis/device_memory.h"
+#include "framework/analysis/permutation_null.h"
 #include "framework/backend/cuda_device.h"
 #include "framework/cca/cca.h"
 #include "framework/cka/accumulator.h"
@@ -17,6 +18,7 @@
 #include "framework/procrustes/procrustes.h"
 #include "framework/ridge/ridge.h"
 #include "framework/rsa/rsa.h"
+#include "framework/stats/permutation_test.h"
 
 #if CONVLAB_WITH_CUDA
 #include "framework/backend/cuda/cuda_context.h"
@@ -259,11 +261,59 @@ class HostPairRun final : public MeasureRun {
     const auto* cca = dynamic_cast<const cca::CcaAccumulator*>(acc_.get());
     return cca ? cca->dims() : std::vector<int64_t>{};
   }
+  std::vector<std::vector<double>> null_values(size_t) const override { return acc_->null_values(); }
 
  private:
   LayerNames names_;
   std::unique_ptr<stats::PairAccumulator> acc_;
   std::shared_ptr<HostCopies> copies_;  // null: the features are on the host
+};
+
+// CKA, RSA or Procrustes with a permutation test: the measure runs where it would, and its
+// null is computed on the host in float64 (permutation_null.h) from the same batches, copied
+// from the GPU once per batch for every measure that needs them.
+class PermutedRun final : public MeasureRun {
+ public:
+  PermutedRun(std::unique_ptr<MeasureRun> inner, std::unique_ptr<HostNull> null, const LayerNames& names,
+              std::shared_ptr<HostCopies> copies)
+      : inner_(std::move(inner)), null_(std::move(null)), names_(names), copies_(std::move(copies)) {}
+  void add_batch(const std::vector<Tensor>& a, const std::vector<Tensor>& b) override {
+    inner_->add_batch(a, b);
+    const std::vector<Tensor>* ha = &a;
+    const std::vector<Tensor>* hb = &b;
+    if (copies_) {
+      if (copies_->batch != batches_) {
+        const auto host = [](const std::vector<Tensor>& layers) {
+          std::vector<Tensor> out;
+          for (const Tensor& t : layers) out.push_back(t.to(cpu()));
+          return out;
+        };
+        copies_->a = host(a);
+        copies_->b = host(b);
+        copies_->batch = batches_;
+      }
+      ha = &copies_->a;
+      hb = &copies_->b;
+    }
+    null_->add_batch(views(*ha, names_.a), views(*hb, names_.self ? std::vector<std::string>{} : names_.b));
+    ++batches_;
+  }
+  size_t outputs() const override { return inner_->outputs(); }
+  const stats::BatchTerms& terms(size_t o) const override { return inner_->terms(o); }
+  std::vector<double> value(const std::vector<double>& mean, bool warn) const override {
+    return inner_->value(mean, warn);
+  }
+  std::vector<std::string> forms() const override { return inner_->forms(); }
+  std::string precision() const override { return inner_->precision(); }
+  void release_workspace() override { inner_->release_workspace(); }
+  std::vector<std::vector<double>> null_values(size_t o) const override { return null_->null_values(o); }
+
+ private:
+  std::unique_ptr<MeasureRun> inner_;
+  std::unique_ptr<HostNull> null_;
+  LayerNames names_;
+  std::shared_ptr<HostCopies> copies_;
+  int64_t batches_ = 0;
 };
 
 std::unique_ptr<stats::PairAccumulator> pair_accumulator(Measure measure, const LayerNames& names,
@@ -406,6 +456,7 @@ void check_compare_settings(const CompareSettings& s) {
   CONVLAB_CHECK(s.knn >= 1, "mutual k-NN and CKNNA need at least 1 neighbour (--knn), got {}", s.knn);
   CONVLAB_CHECK(s.svcca_dims > 0 || (s.svcca_variance > 0.0 && s.svcca_variance <= 1.0),
                 "SVCCA and PWCCA keep a share of the variance in (0, 1] (--svcca-variance), got {}", s.svcca_variance);
+  CONVLAB_CHECK(s.permutations >= 0, "--permutations must be 0 (none) or more, got {}", s.permutations);
   CONVLAB_CHECK(s.svcca_dims >= 0, "--svcca-dims must be positive (or 0: by variance), got {}", s.svcca_dims);
   CONVLAB_CHECK(s.ridge > 0.0 && std::isfinite(s.ridge), "the ridge penalty (--ridge) must be a positive number, got {}",
                 s.ridge);
@@ -503,11 +554,16 @@ std::vector<std::unique_ptr<MeasureRun>> make_measure_runs(bool on_gpu, Device d
   std::vector<std::unique_ptr<MeasureRun>> runs;
   for (Measure m : s.measures) {
     if (!host_only(m)) {
-      runs.push_back(make_measure_run(m, on_gpu, device, names, s));
+      std::unique_ptr<MeasureRun> run = make_measure_run(m, on_gpu, device, names, s);
+      if (s.permutations > 0)
+        run = std::make_unique<PermutedRun>(std::move(run), std::make_unique<HostNull>(m, names, s, grams), names,
+                                            copies);
+      runs.push_back(std::move(run));
       continue;
     }
     auto acc = pair_accumulator(m, names, s);
     acc->share_grams(grams);
+    if (s.permutations > 0) acc->set_permutations(s.permutations, s.seed);
     runs.push_back(std::make_unique<HostPairRun>(std::move(acc), names, copies));
   }
   return runs;
@@ -538,6 +594,19 @@ std::vector<SimilarityMatrix> measure_matrices(const std::vector<std::unique_ptr
       m.precision = run.precision();
       m.parameters = measure_parameters(m.measure, s);
       m.kept_dims = run.kept_dims();
+      if (s.permutations > 0) {
+        m.permutation = stats::summarise_permutations(m.values, run.null_values(o), m.measure == Measure::procrustes,
+                                                      s.seed);
+        // The smallest p-value is 1 / (P + 1); Holm's first threshold alpha / cells.
+        const double cells = static_cast<double>(m.values.size());
+        if (1.0 / static_cast<double>(s.permutations + 1) > m.permutation->alpha / cells && o == 0 && r == 0)
+          fmt::print(stderr,
+                     "convlab: warning: with {} permutations no cell of a {}-cell matrix can be significant after "
+                     "Holm's correction (the smallest p-value, 1/{}, exceeds {:g}/{}): use --permutations {} or "
+                     "more\n",
+                     s.permutations, m.values.size(), s.permutations + 1, m.permutation->alpha, m.values.size(),
+                     static_cast<int64_t>(std::ceil(cells / m.permutation->alpha)) - 1);
+      }
       if (s.bootstrap > 0) {
         const auto statistic = [&run](const std::vector<double>& mean) { return run.value(mean, false); };
         m.bootstrap = stats::bootstrap_batches(run.terms(o), statistic, s.bootstrap, s.seed);

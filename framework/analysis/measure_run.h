@@ -49,6 +49,8 @@ class MeasureRun {
   virtual std::vector<std::string> forms() const { return {}; }
   // SVCCA and PWCCA: the directions each row kept (SimilarityMatrix::kept_dims).
   virtual std::vector<int64_t> kept_dims() const { return {}; }
+  // With CompareSettings::permutations: the matrix of output o under each permutation.
+  virtual std::vector<std::vector<double>> null_values(size_t output) const { return {}; }
   // SimilarityMatrix::precision.
   virtual std::string precision() const = 0;
   virtual void release_workspace() {}

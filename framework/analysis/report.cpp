@@ -65,6 +65,11 @@ HeatmapSpec heatmap_of(const CkaMatrix& m, const std::string& title) {
     default: break;
   }
   if (m.bootstrap) spec.stddev = m.bootstrap->std;
+  if (m.permutation) {
+    spec.marked.resize(m.values.size());
+    for (size_t c = 0; c < m.values.size(); ++c) spec.marked[c] = !m.permutation->significant[c];
+    spec.title += fmt::format(" (corner square: not significant, {} permutations, Holm)", m.permutation->permutations);
+  }
   return spec;
 }
 
@@ -210,6 +215,30 @@ void write_summary(const std::filesystem::path& path, const std::string& command
       nlohmann::json forms;
       for (size_t i = 0; i < m.forms.size() && i < names.size(); ++i) forms[names[i]] = m.forms[i];
       entry["procrustes_forms"] = forms;
+    }
+    if (m.permutation) {
+      const stats::PermutationSummary& p = *m.permutation;
+      nlohmann::json test;
+      test["permutations"] = p.permutations;
+      test["seed"] = p.seed;
+      test["null"] = "network B's examples shuffled within each batch (the same shuffles for every measure), the "
+                     "measure recomputed from its per-batch terms";
+      test["p_value"] = "(1 + permutations at least as similar as the estimate) / (1 + permutations)";
+      test["more_similar"] = p.lower_is_similar ? "lower" : "higher";
+      test["correction"] = "Holm over the matrix's cells";
+      test["alpha"] = p.alpha;
+      test["p_values"] = rows_of(p.p_value, m.rows, m.cols);
+      test["null_mean"] = rows_of(p.null_mean, m.rows, m.cols);
+      test["null_q05"] = rows_of(p.null_q05, m.rows, m.cols);
+      test["null_q95"] = rows_of(p.null_q95, m.rows, m.cols);
+      nlohmann::json significant = nlohmann::json::array();
+      for (int64_t i = 0; i < m.rows; ++i) {
+        nlohmann::json row = nlohmann::json::array();
+        for (int64_t j = 0; j < m.cols; ++j) row.push_back(static_cast<bool>(p.significant[i * m.cols + j]));
+        significant.push_back(row);
+      }
+      test["significant"] = significant;
+      entry["permutation_test"] = test;
     }
     if (m.bootstrap) {
       const stats::BootstrapSummary& b = *m.bootstrap;

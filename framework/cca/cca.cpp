@@ -143,4 +143,22 @@ double CcaAccumulator::pair_value(int64_t row_a, int64_t row_b) const {
   return measure_ == CcaMeasure::svcca ? svcca(a, b) : pwcca(a, b);
 }
 
+void CcaAccumulator::permute(const std::vector<int32_t>& perm, const std::vector<int32_t>&) {
+  permuted_.resize(rows_.size());
+  for (size_t r = 0; r < rows_.size(); ++r) {
+    if (!is_b_row(static_cast<int64_t>(r))) continue;
+    const Subspace& s = rows_[r];
+    Subspace& out = permuted_[r];
+    out = s;  // the same directions and scales; the examples (rows of the basis) reordered
+    for (int64_t i = 0; i < s.n; ++i)
+      std::copy(s.basis.begin() + perm[static_cast<size_t>(i)] * s.d,
+                s.basis.begin() + (perm[static_cast<size_t>(i)] + 1) * s.d, out.basis.begin() + i * s.d);
+  }
+}
+
+double CcaAccumulator::permuted_pair_value(int64_t row_a, int64_t row_b) const {
+  const Subspace &a = rows_[static_cast<size_t>(row_a)], &b = permuted_[static_cast<size_t>(row_b)];
+  return measure_ == CcaMeasure::svcca ? svcca(a, b) : pwcca(a, b);
+}
+
 }  // namespace convlab::cca

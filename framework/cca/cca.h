@@ -88,11 +88,16 @@ class CcaAccumulator final : public stats::PairAccumulator {
   void prepare(int64_t row, const cka::FeatureView& x) override;
   double pair_value(int64_t row_a, int64_t row_b) const override;
   bool parallel_pairs() const override { return false; }  // BLAS and LAPACK thread themselves
-  void clear() override { rows_.clear(); }
+  void clear() override {
+    rows_.clear();
+    permuted_.clear();
+  }
+  void permute(const std::vector<int32_t>& perm, const std::vector<int32_t>& inverse) override;
+  double permuted_pair_value(int64_t row_a, int64_t row_b) const override;
 
   CcaMeasure measure_;
   Reduction reduction_;
-  std::vector<Subspace> rows_;
+  std::vector<Subspace> rows_, permuted_;
   std::vector<int64_t> dims_;
 };
 

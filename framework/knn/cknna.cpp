@@ -106,4 +106,14 @@ std::vector<double> CknnaAccumulator::value(const std::vector<double>& mean) con
   return out;
 }
 
+void CknnaAccumulator::permute(const std::vector<int32_t>& perm, const std::vector<int32_t>& inverse) {
+  permuted_.resize(rows_.size());
+  for (size_t r = 0; r < rows_.size(); ++r)
+    if (is_b_row(static_cast<int64_t>(r))) permuted_[r] = permuted_neighbours(rows_[r], perm, inverse);
+}
+
+double CknnaAccumulator::permuted_pair_value(int64_t row_a, int64_t row_b) const {
+  return cknna_alignment(rows_[static_cast<size_t>(row_a)], permuted_[static_cast<size_t>(row_b)]);
+}
+
 }  // namespace convlab::knn

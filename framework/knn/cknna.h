@@ -42,10 +42,15 @@ class CknnaAccumulator final : public stats::PairAccumulator {
   void prepare(int64_t row, const cka::FeatureView& x) override;
   double pair_value(int64_t row_a, int64_t row_b) const override;
   void extra_terms(double* out) const override;
-  void clear() override { rows_.clear(); }
+  void clear() override {
+    rows_.clear();
+    permuted_.clear();
+  }
+  void permute(const std::vector<int32_t>& perm, const std::vector<int32_t>& inverse) override;
+  double permuted_pair_value(int64_t row_a, int64_t row_b) const override;
 
   int64_t k_;
-  std::vector<Neighbours> rows_;
+  std::vector<Neighbours> rows_, permuted_;
 };
 
 }  // namespace convlab::knn

@@ -48,4 +48,14 @@ double MutualKnnAccumulator::pair_value(int64_t row_a, int64_t row_b) const {
   return mutual_knn(rows_[static_cast<size_t>(row_a)], rows_[static_cast<size_t>(row_b)]);
 }
 
+void MutualKnnAccumulator::permute(const std::vector<int32_t>& perm, const std::vector<int32_t>& inverse) {
+  permuted_.resize(rows_.size());
+  for (size_t r = 0; r < rows_.size(); ++r)
+    if (is_b_row(static_cast<int64_t>(r))) permuted_[r] = permuted_neighbours(rows_[r], perm, inverse);
+}
+
+double MutualKnnAccumulator::permuted_pair_value(int64_t row_a, int64_t row_b) const {
+  return mutual_knn(rows_[static_cast<size_t>(row_a)], permuted_[static_cast<size_t>(row_b)]);
+}
+
 }  // namespace convlab::knn

@@ -55,6 +55,27 @@ Neighbours neighbours_from_gram(const std::vector<double>& gram, int64_t n, int6
   return out;
 }
 
+Neighbours permuted_neighbours(const Neighbours& b, const std::vector<int32_t>& perm,
+                               const std::vector<int32_t>& inverse) {
+  Neighbours out;
+  out.n = b.n;
+  out.k = b.k;
+  out.index.resize(b.index.size());
+  out.similarity.resize(b.similarity.size());
+  std::vector<std::pair<int32_t, double>> row(static_cast<size_t>(b.k));
+  for (int64_t i = 0; i < b.n; ++i) {
+    const int64_t from = perm[static_cast<size_t>(i)];
+    for (int64_t m = 0; m < b.k; ++m)
+      row[static_cast<size_t>(m)] = {inverse[static_cast<size_t>(b.row(from)[m])], b.row_similarity(from)[m]};
+    std::sort(row.begin(), row.end());
+    for (int64_t m = 0; m < b.k; ++m) {
+      out.index[static_cast<size_t>(i * b.k + m)] = row[static_cast<size_t>(m)].first;
+      out.similarity[static_cast<size_t>(i * b.k + m)] = row[static_cast<size_t>(m)].second;
+    }
+  }
+  return out;
+}
+
 void tie_duplicate_examples(const cka::FeatureView& x, std::vector<double>& gram) {
   const int64_t n = x.rows(), p = x.cols();
   const size_t row_bytes = static_cast<size_t>(p) * (x.is_f32() ? sizeof(float) : sizeof(double));

@@ -31,6 +31,12 @@ Neighbours nearest_neighbours(const cka::FeatureView& x, int64_t k);
 // The same from a raw (uncentred) float64 Gram (n, n).
 Neighbours neighbours_from_gram(const std::vector<double>& gram, int64_t n, int64_t k);
 
+// The neighbours of the same layer with its examples reordered, row i of the permuted layer
+// being example perm[i] (inverse: perm's inverse): row i is row perm[i] relabelled. Ties keep
+// the choice made in the original order.
+Neighbours permuted_neighbours(const Neighbours& b, const std::vector<int32_t>& perm,
+                               const std::vector<int32_t>& inverse);
+
 // Makes exact copies of an example exactly tied: BLAS rounds the Gram entries of two equal
 // rows differently (they fall in different tiles), which would let rounding, not the lower
 // index, choose between them. Each row equal to an earlier one gets that one's row and column

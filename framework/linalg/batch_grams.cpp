@@ -14,11 +14,16 @@ BatchGrams::Key BatchGrams::key(const cka::FeatureView& x, int centring) {
   return {data, x.rows(), x.cols(), centring};
 }
 
-const std::vector<double>& BatchGrams::gram(const cka::FeatureView& x, Centring centring) {
+const std::vector<double>& BatchGrams::gram(const cka::FeatureView& x, Centring centring, int* exponent) {
   const Key k = key(x, static_cast<int>(centring));
   auto it = grams_.find(k);
-  if (it == grams_.end()) it = grams_.emplace(k, gram_f64(x, centring)).first;
-  return it->second;
+  if (it == grams_.end()) {
+    int e = 0;
+    std::vector<double> g = gram_f64(x, centring, &e);
+    it = grams_.emplace(k, std::make_pair(std::move(g), e)).first;
+  }
+  if (exponent) *exponent = it->second.second;
+  return it->second.first;
 }
 
 const CentredSpectrum& BatchGrams::spectrum(const cka::FeatureView& x) {

@@ -20,7 +20,8 @@ namespace convlab::linalg {
 class BatchGrams {
  public:
   void start(int64_t batch);
-  const std::vector<double>& gram(const cka::FeatureView& x, Centring centring);
+  // gram_f64 of x; `exponent` as gram_f64's.
+  const std::vector<double>& gram(const cka::FeatureView& x, Centring centring, int* exponent = nullptr);
   const CentredSpectrum& spectrum(const cka::FeatureView& x);
 
  private:
@@ -28,7 +29,7 @@ class BatchGrams {
   static Key key(const cka::FeatureView& x, int centring);
 
   int64_t batch_ = -1;
-  std::map<Key, std::vector<double>> grams_;
+  std::map<Key, std::pair<std::vector<double>, int>> grams_;  // the Gram and gram_f64's exponent
   std::map<Key, CentredSpectrum> spectra_;
 };
 

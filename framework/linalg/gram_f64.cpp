@@ -19,7 +19,7 @@ double value_at(const cka::FeatureView& x, int64_t i, int64_t j) {
 
 }  // namespace
 
-std::vector<double> gram_f64(const cka::FeatureView& x, Centring centring) {
+std::vector<double> gram_f64(const cka::FeatureView& x, Centring centring, int* exponent_out) {
   const int64_t n = x.rows(), p = x.cols();
   double largest = 0.0;
   for (int64_t i = 0; i < n; ++i)
@@ -31,6 +31,7 @@ std::vector<double> gram_f64(const cka::FeatureView& x, Centring centring) {
     }
   int exponent = 0;
   if (largest > 0.0) std::frexp(largest, &exponent);  // largest = m 2^exponent, 0.5 <= m < 1
+  if (exponent_out) *exponent_out = exponent;
   // 2^-exponent itself is beyond float64 for subnormal features: ldexp each value then.
   const bool by_factor = std::abs(exponent) < 1000;
   const double factor = by_factor ? std::ldexp(1.0, -exponent) : 0.0;

@@ -22,6 +22,8 @@ enum class Centring {
 // 4^e times the features' own; every measure that reads it is invariant to that factor
 // (cosines, spectra normalised by their trace). Throws, naming the layer, on NaN or infinite
 // features.
-std::vector<double> gram_f64(const cka::FeatureView& x, Centring centring);
+// `exponent`, if given, receives e: the features were multiplied by 2^-e (so ldexp(K, 2e) is
+// the features' own Gram).
+std::vector<double> gram_f64(const cka::FeatureView& x, Centring centring, int* exponent = nullptr);
 
 }  // namespace convlab::linalg

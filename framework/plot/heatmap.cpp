@@ -54,6 +54,8 @@ Matrix check(const HeatmapSpec& spec) {
   CONVLAB_CHECK(spec.stddev.empty() || spec.stddev.size() == spec.values.size(),
                 "heatmap '{}' has {} values but {} standard deviations", spec.title, spec.values.size(),
                 spec.stddev.size());
+  CONVLAB_CHECK(spec.marked.empty() || spec.marked.size() == spec.values.size(),
+                "heatmap '{}' has {} values but {} marks", spec.title, spec.values.size(), spec.marked.size());
   for (double s : spec.stddev)
     CONVLAB_CHECK(std::isnan(s) || (std::isfinite(s) && s >= 0), "heatmap '{}' has the standard deviation {}",
                   spec.title, s);
@@ -206,6 +208,11 @@ Rect draw_laid_out(Figure& figure, const Rect& area, const HeatmapSpec& spec, co
       // it: no hairline seams between cells in PDF and SVG viewers that anti-alias edges.
       const float reach_x = j + 1 < m.cols ? 0.5f : 0.0f, reach_y = i + 1 < m.rows ? 0.5f : 0.0f;
       figure.fill_box(rect.x, rect.y, cell + reach_x, cell + reach_y, color);
+      if (!spec.marked.empty() && spec.marked[i * m.cols + j]) {
+        const int side = std::max(3, cell / 6);
+        figure.fill_rect(Rect{rect.x + cell - side - 2, rect.y + 2, side, side}, Rgb{235, 235, 235});
+        figure.frame_rect(Rect{rect.x + cell - side - 2, rect.y + 2, side, side}, Rgb{60, 60, 60});
+      }
       if (!l.annotate) continue;
       const Rgb ink = luma(color) < 128.0f ? kWhite : Rgb{20, 20, 20};
       figure.draw_text(static_cast<float>(rect.x) + cell / 2.0f, static_cast<float>(rect.y) + cell / 2.0f,

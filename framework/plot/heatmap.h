@@ -29,6 +29,9 @@ struct HeatmapSpec {
   // Empty, or one standard deviation per value (row-major, >= 0; NaN: unknown): the
   // annotations then read "0.82 ± 0.01", in a font sized to fit the cell.
   std::vector<double> stddev;
+  // Empty, or one flag per value: cells whose flag is set carry a small light square in their
+  // top-right corner (a permutation test found them not significant).
+  std::vector<bool> marked;
   double vmin = 0, vmax = 1;  // the colour range; values outside it get the end colours
   // Each value written in its cell with 2 decimals; by default when the matrix is at most
   // 12 x 12 and the text fits the cells at a readable size.

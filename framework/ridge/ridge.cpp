@@ -101,4 +101,25 @@ double RidgeAccumulator::pair_value(int64_t row_a, int64_t row_b) const {
   return predictivity(predictors_[static_cast<size_t>(row_a)], targets_[static_cast<size_t>(row_b)]);
 }
 
+void RidgeAccumulator::permute(const std::vector<int32_t>& perm, const std::vector<int32_t>&) {
+  permuted_.resize(targets_.size());
+  for (size_t r = 0; r < targets_.size(); ++r) {
+    if (!is_b_row(static_cast<int64_t>(r))) continue;
+    const Target& t = targets_[r];
+    Target& out = permuted_[r];
+    out.n = t.n;
+    out.constant = t.constant;
+    out.gram.resize(t.gram.size());
+    const int64_t n = t.n;
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t j = 0; j < n; ++j)
+        out.gram[static_cast<size_t>(i * n + j)] =
+            t.gram[static_cast<size_t>(perm[static_cast<size_t>(i)] * n + perm[static_cast<size_t>(j)])];
+  }
+}
+
+double RidgeAccumulator::permuted_pair_value(int64_t row_a, int64_t row_b) const {
+  return predictivity(predictors_[static_cast<size_t>(row_a)], permuted_[static_cast<size_t>(row_b)]);
+}
+
 }  // namespace convlab::ridge

@@ -69,11 +69,15 @@ class RidgeAccumulator final : public stats::PairAccumulator {
   void clear() override {
     predictors_.clear();
     targets_.clear();
+    permuted_.clear();
   }
+  void permute(const std::vector<int32_t>& perm, const std::vector<int32_t>& inverse) override;
+  double permuted_pair_value(int64_t row_a, int64_t row_b) const override;
 
   double ridge_;
   std::vector<Predictor> predictors_;  // A's rows
   std::vector<Target> targets_;        // B's rows (all rows for a network against itself)
+  std::vector<Target> permuted_;       // the same with the batch's examples reordered
 };
 
 }  // namespace convlab::ridge

@@ -4,6 +4,7 @@
 
 #include "framework/core/error.h"
 #include "framework/linalg/symmetric_eigen.h"
+#include "framework/stats/permutation_test.h"
 
 namespace convlab::stats {
 
@@ -37,6 +38,19 @@ linalg::CentredSpectrum PairAccumulator::spectrum(const cka::FeatureView& x) {
   CONVLAB_CHECK(linalg::symmetric_eigen_fits(x.rows()), "{}: an eigendecomposition of {} examples is beyond LAPACK's "
                 "sizes: use a smaller --batch-size", x.label(), x.rows());
   return grams_ ? grams_->spectrum(x) : linalg::centred_spectrum(x);
+}
+
+void PairAccumulator::set_permutations(int64_t count, uint64_t seed) {
+  CONVLAB_CHECK(count >= 0, "the permutations must be 0 or more, got {}", count);
+  CONVLAB_CHECK(terms_.batches() == 0, "set the permutations before the first batch");
+  permutation_seed_ = seed;
+  null_terms_.assign(static_cast<size_t>(count), stats::BatchTerms(terms_.size()));
+}
+
+std::vector<std::vector<double>> PairAccumulator::null_values() const {
+  std::vector<std::vector<double>> out;
+  for (const stats::BatchTerms& t : null_terms_) out.push_back(value(t.weighted_mean()));
+  return out;
 }
 
 void PairAccumulator::accumulate(const std::vector<const cka::FeatureView*>& layers) {
@@ -79,6 +93,24 @@ void PairAccumulator::accumulate(const std::vector<const cka::FeatureView*>& lay
     for (int64_t t = 0; t < count; ++t) compute(t);  // may throw: not inside an OpenMP region
   }
   if (extra_ > 0) extra_terms(values.data() + la * lb);
+  // The null: every pair (both orders: B is permuted, A is not), B's rows reordered.
+  std::vector<double> permuted(values);
+  for (size_t p = 0; p < null_terms_.size(); ++p) {
+    const std::vector<int32_t> perm =
+        batch_permutation(permutation_seed_, terms_.batches(), static_cast<int64_t>(p), k);
+    permute(perm, inverse_permutation(perm));
+    const auto compute_null = [&](int64_t t) {
+      const int64_t i = t / lb, j = t % lb;
+      permuted[static_cast<size_t>(t)] = permuted_pair_value(i, pairs_.row_of_b(j));
+    };
+    if (parallel_pairs()) {
+#pragma omp parallel for schedule(dynamic)
+      for (int64_t t = 0; t < la * lb; ++t) compute_null(t);
+    } else {
+      for (int64_t t = 0; t < la * lb; ++t) compute_null(t);
+    }
+    null_terms_[p].add(permuted, static_cast<double>(k));  // the extra terms: B's own, unchanged
+  }
   terms_.add(values, static_cast<double>(k));
   examples_ += k;
   clear();

@@ -40,6 +40,13 @@ class PairAccumulator {
   // computed once for all of them); without, each measure computes its own.
   void share_grams(std::shared_ptr<linalg::BatchGrams> grams) { grams_ = std::move(grams); }
 
+  // A permutation test (permutation_test.h): every batch also computes `count` matrices with
+  // B's examples permuted within the batch (batch_permutation(seed, batch, p, k)).
+  void set_permutations(int64_t count, uint64_t seed);
+  int64_t permutations() const { return static_cast<int64_t>(null_terms_.size()); }
+  // The matrix of each permutation, (permutations, L * M), from its terms' weighted means.
+  std::vector<std::vector<double>> null_values() const;
+
  protected:
   // `name` ("SVCCA") for messages; a batch needs `min_examples` to `max_examples` rows.
   PairAccumulator(int64_t layers_a, int64_t layers_b, bool symmetric, int64_t extra_terms, std::string name,
@@ -57,6 +64,14 @@ class PairAccumulator {
   virtual bool parallel_pairs() const { return true; }
   // Forget a batch's prepared rows (memory).
   virtual void clear() {}
+  // For the permutation test: B's prepared rows with the batch's examples reordered, row i of
+  // the permuted layer being example perm[i] (inverse: its inverse), kept beside the
+  // unpermuted ones; then permuted_pair_value reads A's row as prepared and B's permuted.
+  // Called after every row is prepared, once per permutation.
+  virtual void permute(const std::vector<int32_t>& perm, const std::vector<int32_t>& inverse) = 0;
+  virtual double permuted_pair_value(int64_t row_a, int64_t row_b) const = 0;
+  // The rows that hold network B's layers (every row for a network against itself).
+  bool is_b_row(int64_t row) const { return pairs_.self() || row >= pairs_.layers_a(); }
 
   const std::string& name() const { return name_; }
   // A layer's float64 Gram and centred spectrum in this batch, shared when share_grams was
@@ -77,6 +92,8 @@ class PairAccumulator {
   stats::BatchTerms terms_;
   int64_t examples_ = 0;
   std::shared_ptr<linalg::BatchGrams> grams_;
+  uint64_t permutation_seed_ = 0;
+  std::vector<stats::BatchTerms> null_terms_;  // (permutations)
 };
 
 }  // namespace convlab::stats
