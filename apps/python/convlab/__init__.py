@@ -13,7 +13,7 @@ See docs/python.md for the whole API and examples.
 """
 
 from ._convlab import Error, InputError, RunError, __version__, built_with_cuda, cuda_available
-from ._analysis import CKA, Comparison, Result, cka, cka_matrix, get_cka_matrix
+from ._analysis import CKA, Comparison, Result, Tested, cka, cka_matrix, get_cka_matrix
 from ._models import Model, load_checkpoint
 from ._training import TrainResult, train
 
@@ -25,6 +25,7 @@ __all__ = [
     "Model",
     "Result",
     "RunError",
+    "Tested",
     "TrainResult",
     "__version__",
     "built_with_cuda",

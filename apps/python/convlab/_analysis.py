@@ -15,12 +15,16 @@ _MEASURES = ("cka", "rsa", "procrustes", "mutual_knn", "cknna", "svcca", "pwcca"
 _MEASURE_TEXT = ", ".join(repr(m) for m in _MEASURES)
 
 
-def _parameters(knn: int, svcca_variance: float, svcca_dims: Optional[int], ridge: float) -> list[tuple[str, float]]:
+def _parameters(knn: int, svcca_variance: float, svcca_dims: Optional[int], ridge: float,
+                permutations: int = 0) -> list[tuple[str, float]]:
     """The measures' own settings as the core takes them (it checks their ranges)."""
+    if isinstance(permutations, bool) or not isinstance(permutations, (int, np.integer)) or permutations < 0:
+        raise _convlab.InputError(f"permutations must be a whole number, 0 (none) or more, got {permutations!r}")
     for name, value in (("knn", knn), ("svcca_variance", svcca_variance), ("ridge", ridge)):
         if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
             raise _convlab.InputError(f"{name} must be a number, got {value!r}")
-    out = [("knn", float(knn)), ("svcca_variance", float(svcca_variance)), ("ridge", float(ridge))]
+    out = [("knn", float(knn)), ("svcca_variance", float(svcca_variance)), ("ridge", float(ridge)),
+           ("permutations", float(permutations))]
     if svcca_dims is not None:
         if isinstance(svcca_dims, bool) or not isinstance(svcca_dims, (int, np.integer)):
             raise _convlab.InputError(f"svcca_dims must be a whole number or None, got {svcca_dims!r}")
@@ -48,6 +52,29 @@ class Result:
     seed: int
 
 
+@dataclass(frozen=True)
+class Tested:
+    """A similarity matrix with a permutation test of every cell (``permutations > 0``).
+
+    ``value`` is the estimate; ``p_value`` each cell's permutation p-value, (1 + permutations at
+    least as similar) / (1 + permutations); ``significant`` (bool) whether it stays below
+    ``alpha`` after Holm's correction over the matrix's cells; ``null_mean``, ``null_q05`` and
+    ``null_q95`` the null's mean and 5th and 95th percentiles (B's examples shuffled within
+    each batch). ``bootstrap`` is the bootstrap's Result when one was asked for, else None.
+    """
+
+    value: np.ndarray
+    p_value: np.ndarray
+    significant: np.ndarray
+    null_mean: np.ndarray
+    null_q05: np.ndarray
+    null_q95: np.ndarray
+    permutations: int
+    seed: int
+    alpha: float
+    bootstrap: Optional[Result]
+
+
 def _kernel_spec(kernel: str, rbf_frac: float) -> list[tuple[str, float]]:
     if kernel not in ("linear", "rbf"):
         raise _convlab.InputError(f"unknown kernel {kernel!r}: use 'linear' or 'rbf'")
@@ -66,12 +93,18 @@ def _measure_list(measures: Union[str, Iterable[str]]) -> list[str]:
     return names
 
 
-def _matrix(d: dict) -> Union[np.ndarray, Result]:
-    if "bootstrap" not in d:
-        return d["values"]
-    b = d["bootstrap"]
-    return Result(value=d["values"], std=b["std"], low=b["low"], high=b["high"], mean=b["mean"],
-                  replicates=int(b["replicates"]), seed=int(b["seed"]))
+def _matrix(d: dict) -> Union[np.ndarray, Result, Tested]:
+    boot = None
+    if "bootstrap" in d:
+        b = d["bootstrap"]
+        boot = Result(value=d["values"], std=b["std"], low=b["low"], high=b["high"], mean=b["mean"],
+                      replicates=int(b["replicates"]), seed=int(b["seed"]))
+    if "permutation" not in d:
+        return d["values"] if boot is None else boot
+    t = d["permutation"]
+    return Tested(value=d["values"], p_value=t["p_value"], significant=t["significant"].astype(bool),
+                  null_mean=t["null_mean"], null_q05=t["null_q05"], null_q95=t["null_q95"],
+                  permutations=int(t["permutations"]), seed=int(t["seed"]), alpha=float(t["alpha"]), bootstrap=boot)
 
 
 def _check_seed(seed: int) -> int:
@@ -84,7 +117,7 @@ def cka_matrix(features_a: Any, features_b: Any = None, kernel: str = "linear", 
                estimator: str = "debiased", batch_size: Optional[int] = None, bootstrap: int = 0, seed: int = 0,
                device: str = "auto", rbf_frac: float = 1.0, precision: Optional[str] = None, knn: int = 10,
                svcca_variance: float = 0.99, svcca_dims: Optional[int] = None,
-               ridge: float = 0.1) -> Union[np.ndarray, Result]:
+               ridge: float = 0.1, permutations: int = 0) -> Union[np.ndarray, Result, Tested]:
     """Similarity of every layer of A with every layer of B (or of A with itself).
 
     features_a, features_b: a list of arrays, one per layer, each ``(n, ...)`` with the same n
@@ -106,6 +139,9 @@ def cka_matrix(features_a: Any, features_b: Any = None, kernel: str = "linear", 
     batch size is part of the measure). svcca_variance / svcca_dims: the share of variance,
     or the number of principal directions, that svcca and pwcca keep. ridge: the penalty as a
     multiple of the source Gram's mean eigenvalue. docs/measures.md defines every measure.
+    permutations: a permutation test of every cell (B's examples shuffled within each batch,
+    seeded by seed); then a Tested with .value, .p_value, .significant (Holm over the
+    matrix), .null_mean, .null_q05, .null_q95 and .bootstrap is returned.
     estimator: CKA's HSIC estimator, "debiased" (Song et al. 2012; unbiased for any batch
     size, needs 4 examples per batch) or "biased" (the reference's; reads unrelated wide
     layers well above 0 in small batches).
@@ -139,7 +175,7 @@ def cka_matrix(features_a: Any, features_b: Any = None, kernel: str = "linear", 
         raise _convlab.InputError(f"batch_size must be a positive integer or None, got {batch_size!r}")
     out = _convlab.compare(arrays_a, arrays_b, names_a, names_b, measures, _kernel_spec(kernel, rbf_frac),
                            estimator, int(batch_size), int(bootstrap), _check_seed(seed), device, precision,
-                           _parameters(knn, svcca_variance, svcca_dims, ridge))
+                           _parameters(knn, svcca_variance, svcca_dims, ridge, permutations))
     return _matrix(out[0])
 
 
@@ -170,7 +206,7 @@ class Comparison:
 
     measures: any of "cka", "rsa", "procrustes", "mutual_knn", "cknna", "svcca", "pwcca",
     "ridge"; kernel, estimator, rbf_frac: CKA's; knn, svcca_variance, svcca_dims, ridge: the
-    other measures' (see cka_matrix). bootstrap: replicates of a bootstrap over the batches added. device "auto"
+    other measures'; permutations: a permutation test of every cell (see cka_matrix). bootstrap: replicates of a bootstrap over the batches added. device "auto"
     computes where each batch lies (CUDA tensors stay on their GPU); precision as for
     cka_matrix.
     """
@@ -178,9 +214,10 @@ class Comparison:
     def __init__(self, measures: Union[str, Iterable[str]] = ("cka",), kernel: str = "linear",
                  estimator: str = "debiased", bootstrap: int = 0, seed: int = 0, device: str = "auto",
                  rbf_frac: float = 1.0, precision: Optional[str] = None, knn: int = 10,
-                 svcca_variance: float = 0.99, svcca_dims: Optional[int] = None, ridge: float = 0.1) -> None:
+                 svcca_variance: float = 0.99, svcca_dims: Optional[int] = None, ridge: float = 0.1,
+                 permutations: int = 0) -> None:
         self._measures = _measure_list(measures)
-        self._parameters = _parameters(knn, svcca_variance, svcca_dims, ridge)
+        self._parameters = _parameters(knn, svcca_variance, svcca_dims, ridge, permutations)
         self._kernels = _kernel_spec(kernel, rbf_frac)
         self._estimator = estimator
         if not isinstance(bootstrap, (int, np.integer)) or bootstrap < 0 or bootstrap == 1:

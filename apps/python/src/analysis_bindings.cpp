@@ -44,6 +44,10 @@ CompareSettings settings_from(const std::vector<std::string>& measures, const Ke
       if (!(value >= 1 && value <= 1e5) || value != static_cast<double>(static_cast<int64_t>(value)))
         throw InputError("svcca_dims must be a whole number from 1 to 100000 (or None), got " + std::to_string(value));
       s.svcca_dims = static_cast<int64_t>(value);
+    } else if (key == "permutations") {
+      if (!(value >= 0 && value <= 1e6) || value != static_cast<double>(static_cast<int64_t>(value)))
+        throw InputError("permutations must be a whole number from 0 to 1000000, got " + std::to_string(value));
+      s.permutations = static_cast<int64_t>(value);
     } else if (key == "ridge") {
       if (!(value > 0.0 && value < 1e12)) throw InputError("ridge must be a positive penalty, got " + std::to_string(value));
       s.ridge = value;
@@ -110,6 +114,20 @@ nb::dict to_dict(const SimilarityMatrix& m) {
   for (const auto& [key, value] : m.parameters) parameters[key.c_str()] = value;
   d["parameters"] = parameters;
   d["kept_dims"] = m.kept_dims;
+  if (m.permutation) {
+    nb::dict t;
+    t["permutations"] = m.permutation->permutations;
+    t["seed"] = m.permutation->seed;
+    t["alpha"] = m.permutation->alpha;
+    t["p_value"] = numpy_matrix(m.permutation->p_value, m.rows, m.cols);
+    t["null_mean"] = numpy_matrix(m.permutation->null_mean, m.rows, m.cols);
+    t["null_q05"] = numpy_matrix(m.permutation->null_q05, m.rows, m.cols);
+    t["null_q95"] = numpy_matrix(m.permutation->null_q95, m.rows, m.cols);
+    std::vector<double> significant;
+    for (bool b : m.permutation->significant) significant.push_back(b ? 1.0 : 0.0);
+    t["significant"] = numpy_matrix(significant, m.rows, m.cols);
+    d["permutation"] = t;
+  }
   if (m.bootstrap) {
     nb::dict b;
     b["replicates"] = m.bootstrap->replicates;

@@ -184,7 +184,7 @@ def test_bad_batches(nets):
 
 def test_bad_settings():
     with pytest.raises(convlab.InputError, match="measure"):
-        convlab.Comparison(measures=("cka", "svcca"))
+        convlab.Comparison(measures=("cka", "cca"))
     with pytest.raises(convlab.InputError, match="measure"):
         convlab.Comparison(measures=())
     with pytest.raises(convlab.InputError, match="kernel"):

@@ -703,3 +703,44 @@ def test_bootstrap_of_a_new_measure(rng):
     assert np.all(r.low <= r.high)
     again = measure("ridge", [x, y], [y], batch_size=20, bootstrap=30, seed=3)
     np.testing.assert_array_equal(again.std, r.std)  # seeded
+
+
+# ----------------------------------------------------------------------------------------------
+# Permutation tests from Python
+
+
+@pytest.mark.parametrize("name", ["cka", "rsa", "procrustes", "mutual_knn", "cknna", "svcca", "pwcca", "ridge"])
+def test_permutation_test(rng, name):
+    # Layer 0 of B is A's layer plus noise, layer 1 unrelated: 199 permutations let the
+    # smallest p-value, 1/200, pass Holm's 0.05 / 2.
+    x = rng.standard_normal((60, 6))
+    b = [x + 0.3 * rng.standard_normal((60, 6)), rng.standard_normal((60, 6))]
+    got = measure(name, [x], b, batch_size=30, knn=5, permutations=199, seed=4)
+    assert isinstance(got, convlab.Tested) and got.bootstrap is None
+    assert got.permutations == 199 and got.seed == 4 and got.alpha == 0.05
+    assert got.p_value[0, 0] == 1 / 200 and bool(got.significant[0, 0])
+    assert got.p_value[0, 1] > 0.01 and not got.significant[0, 1]
+    if name == "procrustes":
+        assert got.null_q05[0, 0] > got.value[0, 0]
+    else:
+        assert got.null_q95[0, 0] < got.value[0, 0]
+    np.testing.assert_array_equal(got.value, measure(name, [x], b, batch_size=30, knn=5))
+    again = measure(name, [x], b, batch_size=30, knn=5, permutations=199, seed=4)
+    np.testing.assert_array_equal(again.p_value, got.p_value)
+    np.testing.assert_array_equal(again.null_mean, got.null_mean)
+
+
+def test_permutation_test_with_a_bootstrap_and_in_a_comparison(rng):
+    x = rng.standard_normal((60, 6))
+    y = x + 0.3 * rng.standard_normal((60, 6))
+    both = measure("cka", [x], [y], batch_size=20, permutations=19, bootstrap=10)
+    assert isinstance(both.bootstrap, convlab.Result) and both.bootstrap.std.shape == (1, 1)
+    cmp = convlab.Comparison(measures=["cka", "ridge"], permutations=19, seed=2)
+    for first in range(0, 60, 20):
+        cmp.add([x[first:first + 20]], [y[first:first + 20]])
+    result = cmp.result()
+    direct = {m: measure(m, [x], [y], batch_size=20, permutations=19, seed=2) for m in ("cka", "ridge")}
+    for m in ("cka", "ridge"):
+        np.testing.assert_array_equal(result[m].p_value, direct[m].p_value)
+    with pytest.raises(convlab.InputError, match="permutations"):
+        measure("cka", [x], [y], permutations=-1)
