@@ -214,6 +214,33 @@ TEST_F(Executables, TrainThenEveryAnalysis) {
   EXPECT_TRUE(fs::exists("a_evo_rsa/evolution.gif"));
   EXPECT_TRUE(fs::exists("a_evo_rsa/epoch_0002.npy"));
 
+  // The float64 measures with a permutation test, and which layer is which between the two
+  // runs (run folders or checkpoints).
+  ASSERT_EQ(run(analyze("pair " + final0 + " " + final1 + " --measure mutual_knn,cknna,svcca,pwcca,ridge --knn 5 "
+                        "--permutations 9 --output a_more") + " --examples 60 --batch-size 30", out), 0) << out;
+  for (const char* m : {"mutual_knn", "cknna", "svcca", "pwcca", "ridge"})
+    EXPECT_TRUE(fs::exists(fmt::format("a_more/pair_{}.npy", m))) << m;
+  EXPECT_NE(out.find("cells significant after Holm"), std::string::npos) << out;
+  const nlohmann::json more = nlohmann::json::parse(read_text("a_more/summary.json"));
+  ASSERT_EQ(more["analyses"].size(), 5u);
+  EXPECT_EQ(more["analyses"][0]["parameters"]["knn"], 5);
+  EXPECT_EQ(more["analyses"][0]["precision"], "cpu fp64");
+  EXPECT_EQ(more["analyses"][3]["symmetric"], false);  // PWCCA
+  EXPECT_EQ(more["analyses"][4]["permutation_test"]["permutations"], 9);
+  EXPECT_TRUE(more["analyses"][2].contains("svcca_kept_dims"));
+  ASSERT_EQ(run(fmt::format("{} identify run0 {} --measure cka,mutual_knn,ridge --output a_id --examples 60 "
+                            "--batch-size 30", CONVLAB_ANALYZE_EXE, final1), out), 0) << out;
+  EXPECT_NE(out.find("which layer is which"), std::string::npos) << out;
+  const nlohmann::json id = nlohmann::json::parse(read_text("a_id/summary.json"))["identify"];
+  ASSERT_EQ(id["rows"].size(), 4u);  // CKA under both kernels unless --kernel
+  EXPECT_EQ(id["rows"][0]["measure"], "cka linear");
+  EXPECT_EQ(id["rows"][1]["measure"], "cka rbf");
+  EXPECT_EQ(id["rows"][0]["pairs"], 2);
+  EXPECT_EQ(id["networks"][0], "run0/checkpoints/epoch_0002.safetensors");  // a run folder: its final checkpoint
+  EXPECT_EQ(id["pairs"].size(), 2u);
+  const std::string table = read_text("a_id/identify.csv");
+  EXPECT_EQ(table.rfind("measure,accuracy,layers,pairs\ncka linear,", 0), 0u) << table;
+
   // A second analysis or export into a folder replaces the first whole: nothing of it is left.
   ASSERT_EQ(run(fmt::format("{} files layer0.npy layer1.npy --output a_self", CONVLAB_ANALYZE_EXE), out), 0) << out;
   EXPECT_TRUE(fs::exists("a_self/files_linear.npy"));
@@ -300,8 +327,12 @@ TEST_F(Executables, TrainThenEveryAnalysis) {
   EXPECT_NE(out.find("--precision is fp32 or tf32, not 'fp16'"), std::string::npos) << out;
   EXPECT_NE(run(analyze("invariance " + final0 + " --precision fp32"), out), 0);
   EXPECT_NE(out.find("invariance has no use for it"), std::string::npos) << out;
-  EXPECT_NE(run(analyze("self " + final0 + " --measure cka,svcca"), out), 0);
-  EXPECT_NE(out.find("'svcca'"), std::string::npos) << out;
+  EXPECT_NE(run(analyze("self " + final0 + " --measure cka,cca"), out), 0);
+  EXPECT_NE(out.find("mutual_knn, cknna, svcca, pwcca, ridge"), std::string::npos) << out;
+  EXPECT_NE(run(analyze("identify " + final0), out), 0);
+  EXPECT_NE(out.find("identify takes two or more networks"), std::string::npos) << out;
+  EXPECT_NE(run(analyze("invariance " + final0 + " --permutations 9"), out), 0);
+  EXPECT_NE(out.find("--permutations tests the matrices"), std::string::npos) << out;
   EXPECT_NE(run(analyze("self missing.safetensors"), out), 0);
   EXPECT_NE(out.find("missing.safetensors"), std::string::npos) << out;
   EXPECT_NE(run(fmt::format("{} {}/configs/smoke.yaml --epochs abc", CONVLAB_TRAIN_EXE, CONVLAB_SOURCE_DIR), out), 0);
