@@ -74,25 +74,11 @@ double cknna(const cka::FeatureView& x, const cka::FeatureView& y, int64_t k) {
 }
 
 CknnaAccumulator::CknnaAccumulator(int64_t layers_a, int64_t layers_b, int64_t k)
-    : PairAccumulator(layers_a, layers_b, /*symmetric=*/false, layers_b == 0 ? layers_a : layers_a + layers_b, "CKNNA",
-                      std::max<int64_t>(k + 1, 4), INT32_MAX),
-      k_(k) {
-  CONVLAB_CHECK(k >= 1, "CKNNA needs at least 1 neighbour (--knn), got {}", k);
-}
-
-void CknnaAccumulator::prepare(int64_t row, const cka::FeatureView& x) {
-  if (static_cast<int64_t>(rows_.size()) <= row) rows_.resize(static_cast<size_t>(row + 1));
-  std::vector<double> g = gram(x, linalg::Centring::none);
-  tie_duplicate_examples(x, g);
-  rows_[static_cast<size_t>(row)] = neighbours_from_gram(g, x.rows(), k_);
-}
-
-double CknnaAccumulator::pair_value(int64_t row_a, int64_t row_b) const {
-  return cknna_alignment(rows_[static_cast<size_t>(row_a)], rows_[static_cast<size_t>(row_b)]);
-}
+    : NeighbourAccumulator(layers_a, layers_b, /*symmetric=*/false, layers_b == 0 ? layers_a : layers_a + layers_b,
+                           "CKNNA", std::max<int64_t>(k + 1, 4), k) {}
 
 void CknnaAccumulator::extra_terms(double* out) const {
-  for (size_t r = 0; r < rows_.size(); ++r) out[r] = cknna_alignment(rows_[r], rows_[r]);
+  for (size_t r = 0; r < rows().size(); ++r) out[r] = cknna_alignment(rows()[r], rows()[r]);
 }
 
 std::vector<double> CknnaAccumulator::value(const std::vector<double>& mean) const {
@@ -104,16 +90,6 @@ std::vector<double> CknnaAccumulator::value(const std::vector<double>& mean) con
           cknna_ratio(mean[static_cast<size_t>(i * lb + j)], mean[static_cast<size_t>(self_at + i)],
                       mean[static_cast<size_t>(self_at + pairs().row_of_b(j))]);
   return out;
-}
-
-void CknnaAccumulator::permute(const std::vector<int32_t>& perm, const std::vector<int32_t>& inverse) {
-  permuted_.resize(rows_.size());
-  for (size_t r = 0; r < rows_.size(); ++r)
-    if (is_b_row(static_cast<int64_t>(r))) permuted_[r] = permuted_neighbours(rows_[r], perm, inverse);
-}
-
-double CknnaAccumulator::permuted_pair_value(int64_t row_a, int64_t row_b) const {
-  return cknna_alignment(rows_[static_cast<size_t>(row_a)], permuted_[static_cast<size_t>(row_b)]);
 }
 
 }  // namespace convlab::knn

@@ -21,7 +21,7 @@
 #include <vector>
 
 #include "framework/knn/neighbours.h"
-#include "framework/stats/pair_accumulator.h"
+#include "framework/knn/neighbour_accumulator.h"
 
 namespace convlab::knn {
 
@@ -32,25 +32,15 @@ double cknna_alignment(const Neighbours& a, const Neighbours& b);
 // Full batch: CKNNA of two layers' features over the same n > k examples (n >= 4).
 double cknna(const cka::FeatureView& x, const cka::FeatureView& y, int64_t k);
 
-class CknnaAccumulator final : public stats::PairAccumulator {
+class CknnaAccumulator final : public NeighbourAccumulator {
  public:
   CknnaAccumulator(int64_t layers_a, int64_t layers_b, int64_t k);
   // Mean terms: (L, M) Align(K, L), then one Align of each row with itself (A's, then B's).
   std::vector<double> value(const std::vector<double>& mean_terms) const override;
 
  private:
-  void prepare(int64_t row, const cka::FeatureView& x) override;
-  double pair_value(int64_t row_a, int64_t row_b) const override;
+  double score(const Neighbours& a, const Neighbours& b) const override { return cknna_alignment(a, b); }
   void extra_terms(double* out) const override;
-  void clear() override {
-    rows_.clear();
-    permuted_.clear();
-  }
-  void permute(const std::vector<int32_t>& perm, const std::vector<int32_t>& inverse) override;
-  double permuted_pair_value(int64_t row_a, int64_t row_b) const override;
-
-  int64_t k_;
-  std::vector<Neighbours> rows_, permuted_;
 };
 
 }  // namespace convlab::knn

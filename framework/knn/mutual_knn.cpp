@@ -1,5 +1,7 @@
 #include "framework/knn/mutual_knn.h"
 
+#include <algorithm>
+
 #include "framework/cka/cka.h"
 #include "framework/core/error.h"
 
@@ -33,29 +35,6 @@ double mutual_knn(const cka::FeatureView& x, const cka::FeatureView& y, int64_t 
 }
 
 MutualKnnAccumulator::MutualKnnAccumulator(int64_t layers_a, int64_t layers_b, int64_t k)
-    : PairAccumulator(layers_a, layers_b, /*symmetric=*/true, 0, "mutual k-NN", k + 1, INT32_MAX), k_(k) {
-  CONVLAB_CHECK(k >= 1, "mutual k-NN needs at least 1 neighbour (--knn), got {}", k);
-}
-
-void MutualKnnAccumulator::prepare(int64_t row, const cka::FeatureView& x) {
-  if (static_cast<int64_t>(rows_.size()) <= row) rows_.resize(static_cast<size_t>(row + 1));
-  std::vector<double> g = gram(x, linalg::Centring::none);
-  tie_duplicate_examples(x, g);
-  rows_[static_cast<size_t>(row)] = neighbours_from_gram(g, x.rows(), k_);
-}
-
-double MutualKnnAccumulator::pair_value(int64_t row_a, int64_t row_b) const {
-  return mutual_knn(rows_[static_cast<size_t>(row_a)], rows_[static_cast<size_t>(row_b)]);
-}
-
-void MutualKnnAccumulator::permute(const std::vector<int32_t>& perm, const std::vector<int32_t>& inverse) {
-  permuted_.resize(rows_.size());
-  for (size_t r = 0; r < rows_.size(); ++r)
-    if (is_b_row(static_cast<int64_t>(r))) permuted_[r] = permuted_neighbours(rows_[r], perm, inverse);
-}
-
-double MutualKnnAccumulator::permuted_pair_value(int64_t row_a, int64_t row_b) const {
-  return mutual_knn(rows_[static_cast<size_t>(row_a)], permuted_[static_cast<size_t>(row_b)]);
-}
+    : NeighbourAccumulator(layers_a, layers_b, /*symmetric=*/true, 0, "mutual k-NN", std::max<int64_t>(3, k + 1), k) {}
 
 }  // namespace convlab::knn

@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "framework/knn/neighbours.h"
-#include "framework/stats/pair_accumulator.h"
+#include "framework/knn/neighbour_accumulator.h"
 
 namespace convlab::knn {
 
@@ -26,23 +26,13 @@ double mutual_knn(const Neighbours& a, const Neighbours& b);
 // Full batch: two layers' features of the same n examples.
 double mutual_knn(const cka::FeatureView& x, const cka::FeatureView& y, int64_t k = kDefaultNeighbours);
 
-class MutualKnnAccumulator final : public stats::PairAccumulator {
+class MutualKnnAccumulator final : public NeighbourAccumulator {
  public:
   // layers_b 0: network A against itself, (L, L); else (L, M). k: the neighbours.
   MutualKnnAccumulator(int64_t layers_a, int64_t layers_b, int64_t k);
 
  private:
-  void prepare(int64_t row, const cka::FeatureView& x) override;
-  double pair_value(int64_t row_a, int64_t row_b) const override;
-  void clear() override {
-    rows_.clear();
-    permuted_.clear();
-  }
-  void permute(const std::vector<int32_t>& perm, const std::vector<int32_t>& inverse) override;
-  double permuted_pair_value(int64_t row_a, int64_t row_b) const override;
-
-  int64_t k_;
-  std::vector<Neighbours> rows_, permuted_;
+  double score(const Neighbours& a, const Neighbours& b) const override { return mutual_knn(a, b); }
 };
 
 }  // namespace convlab::knn
