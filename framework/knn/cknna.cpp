@@ -12,7 +12,7 @@ namespace convlab::knn {
 double cknna_alignment(const Neighbours& a, const Neighbours& b) {
   CONVLAB_CHECK(a.n == b.n && a.k == b.k, "CKNNA compares neighbours of the same examples: {} x {} against {} x {}",
                 a.n, a.k, b.n, b.k);
-  const int64_t n = a.n, k = a.k;
+  const int64_t n = a.n;
   CONVLAB_CHECK(n >= 4, "CKNNA's debiased HSIC needs at least 4 examples, got {}", n);
   // The masked kernels K~ = alpha o K and L~ = alpha o L are nonzero only at the shared
   // neighbours j of each i: row i's (j, K_ij, L_ij) triples.
@@ -20,21 +20,11 @@ double cknna_alignment(const Neighbours& a, const Neighbours& b) {
   std::vector<int32_t> shared;
   std::vector<double> kv, lv;
   for (int64_t i = 0; i < n; ++i) {
-    const int32_t *x = a.row(i), *y = b.row(i);
-    int64_t p = 0, q = 0;
-    while (p < k && q < k) {
-      if (x[p] == y[q]) {
-        shared.push_back(x[p]);
-        kv.push_back(a.row_similarity(i)[p]);
-        lv.push_back(b.row_similarity(i)[q]);
-        ++p;
-        ++q;
-      } else if (x[p] < y[q]) {
-        ++p;
-      } else {
-        ++q;
-      }
-    }
+    for_each_shared(a, b, i, [&](int64_t p, int64_t q) {
+      shared.push_back(a.row(i)[p]);
+      kv.push_back(a.row_similarity(i)[p]);
+      lv.push_back(b.row_similarity(i)[q]);
+    });
     start[static_cast<size_t>(i + 1)] = static_cast<int64_t>(shared.size());
   }
   // trace = sum_ij K~_ij L~_ji; the row sums of L~ and column sums of K~ give 1^T K~ L~ 1.

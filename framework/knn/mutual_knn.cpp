@@ -11,21 +11,7 @@ double mutual_knn(const Neighbours& a, const Neighbours& b) {
   CONVLAB_CHECK(a.n == b.n && a.k == b.k, "mutual k-NN compares neighbours of the same examples: {} x {} against {} x {}",
                 a.n, a.k, b.n, b.k);
   int64_t shared = 0;
-  for (int64_t i = 0; i < a.n; ++i) {
-    const int32_t *x = a.row(i), *y = b.row(i);  // both ascending
-    int64_t p = 0, q = 0;
-    while (p < a.k && q < a.k) {
-      if (x[p] == y[q]) {
-        ++shared;
-        ++p;
-        ++q;
-      } else if (x[p] < y[q]) {
-        ++p;
-      } else {
-        ++q;
-      }
-    }
-  }
+  for (int64_t i = 0; i < a.n; ++i) for_each_shared(a, b, i, [&](int64_t, int64_t) { ++shared; });
   return static_cast<double>(shared) / static_cast<double>(a.n * a.k);
 }
 

@@ -25,6 +25,25 @@ struct Neighbours {
   int64_t position(int64_t i, int64_t j) const;
 };
 
+// Calls f(p, q) for every example that row i of a and row i of b both hold, p and q its
+// positions in each (both rows ascending: one merge-like pass, 2k steps at most).
+template <class F>
+void for_each_shared(const Neighbours& a, const Neighbours& b, int64_t i, F&& f) {
+  const int32_t *x = a.row(i), *y = b.row(i);
+  int64_t p = 0, q = 0;
+  while (p < a.k && q < b.k) {
+    if (x[p] == y[q]) {
+      f(p, q);
+      ++p;
+      ++q;
+    } else if (x[p] < y[q]) {
+      ++p;
+    } else {
+      ++q;
+    }
+  }
+}
+
 // Needs 1 <= k < n. Throws, naming the layer, for NaN or infinite features.
 Neighbours nearest_neighbours(const cka::FeatureView& x, int64_t k);
 
