@@ -64,8 +64,9 @@ features (synthetic unless --features or --checkpoint):
                           shape, and the output says so)
 
 what to time (every combination is a case):
-  --measure LIST          comma-separated; + joins measures timed in one comparison
-                          (default: cka,rsa,procrustes,cka+rsa)
+  --measure LIST          comma-separated; + joins measures timed in one comparison; any
+                          of convlab-analyze's measures, e.g. mutual_knn+svcca (default:
+                          cka,rsa,procrustes,cka+rsa)
   --kernel LIST           CKA's kernels, comma-separated; linear+rbf: both in one comparison
                           (default: linear,rbf for cka alone, linear where cka is joined
                           with another measure)
