@@ -56,12 +56,12 @@ class Cifar10Training : public ::testing::Test {
 }  // namespace
 
 TEST_F(Cifar10Training, DepthOneV2LearnsOnASubset) {
-  // 2,560 training images, batch 64, 3 epochs (120 updates), 1,000 test images.
+  // 2,048 training images, batch 64, 3 epochs (96 updates), 500 test images.
   TrainOptions o = options("learn");
-  o.config.train.train_data_size = 2560;
+  o.config.train.train_data_size = 2048;
   o.config.train.batch_size = 64;
   o.config.train.num_epochs = 3;
-  o.eval_examples = 1000;
+  o.eval_examples = 500;
   const TrainSummary summary = train(o);
   std::fprintf(stderr, "test accuracy after %lld updates: %.2f%% (%.0f s)\n", static_cast<long long>(summary.updates),
                100 * summary.final_test_acc, summary.seconds);
