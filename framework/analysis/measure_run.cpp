@@ -229,6 +229,21 @@ struct HostCopies {
   std::vector<Tensor> a, b;
 };
 
+// The host copies of batch `batch`'s features, made by the first measure that asks for them.
+const HostCopies& host_copies(HostCopies& copies, int64_t batch, const std::vector<Tensor>& a,
+                              const std::vector<Tensor>& b) {
+  if (copies.batch == batch) return copies;
+  const auto host = [](const std::vector<Tensor>& layers) {
+    std::vector<Tensor> out;
+    for (const Tensor& t : layers) out.push_back(t.to(cpu()));  // on_gpu: every layer is on the GPU
+    return out;
+  };
+  copies.a = host(a);
+  copies.b = host(b);
+  copies.batch = batch;
+  return copies;
+}
+
 // The measures computed in float64 on the CPU (mutual k-NN, CKNNA, SVCCA, PWCCA, ridge), one
 // stats::PairAccumulator each, sharing each batch's Grams (linalg::BatchGrams). Features on a
 // GPU are copied to the host once per batch for all of them, in the open: precision() says
@@ -240,17 +255,8 @@ class HostPairRun final : public MeasureRun {
       : names_(names), acc_(std::move(acc)), copies_(std::move(copies)) {}
   void add_batch(const std::vector<Tensor>& a, const std::vector<Tensor>& b) override {
     if (!copies_) return feed(*acc_, names_.self, a, b, names_.a, names_.b);
-    if (copies_->batch != acc_->batches()) {
-      const auto host = [](const std::vector<Tensor>& layers) {
-        std::vector<Tensor> out;
-        for (const Tensor& t : layers) out.push_back(t.to(cpu()));  // on_gpu: every layer is on the GPU
-        return out;
-      };
-      copies_->a = host(a);
-      copies_->b = host(b);
-      copies_->batch = acc_->batches();
-    }
-    feed(*acc_, names_.self, copies_->a, copies_->b, names_.a, names_.b);
+    const HostCopies& host = host_copies(*copies_, acc_->batches(), a, b);
+    feed(*acc_, names_.self, host.a, host.b, names_.a, names_.b);
   }
   const stats::BatchTerms& terms(size_t) const override { return acc_->terms(); }
   std::vector<double> value(const std::vector<double>& mean, bool) const override { return acc_->value(mean); }
@@ -282,18 +288,9 @@ class PermutedRun final : public MeasureRun {
     const std::vector<Tensor>* ha = &a;
     const std::vector<Tensor>* hb = &b;
     if (copies_) {
-      if (copies_->batch != batches_) {
-        const auto host = [](const std::vector<Tensor>& layers) {
-          std::vector<Tensor> out;
-          for (const Tensor& t : layers) out.push_back(t.to(cpu()));
-          return out;
-        };
-        copies_->a = host(a);
-        copies_->b = host(b);
-        copies_->batch = batches_;
-      }
-      ha = &copies_->a;
-      hb = &copies_->b;
+      const HostCopies& host = host_copies(*copies_, batches_, a, b);
+      ha = &host.a;
+      hb = &host.b;
     }
     null_->add_batch(views(*ha, names_.a), views(*hb, names_.self ? std::vector<std::string>{} : names_.b));
     ++batches_;
