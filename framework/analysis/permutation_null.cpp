@@ -16,7 +16,10 @@ namespace convlab::analysis_detail {
 
 HostNull::HostNull(Measure measure, const LayerNames& names, const CompareSettings& settings,
                    std::shared_ptr<linalg::BatchGrams> grams)
-    : measure_(measure), names_(names), settings_(settings), grams_(std::move(grams)) {
+    : measure_(measure),
+      names_(names),
+      settings_(settings),
+      grams_(grams ? std::move(grams) : std::make_shared<linalg::BatchGrams>()) {
   la_ = static_cast<int64_t>(names.a.size());
   lb_ = names.self ? la_ : static_cast<int64_t>(names.b.size());
   rows_ = names.self ? la_ : la_ + lb_;
@@ -33,13 +36,27 @@ void HostNull::add_batch(const std::vector<cka::FeatureView>& a, const std::vect
   CONVLAB_CHECK(static_cast<int64_t>(rows.size()) == rows_, "the permutation test expected {} layers, got {}", rows_,
                 rows.size());
   const int64_t k = rows.front()->rows();
-  if (grams_) grams_->start(batches_);
-  if (measure_ == Measure::cka)
-    add_cka(rows, k);
-  else if (measure_ == Measure::rsa)
+  grams_->start(batches_);
+  if (measure_ == Measure::cka) {
+    std::vector<linalg::HostLayerGrams> layers;
+    layers.reserve(rows.size());
+    for (const cka::FeatureView* v : rows) layers.emplace_back(*v, *grams_);
+    std::vector<linalg::LayerGrams*> grams;
+    for (linalg::HostLayerGrams& l : layers) grams.push_back(&l);
+    add_cka(grams, k);
+  } else if (measure_ == Measure::rsa) {
     add_rsa(rows, k);
-  else
+  } else {
     add_procrustes(rows, k);
+  }
+  ++batches_;
+}
+
+void HostNull::add_layers(const std::vector<linalg::LayerGrams*>& rows) {
+  CONVLAB_CHECK(measure_ == Measure::cka, "only CKA's permutation null is computed from Grams alone");
+  CONVLAB_CHECK(static_cast<int64_t>(rows.size()) == rows_, "the permutation test expected {} layers, got {}", rows_,
+                rows.size());
+  add_cka(rows, rows.front()->rows());
   ++batches_;
 }
 
@@ -62,7 +79,7 @@ void gather(const std::vector<double>& m, const std::vector<int32_t>& perm, std:
 
 }  // namespace
 
-void HostNull::add_cka(const std::vector<const cka::FeatureView*>& rows, int64_t k) {
+void HostNull::add_cka(const std::vector<linalg::LayerGrams*>& rows, int64_t k) {
   const double c = settings_.estimator == cka::Estimator::debiased
                        ? 1.0 / (static_cast<double>(k) * static_cast<double>(k - 3))
                        : 1.0 / (static_cast<double>(k - 1) * static_cast<double>(k - 1));
@@ -73,10 +90,9 @@ void HostNull::add_cka(const std::vector<const cka::FeatureView*>& rows, int64_t
     std::vector<std::vector<double>> centred(static_cast<size_t>(rows_));
     std::vector<double> self(static_cast<size_t>(rows_));
     for (int64_t r = 0; r < rows_; ++r) {
-      const cka::FeatureView& x = *rows[static_cast<size_t>(r)];
+      linalg::LayerGrams& x = *rows[static_cast<size_t>(r)];
       int e = 0;
-      std::vector<double> g = grams_ ? grams_->gram(x, linalg::Centring::columns, &e)
-                                     : linalg::gram_f64(x, linalg::Centring::columns, &e);
+      std::vector<double> g = x.gram(linalg::Centring::columns, &e);
       if (kernel.kind == cka::KernelKind::linear) {
         for (double& v : g) v = std::ldexp(v, 2 * e);
       } else {

@@ -23,6 +23,7 @@
 #include "framework/analysis/measure_run.h"
 #include "framework/cka/features.h"
 #include "framework/linalg/batch_grams.h"
+#include "framework/linalg/layer_grams.h"
 #include "framework/stats/batch_terms.h"
 
 namespace convlab::analysis_detail {
@@ -31,14 +32,17 @@ class HostNull {
  public:
   // measure: cka, rsa or procrustes.
   HostNull(Measure measure, const LayerNames& names, const CompareSettings& settings,
-           std::shared_ptr<linalg::BatchGrams> grams);
+           std::shared_ptr<linalg::BatchGrams> grams = nullptr);
   // One batch's features of A (and of B; empty: A against itself), on the host.
   void add_batch(const std::vector<cka::FeatureView>& a, const std::vector<cka::FeatureView>& b);
+  // CKA's null reads only the layers' Grams: one batch's layers in the pairs' row order (A's,
+  // then B's), wherever their Grams are computed (a GPU's: linalg::DeviceLayerGrams).
+  void add_layers(const std::vector<linalg::LayerGrams*>& rows);
   // The (L, M) matrix of every permutation, for output o (CKA: kernel o).
   std::vector<std::vector<double>> null_values(size_t output) const;
 
  private:
-  void add_cka(const std::vector<const cka::FeatureView*>& rows, int64_t k);
+  void add_cka(const std::vector<linalg::LayerGrams*>& rows, int64_t k);
   void add_rsa(const std::vector<const cka::FeatureView*>& rows, int64_t k);
   void add_procrustes(const std::vector<const cka::FeatureView*>& rows, int64_t k);
 

@@ -129,9 +129,9 @@ CcaAccumulator::CcaAccumulator(CcaMeasure measure, int64_t layers_a, int64_t lay
   reduce(linalg::CentredSpectrum{}, reduction);  // checks the settings before any batch
 }
 
-void CcaAccumulator::prepare(int64_t row, const cka::FeatureView& x) {
+void CcaAccumulator::prepare(int64_t row, linalg::LayerGrams& x) {
   if (static_cast<int64_t>(rows_.size()) <= row) rows_.resize(static_cast<size_t>(row + 1));
-  rows_[static_cast<size_t>(row)] = reduce(spectrum(x), reduction_);
+  rows_[static_cast<size_t>(row)] = reduce(x.spectrum(), reduction_);
   if (batches() == 0) {
     if (static_cast<int64_t>(dims_.size()) <= row) dims_.resize(static_cast<size_t>(row + 1), 0);
     dims_[static_cast<size_t>(row)] = rows_[static_cast<size_t>(row)].d;

@@ -85,7 +85,7 @@ class CcaAccumulator final : public stats::PairAccumulator {
   const std::vector<int64_t>& dims() const { return dims_; }
 
  private:
-  void prepare(int64_t row, const cka::FeatureView& x) override;
+  void prepare(int64_t row, linalg::LayerGrams& x) override;
   double pair_value(int64_t row_a, int64_t row_b) const override;
   bool parallel_pairs() const override { return false; }  // BLAS and LAPACK thread themselves
   void clear() override {

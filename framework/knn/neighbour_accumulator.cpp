@@ -10,10 +10,10 @@ NeighbourAccumulator::NeighbourAccumulator(int64_t layers_a, int64_t layers_b, b
   CONVLAB_CHECK(k >= 1, "{} needs at least 1 neighbour (--knn), got {}", name, k);
 }
 
-void NeighbourAccumulator::prepare(int64_t row, const cka::FeatureView& x) {
+void NeighbourAccumulator::prepare(int64_t row, linalg::LayerGrams& x) {
   if (static_cast<int64_t>(rows_.size()) <= row) rows_.resize(static_cast<size_t>(row + 1));
-  std::vector<double> g = gram(x, linalg::Centring::none);
-  tie_duplicate_examples(x, g);
+  std::vector<double> g = x.gram(linalg::Centring::none);
+  tie_copies(x.first_copies(), g);
   rows_[static_cast<size_t>(row)] = neighbours_from_gram(g, x.rows(), k_);
 }
 

@@ -23,7 +23,7 @@ class NeighbourAccumulator : public stats::PairAccumulator {
   const std::vector<Neighbours>& rows() const { return rows_; }
 
  private:
-  void prepare(int64_t row, const cka::FeatureView& x) override;
+  void prepare(int64_t row, linalg::LayerGrams& x) override;
   double pair_value(int64_t row_a, int64_t row_b) const override;
   void clear() override;
   void permute(const std::vector<int32_t>& perm, const std::vector<int32_t>& inverse) override;

@@ -2,10 +2,9 @@
 
 #include <algorithm>
 #include <numeric>
-#include <string_view>
-#include <unordered_map>
 
 #include "framework/core/error.h"
+#include "framework/linalg/first_copies.h"
 #include "framework/linalg/gram_f64.h"
 #include "kernels/knn.h"
 
@@ -76,18 +75,13 @@ Neighbours permuted_neighbours(const Neighbours& b, const std::vector<int32_t>& 
   return out;
 }
 
-void tie_duplicate_examples(const cka::FeatureView& x, std::vector<double>& gram) {
-  const int64_t n = x.rows(), p = x.cols();
-  const size_t row_bytes = static_cast<size_t>(p) * (x.is_f32() ? sizeof(float) : sizeof(double));
-  const auto row = [&](int64_t i) {
-    return x.is_f32() ? static_cast<const void*>(x.f32() + i * p) : static_cast<const void*>(x.f64() + i * p);
-  };
-  std::unordered_map<std::string_view, int64_t> first;  // a row's bytes -> its first example
+void tie_copies(const std::vector<int64_t>& first, std::vector<double>& gram) {
+  const int64_t n = static_cast<int64_t>(first.size());
+  CONVLAB_CHECK(static_cast<int64_t>(gram.size()) == n * n, "a Gram of {} examples needs {} values, got {}", n, n * n,
+                gram.size());
   for (int64_t i = 0; i < n; ++i) {
-    const std::string_view bytes(static_cast<const char*>(row(i)), row_bytes);
-    const auto [at, fresh] = first.emplace(bytes, i);
-    if (fresh) continue;
-    const int64_t f = at->second;
+    const int64_t f = first[static_cast<size_t>(i)];
+    if (f == i) continue;
     for (int64_t j = 0; j < n; ++j) {
       gram[static_cast<size_t>(i * n + j)] = gram[static_cast<size_t>(f * n + j)];
       gram[static_cast<size_t>(j * n + i)] = gram[static_cast<size_t>(j * n + f)];
@@ -102,7 +96,7 @@ Neighbours nearest_neighbours(const cka::FeatureView& x, int64_t k) {
   CONVLAB_CHECK(k >= 1 && k < x.rows(), "{} nearest neighbours need more than {} examples per batch, got {}", k, k,
                 x.rows());
   std::vector<double> gram = linalg::gram_f64(x, linalg::Centring::none);
-  tie_duplicate_examples(x, gram);
+  tie_copies(linalg::first_copies(x), gram);
   return neighbours_from_gram(gram, x.rows(), k);
 }
 

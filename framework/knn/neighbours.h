@@ -3,7 +3,7 @@
 // unit L2 norm (not centred), the similarity of two examples is their inner product (the
 // cosine of the raw features), an example is not its own neighbour, and ties go to the lower
 // example index (kernels::nearer_neighbour), exact copies of an example included
-// (tie_duplicate_examples). The similarities come from the float64 Gram X X^T
+// (tie_copies). The similarities come from the float64 Gram X X^T
 // (linalg::gram_f64): K_ij / sqrt(K_ii K_jj).
 #pragma once
 
@@ -58,8 +58,8 @@ Neighbours permuted_neighbours(const Neighbours& b, const std::vector<int32_t>& 
 
 // Makes exact copies of an example exactly tied: BLAS rounds the Gram entries of two equal
 // rows differently (they fall in different tiles), which would let rounding, not the lower
-// index, choose between them. Each row equal to an earlier one gets that one's row and column
-// of `gram` (n, n). O(n p) to find them.
-void tie_duplicate_examples(const cka::FeatureView& x, std::vector<double>& gram);
+// index, choose between them. Each example i with first[i] != i (linalg::first_copies) gets
+// that example's row and column of `gram` (n, n).
+void tie_copies(const std::vector<int64_t>& first, std::vector<double>& gram);
 
 }  // namespace convlab::knn

@@ -87,14 +87,14 @@ RidgeAccumulator::RidgeAccumulator(int64_t layers_a, int64_t layers_b, double ri
                 ridge);
 }
 
-void RidgeAccumulator::prepare(int64_t row, const cka::FeatureView& x) {
+void RidgeAccumulator::prepare(int64_t row, linalg::LayerGrams& x) {
   if (predictors_.empty()) {
     predictors_.resize(static_cast<size_t>(layers_a()));
     targets_.resize(static_cast<size_t>(pairs().rows()));
   }
   if (pairs().self() || row >= layers_a())
-    targets_[static_cast<size_t>(row)] = target_of_gram(gram(x, linalg::Centring::columns), x.rows());
-  if (row < layers_a()) predictors_[static_cast<size_t>(row)] = predictor_of_spectrum(spectrum(x), ridge_);
+    targets_[static_cast<size_t>(row)] = target_of_gram(x.gram(linalg::Centring::columns), x.rows());
+  if (row < layers_a()) predictors_[static_cast<size_t>(row)] = predictor_of_spectrum(x.spectrum(), ridge_);
 }
 
 double RidgeAccumulator::pair_value(int64_t row_a, int64_t row_b) const {

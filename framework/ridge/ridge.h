@@ -63,7 +63,7 @@ class RidgeAccumulator final : public stats::PairAccumulator {
   RidgeAccumulator(int64_t layers_a, int64_t layers_b, double ridge);
 
  private:
-  void prepare(int64_t row, const cka::FeatureView& x) override;
+  void prepare(int64_t row, linalg::LayerGrams& x) override;
   double pair_value(int64_t row_a, int64_t row_b) const override;
   bool parallel_pairs() const override { return false; }  // BLAS threads itself
   void clear() override {

@@ -3,7 +3,6 @@
 #include <cmath>
 
 #include "framework/core/error.h"
-#include "framework/linalg/symmetric_eigen.h"
 #include "framework/stats/permutation_test.h"
 
 namespace convlab::stats {
@@ -19,25 +18,31 @@ PairAccumulator::PairAccumulator(int64_t layers_a, int64_t layers_b, bool symmet
       terms_(pairs_.layers_a() * pairs_.layers_b() + extra_terms) {}
 
 void PairAccumulator::add_batch(const std::vector<cka::FeatureView>& a) {
-  accumulate(pairs_.batch_rows(a, name_.c_str()));
+  add_host_batch(pairs_.batch_rows(a, name_.c_str()));
 }
 
 void PairAccumulator::add_batch(const std::vector<cka::FeatureView>& a, const std::vector<cka::FeatureView>& b) {
-  accumulate(pairs_.batch_rows(a, b, name_.c_str()));
+  add_host_batch(pairs_.batch_rows(a, b, name_.c_str()));
+}
+
+void PairAccumulator::add_host_batch(const std::vector<const cka::FeatureView*>& views) {
+  grams_->start(batches());
+  std::vector<linalg::HostLayerGrams> layers;
+  layers.reserve(views.size());
+  for (const cka::FeatureView* v : views) layers.emplace_back(*v, *grams_);
+  std::vector<linalg::LayerGrams*> rows;
+  for (linalg::HostLayerGrams& l : layers) rows.push_back(&l);
+  accumulate(rows);
+}
+
+void PairAccumulator::add_layers(const std::vector<linalg::LayerGrams*>& rows) {
+  CONVLAB_CHECK(static_cast<int64_t>(rows.size()) == pairs_.rows(), "{}: expected {} layers in a batch, got {}", name_,
+                pairs_.rows(), rows.size());
+  accumulate(rows);
 }
 
 std::vector<double> PairAccumulator::value(const std::vector<double>& mean_terms) const {
   return std::vector<double>(mean_terms.begin(), mean_terms.begin() + layers_a() * layers_b());
-}
-
-std::vector<double> PairAccumulator::gram(const cka::FeatureView& x, linalg::Centring centring) {
-  return grams_ ? grams_->gram(x, centring) : linalg::gram_f64(x, centring);
-}
-
-linalg::CentredSpectrum PairAccumulator::spectrum(const cka::FeatureView& x) {
-  CONVLAB_CHECK(linalg::symmetric_eigen_fits(x.rows()), "{}: an eigendecomposition of {} examples is beyond LAPACK's "
-                "sizes: use a smaller --batch-size", x.label(), x.rows());
-  return grams_ ? grams_->spectrum(x) : linalg::centred_spectrum(x);
 }
 
 void PairAccumulator::set_permutations(int64_t count, uint64_t seed) {
@@ -53,10 +58,9 @@ std::vector<std::vector<double>> PairAccumulator::null_values() const {
   return out;
 }
 
-void PairAccumulator::accumulate(const std::vector<const cka::FeatureView*>& layers) {
-  if (grams_) grams_->start(batches());
+void PairAccumulator::accumulate(const std::vector<linalg::LayerGrams*>& layers) {
   const int64_t k = layers[0]->rows();
-  for (const cka::FeatureView* v : layers)
+  for (const linalg::LayerGrams* v : layers)
     CONVLAB_CHECK(v->rows() == k, "every layer of a batch holds the same examples: {} has {} rows, {} has {}",
                   layers[0]->label(), k, v->label(), v->rows());
   CONVLAB_CHECK(k >= min_examples_, "{} needs at least {} examples per batch, got {}", name_, min_examples_, k);

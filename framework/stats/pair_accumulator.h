@@ -18,6 +18,7 @@
 #include "framework/cka/features.h"
 #include "framework/cka/layer_pairs.h"
 #include "framework/linalg/batch_grams.h"
+#include "framework/linalg/layer_grams.h"
 #include "framework/stats/batch_terms.h"
 
 namespace convlab::stats {
@@ -28,6 +29,9 @@ class PairAccumulator {
 
   void add_batch(const std::vector<cka::FeatureView>& a);
   void add_batch(const std::vector<cka::FeatureView>& a, const std::vector<cka::FeatureView>& b);
+  // The same from layers that compute their own Grams (a GPU's: linalg::DeviceLayerGrams),
+  // in the pairs' row order: A's layers, then B's (none when A is compared with itself).
+  void add_layers(const std::vector<linalg::LayerGrams*>& rows);
 
   const stats::BatchTerms& terms() const { return terms_; }
   const cka::LayerPairs& pairs() const { return pairs_; }
@@ -36,8 +40,8 @@ class PairAccumulator {
   // (L, M) row-major from mean terms (by default the pair values are the terms).
   virtual std::vector<double> value(const std::vector<double>& mean_terms) const;
   std::vector<double> result() const { return value(terms_.weighted_mean()); }
-  // Grams and spectra shared with the other measures of the same comparison (each batch's
-  // computed once for all of them); without, each measure computes its own.
+  // Grams and spectra of host features shared with the other measures of the same comparison
+  // (each batch's computed once for all of them); without, each measure computes its own.
   void share_grams(std::shared_ptr<linalg::BatchGrams> grams) { grams_ = std::move(grams); }
 
   // A permutation test (permutation_test.h): every batch also computes `count` matrices with
@@ -52,8 +56,9 @@ class PairAccumulator {
   PairAccumulator(int64_t layers_a, int64_t layers_b, bool symmetric, int64_t extra_terms, std::string name,
                   int64_t min_examples, int64_t max_examples);
 
-  // Row r of the pairs (LayerPairs order: A's layers, then B's) for this batch.
-  virtual void prepare(int64_t row, const cka::FeatureView& x) = 0;
+  // Row r of the pairs (LayerPairs order: A's layers, then B's) for this batch, from what the
+  // layer yields (its Grams, spectrum and copies: linalg::LayerGrams).
+  virtual void prepare(int64_t row, linalg::LayerGrams& x) = 0;
   // The value of A's row `row_a` against B's row `row_b`, once both are prepared. Called from
   // several threads when parallel_pairs() is true.
   virtual double pair_value(int64_t row_a, int64_t row_b) const = 0;
@@ -74,15 +79,12 @@ class PairAccumulator {
   bool is_b_row(int64_t row) const { return pairs_.self() || row >= pairs_.layers_a(); }
 
   const std::string& name() const { return name_; }
-  // A layer's float64 Gram and centred spectrum in this batch, shared when share_grams was
-  // called. Throw, naming the layer, for NaN or infinite features.
-  std::vector<double> gram(const cka::FeatureView& x, linalg::Centring centring);
-  linalg::CentredSpectrum spectrum(const cka::FeatureView& x);
   int64_t layers_a() const { return pairs_.layers_a(); }
   int64_t layers_b() const { return pairs_.layers_b(); }
 
  private:
-  void accumulate(const std::vector<const cka::FeatureView*>& layers);
+  void accumulate(const std::vector<linalg::LayerGrams*>& layers);
+  void add_host_batch(const std::vector<const cka::FeatureView*>& views);
 
   cka::LayerPairs pairs_;
   bool symmetric_;
@@ -91,7 +93,7 @@ class PairAccumulator {
   int64_t min_examples_, max_examples_;
   stats::BatchTerms terms_;
   int64_t examples_ = 0;
-  std::shared_ptr<linalg::BatchGrams> grams_;
+  std::shared_ptr<linalg::BatchGrams> grams_ = std::make_shared<linalg::BatchGrams>();
   uint64_t permutation_seed_ = 0;
   std::vector<stats::BatchTerms> null_terms_;  // (permutations)
 };

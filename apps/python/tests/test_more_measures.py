@@ -48,7 +48,7 @@ Ties of the neighbour measures are tested where the similarities are equal in fl
 point however they are summed (integer rows of squared norm 16, some repeated: every cosine
 is an exact multiple of 1/16), and with exact copies of continuous examples, which convlab
 ties exactly (BLAS alone would round the copies' Gram entries differently;
-knn::tie_duplicate_examples gives each copy its first occurrence's row and column).
+knn::tie_copies gives each copy its first occurrence's row and column).
 PWCCA is compared only where dx + dy stays below the batch and no kept span lies inside the
 other: a correlation that is exactly 1 several times has no unique variates, so neither the
 weights nor the value are defined.
