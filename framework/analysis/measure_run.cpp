@@ -24,6 +24,7 @@
 #include "framework/backend/cuda/cuda_context.h"
 #include "framework/cka/cuda/cuda_accumulator.h"
 #include "framework/cka/cuda/range_scale.h"
+#include "framework/linalg/cuda/device_grams.h"
 #include "framework/procrustes/cuda/cuda_procrustes.h"
 #include "framework/rsa/cuda/cuda_rsa.h"
 #endif
@@ -244,40 +245,42 @@ const HostCopies& host_copies(HostCopies& copies, int64_t batch, const std::vect
   return copies;
 }
 
-// The measures computed in float64 on the CPU (mutual k-NN, CKNNA, SVCCA, PWCCA, ridge), one
-// stats::PairAccumulator each, sharing each batch's Grams (linalg::BatchGrams). Features on a
-// GPU are copied to the host once per batch for all of them, in the open: precision() says
-// so, and summary.json records it.
-class HostPairRun final : public MeasureRun {
+// The measures computed in float64 from each layer's Grams (mutual k-NN, CKNNA, SVCCA, PWCCA,
+// ridge), one stats::PairAccumulator each. PairRun holds what they share; HostPairRun feeds
+// it features on the CPU, whose Grams the measures share through a linalg::BatchGrams, and
+// GpuPairRun (below) layers whose Grams a GPU computes.
+class PairRun : public MeasureRun {
  public:
-  HostPairRun(std::unique_ptr<stats::PairAccumulator> acc, const LayerNames& names,
-              std::shared_ptr<HostCopies> copies)
-      : names_(names), acc_(std::move(acc)), copies_(std::move(copies)) {}
-  void add_batch(const std::vector<Tensor>& a, const std::vector<Tensor>& b) override {
-    if (!copies_) return feed(*acc_, names_.self, a, b, names_.a, names_.b);
-    const HostCopies& host = host_copies(*copies_, acc_->batches(), a, b);
-    feed(*acc_, names_.self, host.a, host.b, names_.a, names_.b);
-  }
+  explicit PairRun(std::unique_ptr<stats::PairAccumulator> acc) : acc_(std::move(acc)) {}
   const stats::BatchTerms& terms(size_t) const override { return acc_->terms(); }
   std::vector<double> value(const std::vector<double>& mean, bool) const override { return acc_->value(mean); }
-  std::string precision() const override {
-    return copies_ ? "cpu fp64 (features copied from the GPU)" : "cpu fp64";
-  }
   std::vector<int64_t> kept_dims() const override {
     const auto* cca = dynamic_cast<const cca::CcaAccumulator*>(acc_.get());
     return cca ? cca->dims() : std::vector<int64_t>{};
   }
   std::vector<std::vector<double>> null_values(size_t) const override { return acc_->null_values(); }
 
+ protected:
+  std::unique_ptr<stats::PairAccumulator> acc_;
+};
+
+class HostPairRun final : public PairRun {
+ public:
+  HostPairRun(std::unique_ptr<stats::PairAccumulator> acc, const LayerNames& names)
+      : PairRun(std::move(acc)), names_(names) {}
+  void add_batch(const std::vector<Tensor>& a, const std::vector<Tensor>& b) override {
+    feed(*acc_, names_.self, a, b, names_.a, names_.b);
+  }
+  std::string precision() const override { return "cpu fp64"; }
+
  private:
   LayerNames names_;
-  std::unique_ptr<stats::PairAccumulator> acc_;
-  std::shared_ptr<HostCopies> copies_;  // null: the features are on the host
 };
 
 // CKA, RSA or Procrustes with a permutation test: the measure runs where it would, and its
-// null is computed on the host in float64 (permutation_null.h) from the same batches, copied
-// from the GPU once per batch for every measure that needs them.
+// null is computed on the host in float64 (permutation_null.h) from the same batches: for
+// features on a GPU, CKA's from the Grams the GPU computes (GpuGramNull, below), RSA's and
+// Procrustes' from the features, copied from the GPU once per batch for both.
 class PermutedRun final : public MeasureRun {
  public:
   PermutedRun(std::unique_ptr<MeasureRun> inner, std::unique_ptr<HostNull> null, const LayerNames& names,
@@ -325,6 +328,29 @@ std::unique_ptr<stats::PairAccumulator> pair_accumulator(Measure measure, const 
     case Measure::ridge: return std::make_unique<ridge::RidgeAccumulator>(la, lb, s.ridge);
     default: CONVLAB_FAIL("{} has no float64 pair accumulator", measure_name(measure));
   }
+}
+
+// What the GPU runs of one comparison share: the Grams of each batch's layers (for the
+// float64 measures and CKA's null) and one host copy of its features (for RSA's and
+// Procrustes' nulls). Null members in a CPU comparison.
+struct SharedWork {
+  std::shared_ptr<linalg::BatchGrams> host_grams = std::make_shared<linalg::BatchGrams>();
+  std::shared_ptr<HostCopies> copies;
+#if CONVLAB_WITH_CUDA
+  std::shared_ptr<linalg::DeviceBatchGrams> device_grams;
+#endif
+};
+
+SharedWork shared_work(bool on_gpu, Device device) {
+  SharedWork out;
+  if (!on_gpu) return out;
+  out.copies = std::make_shared<HostCopies>();
+#if CONVLAB_WITH_CUDA
+  out.device_grams = std::make_shared<linalg::DeviceBatchGrams>(cuda_context(device));
+#else
+  CONVLAB_FAIL("features on {} need the CUDA measures, and this convlab was built without CUDA", device.name());
+#endif
+  return out;
 }
 
 #if CONVLAB_WITH_CUDA
@@ -385,6 +411,78 @@ class GpuRsa final : public MeasureRun {
   LayerNames names_;
   cka::GramPrecision precision_;
   rsa::CudaRsaAccumulator acc_;
+};
+
+// The layers of one batch on the GPU as the float64 measures read them (device_grams.h), in
+// the pairs' row order: A's, then B's.
+class DeviceLayers {
+ public:
+  DeviceLayers(linalg::DeviceBatchGrams& grams, int64_t batch, const std::vector<Tensor>& a,
+               const std::vector<Tensor>& b, const LayerNames& names) {
+    grams.start(batch);
+    for (size_t i = 0; i < a.size(); ++i) views_.emplace_back(a[i], names.a[i]);
+    for (size_t j = 0; j < b.size(); ++j) views_.emplace_back(b[j], names.b[j]);
+    layers_.reserve(views_.size());
+    for (const cka::DeviceFeatureView& v : views_) layers_.emplace_back(v, grams);
+    for (linalg::DeviceLayerGrams& l : layers_) rows_.push_back(&l);
+  }
+  const std::vector<linalg::LayerGrams*>& rows() const { return rows_; }
+
+ private:
+  std::vector<cka::DeviceFeatureView> views_;  // stable: reserved before the layers point at them
+  std::vector<linalg::DeviceLayerGrams> layers_;
+  std::vector<linalg::LayerGrams*> rows_;
+};
+
+// A float64 measure of features on the GPU: the Grams, spectra and copies there, shared by
+// the comparison's measures; the pair terms on the host (device_grams.h says why).
+class GpuPairRun final : public PairRun {
+ public:
+  GpuPairRun(std::unique_ptr<stats::PairAccumulator> acc, const LayerNames& names,
+             std::shared_ptr<linalg::DeviceBatchGrams> grams)
+      : PairRun(std::move(acc)), names_(names), grams_(std::move(grams)) {}
+  void add_batch(const std::vector<Tensor>& a, const std::vector<Tensor>& b) override {
+    const DeviceLayers layers(*grams_, acc_->batches(), a, b, names_);
+    acc_->add_layers(layers.rows());
+  }
+  std::string precision() const override { return "cuda fp64 (pair terms: cpu fp64)"; }
+  void release_workspace() override { grams_->release_workspace(); }
+
+ private:
+  LayerNames names_;
+  std::shared_ptr<linalg::DeviceBatchGrams> grams_;
+};
+
+// CKA's permutation null for features on the GPU, from the Grams computed there (no copy of
+// the features); the measure itself runs as GpuCka.
+class GpuGramNull final : public MeasureRun {
+ public:
+  GpuGramNull(std::unique_ptr<MeasureRun> inner, std::unique_ptr<HostNull> null, const LayerNames& names,
+              std::shared_ptr<linalg::DeviceBatchGrams> grams)
+      : inner_(std::move(inner)), null_(std::move(null)), names_(names), grams_(std::move(grams)) {}
+  void add_batch(const std::vector<Tensor>& a, const std::vector<Tensor>& b) override {
+    inner_->add_batch(a, b);
+    const DeviceLayers layers(*grams_, batches_++, a, b, names_);
+    null_->add_layers(layers.rows());
+  }
+  size_t outputs() const override { return inner_->outputs(); }
+  const stats::BatchTerms& terms(size_t o) const override { return inner_->terms(o); }
+  std::vector<double> value(const std::vector<double>& mean, bool warn) const override {
+    return inner_->value(mean, warn);
+  }
+  std::string precision() const override { return inner_->precision(); }
+  void release_workspace() override {
+    inner_->release_workspace();
+    grams_->release_workspace();
+  }
+  std::vector<std::vector<double>> null_values(size_t o) const override { return null_->null_values(o); }
+
+ private:
+  std::unique_ptr<MeasureRun> inner_;
+  std::unique_ptr<HostNull> null_;
+  LayerNames names_;
+  std::shared_ptr<linalg::DeviceBatchGrams> grams_;
+  int64_t batches_ = 0;
 };
 
 class GpuProcrustes final : public MeasureRun {
@@ -517,52 +615,55 @@ double LayerScales::largest_magnitude(Tensor& t) {
 #endif
 }
 
-// Measures run where the features are: on the GPU when a model left them there (both sources
-// on the same device), on the CPU otherwise.
-std::unique_ptr<MeasureRun> make_measure_run(Measure measure, bool on_gpu, Device device, const LayerNames& names,
-                                     const CompareSettings& s) {
+namespace {
+
+// One measure's run, given what the comparison's runs share.
+std::unique_ptr<MeasureRun> measure_run(Measure measure, bool on_gpu, Device device, const LayerNames& names,
+                                        const CompareSettings& s, const SharedWork& shared) {
   if (host_only(measure)) {
     auto acc = pair_accumulator(measure, names, s);
-    acc->share_grams(std::make_shared<linalg::BatchGrams>());
-    return std::make_unique<HostPairRun>(std::move(acc), names, on_gpu ? std::make_shared<HostCopies>() : nullptr);
+    if (s.permutations > 0) acc->set_permutations(s.permutations, s.seed);
+#if CONVLAB_WITH_CUDA
+    if (on_gpu) return std::make_unique<GpuPairRun>(std::move(acc), names, shared.device_grams);
+#endif
+    acc->share_grams(shared.host_grams);
+    return std::make_unique<HostPairRun>(std::move(acc), names);
   }
+  std::unique_ptr<MeasureRun> run;
   if (!on_gpu) {
     switch (measure) {
-      case Measure::rsa: return std::make_unique<HostRsa>(names);
-      case Measure::procrustes: return std::make_unique<HostProcrustes>(names);
-      default: return std::make_unique<HostCka>(names, s);
+      case Measure::rsa: run = std::make_unique<HostRsa>(names); break;
+      case Measure::procrustes: run = std::make_unique<HostProcrustes>(names); break;
+      default: run = std::make_unique<HostCka>(names, s); break;
     }
-  }
+  } else {
 #if CONVLAB_WITH_CUDA
-  switch (measure) {
-    case Measure::rsa: return std::make_unique<GpuRsa>(device, names, s);
-    case Measure::procrustes: return std::make_unique<GpuProcrustes>(device, names, s);
-    default: return std::make_unique<GpuCka>(device, names, s);
-  }
+    switch (measure) {
+      case Measure::rsa: run = std::make_unique<GpuRsa>(device, names, s); break;
+      case Measure::procrustes: run = std::make_unique<GpuProcrustes>(device, names, s); break;
+      default: run = std::make_unique<GpuCka>(device, names, s); break;
+    }
 #else
-  CONVLAB_FAIL("features on {} need the CUDA measures, and this convlab was built without CUDA", device.name());
+    CONVLAB_FAIL("features on {} need the CUDA measures, and this convlab was built without CUDA", device.name());
 #endif
+  }
+  if (s.permutations == 0) return run;
+#if CONVLAB_WITH_CUDA
+  if (on_gpu && measure == Measure::cka)
+    return std::make_unique<GpuGramNull>(std::move(run), std::make_unique<HostNull>(measure, names, s), names,
+                                         shared.device_grams);
+#endif
+  return std::make_unique<PermutedRun>(std::move(run), std::make_unique<HostNull>(measure, names, s, shared.host_grams),
+                                       names, shared.copies);
 }
+
+}  // namespace
 
 std::vector<std::unique_ptr<MeasureRun>> make_measure_runs(bool on_gpu, Device device, const LayerNames& names,
                                                           const CompareSettings& s) {
-  const auto grams = std::make_shared<linalg::BatchGrams>();
-  const auto copies = on_gpu ? std::make_shared<HostCopies>() : nullptr;
+  const SharedWork shared = shared_work(on_gpu, device);
   std::vector<std::unique_ptr<MeasureRun>> runs;
-  for (Measure m : s.measures) {
-    if (!host_only(m)) {
-      std::unique_ptr<MeasureRun> run = make_measure_run(m, on_gpu, device, names, s);
-      if (s.permutations > 0)
-        run = std::make_unique<PermutedRun>(std::move(run), std::make_unique<HostNull>(m, names, s, grams), names,
-                                            copies);
-      runs.push_back(std::move(run));
-      continue;
-    }
-    auto acc = pair_accumulator(m, names, s);
-    acc->share_grams(grams);
-    if (s.permutations > 0) acc->set_permutations(s.permutations, s.seed);
-    runs.push_back(std::make_unique<HostPairRun>(std::move(acc), names, copies));
-  }
+  for (Measure m : s.measures) runs.push_back(measure_run(m, on_gpu, device, names, s, shared));
   return runs;
 }
 

@@ -62,12 +62,10 @@ struct LayerNames {
   int64_t layers_b() const { return self ? 0 : static_cast<int64_t>(b.size()); }
 };
 
-// Measures run where the features are: on the GPU when they all lie on one CUDA device, on the
-// CPU otherwise.
-std::unique_ptr<MeasureRun> make_measure_run(Measure measure, bool on_gpu, Device device, const LayerNames& names,
-                                             const CompareSettings& s);
-// One run per measure of `s`, in its order; the float64 host measures share each batch's
-// Grams and (from a GPU) one host copy of its features.
+// One run per measure of `s`, in its order, where the features are: on the GPU when they all
+// lie on one CUDA device, on the CPU otherwise. The float64 measures share each batch's Grams
+// (computed on the GPU for features there), the nulls of RSA and Procrustes one host copy of
+// a GPU batch's features.
 std::vector<std::unique_ptr<MeasureRun>> make_measure_runs(bool on_gpu, Device device, const LayerNames& names,
                                                           const CompareSettings& s);
 

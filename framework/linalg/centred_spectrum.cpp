@@ -15,30 +15,48 @@ CentredSpectrum centred_spectrum(const cka::FeatureView& x) {
   return centred_spectrum_of_gram(gram_f64(x, Centring::columns), x.rows());
 }
 
+double gram_trace(const std::vector<double>& k, int64_t n) {
+  double trace = 0.0;
+  for (int64_t i = 0; i < n; ++i) trace += k[static_cast<size_t>(i * n + i)];
+  return trace;
+}
+
+CentredSpectrum constant_spectrum(int64_t n) {
+  CentredSpectrum out;
+  out.n = n;
+  out.constant = true;
+  out.values.assign(static_cast<size_t>(n), 0.0);
+  out.vectors.assign(static_cast<size_t>(n * n), 0.0);
+  return out;
+}
+
 CentredSpectrum centred_spectrum_of_gram(std::vector<double> k, int64_t n) {
   CONVLAB_CHECK(static_cast<int64_t>(k.size()) == n * n, "a Gram of {} examples needs {} values, got {}", n, n * n,
                 k.size());
-  double trace = 0.0;
-  for (int64_t i = 0; i < n; ++i) trace += k[static_cast<size_t>(i * n + i)];
+  const double trace = gram_trace(k, n);
+  if (!(trace > 0.0)) return constant_spectrum(n);
+  for (double& v : k) v /= trace;
+  const std::vector<double> ascending = symmetric_eigen(k, n);  // k now holds the eigenvectors
+  return spectrum_from_eigen(ascending, k, n, /*vectors_in_rows=*/false);
+}
+
+CentredSpectrum spectrum_from_eigen(const std::vector<double>& ascending, const std::vector<double>& vectors, int64_t n,
+                                    bool vectors_in_rows) {
+  CONVLAB_CHECK(static_cast<int64_t>(ascending.size()) == n && static_cast<int64_t>(vectors.size()) == n * n,
+                "an eigendecomposition of {} examples needs {} values and {} vector entries, got {} and {}", n, n,
+                n * n, ascending.size(), vectors.size());
   CentredSpectrum out;
   out.n = n;
-  out.constant = !(trace > 0.0);
-  if (out.constant) {
-    out.values.assign(static_cast<size_t>(n), 0.0);
-    out.vectors.assign(static_cast<size_t>(n * n), 0.0);
-    return out;
-  }
-  for (double& v : k) v /= trace;
-  std::vector<double> ascending = symmetric_eigen(k, n);  // k now holds the eigenvectors
   const double largest = ascending.back();
-  // Descending order: column j of the output is column n - 1 - j of LAPACK's.
+  // Descending order: column j of the output is eigenvector n - 1 - j of the solver's.
   out.values.resize(static_cast<size_t>(n));
   out.vectors.resize(static_cast<size_t>(n * n));
   for (int64_t j = 0; j < n; ++j) {
     const int64_t from = n - 1 - j;
     out.values[static_cast<size_t>(j)] = kernels::eigen_floor(ascending[static_cast<size_t>(from)], largest, n);
     for (int64_t i = 0; i < n; ++i)
-      out.vectors[static_cast<size_t>(i * n + j)] = k[static_cast<size_t>(i * n + from)];
+      out.vectors[static_cast<size_t>(i * n + j)] =
+          vectors[static_cast<size_t>(vectors_in_rows ? from * n + i : i * n + from)];
   }
   out.rank = std::count_if(out.values.begin(), out.values.end(), [](double v) { return v > 0.0; });
   return out;

@@ -27,4 +27,15 @@ CentredSpectrum centred_spectrum(const cka::FeatureView& x);
 // The same from the centred Gram itself (gram_f64(x, Centring::columns)), which it consumes.
 CentredSpectrum centred_spectrum_of_gram(std::vector<double> gram, int64_t n);
 
+// The steps both it and its CUDA twin (DeviceBatchGrams::spectrum) take around the
+// eigensolver. The trace of an (n, n) Gram, summed in index order; not positive: every
+// feature is constant, and the spectrum is constant_spectrum(n).
+double gram_trace(const std::vector<double>& gram, int64_t n);
+CentredSpectrum constant_spectrum(int64_t n);
+// From the eigendecomposition of K / tr(K): `ascending` eigenvalues (the solvers' order) and
+// (n, n) `vectors` holding the unit eigenvector of ascending[j] in column j (row-major: LAPACK's
+// output here), or in row j when `vectors_in_rows` (cuSOLVER's column-major output).
+CentredSpectrum spectrum_from_eigen(const std::vector<double>& ascending, const std::vector<double>& vectors, int64_t n,
+                                    bool vectors_in_rows);
+
 }  // namespace convlab::linalg

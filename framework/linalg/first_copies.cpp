@@ -20,4 +20,22 @@ std::vector<int64_t> first_copies(const cka::FeatureView& x) {
   return out;
 }
 
+std::vector<int64_t> first_copies_by_hash(const std::vector<uint64_t>& hashes,
+                                          const std::function<bool(int64_t, int64_t)>& same_bytes) {
+  const int64_t n = static_cast<int64_t>(hashes.size());
+  std::vector<int64_t> out(static_cast<size_t>(n));
+  std::unordered_map<uint64_t, std::vector<int64_t>> distinct;  // hash -> the first example of each distinct row
+  for (int64_t i = 0; i < n; ++i) {
+    out[static_cast<size_t>(i)] = i;
+    std::vector<int64_t>& seen = distinct[hashes[static_cast<size_t>(i)]];
+    for (const int64_t f : seen)
+      if (same_bytes(f, i)) {
+        out[static_cast<size_t>(i)] = f;
+        break;
+      }
+    if (out[static_cast<size_t>(i)] == i) seen.push_back(i);
+  }
+  return out;
+}
+
 }  // namespace convlab::linalg

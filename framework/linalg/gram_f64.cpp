@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "framework/core/error.h"
+#include "kernels/gram_f64.h"
 
 namespace convlab::linalg {
 
@@ -25,16 +26,14 @@ std::vector<double> gram_f64(const cka::FeatureView& x, Centring centring, int* 
   for (int64_t i = 0; i < n; ++i)
     for (int64_t j = 0; j < p; ++j) {
       const double v = value_at(x, i, j);
-      CONVLAB_CHECK(std::isfinite(v), "{} has a {} feature (example {}, feature {}): the measures need finite "
-                    "features", x.label(), std::isnan(v) ? "NaN" : "infinite", i, j);
+      CONVLAB_CHECK(std::isfinite(v), "{} has {} feature (example {}, feature {}): the measures need finite "
+                    "features", x.label(), std::isnan(v) ? "a NaN" : "an infinite", i, j);
       largest = std::max(largest, std::abs(v));
     }
   int exponent = 0;
   if (largest > 0.0) std::frexp(largest, &exponent);  // largest = m 2^exponent, 0.5 <= m < 1
   if (exponent_out) *exponent_out = exponent;
-  // 2^-exponent itself is beyond float64 for subnormal features: ldexp each value then.
-  const bool by_factor = std::abs(exponent) < 1000;
-  const double factor = by_factor ? std::ldexp(1.0, -exponent) : 0.0;
+  const double factor = kernels::gram_scale_by_factor(exponent) ? std::ldexp(1.0, -exponent) : 0.0;
   std::vector<double> k(static_cast<size_t>(n * n), 0.0);
   std::vector<double> block;  // (n, width) row-major
   std::vector<double> means;  // (width)
@@ -44,7 +43,7 @@ std::vector<double> gram_f64(const cka::FeatureView& x, Centring centring, int* 
     for (int64_t i = 0; i < n; ++i)
       for (int64_t j = 0; j < width; ++j) {
         const double v = value_at(x, i, first + j);
-        block[i * width + j] = by_factor ? v * factor : std::ldexp(v, -exponent);
+        block[i * width + j] = kernels::gram_scaled_feature(v, exponent, factor);
       }
     if (centring == Centring::columns) {  // row by row: the block is row-major
       means.assign(static_cast<size_t>(width), 0.0);
