@@ -41,9 +41,10 @@
 #   peers           tools/bench-peers.py at depth 1 (150) and depth 2 (100), on the machine's
 #                   own Python with the environment it had before the bundle was added, each
 #                   beside convlab's fastest step of this call as a ratio
-#   memcheck-cka    memcheck over the small CKA, RSA and Procrustes tests (90)
-#   analysis        CKA + RSA, Procrustes at two batch sizes, all three with a bootstrap (60-90
-#                   each; needs the train step's checkpoint)
+#   memcheck-cka    memcheck over the small CKA, RSA, Procrustes and float64-measure tests (90)
+#   analysis        CKA + RSA, Procrustes at two batch sizes, all three with a bootstrap, the
+#                   five float64 measures with 100 permutations (60-90 each; needs the train
+#                   step's checkpoint)
 #   unit            every other unit test, on a machine with a GPU (240: --device auto takes
 #                   it there; the tests find the source tree and convlab-train through
 #                   $CONVLAB_SOURCE_DIR and $CONVLAB_TRAIN_EXE)
@@ -373,8 +374,8 @@ if want peers; then
 fi
 
 if want memcheck-cka; then
-  sanitize "memcheck: the small CKA, RSA and Procrustes tests" 90 memcheck \
-    'CkaCuda.SelfSimilarityIsOneOnTheDiagonal:CkaCuda.ConstantLayerGivesNanAsOnTheCpu:CkaCuda.NonFiniteFeaturesThrowAndLeaveTheSumAlone:CkaCuda.RejectsMismatchedBatches:CkaCuda.SeveralKernelsShareEachLayersLinearGram:SimilarityCuda.*'
+  sanitize "memcheck: the small CKA, RSA, Procrustes and float64-measure tests" 90 memcheck \
+    'CkaCuda.SelfSimilarityIsOneOnTheDiagonal:CkaCuda.ConstantLayerGivesNanAsOnTheCpu:CkaCuda.NonFiniteFeaturesThrowAndLeaveTheSumAlone:CkaCuda.RejectsMismatchedBatches:CkaCuda.SeveralKernelsShareEachLayersLinearGram:SimilarityCuda.*:CudaDeviceGrams.FeaturesOfAnyScale:CudaDeviceGrams.NonFiniteFeaturesAreNamedAsOnTheCpu:CudaDeviceGrams.FirstCopiesMatchTheCpu:MeasuresCuda.NanFeaturesAreNamed'
 fi
 
 if [[ -n $data ]] && want analysis; then
@@ -392,8 +393,11 @@ if [[ -n $data ]] && want analysis; then
     done
     step "CKA + RSA + Procrustes self, 200 bootstrap replicates" 90 "$bin/convlab-analyze" self "$checkpoint" \
       --kernel both --measure cka,rsa,procrustes --bootstrap 200 --device cuda --data "$data" --output "$work/all-self"
+    step "the five float64 measures self, 100 permutations" 90 "$bin/convlab-analyze" self "$checkpoint" \
+      --measure mutual_knn,cknna,svcca,pwcca,ridge --permutations 100 --device cuda --data "$data" \
+      --output "$work/float64-self"
     while IFS= read -r line; do note "           $line"; done < <(grep -h '"seconds"' "$work"/cka-rsa-self/summary.json \
-      "$work"/procrustes-self-*/summary.json 2>/dev/null | head -n 6)
+      "$work"/procrustes-self-*/summary.json "$work"/float64-self/summary.json 2>/dev/null | head -n 7)
   fi
 fi
 if want unit; then
