@@ -8,12 +8,14 @@ and training, computed by convlab's C++ and CUDA code.
     for images, _ in loader:
         cmp.add(features_of(images))
     cmp.result()
+    convlab.identify([seed_0, seed_1, seed_2])     # which layer is which, over networks of one architecture
 
 See docs/python.md for the whole API and examples.
 """
 
 from ._convlab import Error, InputError, RunError, __version__, built_with_cuda, cuda_available
 from ._analysis import CKA, Comparison, Result, Tested, cka, cka_matrix, get_cka_matrix
+from ._identify import Identification, IdentifyRow, identify
 from ._models import Model, load_checkpoint
 from ._training import TrainResult, train
 
@@ -21,6 +23,8 @@ __all__ = [
     "CKA",
     "Comparison",
     "Error",
+    "Identification",
+    "IdentifyRow",
     "InputError",
     "Model",
     "Result",
@@ -33,6 +37,7 @@ __all__ = [
     "cka_matrix",
     "cuda_available",
     "get_cka_matrix",
+    "identify",
     "load_checkpoint",
     "train",
 ]

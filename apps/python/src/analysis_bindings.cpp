@@ -1,16 +1,20 @@
 // CKA, RSA and Procrustes from Python: compare() runs compare_layers over arrays that stay
-// where Python keeps them (no copy), Comparison feeds the same accumulators batch by batch.
+// where Python keeps them (no copy), Comparison feeds the same accumulators batch by batch,
+// identify() runs the which-layer-is-which test over arrays and checkpoints' networks.
 #include <nanobind/stl/optional.h>
 #include <nanobind/stl/pair.h>
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/vector.h>
 
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <utility>
 #include <vector>
 
 #include "bindings.h"
 #include "framework/analysis/compare.h"
+#include "framework/analysis/identify.h"
 #include "framework/analysis/streaming_comparison.h"
 
 namespace convlab::python {
@@ -155,6 +159,18 @@ decltype(auto) waiting_for(Device device, F&& f) {
   }
 }
 
+// The same for sources on several devices (identify's networks).
+template <class F>
+decltype(auto) waiting_for(const std::vector<Device>& devices, F&& f) {
+  try {
+    return std::forward<F>(f)();
+  } catch (...) {
+    for (const Device& device : devices)
+      if (device.is_cuda()) device.context().synchronize();
+    throw;
+  }
+}
+
 nb::list to_list(const std::vector<SimilarityMatrix>& matrices) {
   nb::list out;
   for (const SimilarityMatrix& m : matrices) out.append(to_dict(m));
@@ -162,14 +178,14 @@ nb::list to_list(const std::vector<SimilarityMatrix>& matrices) {
 }
 
 std::vector<std::string> layer_names(size_t count, const std::optional<std::vector<std::string>>& names,
-                                     const char* network) {
+                                     const std::string& network) {
   if (!names) {
     std::vector<std::string> out;
     for (size_t i = 0; i < count; ++i) out.push_back(std::to_string(i));
     return out;
   }
   if (names->size() != count)
-    throw InputError(std::string("names of network ") + network + ": " + std::to_string(names->size()) +
+    throw InputError("names of " + network + ": " + std::to_string(names->size()) +
                      " names for " + std::to_string(count) + " layers");
   return *names;
 }
@@ -178,9 +194,9 @@ std::vector<std::string> layer_names(size_t count, const std::optional<std::vect
 // the arrays' device or copied to the target. Ctrl-C is checked at every batch.
 class ArrayFeatureSource final : public FeatureSource {
  public:
-  ArrayFeatureSource(const std::vector<AnyArray>& arrays, std::vector<std::string> names, const char* network,
+  ArrayFeatureSource(const std::vector<AnyArray>& arrays, std::vector<std::string> names, std::string description,
                      std::optional<Device> target)
-      : names_(std::move(names)), description_(std::string("network ") + network), target_(target) {
+      : names_(std::move(names)), description_(std::move(description)), target_(target) {
     if (arrays.empty()) throw InputError(description_ + ": no layers (pass a list of arrays)");
     for (size_t l = 0; l < arrays.size(); ++l) {
       const std::string what = "layer " + names_[l] + " of " + description_;
@@ -235,9 +251,9 @@ nb::list compare(const std::vector<AnyArray>& a, const std::optional<std::vector
   const CompareSettings s =
       settings_from(measures, kernels, estimator, batch_size, bootstrap, seed, precision, parameters);
   const std::optional<Device> target = target_of(device);
-  ArrayFeatureSource source_a(a, layer_names(a.size(), names_a, "A"), "A", target);
+  ArrayFeatureSource source_a(a, layer_names(a.size(), names_a, "network A"), "network A", target);
   std::optional<ArrayFeatureSource> source_b;
-  if (b) source_b.emplace(*b, layer_names(b->size(), names_b, "B"), "B", target);
+  if (b) source_b.emplace(*b, layer_names(b->size(), names_b, "network B"), "network B", target);
   std::vector<SimilarityMatrix> matrices;
   {
     nb::gil_scoped_release release;
@@ -246,6 +262,85 @@ nb::list compare(const std::vector<AnyArray>& a, const std::optional<std::vector
     });
   }
   return to_list(matrices);
+}
+
+// Which layer is which over two or more networks: each a list of arrays (one per layer, named
+// by `names`) or a ModelCore run over `images`. Returns (rows, pairs, matrices): one dict per
+// measure (CKA per kernel), the ordered pairs (a, b) and each pair's matrices, as
+// identify_layers gives them.
+nb::tuple identify(const std::vector<nb::object>& networks, const std::vector<std::string>& descriptions,
+                   const std::vector<std::optional<std::vector<std::string>>>& names, const nb::object& images,
+                   const std::vector<std::string>& measures, const Kernels& kernels, const std::string& estimator,
+                   int64_t batch_size, int64_t examples, int64_t bootstrap, uint64_t seed, const std::string& device,
+                   const std::optional<std::string>& precision, const Parameters& parameters) {
+  if (networks.size() != descriptions.size() || networks.size() != names.size())
+    throw InputError("identify: one description and one list of names (or None) per network");
+  CompareSettings s = settings_from(measures, kernels, estimator, batch_size, bootstrap, seed, precision, parameters);
+  if (examples < 0) throw InputError("examples must be positive (or None for all), got " + std::to_string(examples));
+  s.examples = examples;
+  const std::optional<Device> target = target_of(device);
+  // The arrays stay referenced here (and by the caller) while their borrowed tensors are read.
+  std::vector<std::vector<AnyArray>> arrays(networks.size());
+  std::vector<std::unique_ptr<FeatureSource>> sources;
+  bool any_model = false;
+  for (size_t i = 0; i < networks.size(); ++i) {
+    std::unique_ptr<FeatureSource> model = network_features(networks[i], images, descriptions[i], target);
+    if (model) {
+      any_model = true;
+      sources.push_back(std::move(model));
+    } else if (nb::try_cast(networks[i], arrays[i])) {
+      sources.push_back(std::make_unique<ArrayFeatureSource>(
+          arrays[i], layer_names(arrays[i].size(), names[i], descriptions[i]), descriptions[i], target));
+    } else {
+      throw InputError(descriptions[i] + ": a network is a list of per-layer arrays or a convlab.Model");
+    }
+  }
+  std::vector<FeatureSource*> pointers;
+  std::vector<Device> devices;
+  for (const auto& source : sources) {
+    pointers.push_back(source.get());
+    devices.push_back(source->device());
+  }
+  std::vector<IdentifyRow> rows;
+  std::vector<std::vector<SimilarityMatrix>> matrices;
+  {
+    nb::gil_scoped_release release;
+    // The networks' forward passes run under the lock that keeps a model to one thread; their
+    // sources are released under it too (each undoes its batchnorm folding).
+    std::unique_lock<std::mutex> lock;
+    if (any_model) lock = std::unique_lock<std::mutex>(forward_mutex());
+    try {
+      rows = input_errors([&] {
+        return waiting_for(devices, [&] { return identify_layers(pointers, s, &matrices); });
+      });
+    } catch (...) {
+      sources.clear();
+      throw;
+    }
+    sources.clear();
+  }
+  nb::list row_list;
+  for (const IdentifyRow& r : rows) {
+    nb::dict d;
+    d["measure"] = r.measure;
+    d["accuracy"] = r.accuracy;
+    d["layers"] = r.layers;
+    d["pairs"] = r.pairs;
+    d["per_layer"] = numpy_matrix(r.per_layer, 1, r.layers);
+    row_list.append(d);
+  }
+  nb::list pair_list, matrix_list;
+  for (const auto& [a, b] : identify_pairs(networks.size())) pair_list.append(nb::make_tuple(a, b));
+  for (const std::vector<SimilarityMatrix>& pair : matrices) {
+    nb::list list;
+    for (const SimilarityMatrix& m : pair) {
+      nb::dict d = to_dict(m);
+      d["label"] = identify_label(m);
+      list.append(d);
+    }
+    matrix_list.append(list);
+  }
+  return nb::make_tuple(row_list, pair_list, matrix_list);
 }
 
 // The streaming comparison with its device choice; its add() borrows the arrays of one batch.
@@ -312,6 +407,12 @@ void bind_analysis(nb::module_& m) {
         "Every layer of A against every layer of B (b None: A against itself) in batches of batch_size, as "
         "convlab-analyze does; arrays are (n, p) float32/float64, C-contiguous. Returns one dict per matrix. "
         "Internal: use convlab.cka_matrix.");
+  m.def("identify", &identify, nb::arg("networks"), nb::arg("descriptions"), nb::arg("names"),
+        nb::arg("images").none(), nb::arg("measures"), nb::arg("kernels"), nb::arg("estimator"),
+        nb::arg("batch_size"), nb::arg("examples"), nb::arg("bootstrap"), nb::arg("seed"), nb::arg("device"),
+        nb::arg("precision").none(), nb::arg("parameters") = Parameters{},
+        "Which layer is which over two or more networks (lists of (n, p) arrays or ModelCores run over uint8 "
+        "images (n, 3, 32, 32)): (rows, ordered pairs, each pair's matrices). Internal: use convlab.identify.");
   nb::class_<Comparison>(m, "ComparisonCore",
                          "The streaming accumulator behind convlab.Comparison (internal: use that).")
       .def(nb::init<const std::vector<std::string>&, const std::optional<std::vector<std::string>>&,

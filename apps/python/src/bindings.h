@@ -5,10 +5,14 @@
 #include <nanobind/nanobind.h>
 #include <nanobind/ndarray.h>
 
+#include <memory>
+#include <mutex>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <utility>
 
+#include "framework/analysis/feature_source.h"
 #include "framework/core/device.h"
 #include "framework/core/error.h"
 #include "framework/core/tensor.h"
@@ -55,6 +59,15 @@ Tensor borrow_features(const AnyArray& array, const std::string& what);
 
 // A float64 numpy array (rows, cols) that owns a copy of `values`.
 nb::object numpy_matrix(const std::vector<double>& values, int64_t rows, int64_t cols);
+
+// A convlab.Model's network (its ModelCore) run over `images`, uint8 (n, 3, 32, 32), as a
+// feature source, its features moved to `target` when one is given; nullptr when `network` is
+// no ModelCore. Its batches must run, and it must be destroyed, under forward_mutex() held
+// without the GIL (model_bindings.cpp).
+std::unique_ptr<FeatureSource> network_features(nb::handle network, nb::handle images, const std::string& description,
+                                                std::optional<Device> target);
+// Held by every forward pass of a ModelCore's network: one at a time, whichever thread asks.
+std::mutex& forward_mutex();
 
 void bind_analysis(nb::module_& m);
 void bind_models(nb::module_& m);

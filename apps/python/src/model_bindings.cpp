@@ -1,7 +1,9 @@
 // Checkpoints and trained networks from Python: load_checkpoint reads a safetensors file into
 // numpy arrays; ModelCore runs a checkpoint's network over uint8 images as `convlab-analyze
 // features` does (framework/analysis/feature_export.cpp): eval mode, the evaluation's
-// normalisation (assemble_batch without augmentation), batch by batch.
+// normalisation (assemble_batch without augmentation), batch by batch. For identify: a
+// ModelCore as a feature source, a run folder's final checkpoint, and the CLI's test images.
+#include <fmt/core.h>
 #include <nanobind/stl/map.h>
 #include <nanobind/stl/optional.h>
 #include <nanobind/stl/string.h>
@@ -16,9 +18,12 @@
 #include <vector>
 
 #include "bindings.h"
+#include "framework/analysis/evolution.h"
+#include "framework/analysis/feature_export.h"
 #include "framework/analysis/model_loader.h"
 #include "framework/autograd/variable.h"
 #include "framework/backend/cuda_device.h"
+#include "framework/data/cifar10.h"
 #include "framework/io/safetensors.h"
 #include "framework/train/batches.h"
 #include "models/registry.h"
@@ -99,11 +104,13 @@ struct HostRows {
   }
 };
 
-// Forward passes run one at a time: with the GIL released, two Python threads could otherwise
-// drive one model, or one GPU's context, at once.
-std::mutex& forward_mutex() {
-  static std::mutex mutex;
-  return mutex;
+// Planar uint8 images on `device`, as the batch assembler reads them: borrowed on the CPU,
+// copied to a GPU. Their labels are never read.
+DeviceImageSet image_set(const uint8_t* pixels, int64_t n, Device device) {
+  DeviceImageSet set{Tensor::borrow(const_cast<uint8_t*>(pixels), {n, 3, 32, 32}, DType::u8, cpu()),
+                     Tensor::zeros({n}, DType::u8, cpu())};
+  if (!device.is_cpu()) set = {set.images.to(device), set.labels.to(device)};
+  return set;
 }
 
 // A checkpoint's network on a device, in eval mode: what convlab.Model holds.
@@ -137,6 +144,8 @@ class Network {
   std::string device() const { return device_.name(); }
   std::string path() const { return loaded_.path.string(); }
   std::string description() const { return loaded_.model->description(); }
+  nn::Model& model() { return *loaded_.model; }
+  Device device_handle() const { return device_; }
 
  private:
   // The features of `layers` (indices into layers()) and, with `with_logits`, the logits
@@ -150,11 +159,7 @@ class Network {
     std::vector<HostRows> out(layers.size() + (with_logits ? 1 : 0));
     nb::gil_scoped_release release;
     std::lock_guard<std::mutex> lock(forward_mutex());
-    // The images as the batch assembler reads them, on the model's device; their labels are
-    // never read.
-    DeviceImageSet set{Tensor::borrow(const_cast<uint8_t*>(images.data()), {n, 3, 32, 32}, DType::u8, cpu()),
-                       Tensor::zeros({n}, DType::u8, cpu())};
-    if (!device_.is_cpu()) set = {set.images.to(device_), set.labels.to(device_)};
+    const DeviceImageSet set = image_set(images.data(), n, device_);
     const Tensor order = identity_order(n, device_);
     const kernels::AugmentConfig normalise = kernels::cifar10_augment_config(false, false, false);
     nn::Model& model = *loaded_.model;
@@ -180,12 +185,115 @@ class Network {
   LoadedModel loaded_;
 };
 
+// A Network over images as identify reads it: ModelFeatureSource (the features convlab-analyze
+// compares), which folds each BatchNorm into its convolution at the first batch; the folding
+// is undone when the source goes, so that the Model's own calls give the values they gave
+// before. The caller keeps the images alive and holds forward_mutex() for every call.
+class NetworkFeatures final : public FeatureSource {
+ public:
+  NetworkFeatures(Network& network, const uint8_t* images, int64_t n, std::string description,
+                  std::optional<Device> target)
+      : network_(network),
+        target_(target),
+        images_(image_set(images, n, network.device_handle())),
+        source_(network.model(), images_, std::move(description)) {}
+  ~NetworkFeatures() override {
+    if (used_) network_.model().unfold_batchnorm();
+  }
+  std::string description() const override { return source_.description(); }
+  std::vector<std::string> layer_names() const override { return source_.layer_names(); }
+  int64_t examples() const override { return source_.examples(); }
+  Device device() const override { return target_ ? *target_ : source_.device(); }
+  std::vector<Tensor> batch(int64_t first, int64_t count) override {
+    check_interrupt();
+    used_ = true;
+    return source_.batch(first, count);
+  }
+  std::vector<Tensor> device_batch(int64_t first, int64_t count) override {
+    check_interrupt();
+    used_ = true;
+    std::vector<Tensor> out = source_.device_batch(first, count);
+    if (target_)
+      for (Tensor& t : out)
+        if (!(t.device() == *target_)) t = t.to(*target_);
+    return out;
+  }
+
+ private:
+  Network& network_;
+  std::optional<Device> target_;
+  DeviceImageSet images_;
+  ModelFeatureSource source_;
+  bool used_ = false;
+};
+
+// A checkpoint, or a run folder's final checkpoint (as convlab-analyze identify takes them).
+std::string network_file(const std::string& input) {
+  return input_errors([&] {
+    return std::filesystem::is_directory(input) ? list_checkpoints(input).back().file.string() : input;
+  });
+}
+
+// The test images convlab-analyze takes for --examples N (0: all), in its order: the first N
+// of one fixed permutation of CIFAR-10's test split. Returns (images (n, 3, 32, 32) uint8,
+// the data's description).
+nb::tuple cifar10_test_images(const std::optional<std::string>& data, const std::optional<std::string>& cache_dir,
+                              int64_t examples) {
+  Cifar10 cifar;
+  {
+    nb::gil_scoped_release release;
+    cifar = input_errors([&] {
+      const std::optional<std::filesystem::path> given =
+          data ? std::optional<std::filesystem::path>(*data) : std::nullopt;
+      return load_cifar10(find_cifar10(given), cache_dir ? std::filesystem::path(*cache_dir) : default_cache_dir());
+    });
+  }
+  const ExampleCount count = count_examples(examples, cifar.test.size(), "test images");
+  if (examples > 0 && !count.warning.empty()) fmt::print(stderr, "convlab: warning: {}\n", count.warning);
+  const std::vector<int32_t> picked = choose_examples(cifar.test.size(), count.count, 0);
+  const size_t bytes = static_cast<size_t>(kCifarImageBytes);
+  auto* pixels = new std::vector<uint8_t>(picked.size() * bytes);
+  for (size_t i = 0; i < picked.size(); ++i)
+    std::copy_n(cifar.test.image(picked[i]), bytes, pixels->data() + i * bytes);
+  nb::capsule owner(pixels, [](void* p) noexcept { delete static_cast<std::vector<uint8_t>*>(p); });
+  pixels->reserve(1);
+  nb::object images = nb::cast(nb::ndarray<nb::numpy, uint8_t, nb::ndim<4>>(
+      pixels->data(), {picked.size(), size_t{3}, size_t{32}, size_t{32}}, owner));
+  return nb::make_tuple(images, cifar.source_description);
+}
+
 }  // namespace
+
+// Forward passes run one at a time: with the GIL released, two Python threads could otherwise
+// drive one model, or one GPU's context, at once.
+std::mutex& forward_mutex() {
+  static std::mutex mutex;
+  return mutex;
+}
+
+std::unique_ptr<FeatureSource> network_features(nb::handle network, nb::handle images, const std::string& description,
+                                                std::optional<Device> target) {
+  Network* core = nullptr;
+  if (network.is_none() || !nb::try_cast(network, core) || core == nullptr) return nullptr;
+  Images pixels;
+  if (images.is_none() || !nb::try_cast(images, pixels, false))
+    throw InputError(description + " is a network run over images: pass images, uint8 (n, 32, 32, 3) or "
+                     "(n, 3, 32, 32)");
+  const int64_t n = static_cast<int64_t>(pixels.shape(0));
+  if (n == 0) throw InputError("no images: pass an array of one or more images");
+  return std::make_unique<NetworkFeatures>(*core, pixels.data(), n, description, target);
+}
 
 void bind_models(nb::module_& m) {
   m.def("load_checkpoint", &load_checkpoint, nb::arg("path"),
         "(tensors, metadata) of a safetensors file: name -> numpy array, and the metadata as str -> str. "
         "Internal: use convlab.load_checkpoint.");
+  m.def("network_file", &network_file, nb::arg("path"),
+        "A checkpoint file as given, or a run folder's final checkpoint. Internal: use convlab.identify.");
+  m.def("cifar10_test_images", &cifar10_test_images, nb::arg("data").none(), nb::arg("cache_dir").none(),
+        nb::arg("examples"),
+        "(images (n, 3, 32, 32) uint8, source): CIFAR-10's test images as convlab-analyze --examples takes them. "
+        "Internal: use convlab.identify.");
   nb::class_<Network>(m, "ModelCore", "A checkpoint's network on a device (internal: use convlab.Model).")
       .def(nb::init<const std::string&, const std::string&>(), nb::arg("path"), nb::arg("device"))
       .def("logits", &Network::logits, nb::arg("images"), nb::arg("batch_size"),

@@ -136,7 +136,7 @@ def test_every_public_name_is_documented(doc):
 @pytest.mark.parametrize("function", [
     convlab.cka, convlab.cka_matrix, convlab.Comparison, convlab.Comparison.add, convlab.CKA, convlab.get_cka_matrix,
     convlab.load_checkpoint, convlab.Model.from_checkpoint, convlab.Model.__call__, convlab.Model.features,
-    convlab.train,
+    convlab.train, convlab.identify,
 ], ids=lambda f: f.__qualname__)
 def test_documented_defaults_are_the_codes(doc, function):
     # Every parameter appears on the page, with its default as the signature has it.
