@@ -255,8 +255,8 @@ nb::tuple cifar10_test_images(const std::optional<std::string>& data, const std:
   auto* pixels = new std::vector<uint8_t>(picked.size() * bytes);
   for (size_t i = 0; i < picked.size(); ++i)
     std::copy_n(cifar.test.image(picked[i]), bytes, pixels->data() + i * bytes);
+  pixels->reserve(1);  // an array of no images still needs an address
   nb::capsule owner(pixels, [](void* p) noexcept { delete static_cast<std::vector<uint8_t>*>(p); });
-  pixels->reserve(1);
   nb::object images = nb::cast(nb::ndarray<nb::numpy, uint8_t, nb::ndim<4>>(
       pixels->data(), {picked.size(), size_t{3}, size_t{32}, size_t{32}}, owner));
   return nb::make_tuple(images, cifar.source_description);
