@@ -155,5 +155,27 @@ TEST(IdentifyLayers, UnrelatedNetworksAreFoundAboutAsOftenAsChance) {
   EXPECT_LE(rows[0].accuracy, 0.5);  // 16 draws of chance 1/8: 8 or more right has p < 1e-4
 }
 
+// The warnings about the settings hold for every ordered pair alike: printed once, not once
+// per comparison (here a small batch for Procrustes and too few permutations for Holm).
+TEST(IdentifyLayers, WarningsAboutTheSettingsArePrintedOnce) {
+  std::vector<VectorSource> nets = seeded_networks(3, 2, 40, 4, 0.05);
+  std::vector<FeatureSource*> sources;
+  for (VectorSource& n : nets) sources.push_back(&n);
+  CompareSettings s;
+  s.measures = {Measure::procrustes};
+  s.batch_size = 20;
+  s.permutations = 3;
+  testing::internal::CaptureStderr();
+  identify_layers(sources, s);
+  const std::string printed = testing::internal::GetCapturedStderr();
+  const auto count = [&](const std::string& part) {
+    int64_t found = 0;
+    for (size_t at = printed.find(part); at != std::string::npos; at = printed.find(part, at + 1)) ++found;
+    return found;
+  };
+  EXPECT_EQ(count("Procrustes in batches of 20 examples"), 1) << printed;
+  EXPECT_EQ(count("permutations no cell"), 1) << printed;
+}
+
 }  // namespace
 }  // namespace convlab

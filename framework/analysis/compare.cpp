@@ -148,8 +148,9 @@ std::vector<std::pair<int64_t, int64_t>> plan_batches(int64_t n, const CompareSe
 }
 
 // Runs `comparisons`, all against the same B (`reference`; null: each A against itself).
+// `warn`: print the warnings about the settings (once, not per comparison).
 std::vector<std::vector<SimilarityMatrix>> run_all(std::vector<Comparison>& comparisons, FeatureSource* reference,
-                                                   const CompareSettings& s) {
+                                                   const CompareSettings& s, bool warn) {
   const auto start = std::chrono::steady_clock::now();
   check_compare_settings(s);
   const int64_t total = comparisons.front().a->examples();
@@ -168,7 +169,7 @@ std::vector<std::vector<SimilarityMatrix>> run_all(std::vector<Comparison>& comp
                 "the bootstrap resamples batches and needs at least 2, but {} examples in batches of {} make {}: use "
                 "a smaller --batch-size",
                 n, s.batch_size, plan.size());
-  warn_small_batches(n, s);
+  if (warn) warn_small_batches(n, s);
   const bool many = comparisons.size() > 1;
   std::map<const FeatureSource*, LayerScales> scales;  // one per source, for all its batches
   bool memory_checked = !on_gpu;  // at the first (and largest) batch, before the measures allocate
@@ -209,7 +210,8 @@ std::vector<std::vector<SimilarityMatrix>> run_all(std::vector<Comparison>& comp
   std::vector<std::vector<SimilarityMatrix>> out;
   for (const Comparison& c : comparisons)
     out.push_back(measure_matrices(
-        c.runs, s, {c.names, c.a->description(), c.col_source, used, static_cast<int64_t>(plan.size()), seconds}));
+        c.runs, s, {c.names, c.a->description(), c.col_source, used, static_cast<int64_t>(plan.size()), seconds},
+        warn && out.empty()));
   return out;
 }
 
@@ -222,12 +224,12 @@ std::vector<SimilarityMatrix> compare_layers(FeatureSource& a, FeatureSource* b,
   comparisons[0].names.self = b == nullptr;
   if (b) comparisons[0].names.b = b->layer_names();
   comparisons[0].col_source = b ? b->description() : a.description();
-  return std::move(run_all(comparisons, b, settings).front());
+  return std::move(run_all(comparisons, b, settings, true).front());
 }
 
 std::vector<std::vector<SimilarityMatrix>> compare_against(const std::vector<FeatureSource*>& sources,
                                                            FeatureSource& reference,
-                                                           const CompareSettings& settings) {
+                                                           const CompareSettings& settings, bool warn) {
   CONVLAB_CHECK(!sources.empty(), "compare_against: no sources");
   std::vector<Comparison> comparisons(sources.size());
   for (size_t i = 0; i < sources.size(); ++i) {
@@ -237,7 +239,7 @@ std::vector<std::vector<SimilarityMatrix>> compare_against(const std::vector<Fea
     comparisons[i].names.self = false;
     comparisons[i].col_source = reference.description();
   }
-  return run_all(comparisons, &reference, settings);
+  return run_all(comparisons, &reference, settings, warn);
 }
 
 std::vector<SimilarityMatrix> compare_layers(FeatureSource& a, FeatureSource* b,

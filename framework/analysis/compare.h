@@ -142,9 +142,12 @@ std::vector<SimilarityMatrix> compare_layers(FeatureSource& a, FeatureSource* b,
 // Each of `sources` against `reference` (the checkpoints of a run against its final network):
 // one pass over the examples in which the reference's features are extracted once per batch,
 // not once per source. Result [s] is what compare_layers(*sources[s], &reference) returns.
+// The warnings about the settings themselves (small batches, too few permutations) are printed
+// once, for the first source, and not at all with `warn` false (a caller that makes several
+// calls with the same settings: identify).
 std::vector<std::vector<SimilarityMatrix>> compare_against(const std::vector<FeatureSource*>& sources,
                                                            FeatureSource& reference,
-                                                           const CompareSettings& settings);
+                                                           const CompareSettings& settings, bool warn = true);
 
 // CKA alone, one matrix per options (all with the same estimator).
 std::vector<SimilarityMatrix> compare_layers(FeatureSource& a, FeatureSource* b,

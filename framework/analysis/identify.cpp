@@ -84,7 +84,7 @@ std::vector<IdentifyRow> identify_layers(const std::vector<FeatureSource*>& netw
     std::vector<FeatureSource*> sources;
     for (size_t a = 0; a < networks.size(); ++a)
       if (a != b) sources.push_back(networks[a]);
-    for (std::vector<SimilarityMatrix>& matrices : compare_against(sources, *networks[b], settings))
+    for (std::vector<SimilarityMatrix>& matrices : compare_against(sources, *networks[b], settings, b == 0))
       all.push_back(std::move(matrices));
   }
   std::vector<IdentifyRow> rows = identify_layers(all);

@@ -668,7 +668,7 @@ std::vector<std::unique_ptr<MeasureRun>> make_measure_runs(bool on_gpu, Device d
 }
 
 std::vector<SimilarityMatrix> measure_matrices(const std::vector<std::unique_ptr<MeasureRun>>& runs,
-                                               const CompareSettings& s, const MatrixLabels& labels) {
+                                               const CompareSettings& s, const MatrixLabels& labels, bool warn) {
   std::vector<SimilarityMatrix> out;
   for (size_t r = 0; r < runs.size(); ++r) {
     const MeasureRun& run = *runs[r];
@@ -697,7 +697,7 @@ std::vector<SimilarityMatrix> measure_matrices(const std::vector<std::unique_ptr
                                                       s.seed);
         // The smallest p-value is 1 / (P + 1); Holm's first threshold alpha / cells.
         const double cells = static_cast<double>(m.values.size());
-        if (1.0 / static_cast<double>(s.permutations + 1) > m.permutation->alpha / cells && o == 0 && r == 0)
+        if (1.0 / static_cast<double>(s.permutations + 1) > m.permutation->alpha / cells && o == 0 && r == 0 && warn)
           fmt::print(stderr,
                      "convlab: warning: with {} permutations no cell of a {}-cell matrix can be significant after "
                      "Holm's correction (the smallest p-value, 1/{}, exceeds {:g}/{}): use --permutations {} or "

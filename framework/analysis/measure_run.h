@@ -69,7 +69,8 @@ struct LayerNames {
 std::vector<std::unique_ptr<MeasureRun>> make_measure_runs(bool on_gpu, Device device, const LayerNames& names,
                                                           const CompareSettings& s);
 
-// The matrices of finished runs (runs[r] computed settings.measures[r]), labelled.
+// The matrices of finished runs (runs[r] computed settings.measures[r]), labelled. `warn`:
+// print the warning about the settings (too few permutations for any cell to pass Holm).
 struct MatrixLabels {
   LayerNames names;
   std::string row_source, col_source;
@@ -77,7 +78,8 @@ struct MatrixLabels {
   double seconds = 0;
 };
 std::vector<SimilarityMatrix> measure_matrices(const std::vector<std::unique_ptr<MeasureRun>>& runs,
-                                               const CompareSettings& s, const MatrixLabels& labels);
+                                               const CompareSettings& s, const MatrixLabels& labels,
+                                               bool warn = true);
 
 // The effective batch min(batch size, n) must reach every measure's minimum (else an error
 // naming --batch-size or --examples); below an advised size, one warning per measure.
