@@ -53,6 +53,26 @@ TEST(DeviceMemory, TheLargestPartsAreTheBuffersTheMeasuresAllocate) {
   EXPECT_NE(e.describe().find("CKA Grams " + memory_text(part(e, "CKA Grams"))), std::string::npos) << e.describe();
 }
 
+// The five float64 measures (and CKA's permutation null) share one set of float64 Grams: a
+// (k, 2048) f64 block, the (k, k) Gram and cuSOLVER's workspace, counted once.
+TEST(DeviceMemory, TheFloat64MeasuresShareOneGramStep) {
+  const int64_t k = 1000;
+  const uint64_t one = [&] {
+    const DeviceMemoryEstimate e = estimate_device_memory(kAllCnnC, {}, k, measures({Measure::mutual_knn}));
+    return part(e, "float64 Grams");
+  }();
+  EXPECT_GE(one, static_cast<uint64_t>(k * 2048 * 8 + 3 * k * k * 8));
+  EXPECT_LE(one, static_cast<uint64_t>(k * 2048 * 8 + 3 * k * k * 8 + 2'000'000));
+  const DeviceMemoryEstimate all = estimate_device_memory(
+      kAllCnnC, {}, k,
+      measures({Measure::mutual_knn, Measure::cknna, Measure::svcca, Measure::pwcca, Measure::ridge}));
+  EXPECT_EQ(all.total(), part(all, "features") + one);
+  CompareSettings cka = measures({Measure::cka});
+  const uint64_t without = estimate_device_memory(kAllCnnC, {}, k, cka).total();
+  cka.permutations = 10;
+  EXPECT_EQ(estimate_device_memory(kAllCnnC, {}, k, cka).total(), without + one);
+}
+
 TEST(DeviceMemory, APairCountsBothNetworksLayers) {
   const CompareSettings s = measures({Measure::cka});
   const DeviceMemoryEstimate self = estimate_device_memory({5000, 500}, {}, 200, s);

@@ -97,9 +97,20 @@ DeviceMemoryEstimate estimate_device_memory(const std::vector<int64_t>& widths_a
         e.parts.push_back({"Procrustes Gram step", gram_step_bytes(k, widest), false});
         break;
       }
-      default:  // computed on the host (host_only): nothing on the device beyond the features
+      default:  // the float64 measures: their Grams below, once for all of them
         break;
     }
+  }
+  // The float64 Grams (linalg::DeviceBatchGrams), shared by the five float64 measures and
+  // CKA's permutation null: a widened block of up to 2048 features, its column sums, the
+  // (k, k) Gram and eigenvectors, the eigenvalues and row hashes, and cuSOLVER's workspace for
+  // a k x k eigendecomposition (about 2 k^2 doubles).
+  const bool float64_grams =
+      std::any_of(settings.measures.begin(), settings.measures.end(),
+                  [&](Measure m) { return host_only(m) || (m == Measure::cka && settings.permutations > 0); });
+  if (float64_grams) {
+    const u64 block = std::min<u64>(widest, 2048);
+    e.parts.push_back({"float64 Grams", k * block * 8 + 64 * block * 8 + kk * 8 + 2 * k * 8 + 2 * kk * 8, false});
   }
   return e;
 }

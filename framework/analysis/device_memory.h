@@ -13,7 +13,10 @@
 //   RSA:         the RDM's k(k-1)/2 distances, their ranks in Z (R, m) f64, and the sort's
 //                keys, indices and scratch;
 //   Procrustes:  a factor (k, min(p, k)) f64 per layer, the pair products and the cuSOLVER
-//                workspace of a k x k eigendecomposition.
+//                workspace of a k x k eigendecomposition;
+//   float64 Grams: for mutual k-NN, CKNNA, SVCCA, PWCCA, ridge and CKA's permutation null,
+//                once for all: a widened (k, 2048) f64 block, the (k, k) f64 Gram and the
+//                cuSOLVER workspace of a k x k eigendecomposition.
 // Each is an upper bound within a few percent of what the CUDA code allocates (the sort's and
 // cuSOLVER's own scratch are estimated from their documented sizes).
 #pragma once

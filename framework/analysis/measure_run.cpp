@@ -442,7 +442,7 @@ class GpuPairRun final : public PairRun {
              std::shared_ptr<linalg::DeviceBatchGrams> grams)
       : PairRun(std::move(acc)), names_(names), grams_(std::move(grams)) {}
   void add_batch(const std::vector<Tensor>& a, const std::vector<Tensor>& b) override {
-    const DeviceLayers layers(*grams_, acc_->batches(), a, b, names_);
+    DeviceLayers layers(*grams_, acc_->batches(), a, b, names_);
     acc_->add_layers(layers.rows());
   }
   std::string precision() const override { return "cuda fp64 (pair terms: cpu fp64)"; }
@@ -462,7 +462,7 @@ class GpuGramNull final : public MeasureRun {
       : inner_(std::move(inner)), null_(std::move(null)), names_(names), grams_(std::move(grams)) {}
   void add_batch(const std::vector<Tensor>& a, const std::vector<Tensor>& b) override {
     inner_->add_batch(a, b);
-    const DeviceLayers layers(*grams_, batches_++, a, b, names_);
+    DeviceLayers layers(*grams_, batches_++, a, b, names_);
     null_->add_layers(layers.rows());
   }
   size_t outputs() const override { return inner_->outputs(); }
