@@ -7,6 +7,7 @@
 
 #include "framework/cka/cka.h"
 #include "framework/core/error.h"
+#include "framework/linalg/pair_products.h"
 #include "framework/linalg/symmetric_eigen.h"
 #include "kernels/cca.h"
 
@@ -45,26 +46,13 @@ Subspace subspace(const cka::FeatureView& x, const Reduction& reduction) {
   return reduce(linalg::centred_spectrum(x), reduction);
 }
 
-Correlations canonical_correlations(const Subspace& a, const Subspace& b, bool directions) {
-  CONVLAB_CHECK(a.n == b.n, "CCA compares the same examples: {} against {} rows", a.n, b.n);
-  const int64_t n = a.n, dx = a.d, dy = b.d, m = std::min(dx, dy);
+namespace {
+
+// The tail of canonical_correlations, from cross_gram's result g: (s, s), s = dx when
+// `left`, else dy.
+Correlations correlations_of_cross_gram(std::vector<double> g, int64_t dx, int64_t dy, bool left, bool directions) {
+  const int64_t m = std::min(dx, dy), s = left ? dx : dy;
   Correlations out;
-  if (m == 0) return out;
-  std::vector<double> c(static_cast<size_t>(dx * dy));  // C = U_dx^T U_dy (dx, dy)
-  cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, static_cast<int>(dx), static_cast<int>(dy), static_cast<int>(n),
-              1.0, a.basis.data(), static_cast<int>(dx), b.basis.data(), static_cast<int>(dy), 0.0, c.data(),
-              static_cast<int>(dy));
-  // The squared correlations are the eigenvalues of C C^T (dx, dx), or, for the values alone,
-  // of the smaller of it and C^T C.
-  const bool left = directions || dx <= dy;
-  const int64_t s = left ? dx : dy;
-  std::vector<double> g(static_cast<size_t>(s * s));
-  if (left)
-    cblas_dsyrk(CblasRowMajor, CblasUpper, CblasNoTrans, static_cast<int>(dx), static_cast<int>(dy), 1.0, c.data(),
-                static_cast<int>(dy), 0.0, g.data(), static_cast<int>(dx));
-  else
-    cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, static_cast<int>(dy), static_cast<int>(dx), 1.0, c.data(),
-                static_cast<int>(dy), 0.0, g.data(), static_cast<int>(dy));
   const std::vector<double> ascending =
       directions ? linalg::symmetric_eigen(g, s) : linalg::symmetric_eigenvalues(g, s);
   out.rho.resize(static_cast<size_t>(m));
@@ -79,12 +67,37 @@ Correlations canonical_correlations(const Subspace& a, const Subspace& b, bool d
   return out;
 }
 
-double svcca(const Subspace& a, const Subspace& b) {
-  if (a.constant || b.constant) return NAN;
-  const Correlations c = canonical_correlations(a, b, false);
+// The squared correlations are the eigenvalues of C C^T (dx, dx), or, for the values alone,
+// of the smaller of it and C^T C: which side cross_gram forms.
+bool left_side(int64_t dx, int64_t dy, bool directions) { return directions || dx <= dy; }
+
+double svcca_of(const Correlations& c) {
   double sum = 0.0;
   for (double r : c.rho) sum += r;
-  return sum / static_cast<double>(c.rho.size());
+  return sum / static_cast<double>(c.rho.size());  // NaN when nothing was kept
+}
+
+double pwcca_of(const Subspace& a, const Correlations& c) {
+  const std::vector<double> alpha = pwcca_weights(a, c);
+  double sum = 0.0;
+  for (size_t i = 0; i < alpha.size(); ++i) sum += alpha[i] * c.rho[i];
+  return sum;
+}
+
+}  // namespace
+
+Correlations canonical_correlations(const Subspace& a, const Subspace& b, bool directions) {
+  CONVLAB_CHECK(a.n == b.n, "CCA compares the same examples: {} against {} rows", a.n, b.n);
+  const int64_t dx = a.d, dy = b.d;
+  if (std::min(dx, dy) == 0) return {};
+  const bool left = left_side(dx, dy, directions);
+  return correlations_of_cross_gram(linalg::cross_gram(a.basis.data(), b.basis.data(), a.n, dx, dy, left), dx, dy,
+                                    left, directions);
+}
+
+double svcca(const Subspace& a, const Subspace& b) {
+  if (a.constant || b.constant) return NAN;
+  return svcca_of(canonical_correlations(a, b, false));
 }
 
 std::vector<double> pwcca_weights(const Subspace& a, const Correlations& c) {
@@ -104,11 +117,7 @@ std::vector<double> pwcca_weights(const Subspace& a, const Correlations& c) {
 
 double pwcca(const Subspace& a, const Subspace& b) {
   if (a.constant || b.constant) return NAN;
-  const Correlations c = canonical_correlations(a, b, true);
-  const std::vector<double> alpha = pwcca_weights(a, c);
-  double sum = 0.0;
-  for (size_t i = 0; i < alpha.size(); ++i) sum += alpha[i] * c.rho[i];
-  return sum;
+  return pwcca_of(a, canonical_correlations(a, b, true));
 }
 
 double svcca(const cka::FeatureView& x, const cka::FeatureView& y, const Reduction& reduction) {
@@ -131,34 +140,35 @@ CcaAccumulator::CcaAccumulator(CcaMeasure measure, int64_t layers_a, int64_t lay
 
 void CcaAccumulator::prepare(int64_t row, linalg::LayerGrams& x) {
   if (static_cast<int64_t>(rows_.size()) <= row) rows_.resize(static_cast<size_t>(row + 1));
-  rows_[static_cast<size_t>(row)] = reduce(x.spectrum(), reduction_);
+  Subspace& s = rows_[static_cast<size_t>(row)];
+  s = reduce(x.spectrum(), reduction_);
   if (batches() == 0) {
     if (static_cast<int64_t>(dims_.size()) <= row) dims_.resize(static_cast<size_t>(row + 1), 0);
-    dims_[static_cast<size_t>(row)] = rows_[static_cast<size_t>(row)].d;
+    dims_[static_cast<size_t>(row)] = s.d;
   }
+  if (!s.constant) products().set(row, std::move(s.basis), s.n, s.d);  // the pairs read it there
+  s.basis.clear();
 }
 
-double CcaAccumulator::pair_value(int64_t row_a, int64_t row_b) const {
+double CcaAccumulator::value(int64_t row_a, int64_t row_b, bool permuted_b) const {
   const Subspace &a = rows_[static_cast<size_t>(row_a)], &b = rows_[static_cast<size_t>(row_b)];
-  return measure_ == CcaMeasure::svcca ? svcca(a, b) : pwcca(a, b);
+  if (a.constant || b.constant) return NAN;  // a layer that is not constant keeps a direction or more
+  const bool directions = measure_ == CcaMeasure::pwcca;
+  const bool left = left_side(a.d, b.d, directions);
+  const Correlations c =
+      correlations_of_cross_gram(products().cross_gram(row_a, row_b, permuted_b, left), a.d, b.d, left, directions);
+  return measure_ == CcaMeasure::svcca ? svcca_of(c) : pwcca_of(a, c);
 }
+
+double CcaAccumulator::pair_value(int64_t row_a, int64_t row_b) const { return value(row_a, row_b, false); }
 
 void CcaAccumulator::permute(const std::vector<int32_t>& perm, const std::vector<int32_t>&) {
-  permuted_.resize(rows_.size());
-  for (size_t r = 0; r < rows_.size(); ++r) {
-    if (!is_b_row(static_cast<int64_t>(r))) continue;
-    const Subspace& s = rows_[r];
-    Subspace& out = permuted_[r];
-    out = s;  // the same directions and scales; the examples (rows of the basis) reordered
-    for (int64_t i = 0; i < s.n; ++i)
-      std::copy(s.basis.begin() + perm[static_cast<size_t>(i)] * s.d,
-                s.basis.begin() + (perm[static_cast<size_t>(i)] + 1) * s.d, out.basis.begin() + i * s.d);
-  }
+  // The same directions and scales; the examples (rows of the basis) reordered.
+  for (size_t r = 0; r < rows_.size(); ++r)
+    if (is_b_row(static_cast<int64_t>(r)) && !rows_[r].constant)
+      products().set_permuted(static_cast<int64_t>(r), perm, /*both_axes=*/false);
 }
 
-double CcaAccumulator::permuted_pair_value(int64_t row_a, int64_t row_b) const {
-  const Subspace &a = rows_[static_cast<size_t>(row_a)], &b = permuted_[static_cast<size_t>(row_b)];
-  return measure_ == CcaMeasure::svcca ? svcca(a, b) : pwcca(a, b);
-}
+double CcaAccumulator::permuted_pair_value(int64_t row_a, int64_t row_b) const { return value(row_a, row_b, true); }
 
 }  // namespace convlab::cca

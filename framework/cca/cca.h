@@ -88,16 +88,15 @@ class CcaAccumulator final : public stats::PairAccumulator {
   void prepare(int64_t row, linalg::LayerGrams& x) override;
   double pair_value(int64_t row_a, int64_t row_b) const override;
   bool parallel_pairs() const override { return false; }  // BLAS and LAPACK thread themselves
-  void clear() override {
-    rows_.clear();
-    permuted_.clear();
-  }
+  void clear() override { rows_.clear(); }
   void permute(const std::vector<int32_t>& perm, const std::vector<int32_t>& inverse) override;
   double permuted_pair_value(int64_t row_a, int64_t row_b) const override;
+  // A pair's value from its bases in products() (B's permuted copy when `permuted_b`).
+  double value(int64_t row_a, int64_t row_b, bool permuted_b) const;
 
   CcaMeasure measure_;
   Reduction reduction_;
-  std::vector<Subspace> rows_, permuted_;
+  std::vector<Subspace> rows_;  // this batch's, their bases moved to products()
   std::vector<int64_t> dims_;
 };
 

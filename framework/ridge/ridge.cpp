@@ -8,6 +8,7 @@
 #include "framework/core/error.h"
 #include "framework/linalg/centred_spectrum.h"
 #include "framework/linalg/gram_f64.h"
+#include "framework/linalg/pair_products.h"
 #include "kernels/ridge.h"
 
 namespace convlab::ridge {
@@ -58,21 +59,28 @@ Target target_of_gram(std::vector<double> gram, int64_t n) {
 
 Target target(const cka::FeatureView& y) { return target_of_gram(linalg::gram_f64(y, linalg::Centring::columns), y.rows()); }
 
+namespace {
+
+// 1 - the mean held-out squared error, from diag(M L M) (linalg::sandwich_diagonal) and M's
+// diagonal: tr(L) = 1, so the errors sum to the unexplained share.
+double predictivity_of(const std::vector<double>& squares, const std::vector<double>& diagonal) {
+  double error = 0.0;
+  for (size_t i = 0; i < squares.size(); ++i) error += kernels::loo_squared_error(squares[i], diagonal[i]);
+  return 1.0 - error;
+}
+
+std::vector<double> diagonal_of(const std::vector<double>& m, int64_t n) {
+  std::vector<double> out(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) out[static_cast<size_t>(i)] = m[static_cast<size_t>(i * n + i)];
+  return out;
+}
+
+}  // namespace
+
 double predictivity(const Predictor& x, const Target& y) {
   CONVLAB_CHECK(x.n == y.n, "predictivity compares the same examples: {} against {} rows", x.n, y.n);
   if (y.constant) return NAN;
-  const int64_t n = x.n;
-  std::vector<double> ml(static_cast<size_t>(n * n));  // M L
-  cblas_dsymm(CblasRowMajor, CblasLeft, CblasUpper, static_cast<int>(n), static_cast<int>(n), 1.0, x.residual.data(),
-              static_cast<int>(n), y.gram.data(), static_cast<int>(n), 0.0, ml.data(), static_cast<int>(n));
-  double error = 0.0;
-  for (int64_t i = 0; i < n; ++i) {
-    double square = 0.0;  // (M L M)_ii = sum_j (M L)_ij M_ji
-    for (int64_t j = 0; j < n; ++j)
-      square += ml[static_cast<size_t>(i * n + j)] * x.residual[static_cast<size_t>(i * n + j)];
-    error += kernels::loo_squared_error(square, x.residual[static_cast<size_t>(i * n + i)]);
-  }
-  return 1.0 - error;  // tr(L) = 1
+  return predictivity_of(linalg::sandwich_diagonal(x.residual.data(), y.gram.data(), x.n), diagonal_of(x.residual, x.n));
 }
 
 double predictivity(const cka::FeatureView& x, const cka::FeatureView& y, double ridge) {
@@ -87,39 +95,38 @@ RidgeAccumulator::RidgeAccumulator(int64_t layers_a, int64_t layers_b, double ri
                 ridge);
 }
 
+// Slots of products(): row r's residual operator at r, its target Gram at rows + r.
 void RidgeAccumulator::prepare(int64_t row, linalg::LayerGrams& x) {
-  if (predictors_.empty()) {
-    predictors_.resize(static_cast<size_t>(layers_a()));
-    targets_.resize(static_cast<size_t>(pairs().rows()));
+  const int64_t rows = pairs().rows(), n = x.rows();
+  if (diagonals_.empty()) {
+    diagonals_.resize(static_cast<size_t>(layers_a()));
+    constant_targets_.assign(static_cast<size_t>(rows), false);
   }
-  if (pairs().self() || row >= layers_a())
-    targets_[static_cast<size_t>(row)] = target_of_gram(x.gram(linalg::Centring::columns), x.rows());
-  if (row < layers_a()) predictors_[static_cast<size_t>(row)] = predictor_of_spectrum(x.spectrum(), ridge_);
+  if (pairs().self() || row >= layers_a()) {
+    Target t = target_of_gram(x.gram(linalg::Centring::columns), n);
+    constant_targets_[static_cast<size_t>(row)] = t.constant;
+    products().set(rows + row, std::move(t.gram), n, n);
+  }
+  if (row < layers_a()) {
+    Predictor p = predictor_of_spectrum(x.spectrum(), ridge_);
+    diagonals_[static_cast<size_t>(row)] = diagonal_of(p.residual, n);
+    products().set(row, std::move(p.residual), n, n);
+  }
 }
 
-double RidgeAccumulator::pair_value(int64_t row_a, int64_t row_b) const {
-  return predictivity(predictors_[static_cast<size_t>(row_a)], targets_[static_cast<size_t>(row_b)]);
+double RidgeAccumulator::value(int64_t row_a, int64_t row_b, bool permuted_b) const {
+  if (constant_targets_[static_cast<size_t>(row_b)]) return NAN;
+  return predictivity_of(products().sandwich_diagonal(row_a, pairs().rows() + row_b, permuted_b),
+                         diagonals_[static_cast<size_t>(row_a)]);
 }
+
+double RidgeAccumulator::pair_value(int64_t row_a, int64_t row_b) const { return value(row_a, row_b, false); }
 
 void RidgeAccumulator::permute(const std::vector<int32_t>& perm, const std::vector<int32_t>&) {
-  permuted_.resize(targets_.size());
-  for (size_t r = 0; r < targets_.size(); ++r) {
-    if (!is_b_row(static_cast<int64_t>(r))) continue;
-    const Target& t = targets_[r];
-    Target& out = permuted_[r];
-    out.n = t.n;
-    out.constant = t.constant;
-    out.gram.resize(t.gram.size());
-    const int64_t n = t.n;
-    for (int64_t i = 0; i < n; ++i)
-      for (int64_t j = 0; j < n; ++j)
-        out.gram[static_cast<size_t>(i * n + j)] =
-            t.gram[static_cast<size_t>(perm[static_cast<size_t>(i)] * n + perm[static_cast<size_t>(j)])];
-  }
+  for (int64_t r = 0; r < pairs().rows(); ++r)
+    if (is_b_row(r)) products().set_permuted(pairs().rows() + r, perm, /*both_axes=*/true);
 }
 
-double RidgeAccumulator::permuted_pair_value(int64_t row_a, int64_t row_b) const {
-  return predictivity(predictors_[static_cast<size_t>(row_a)], permuted_[static_cast<size_t>(row_b)]);
-}
+double RidgeAccumulator::permuted_pair_value(int64_t row_a, int64_t row_b) const { return value(row_a, row_b, true); }
 
 }  // namespace convlab::ridge

@@ -67,17 +67,18 @@ class RidgeAccumulator final : public stats::PairAccumulator {
   double pair_value(int64_t row_a, int64_t row_b) const override;
   bool parallel_pairs() const override { return false; }  // BLAS threads itself
   void clear() override {
-    predictors_.clear();
-    targets_.clear();
-    permuted_.clear();
+    diagonals_.clear();
+    constant_targets_.clear();
   }
   void permute(const std::vector<int32_t>& perm, const std::vector<int32_t>& inverse) override;
   double permuted_pair_value(int64_t row_a, int64_t row_b) const override;
+  // A pair's value from its matrices in products() (B's permuted target when `permuted_b`).
+  double value(int64_t row_a, int64_t row_b, bool permuted_b) const;
 
   double ridge_;
-  std::vector<Predictor> predictors_;  // A's rows
-  std::vector<Target> targets_;        // B's rows (all rows for a network against itself)
-  std::vector<Target> permuted_;       // the same with the batch's examples reordered
+  // This batch's: the matrices themselves are in products().
+  std::vector<std::vector<double>> diagonals_;  // A's rows: the residual operator's diagonal
+  std::vector<bool> constant_targets_;          // B's rows (all rows for a network against itself)
 };
 
 }  // namespace convlab::ridge

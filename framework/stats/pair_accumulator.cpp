@@ -118,6 +118,7 @@ void PairAccumulator::accumulate(const std::vector<linalg::LayerGrams*>& layers)
   terms_.add(values, static_cast<double>(k));
   examples_ += k;
   clear();
+  products_->clear();
 }
 
 }  // namespace convlab::stats

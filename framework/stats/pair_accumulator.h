@@ -19,6 +19,7 @@
 #include "framework/cka/layer_pairs.h"
 #include "framework/linalg/batch_grams.h"
 #include "framework/linalg/layer_grams.h"
+#include "framework/linalg/pair_products.h"
 #include "framework/stats/batch_terms.h"
 
 namespace convlab::stats {
@@ -43,6 +44,10 @@ class PairAccumulator {
   // Grams and spectra of host features shared with the other measures of the same comparison
   // (each batch's computed once for all of them); without, each measure computes its own.
   void share_grams(std::shared_ptr<linalg::BatchGrams> grams) { grams_ = std::move(grams); }
+  // Where the per-pair products of SVCCA, PWCCA and ridge run (pair_products.h): the CPU's
+  // BLAS unless told otherwise (a GPU's, for layers whose Grams a GPU computed).
+  void use_pair_products(std::unique_ptr<linalg::PairProducts> products) { products_ = std::move(products); }
+  const char* pair_products_where() const { return products_->where(); }
 
   // A permutation test (permutation_test.h): every batch also computes `count` matrices with
   // B's examples permuted within the batch (batch_permutation(seed, batch, p, k)).
@@ -79,6 +84,7 @@ class PairAccumulator {
   bool is_b_row(int64_t row) const { return pairs_.self() || row >= pairs_.layers_a(); }
 
   const std::string& name() const { return name_; }
+  linalg::PairProducts& products() const { return *products_; }
   int64_t layers_a() const { return pairs_.layers_a(); }
   int64_t layers_b() const { return pairs_.layers_b(); }
 
@@ -94,6 +100,7 @@ class PairAccumulator {
   stats::BatchTerms terms_;
   int64_t examples_ = 0;
   std::shared_ptr<linalg::BatchGrams> grams_ = std::make_shared<linalg::BatchGrams>();
+  std::unique_ptr<linalg::PairProducts> products_ = std::make_unique<linalg::HostPairProducts>();
   uint64_t permutation_seed_ = 0;
   std::vector<stats::BatchTerms> null_terms_;  // (permutations)
 };
