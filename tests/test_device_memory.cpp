@@ -66,7 +66,15 @@ TEST(DeviceMemory, TheFloat64MeasuresShareOneGramStep) {
   const DeviceMemoryEstimate all = estimate_device_memory(
       kAllCnnC, {}, k,
       measures({Measure::mutual_knn, Measure::cknna, Measure::svcca, Measure::pwcca, Measure::ridge}));
-  EXPECT_EQ(all.total(), part(all, "features") + one);
+  EXPECT_EQ(part(all, "float64 Grams"), one);
+  EXPECT_EQ(all.total(), part(all, "features") + one + part(all, "SVCCA pair products") +
+                             part(all, "PWCCA pair products") + part(all, "ridge pair products"));
+  // Ridge, A against itself: every layer's residual operator and target, and M L: 21 (k, k).
+  EXPECT_EQ(part(all, "ridge pair products"), static_cast<uint64_t>(21 * k * k * 8 + k * 8));
+  // SVCCA: each layer's basis, at most (k, min(p, k)), and C and its Gram.
+  uint64_t bases = 0;
+  for (int64_t p : kAllCnnC) bases += static_cast<uint64_t>(k * std::min<int64_t>(p, k) * 8);
+  EXPECT_EQ(part(all, "SVCCA pair products"), bases + static_cast<uint64_t>(2 * k * k * 8));
   CompareSettings cka = measures({Measure::cka});
   const uint64_t without = estimate_device_memory(kAllCnnC, {}, k, cka).total();
   cka.permutations = 10;

@@ -22,6 +22,7 @@
 #include "framework/linalg/centred_spectrum.h"
 #include "framework/linalg/first_copies.h"
 #include "framework/linalg/layer_grams.h"
+#include "framework/linalg/pair_products.h"
 #include "framework/linalg/symmetric_eigen.h"
 #include "framework/ridge/ridge.h"
 #include "framework/stats/pair_accumulator.h"
@@ -211,6 +212,35 @@ TEST(LayerGrams, CkaNullReadsServedLayersAsItReadsFeatures) {
   for (auto& l : served) rows.push_back(l.get());
   from_layers.add_layers(rows);
   for (size_t o = 0; o < 2; ++o) EXPECT_EQ(from_layers.null_values(o), from_features.null_values(o)) << "kernel " << o;
+}
+
+// A permuted copy's products are those of the matrix permuted by hand: rows alone for a basis,
+// rows and columns for a Gram (the twin of the GPU's gather, test_measures_cuda.cpp).
+TEST(PairProducts, PermutedCopiesAreThePermutedMatrices) {
+  const int64_t n = 9, d = 4;
+  const Matrix a = test_support::random_normal(n, d, 1), b = test_support::random_normal(n, 3, 2);
+  Matrix m = test_support::random_normal(n, n, 3), l = test_support::random_normal(n, n, 4);
+  for (Matrix* x : {&m, &l})
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t j = 0; j < i; ++j) (*x)[static_cast<size_t>(i * n + j)] = (*x)[static_cast<size_t>(j * n + i)];
+  const std::vector<int32_t> perm{4, 0, 8, 1, 7, 2, 6, 3, 5};
+  Matrix pb(b.size()), pl(l.size());
+  for (int64_t i = 0; i < n; ++i) {
+    for (int64_t c = 0; c < 3; ++c) pb[static_cast<size_t>(i * 3 + c)] = b[static_cast<size_t>(perm[i] * 3 + c)];
+    for (int64_t j = 0; j < n; ++j) pl[static_cast<size_t>(i * n + j)] = l[static_cast<size_t>(perm[i] * n + perm[j])];
+  }
+  linalg::HostPairProducts p;
+  p.set(0, a, n, d);
+  p.set(1, b, n, 3);
+  p.set(2, m, n, n);
+  p.set(3, l, n, n);
+  p.set_permuted(1, perm, false);
+  p.set_permuted(3, perm, true);
+  for (const bool left : {true, false})
+    EXPECT_EQ(p.cross_gram(0, 1, true, left), linalg::cross_gram(a.data(), pb.data(), n, d, 3, left));
+  EXPECT_EQ(p.sandwich_diagonal(2, 3, true), linalg::sandwich_diagonal(m.data(), pl.data(), n));
+  EXPECT_EQ(p.sandwich_diagonal(2, 3, false), linalg::sandwich_diagonal(m.data(), l.data(), n));
+  EXPECT_NE(p.sandwich_diagonal(2, 3, true), p.sandwich_diagonal(2, 3, false));
 }
 
 }  // namespace convlab

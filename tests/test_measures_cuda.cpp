@@ -1,7 +1,8 @@
 // The CUDA twin of the float64 measures' per-layer work (linalg::DeviceBatchGrams: Grams,
 // centred spectra, exact copies) against the CPU's (linalg::gram_f64, centred_spectrum,
 // first_copies) on fresh random features at real widths (All-CNN-C's first layer at a batch
-// of 512: 96 x 32 x 32 features, 48 blocks of 2048) and tiny ones; then mutual k-NN, CKNNA,
+// of 512: 96 x 32 x 32 features, 48 blocks of 2048) and tiny ones; the per-pair products
+// (linalg::DevicePairProducts against HostPairProducts); then mutual k-NN, CKNNA,
 // SVCCA, PWCCA, linear predictivity and the permutation tests through StreamingComparison, the
 // same batches on the GPU and on the CPU. Skips when no GPU answers.
 //
@@ -32,10 +33,12 @@
 #include "framework/linalg/centred_spectrum.h"
 #include "framework/linalg/first_copies.h"
 #include "framework/linalg/gram_f64.h"
+#include "framework/linalg/pair_products.h"
 #include "tests/support/error_of.h"
 
 #if CONVLAB_WITH_CUDA
 #include "framework/linalg/cuda/device_grams.h"
+#include "framework/linalg/cuda/device_pair_products.h"
 #include "tests/support/cuda_test.h"
 
 using namespace convlab;
@@ -223,6 +226,59 @@ TEST_F(CudaDeviceGrams, FirstCopiesMatchTheCpu) {
   EXPECT_EQ(grams.first_copies(cka::DeviceFeatureView(u)), std::vector<int64_t>(64, 0));
 }
 
+// The per-pair products with the matrices on the GPU against the CPU's BLAS: the CCA cross
+// Grams on both sides (dx < dy and dx > dy), diag(M L M), and the permuted copies.
+TEST_F(CudaDeviceGrams, PairProductsMatchTheCpu) {
+  std::mt19937_64 rng(9);
+  std::normal_distribution<double> normal(0.0, 1.0);
+  const auto random = [&](int64_t rows, int64_t cols) {
+    std::vector<double> m(static_cast<size_t>(rows * cols));
+    for (double& v : m) v = normal(rng);
+    return m;
+  };
+  const auto symmetric = [&](int64_t n) {
+    std::vector<double> m = random(n, n);
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t j = 0; j < i; ++j) m[static_cast<size_t>(i * n + j)] = m[static_cast<size_t>(j * n + i)];
+    return m;
+  };
+  const auto expect_close = [](const std::vector<double>& got, const std::vector<double>& expected, const char* what) {
+    ASSERT_EQ(got.size(), expected.size()) << what;
+    double scale = 0.0;
+    for (double v : expected) scale = std::max(scale, std::abs(v));
+    for (size_t i = 0; i < got.size(); ++i) ASSERT_NEAR(got[i], expected[i], 1e-13 * scale) << what << " " << i;
+  };
+  for (const int64_t n : {333, 7}) {
+    SCOPED_TRACE(fmt::format("{} examples", n));
+    const int64_t dx = std::min<int64_t>(n - 1, 40), dy = std::min<int64_t>(n - 2, 65);
+    std::vector<int32_t> perm(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i)  // a permutation: 5 is prime to 333 and to 7
+      perm[static_cast<size_t>(i)] = static_cast<int32_t>((i * 5 + 3) % n);
+    linalg::HostPairProducts host;
+    linalg::DevicePairProducts device(cuda());
+    const std::vector<double> a = random(n, dx), b = random(n, dy), m = symmetric(n), l = symmetric(n);
+    for (linalg::PairProducts* p : {static_cast<linalg::PairProducts*>(&host), static_cast<linalg::PairProducts*>(&device)}) {
+      p->set(0, a, n, dx);
+      p->set(1, b, n, dy);
+      p->set(2, m, n, n);
+      p->set(3, l, n, n);
+      p->set_permuted(1, perm, false);
+      p->set_permuted(3, perm, true);
+    }
+    for (const bool permuted : {false, true})
+      for (const bool left : {true, false}) {
+        // The host fills the upper triangle only: compare that.
+        std::vector<double> got = device.cross_gram(0, 1, permuted, left), expected = host.cross_gram(0, 1, permuted, left);
+        const int64_t s = left ? dx : dy;
+        for (int64_t i = 0; i < s; ++i)
+          for (int64_t j = 0; j < i; ++j) got[static_cast<size_t>(i * s + j)] = expected[static_cast<size_t>(i * s + j)] = 0;
+        expect_close(got, expected, left ? "C C^T" : "C^T C");
+      }
+    for (const bool permuted : {false, true})
+      expect_close(device.sandwich_diagonal(2, 3, permuted), host.sandwich_diagonal(2, 3, permuted), "diag(M L M)");
+  }
+}
+
 namespace {
 
 struct Network {
@@ -310,7 +366,8 @@ TEST_F(MeasuresCuda, EveryFloat64MeasureAndItsPermutationTestMatchTheCpu) {
       EXPECT_EQ(got[m].kept_dims, expected[m].kept_dims);
       ASSERT_TRUE(got[m].permutation && expected[m].permutation);
       if (measure != Measure::cka) {
-        EXPECT_EQ(got[m].precision, "cuda fp64 (pair terms: cpu fp64)");
+        const bool products_on_gpu = measure == Measure::svcca || measure == Measure::pwcca || measure == Measure::ridge;
+        EXPECT_EQ(got[m].precision, products_on_gpu ? "cuda fp64" : "cuda fp64 (pair terms: cpu fp64)");
         EXPECT_EQ(got[m].permutation->p_value, expected[m].permutation->p_value);
       }
       // CKA's null comes from the float64 Grams on both sides.

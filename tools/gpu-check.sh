@@ -375,7 +375,7 @@ fi
 
 if want memcheck-cka; then
   sanitize "memcheck: the small CKA, RSA, Procrustes and float64-measure tests" 90 memcheck \
-    'CkaCuda.SelfSimilarityIsOneOnTheDiagonal:CkaCuda.ConstantLayerGivesNanAsOnTheCpu:CkaCuda.NonFiniteFeaturesThrowAndLeaveTheSumAlone:CkaCuda.RejectsMismatchedBatches:CkaCuda.SeveralKernelsShareEachLayersLinearGram:SimilarityCuda.*:CudaDeviceGrams.FeaturesOfAnyScale:CudaDeviceGrams.NonFiniteFeaturesAreNamedAsOnTheCpu:CudaDeviceGrams.FirstCopiesMatchTheCpu:MeasuresCuda.NanFeaturesAreNamed'
+    'CkaCuda.SelfSimilarityIsOneOnTheDiagonal:CkaCuda.ConstantLayerGivesNanAsOnTheCpu:CkaCuda.NonFiniteFeaturesThrowAndLeaveTheSumAlone:CkaCuda.RejectsMismatchedBatches:CkaCuda.SeveralKernelsShareEachLayersLinearGram:SimilarityCuda.*:CudaDeviceGrams.FeaturesOfAnyScale:CudaDeviceGrams.NonFiniteFeaturesAreNamedAsOnTheCpu:CudaDeviceGrams.FirstCopiesMatchTheCpu:CudaDeviceGrams.PairProductsMatchTheCpu:MeasuresCuda.NanFeaturesAreNamed'
 fi
 
 if [[ -n $data ]] && want analysis; then

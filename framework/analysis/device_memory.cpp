@@ -97,7 +97,29 @@ DeviceMemoryEstimate estimate_device_memory(const std::vector<int64_t>& widths_a
         e.parts.push_back({"Procrustes Gram step", gram_step_bytes(k, widest), false});
         break;
       }
-      default:  // the float64 measures: their Grams below, once for all of them
+      case Measure::svcca:
+      case Measure::pwcca: {
+        // Each row's kept basis (k, d <= min(p, k)), B's permuted copies, C and its Gram
+        // (linalg::DevicePairProducts).
+        u64 bases = 0, bases_b = 0;
+        for (size_t i = 0; i < widths.size(); ++i) {
+          const u64 basis = k * std::min(widths[i], k) * 8;
+          bases += basis;
+          if (widths_b.empty() || i >= widths_a.size()) bases_b += basis;
+        }
+        e.parts.push_back({m == Measure::svcca ? "SVCCA pair products" : "PWCCA pair products",
+                           bases + (settings.permutations > 0 ? bases_b : 0) + 2 * kk * 8, false});
+        break;
+      }
+      case Measure::ridge: {
+        // A's residual operators and B's target Grams (k, k) (every row's both, for a network
+        // against itself), B's permuted targets, and M L.
+        const u64 a_rows = widths_a.size(), b_rows = widths_b.empty() ? widths_a.size() : widths_b.size();
+        e.parts.push_back({"ridge pair products",
+                           (a_rows + b_rows + (settings.permutations > 0 ? b_rows : 0) + 1) * kk * 8 + k * 8, false});
+        break;
+      }
+      default:  // mutual k-NN and CKNNA: their Grams below, shared with the other float64 measures
         break;
     }
   }

@@ -16,7 +16,9 @@
 //                workspace of a k x k eigendecomposition;
 //   float64 Grams: for mutual k-NN, CKNNA, SVCCA, PWCCA, ridge and CKA's permutation null,
 //                once for all: a widened (k, 2048) f64 block, the (k, k) f64 Gram and the
-//                cuSOLVER workspace of a k x k eigendecomposition.
+//                cuSOLVER workspace of a k x k eigendecomposition;
+//   pair products: SVCCA's and PWCCA's kept bases (k, min(p, k)) f64 per layer, ridge's (k, k)
+//                residual operators and targets, B's permuted copies for a permutation test.
 // Each is an upper bound within a few percent of what the CUDA code allocates (the sort's and
 // cuSOLVER's own scratch are estimated from their documented sizes).
 #pragma once

@@ -25,6 +25,7 @@
 #include "framework/cka/cuda/cuda_accumulator.h"
 #include "framework/cka/cuda/range_scale.h"
 #include "framework/linalg/cuda/device_grams.h"
+#include "framework/linalg/cuda/device_pair_products.h"
 #include "framework/procrustes/cuda/cuda_procrustes.h"
 #include "framework/rsa/cuda/cuda_rsa.h"
 #endif
@@ -435,22 +436,30 @@ class DeviceLayers {
 };
 
 // A float64 measure of features on the GPU: the Grams, spectra and copies there, shared by
-// the comparison's measures; the pair terms on the host (device_grams.h says why).
+// the comparison's measures (device_grams.h). SVCCA, PWCCA and ridge run their per-pair
+// products there too (device_pair_products.h); the neighbour measures' pair terms (k log k
+// per pair, from the neighbour lists) run on the host.
 class GpuPairRun final : public PairRun {
  public:
-  GpuPairRun(std::unique_ptr<stats::PairAccumulator> acc, const LayerNames& names,
-             std::shared_ptr<linalg::DeviceBatchGrams> grams)
-      : PairRun(std::move(acc)), names_(names), grams_(std::move(grams)) {}
+  GpuPairRun(Measure measure, std::unique_ptr<stats::PairAccumulator> acc, const LayerNames& names,
+             std::shared_ptr<linalg::DeviceBatchGrams> grams, Device device)
+      : PairRun(std::move(acc)), names_(names), grams_(std::move(grams)) {
+    device_products_ = measure == Measure::svcca || measure == Measure::pwcca || measure == Measure::ridge;
+    if (device_products_) acc_->use_pair_products(std::make_unique<linalg::DevicePairProducts>(cuda_context(device)));
+  }
   void add_batch(const std::vector<Tensor>& a, const std::vector<Tensor>& b) override {
     DeviceLayers layers(*grams_, acc_->batches(), a, b, names_);
     acc_->add_layers(layers.rows());
   }
-  std::string precision() const override { return "cuda fp64 (pair terms: cpu fp64)"; }
+  std::string precision() const override {
+    return device_products_ ? "cuda fp64" : "cuda fp64 (pair terms: cpu fp64)";
+  }
   void release_workspace() override { grams_->release_workspace(); }
 
  private:
   LayerNames names_;
   std::shared_ptr<linalg::DeviceBatchGrams> grams_;
+  bool device_products_ = false;
 };
 
 // CKA's permutation null for features on the GPU, from the Grams computed there (no copy of
@@ -624,7 +633,7 @@ std::unique_ptr<MeasureRun> measure_run(Measure measure, bool on_gpu, Device dev
     auto acc = pair_accumulator(measure, names, s);
     if (s.permutations > 0) acc->set_permutations(s.permutations, s.seed);
 #if CONVLAB_WITH_CUDA
-    if (on_gpu) return std::make_unique<GpuPairRun>(std::move(acc), names, shared.device_grams);
+    if (on_gpu) return std::make_unique<GpuPairRun>(measure, std::move(acc), names, shared.device_grams, device);
 #endif
     acc->share_grams(shared.host_grams);
     return std::make_unique<HostPairRun>(std::move(acc), names);
