@@ -59,11 +59,8 @@ void HostPairProducts::set_permuted(int64_t slot, const std::vector<int32_t>& pe
   }
 }
 
-const HostPairProducts::Matrix& HostPairProducts::at(int64_t slot, bool permuted) const {
-  const auto& map = permuted ? permuted_ : matrices_;
-  const auto it = map.find(slot);
-  CONVLAB_CHECK(it != map.end(), "no {}matrix set in slot {} for this batch", permuted ? "permuted " : "", slot);
-  return it->second;
+void PairProducts::missing(int64_t slot, bool permuted) {
+  CONVLAB_FAIL("no {}matrix set in slot {} for this batch", permuted ? "permuted " : "", slot);
 }
 
 std::vector<double> HostPairProducts::cross_gram(int64_t a, int64_t b, bool permuted_b, bool left) {

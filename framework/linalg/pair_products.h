@@ -21,6 +21,15 @@ std::vector<double> sandwich_diagonal(const double* m, const double* l, int64_t 
 
 class PairProducts {
  public:
+  // The matrix `slot` holds this batch in one of an implementation's maps (slot -> matrix;
+  // `permuted`: the map of permuted copies), or an error naming it.
+  template <class Map>
+  static const typename Map::mapped_type& slot_matrix(const Map& map, int64_t slot, bool permuted) {
+    const auto it = map.find(slot);
+    if (it == map.end()) missing(slot, permuted);
+    return it->second;
+  }
+
   virtual ~PairProducts() = default;
   // Slot `slot`'s (rows, cols) row-major matrix for this batch (moved in: the caller keeps
   // what it still needs of it).
@@ -36,6 +45,9 @@ class PairProducts {
   virtual void clear() = 0;
   // "cpu fp64" or "cuda fp64", for summary.json.
   virtual const char* where() const = 0;
+
+ private:
+  [[noreturn]] static void missing(int64_t slot, bool permuted);
 };
 
 class HostPairProducts final : public PairProducts {
@@ -52,7 +64,9 @@ class HostPairProducts final : public PairProducts {
     std::vector<double> values;
     int64_t rows = 0, cols = 0;
   };
-  const Matrix& at(int64_t slot, bool permuted) const;
+  const Matrix& at(int64_t slot, bool permuted) const {
+    return slot_matrix(permuted ? permuted_ : matrices_, slot, permuted);
+  }
   std::map<int64_t, Matrix> matrices_, permuted_;
 };
 

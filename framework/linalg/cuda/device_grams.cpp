@@ -14,24 +14,11 @@
 #include "framework/cka/cuda/launch.h"
 #include "framework/cka/cuda/range_scale.h"
 #include "framework/core/error.h"
+#include "framework/linalg/cuda/copy_to_host.h"
 #include "framework/linalg/cuda/gram_f64_kernels.h"
 #include "framework/linalg/first_copies.h"
 
 namespace convlab::linalg {
-
-namespace {
-
-// Waits for the stream, then copies `count` values of T from the device.
-template <class T>
-std::vector<T> to_host(const T* device, int64_t count, cudaStream_t stream) {
-  std::vector<T> out(static_cast<size_t>(count));
-  CUDA_CHECK(cudaMemcpyAsync(out.data(), device, static_cast<size_t>(count) * sizeof(T), cudaMemcpyDeviceToHost,
-                             stream));
-  CUDA_CHECK(cudaStreamSynchronize(stream));
-  return out;
-}
-
-}  // namespace
 
 DeviceBatchGrams::DeviceBatchGrams(CudaContext& context) : context_(context) {}
 
@@ -62,7 +49,7 @@ DeviceBatchGrams::Key DeviceBatchGrams::key(const cka::DeviceFeatureView& x, int
 
 void DeviceBatchGrams::fail_nonfinite(const cka::DeviceFeatureView& x) {
   // The error path alone copies the layer, to name the first bad value as the CPU does.
-  const std::vector<float> values = to_host(x.data(), x.rows() * x.cols(), context_.stream());
+  const std::vector<float> values = linalg_cuda::copy_to_host(x.data(), x.rows() * x.cols(), context_.stream());
   for (size_t at = 0; at < values.size(); ++at)
     if (!std::isfinite(values[at]))
       CONVLAB_FAIL("{} has {} feature (example {}, feature {}): the measures need finite features", x.label(),
@@ -108,7 +95,7 @@ const std::vector<double>& DeviceBatchGrams::gram(const cka::DeviceFeatureView& 
                                &one, block, static_cast<int>(width), &beta, square, static_cast<int>(n)));
     }
     linalg_cuda::mirror_lower(square, n, stream);
-    it = grams_.emplace(k, std::make_pair(to_host(square, n * n, stream), e)).first;
+    it = grams_.emplace(k, std::make_pair(linalg_cuda::copy_to_host(square, n * n, stream), e)).first;
   }
   if (exponent) *exponent = it->second.second;
   return it->second.first;
@@ -141,11 +128,12 @@ const CentredSpectrum& DeviceBatchGrams::spectrum(const cka::DeviceFeatureView& 
   CUSOLVER_CHECK(cusolverDnXsyevd(context_.cusolver(), context_.cusolver_params(), CUSOLVER_EIG_MODE_VECTOR,
                                   CUBLAS_FILL_MODE_UPPER, n, CUDA_R_64F, a, n, CUDA_R_64F, w, CUDA_R_64F, work,
                                   device_bytes, host_bytes ? host_work_.data() : nullptr, host_bytes, info));
-  const std::vector<int32_t> status = to_host(info, 1, stream);
+  const std::vector<int32_t> status = linalg_cuda::copy_to_host(info, 1, stream);
   CONVLAB_CHECK(status[0] == 0, "{}: cuSOLVER's eigendecomposition of the {} x {} centred Gram failed (info {})",
                 x.label(), n, n, status[0]);
-  const std::vector<double> ascending = to_host(w, n, stream);
-  const std::vector<double> vectors = to_host(a, n * n, stream);  // column-major: eigenvector j in row j
+  const std::vector<double> ascending = linalg_cuda::copy_to_host(w, n, stream);
+  // Column-major: eigenvector j in row j.
+  const std::vector<double> vectors = linalg_cuda::copy_to_host(a, n * n, stream);
   return spectra_.emplace(k, spectrum_from_eigen(ascending, vectors, n, /*vectors_in_rows=*/true)).first->second;
 }
 
@@ -158,12 +146,12 @@ const std::vector<int64_t>& DeviceBatchGrams::first_copies(const cka::DeviceFeat
   static_assert(sizeof(double) == sizeof(uint64_t));
   uint64_t* device_hashes = reinterpret_cast<uint64_t*>(cka::reserve<double>(hashes_, n, Device(&context_)));
   linalg_cuda::row_hashes(x.data(), n, p, device_hashes, stream);
-  const std::vector<uint64_t> hashes = to_host(device_hashes, n, stream);
+  const std::vector<uint64_t> hashes = linalg_cuda::copy_to_host(device_hashes, n, stream);
   // Examples of equal hash are compared bit for bit on the host, each row copied once.
   std::unordered_map<int64_t, std::vector<float>> rows;
   const auto row = [&](int64_t i) -> const std::vector<float>& {
     auto at = rows.find(i);
-    if (at == rows.end()) at = rows.emplace(i, to_host(x.data() + i * p, p, stream)).first;
+    if (at == rows.end()) at = rows.emplace(i, linalg_cuda::copy_to_host(x.data() + i * p, p, stream)).first;
     return at->second;  // stable: an unordered_map never moves its elements
   };
   std::vector<int64_t> out = first_copies_by_hash(hashes, [&](int64_t f, int64_t i) {

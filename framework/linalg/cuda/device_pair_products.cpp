@@ -8,23 +8,11 @@
 #include "framework/backend/cuda/cuda_context.h"
 #include "framework/cka/cuda/device_gram.h"
 #include "framework/core/error.h"
+#include "framework/linalg/cuda/copy_to_host.h"
 #include "framework/linalg/cuda/gram_f64_kernels.h"
 #include "framework/linalg/cuda/pair_product_kernels.h"
 
 namespace convlab::linalg {
-
-namespace {
-
-// Waits for the stream, then copies `count` doubles from the device.
-std::vector<double> to_host(const double* device, int64_t count, cudaStream_t stream) {
-  std::vector<double> out(static_cast<size_t>(count));
-  CUDA_CHECK(cudaMemcpyAsync(out.data(), device, static_cast<size_t>(count) * sizeof(double), cudaMemcpyDeviceToHost,
-                             stream));
-  CUDA_CHECK(cudaStreamSynchronize(stream));
-  return out;
-}
-
-}  // namespace
 
 DevicePairProducts::DevicePairProducts(CudaContext& context) : context_(context) {}
 
@@ -58,13 +46,6 @@ void DevicePairProducts::set_permuted(int64_t slot, const std::vector<int32_t>& 
   CUDA_CHECK(cudaStreamSynchronize(stream));  // perm goes when this returns
 }
 
-const DevicePairProducts::Matrix& DevicePairProducts::at(int64_t slot, bool permuted) const {
-  const auto& map = permuted ? permuted_ : matrices_;
-  const auto it = map.find(slot);
-  CONVLAB_CHECK(it != map.end(), "no {}matrix set in slot {} for this batch", permuted ? "permuted " : "", slot);
-  return it->second;
-}
-
 std::vector<double> DevicePairProducts::cross_gram(int64_t a, int64_t b, bool permuted_b, bool left) {
   const Matrix &x = at(a, false), &y = at(b, permuted_b);
   CONVLAB_CHECK(x.rows == y.rows, "products of the same examples: {} against {} rows", x.rows, y.rows);
@@ -89,7 +70,7 @@ std::vector<double> DevicePairProducts::cross_gram(int64_t a, int64_t b, bool pe
     CUBLAS_CHECK(cublasDsyrk(blas, CUBLAS_FILL_MODE_UPPER, CUBLAS_OP_N, static_cast<int>(dy), static_cast<int>(dx),
                              &one, c, static_cast<int>(dy), &zero, g, static_cast<int>(dy)));
   linalg_cuda::mirror_lower(g, s, stream);  // both triangles: the host reads the row-major upper one
-  return to_host(g, s * s, stream);
+  return linalg_cuda::copy_to_host(g, s * s, stream);
 }
 
 std::vector<double> DevicePairProducts::sandwich_diagonal(int64_t a, int64_t b, bool permuted_b) {
@@ -112,7 +93,7 @@ std::vector<double> DevicePairProducts::sandwich_diagonal(int64_t a, int64_t b, 
                            &one, m.values.data<double>(), static_cast<int>(n), l.values.data<double>(),
                            static_cast<int>(n), &zero, p, static_cast<int>(n)));
   linalg_cuda::row_dots(p, m.values.data<double>(), n, squares, stream);  // (M L M)_ii = sum_j (M L)_ij M_ij
-  return to_host(squares, n, stream);
+  return linalg_cuda::copy_to_host(squares, n, stream);
 }
 
 void DevicePairProducts::clear() {

@@ -41,7 +41,9 @@ class DevicePairProducts final : public PairProducts {
     Tensor values;  // (rows, cols) f64 row-major
     int64_t rows = 0, cols = 0;
   };
-  const Matrix& at(int64_t slot, bool permuted) const;
+  const Matrix& at(int64_t slot, bool permuted) const {
+    return slot_matrix(permuted ? permuted_ : matrices_, slot, permuted);
+  }
 
   CudaContext& context_;
   std::map<int64_t, Matrix> matrices_, permuted_;
