@@ -430,7 +430,7 @@ class DeviceLayers {
   const std::vector<linalg::LayerGrams*>& rows() const { return rows_; }
 
  private:
-  std::vector<cka::DeviceFeatureView> views_;  // stable: reserved before the layers point at them
+  std::vector<cka::DeviceFeatureView> views_;  // complete before the layers point at them
   std::vector<linalg::DeviceLayerGrams> layers_;
   std::vector<linalg::LayerGrams*> rows_;
 };
