@@ -428,5 +428,46 @@ TEST(MoreMeasures, CompareLayersIsScaleFreeFromSubnormalTo1e300) {
     }
 }
 
+// Against one network B (compare_against: evolution, identify), B's Grams are formed once per
+// batch for every comparison, and each comparison's matrices and permutation tests are those
+// it gives alone.
+TEST(MoreMeasures, ComparisonsAgainstOneNetworkShareItsGrams) {
+  const int64_t n = 60;
+  const Layers ref = some_layers(n, 301), x = some_layers(n, 303), y = some_layers(n, 307);
+  const auto source = [&](const Layers& l, const std::string& name) {
+    VectorSource out(name);
+    for (size_t i = 0; i < l.values.size(); ++i) out.add(l.names[i], l.values[i], n, l.widths[i]);
+    return out;
+  };
+  VectorSource r = source(ref, "reference"), a = source(x, "A"), b = source(y, "B");
+  CompareSettings s;
+  s.measures = {Measure::mutual_knn, Measure::svcca, Measure::ridge, Measure::cka};
+  s.knn = 4;
+  s.batch_size = 30;
+  s.permutations = 9;
+  const auto together = compare_against({&a, &b, &r}, r, s);
+  ASSERT_EQ(together.size(), 3u);
+  for (size_t c = 0; c < 2; ++c) {
+    const auto alone = compare_layers(c == 0 ? a : b, &r, s);
+    ASSERT_EQ(alone.size(), together[c].size());
+    for (size_t m = 0; m < alone.size(); ++m) {
+      EXPECT_EQ(together[c][m].values, alone[m].values) << measure_name(alone[m].measure);
+      EXPECT_EQ(together[c][m].permutation->p_value, alone[m].permutation->p_value) << measure_name(alone[m].measure);
+    }
+  }
+
+  // The sharing itself: two comparisons' runs fed one batch against the same B.
+  analysis_detail::LayerNames names{x.names, ref.names, false};
+  const analysis_detail::ReferenceGrams shared = analysis_detail::make_reference_grams(false, cpu());
+  auto first = analysis_detail::make_measure_runs(false, cpu(), names, s, &shared);
+  auto second = analysis_detail::make_measure_runs(false, cpu(), names, s, &shared);
+  std::vector<Tensor> fa = a.batch(0, 30), fb = r.batch(0, 30), fc = b.batch(0, 30);
+  for (auto& run : first) run->add_batch(fa, fb);
+  for (auto& run : second) run->add_batch(fc, fb);
+  // Each of B's 3 layers: its raw Gram (mutual k-NN) and its centred one (SVCCA, ridge, CKA's
+  // null), once for both comparisons.
+  EXPECT_EQ(shared.host->grams_formed(), 6);
+}
+
 }  // namespace
 }  // namespace convlab

@@ -163,7 +163,10 @@ std::vector<std::vector<SimilarityMatrix>> run_all(std::vector<Comparison>& comp
   const Device device = comparisons.front().a->device();
   bool on_gpu = device.is_cuda() && (!reference || reference->device() == device);
   for (const Comparison& c : comparisons) on_gpu = on_gpu && c.a->device() == device;
-  for (Comparison& c : comparisons) c.runs = make_measure_runs(on_gpu, device, c.names, s);
+  // B's features are the same for every comparison of a batch: so are their Grams.
+  const ReferenceGrams reference_grams = make_reference_grams(on_gpu, device);
+  for (Comparison& c : comparisons)
+    c.runs = make_measure_runs(on_gpu, device, c.names, s, reference ? &reference_grams : nullptr);
   const auto plan = plan_batches(n, s);
   CONVLAB_CHECK(s.bootstrap == 0 || plan.size() >= 2,
                 "the bootstrap resamples batches and needs at least 2, but {} examples in batches of {} make {}: use "

@@ -337,13 +337,13 @@ std::unique_ptr<stats::PairAccumulator> pair_accumulator(Measure measure, const 
 struct SharedWork {
   std::shared_ptr<linalg::BatchGrams> host_grams = std::make_shared<linalg::BatchGrams>();
   std::shared_ptr<HostCopies> copies;
-#if CONVLAB_WITH_CUDA
   std::shared_ptr<linalg::DeviceBatchGrams> device_grams;
-#endif
+  ReferenceGrams b;  // B's layers' Grams when shared with other comparisons; null members: in the above
 };
 
-SharedWork shared_work(bool on_gpu, Device device) {
+SharedWork shared_work(bool on_gpu, Device device, const ReferenceGrams* reference) {
   SharedWork out;
+  if (reference) out.b = *reference;
   if (!on_gpu) return out;
   out.copies = std::make_shared<HostCopies>();
 #if CONVLAB_WITH_CUDA
@@ -416,15 +416,18 @@ class GpuRsa final : public MeasureRun {
 
 // The layers of one batch on the GPU as the float64 measures read them (device_grams.h), in
 // the pairs' row order: A's, then B's.
+// `grams_b`: B's layers' (ReferenceGrams); null: in `grams`.
 class DeviceLayers {
  public:
-  DeviceLayers(linalg::DeviceBatchGrams& grams, int64_t batch, const std::vector<Tensor>& a,
-               const std::vector<Tensor>& b, const LayerNames& names) {
+  DeviceLayers(linalg::DeviceBatchGrams& grams, linalg::DeviceBatchGrams* grams_b, int64_t batch,
+               const std::vector<Tensor>& a, const std::vector<Tensor>& b, const LayerNames& names) {
     grams.start(batch);
+    if (grams_b) grams_b->start(batch);
     for (size_t i = 0; i < a.size(); ++i) views_.emplace_back(a[i], names.a[i]);
     for (size_t j = 0; j < b.size(); ++j) views_.emplace_back(b[j], names.b[j]);
     layers_.reserve(views_.size());
-    for (const cka::DeviceFeatureView& v : views_) layers_.emplace_back(v, grams);
+    for (size_t r = 0; r < views_.size(); ++r)
+      layers_.emplace_back(views_[r], r >= a.size() && grams_b ? *grams_b : grams);
     for (linalg::DeviceLayerGrams& l : layers_) rows_.push_back(&l);
   }
   const std::vector<linalg::LayerGrams*>& rows() const { return rows_; }
@@ -442,13 +445,14 @@ class DeviceLayers {
 class GpuPairRun final : public PairRun {
  public:
   GpuPairRun(Measure measure, std::unique_ptr<stats::PairAccumulator> acc, const LayerNames& names,
-             std::shared_ptr<linalg::DeviceBatchGrams> grams, Device device)
-      : PairRun(std::move(acc)), names_(names), grams_(std::move(grams)) {
+             std::shared_ptr<linalg::DeviceBatchGrams> grams, std::shared_ptr<linalg::DeviceBatchGrams> grams_b,
+             Device device)
+      : PairRun(std::move(acc)), names_(names), grams_(std::move(grams)), grams_b_(std::move(grams_b)) {
     device_products_ = measure == Measure::svcca || measure == Measure::pwcca || measure == Measure::ridge;
     if (device_products_) acc_->use_pair_products(std::make_unique<linalg::DevicePairProducts>(cuda_context(device)));
   }
   void add_batch(const std::vector<Tensor>& a, const std::vector<Tensor>& b) override {
-    DeviceLayers layers(*grams_, acc_->batches(), a, b, names_);
+    DeviceLayers layers(*grams_, grams_b_.get(), acc_->batches(), a, b, names_);
     acc_->add_layers(layers.rows());
   }
   std::string precision() const override {
@@ -458,7 +462,7 @@ class GpuPairRun final : public PairRun {
 
  private:
   LayerNames names_;
-  std::shared_ptr<linalg::DeviceBatchGrams> grams_;
+  std::shared_ptr<linalg::DeviceBatchGrams> grams_, grams_b_;  // grams_b_: B's, shared; null: in grams_
   bool device_products_ = false;
 };
 
@@ -467,11 +471,15 @@ class GpuPairRun final : public PairRun {
 class GpuGramNull final : public MeasureRun {
  public:
   GpuGramNull(std::unique_ptr<MeasureRun> inner, std::unique_ptr<HostNull> null, const LayerNames& names,
-              std::shared_ptr<linalg::DeviceBatchGrams> grams)
-      : inner_(std::move(inner)), null_(std::move(null)), names_(names), grams_(std::move(grams)) {}
+              std::shared_ptr<linalg::DeviceBatchGrams> grams, std::shared_ptr<linalg::DeviceBatchGrams> grams_b)
+      : inner_(std::move(inner)),
+        null_(std::move(null)),
+        names_(names),
+        grams_(std::move(grams)),
+        grams_b_(std::move(grams_b)) {}
   void add_batch(const std::vector<Tensor>& a, const std::vector<Tensor>& b) override {
     inner_->add_batch(a, b);
-    DeviceLayers layers(*grams_, batches_++, a, b, names_);
+    DeviceLayers layers(*grams_, grams_b_.get(), batches_++, a, b, names_);
     null_->add_layers(layers.rows());
   }
   size_t outputs() const override { return inner_->outputs(); }
@@ -490,7 +498,7 @@ class GpuGramNull final : public MeasureRun {
   std::unique_ptr<MeasureRun> inner_;
   std::unique_ptr<HostNull> null_;
   LayerNames names_;
-  std::shared_ptr<linalg::DeviceBatchGrams> grams_;
+  std::shared_ptr<linalg::DeviceBatchGrams> grams_, grams_b_;  // grams_b_: B's, shared; null: in grams_
   int64_t batches_ = 0;
 };
 
@@ -633,9 +641,10 @@ std::unique_ptr<MeasureRun> measure_run(Measure measure, bool on_gpu, Device dev
     auto acc = pair_accumulator(measure, names, s);
     if (s.permutations > 0) acc->set_permutations(s.permutations, s.seed);
 #if CONVLAB_WITH_CUDA
-    if (on_gpu) return std::make_unique<GpuPairRun>(measure, std::move(acc), names, shared.device_grams, device);
+    if (on_gpu)
+      return std::make_unique<GpuPairRun>(measure, std::move(acc), names, shared.device_grams, shared.b.device, device);
 #endif
-    acc->share_grams(shared.host_grams);
+    acc->share_grams(shared.host_grams, shared.b.host);
     return std::make_unique<HostPairRun>(std::move(acc), names);
   }
   std::unique_ptr<MeasureRun> run;
@@ -660,17 +669,30 @@ std::unique_ptr<MeasureRun> measure_run(Measure measure, bool on_gpu, Device dev
 #if CONVLAB_WITH_CUDA
   if (on_gpu && measure == Measure::cka)
     return std::make_unique<GpuGramNull>(std::move(run), std::make_unique<HostNull>(measure, names, s), names,
-                                         shared.device_grams);
+                                         shared.device_grams, shared.b.device);
 #endif
-  return std::make_unique<PermutedRun>(std::move(run), std::make_unique<HostNull>(measure, names, s, shared.host_grams),
-                                       names, shared.copies);
+  return std::make_unique<PermutedRun>(
+      std::move(run), std::make_unique<HostNull>(measure, names, s, shared.host_grams, shared.b.host), names,
+      shared.copies);
 }
 
 }  // namespace
 
+ReferenceGrams make_reference_grams(bool on_gpu, Device device) {
+  ReferenceGrams out;
+  out.host = std::make_shared<linalg::BatchGrams>();
+#if CONVLAB_WITH_CUDA
+  if (on_gpu) out.device = std::make_shared<linalg::DeviceBatchGrams>(cuda_context(device));
+#else
+  (void)device;
+  CONVLAB_CHECK(!on_gpu, "features on a GPU need the CUDA measures, and this convlab was built without CUDA");
+#endif
+  return out;
+}
+
 std::vector<std::unique_ptr<MeasureRun>> make_measure_runs(bool on_gpu, Device device, const LayerNames& names,
-                                                          const CompareSettings& s) {
-  const SharedWork shared = shared_work(on_gpu, device);
+                                                          const CompareSettings& s, const ReferenceGrams* reference) {
+  const SharedWork shared = shared_work(on_gpu, device, reference);
   std::vector<std::unique_ptr<MeasureRun>> runs;
   for (Measure m : s.measures) runs.push_back(measure_run(m, on_gpu, device, names, s, shared));
   return runs;

@@ -10,7 +10,12 @@
 
 #include "framework/analysis/compare.h"
 #include "framework/core/tensor.h"
+#include "framework/linalg/batch_grams.h"
 #include "framework/stats/batch_terms.h"
+
+namespace convlab::linalg {
+class DeviceBatchGrams;  // cuda/device_grams.h
+}
 
 namespace convlab::analysis_detail {
 
@@ -62,12 +67,22 @@ struct LayerNames {
   int64_t layers_b() const { return self ? 0 : static_cast<int64_t>(b.size()); }
 };
 
+// The Grams of network B's layers for the float64 measures and CKA's permutation null, shared
+// by every comparison against the same B in one pass (compare_against): B's features are
+// extracted once per batch for all of them, and so are their Grams.
+struct ReferenceGrams {
+  std::shared_ptr<linalg::BatchGrams> host;
+  std::shared_ptr<linalg::DeviceBatchGrams> device;  // null without a GPU
+};
+ReferenceGrams make_reference_grams(bool on_gpu, Device device);
+
 // One run per measure of `s`, in its order, where the features are: on the GPU when they all
 // lie on one CUDA device, on the CPU otherwise. The float64 measures share each batch's Grams
-// (computed on the GPU for features there), the nulls of RSA and Procrustes one host copy of
-// a GPU batch's features.
+// (computed on the GPU for features there; B's in `reference` when given), the nulls of RSA and
+// Procrustes one host copy of a GPU batch's features.
 std::vector<std::unique_ptr<MeasureRun>> make_measure_runs(bool on_gpu, Device device, const LayerNames& names,
-                                                          const CompareSettings& s);
+                                                          const CompareSettings& s,
+                                                          const ReferenceGrams* reference = nullptr);
 
 // The matrices of finished runs (runs[r] computed settings.measures[r]), labelled. `warn`:
 // print the warning about the settings (too few permutations for any cell to pass Holm).

@@ -15,11 +15,12 @@
 namespace convlab::analysis_detail {
 
 HostNull::HostNull(Measure measure, const LayerNames& names, const CompareSettings& settings,
-                   std::shared_ptr<linalg::BatchGrams> grams)
+                   std::shared_ptr<linalg::BatchGrams> grams, std::shared_ptr<linalg::BatchGrams> grams_b)
     : measure_(measure),
       names_(names),
       settings_(settings),
-      grams_(grams ? std::move(grams) : std::make_shared<linalg::BatchGrams>()) {
+      grams_(grams ? std::move(grams) : std::make_shared<linalg::BatchGrams>()),
+      grams_b_(std::move(grams_b)) {
   la_ = static_cast<int64_t>(names.a.size());
   lb_ = names.self ? la_ : static_cast<int64_t>(names.b.size());
   rows_ = names.self ? la_ : la_ + lb_;
@@ -37,10 +38,14 @@ void HostNull::add_batch(const std::vector<cka::FeatureView>& a, const std::vect
                 rows.size());
   const int64_t k = rows.front()->rows();
   grams_->start(batches_);
+  if (grams_b_) grams_b_->start(batches_);
   if (measure_ == Measure::cka) {
     std::vector<linalg::HostLayerGrams> layers;
     layers.reserve(rows.size());
-    for (const cka::FeatureView* v : rows) layers.emplace_back(*v, *grams_);
+    for (size_t r = 0; r < rows.size(); ++r) {
+      const bool of_b = !names_.self && static_cast<int64_t>(r) >= la_;
+      layers.emplace_back(*rows[r], of_b && grams_b_ ? *grams_b_ : *grams_);
+    }
     std::vector<linalg::LayerGrams*> grams;
     for (linalg::HostLayerGrams& l : layers) grams.push_back(&l);
     add_cka(grams, k);

@@ -32,7 +32,7 @@ class HostNull {
  public:
   // measure: cka, rsa or procrustes.
   HostNull(Measure measure, const LayerNames& names, const CompareSettings& settings,
-           std::shared_ptr<linalg::BatchGrams> grams = nullptr);
+           std::shared_ptr<linalg::BatchGrams> grams = nullptr, std::shared_ptr<linalg::BatchGrams> grams_b = nullptr);
   // One batch's features of A (and of B; empty: A against itself), on the host.
   void add_batch(const std::vector<cka::FeatureView>& a, const std::vector<cka::FeatureView>& b);
   // CKA's null reads only the layers' Grams: one batch's layers in the pairs' row order (A's,
@@ -50,6 +50,7 @@ class HostNull {
   LayerNames names_;
   CompareSettings settings_;
   std::shared_ptr<linalg::BatchGrams> grams_;
+  std::shared_ptr<linalg::BatchGrams> grams_b_;  // B's layers' (stats::PairAccumulator::share_grams); null: in grams_
   int64_t la_ = 0, lb_ = 0, rows_ = 0, batches_ = 0;
   // [output][permutation]: per batch the (L, M) pair terms, then for CKA the R self terms.
   std::vector<std::vector<stats::BatchTerms>> terms_;

@@ -20,6 +20,7 @@ const std::vector<double>& BatchGrams::gram(const cka::FeatureView& x, Centring 
   if (it == grams_.end()) {
     int e = 0;
     std::vector<double> g = gram_f64(x, centring, &e);
+    ++formed_;
     it = grams_.emplace(k, std::make_pair(std::move(g), e)).first;
   }
   if (exponent) *exponent = it->second.second;

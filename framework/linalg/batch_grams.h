@@ -23,12 +23,15 @@ class BatchGrams {
   // gram_f64 of x; `exponent` as gram_f64's.
   const std::vector<double>& gram(const cka::FeatureView& x, Centring centring, int* exponent = nullptr);
   const CentredSpectrum& spectrum(const cka::FeatureView& x);
+  // How many Grams this has formed (each costs n^2 p): what sharing it saves.
+  int64_t grams_formed() const { return formed_; }
 
  private:
   using Key = std::tuple<const void*, int64_t, int64_t, int>;  // data, rows, cols, centring
   static Key key(const cka::FeatureView& x, int centring);
 
   int64_t batch_ = -1;
+  int64_t formed_ = 0;
   std::map<Key, std::pair<std::vector<double>, int>> grams_;  // the Gram and gram_f64's exponent
   std::map<Key, CentredSpectrum> spectra_;
 };

@@ -27,9 +27,13 @@ void PairAccumulator::add_batch(const std::vector<cka::FeatureView>& a, const st
 
 void PairAccumulator::add_host_batch(const std::vector<const cka::FeatureView*>& views) {
   grams_->start(batches());
+  if (grams_b_) grams_b_->start(batches());
   std::vector<linalg::HostLayerGrams> layers;
   layers.reserve(views.size());
-  for (const cka::FeatureView* v : views) layers.emplace_back(*v, *grams_);
+  for (size_t r = 0; r < views.size(); ++r) {
+    const bool of_b = !pairs_.self() && static_cast<int64_t>(r) >= pairs_.layers_a();
+    layers.emplace_back(*views[r], of_b && grams_b_ ? *grams_b_ : *grams_);
+  }
   std::vector<linalg::LayerGrams*> rows;
   for (linalg::HostLayerGrams& l : layers) rows.push_back(&l);
   accumulate(rows);

@@ -43,7 +43,13 @@ class PairAccumulator {
   std::vector<double> result() const { return value(terms_.weighted_mean()); }
   // Grams and spectra of host features shared with the other measures of the same comparison
   // (each batch's computed once for all of them); without, each measure computes its own.
-  void share_grams(std::shared_ptr<linalg::BatchGrams> grams) { grams_ = std::move(grams); }
+  // `grams_b`, if given, holds those of network B's layers instead, shared also with other
+  // comparisons against the same B (compare_against: B's features stay the same through a
+  // batch while A's change).
+  void share_grams(std::shared_ptr<linalg::BatchGrams> grams, std::shared_ptr<linalg::BatchGrams> grams_b = nullptr) {
+    grams_ = std::move(grams);
+    grams_b_ = std::move(grams_b);
+  }
   // Where the per-pair products of SVCCA, PWCCA and ridge run (pair_products.h): the CPU's
   // BLAS unless told otherwise (a GPU's, for layers whose Grams a GPU computed).
   void use_pair_products(std::unique_ptr<linalg::PairProducts> products) { products_ = std::move(products); }
@@ -100,6 +106,7 @@ class PairAccumulator {
   stats::BatchTerms terms_;
   int64_t examples_ = 0;
   std::shared_ptr<linalg::BatchGrams> grams_ = std::make_shared<linalg::BatchGrams>();
+  std::shared_ptr<linalg::BatchGrams> grams_b_;  // null: B's layers in grams_
   std::unique_ptr<linalg::PairProducts> products_ = std::make_unique<linalg::HostPairProducts>();
   uint64_t permutation_seed_ = 0;
   std::vector<stats::BatchTerms> null_terms_;  // (permutations)
