@@ -40,15 +40,9 @@ void HostNull::add_batch(const std::vector<cka::FeatureView>& a, const std::vect
   grams_->start(batches_);
   if (grams_b_) grams_b_->start(batches_);
   if (measure_ == Measure::cka) {
-    std::vector<linalg::HostLayerGrams> layers;
-    layers.reserve(rows.size());
-    for (size_t r = 0; r < rows.size(); ++r) {
-      const bool of_b = !names_.self && static_cast<int64_t>(r) >= la_;
-      layers.emplace_back(*rows[r], of_b && grams_b_ ? *grams_b_ : *grams_);
-    }
-    std::vector<linalg::LayerGrams*> grams;
-    for (linalg::HostLayerGrams& l : layers) grams.push_back(&l);
-    add_cka(grams, k);
+    linalg::HostLayers layers(rows, names_.self ? rows.size() : static_cast<size_t>(la_), *grams_,
+                                    grams_b_.get());
+    add_cka(layers.rows(), k);
   } else if (measure_ == Measure::rsa) {
     add_rsa(rows, k);
   } else {

@@ -54,4 +54,18 @@ class HostLayerGrams final : public LayerGrams {
   BatchGrams& grams_;
 };
 
+// One batch's host layers in the pairs' row order, rows from `first_of_b` on being network B's:
+// each read through `grams`, B's through `grams_b` when given (shared with other comparisons
+// against the same B). The views and caches must outlive this.
+class HostLayers {
+ public:
+  HostLayers(const std::vector<const cka::FeatureView*>& views, size_t first_of_b, BatchGrams& grams,
+             BatchGrams* grams_b);
+  const std::vector<LayerGrams*>& rows() const { return rows_; }
+
+ private:
+  std::vector<HostLayerGrams> layers_;
+  std::vector<LayerGrams*> rows_;
+};
+
 }  // namespace convlab::linalg

@@ -28,15 +28,9 @@ void PairAccumulator::add_batch(const std::vector<cka::FeatureView>& a, const st
 void PairAccumulator::add_host_batch(const std::vector<const cka::FeatureView*>& views) {
   grams_->start(batches());
   if (grams_b_) grams_b_->start(batches());
-  std::vector<linalg::HostLayerGrams> layers;
-  layers.reserve(views.size());
-  for (size_t r = 0; r < views.size(); ++r) {
-    const bool of_b = !pairs_.self() && static_cast<int64_t>(r) >= pairs_.layers_a();
-    layers.emplace_back(*views[r], of_b && grams_b_ ? *grams_b_ : *grams_);
-  }
-  std::vector<linalg::LayerGrams*> rows;
-  for (linalg::HostLayerGrams& l : layers) rows.push_back(&l);
-  accumulate(rows);
+  const size_t first_of_b = pairs_.self() ? views.size() : static_cast<size_t>(pairs_.layers_a());
+  linalg::HostLayers layers(views, first_of_b, *grams_, grams_b_.get());
+  accumulate(layers.rows());
 }
 
 void PairAccumulator::add_layers(const std::vector<linalg::LayerGrams*>& rows) {
